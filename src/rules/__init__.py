@@ -1,0 +1,1 @@
+"""Pure qualification rules: deals, criteria, frameworks and assessments. No I/O, no clock reads."""
