@@ -1,0 +1,61 @@
+"""Connector errors, typed by what the caller must do next.
+
+    ConnectorError
+     ├── ConfigurationError     fatal for this connection until a human fixes settings, fields or permissions
+     │    └── SchemaDriftError  a mapped field/property vanished or became read-only: stop, flag no deal
+     ├── AuthenticationError    credentials rejected even after one re-authentication
+     ├── QuotaExhaustedError    the CRM's API allocation is (nearly) spent: stop the run cleanly, resume later
+     ├── TransientError         worth retrying (timeouts, 5xx, 429, lock contention); carries retry_after
+     └── RowRejectedError       one record refused; recorded per row, the batch and the run go on
+
+Messages name the setting, field or permission to fix and never contain secrets.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises to the worker."""
+
+
+class ConfigurationError(ConnectorError):
+    """Settings, CRM schema or permissions are wrong; nothing will work until a person fixes them."""
+
+
+class SchemaDriftError(ConfigurationError):
+    """A field bant-sync reads or writes is missing or not accessible; `fields` names each one."""
+
+    def __init__(self, message: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+class AuthenticationError(ConnectorError):
+    """The CRM rejected our credentials (after one re-authentication attempt)."""
+
+
+class QuotaExhaustedError(ConnectorError):
+    """The API allocation is used up or past the configured share; the run stops and resumes later."""
+
+    def __init__(self, message: str, used: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.used = used
+        self.limit = limit
+
+
+class TransientError(ConnectorError):
+    """A failure that a later attempt may not see; `retry_after` is the CRM's hint in seconds, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class RowRejectedError(ConnectorError):
+    """The CRM refused one record; `code` and the message are the CRM's own."""
+
+    def __init__(self, message: str, code: str, record_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.record_id = record_id

@@ -1,0 +1,110 @@
+"""The canonical, CRM-neutral values the rules work on: a deal in, an assessment out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+
+Value = str | int | float | Decimal | bool | date | datetime | None
+"""A field value as a connector or an export delivers it. Strings are judged as text, numbers or dates."""
+
+CANONICAL_FIELDS: tuple[str, ...] = (
+    "id",
+    "name",
+    "owner_id",
+    "stage",
+    "pipeline",
+    "deal_type",
+    "amount",
+    "close_date",
+    "budget",
+    "authority",
+    "need",
+    "timing",
+    "modified_at",
+    "flagged_since",
+)
+
+_EMPTY: Mapping[str, Value] = MappingProxyType({})
+
+
+class Status(StrEnum):
+    """Stable machine values written to the CRM; labels are configurable elsewhere."""
+
+    QUALIFIED = "qualified"
+    NEEDS_QUALIFICATION = "needs_qualification"
+    POC_UNQUALIFIED = "poc_unqualified"
+    QUALIFY_OUT = "qualify_out"
+    NOT_EVALUATED = "not_evaluated"
+
+    @property
+    def is_unqualified(self) -> bool:
+        return self in _UNQUALIFIED
+
+
+_UNQUALIFIED = frozenset({Status.NEEDS_QUALIFICATION, Status.POC_UNQUALIFIED, Status.QUALIFY_OUT})
+
+
+@dataclass(frozen=True, slots=True)
+class DealFlags:
+    """What the CRM currently shows in bant-sync's own output fields (None where the field is empty)."""
+
+    status: str | None = None
+    missing: tuple[str, ...] | None = None
+    score: int | None = None
+    checked_at: datetime | None = None
+    task_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    """One open opportunity/deal, translated out of its CRM by a connector (or read from an export)."""
+
+    id: str
+    name: str | None = None
+    owner_id: str | None = None
+    stage: str | None = None
+    pipeline: str | None = None
+    deal_type: str | None = None
+    amount: Value = None
+    close_date: date | None = None
+    budget: Value = None
+    authority: Value = None
+    need: Value = None
+    timing: Value = None
+    modified_at: datetime | None = None
+    flagged_since: date | None = None
+    flags: DealFlags = field(default_factory=DealFlags)
+    extra: Mapping[str, Value] = _EMPTY
+
+    def value(self, field_name: str) -> Value:
+        """The value of a canonical field, or of a custom one carried in `extra`."""
+        if field_name in _DEAL_VALUE_FIELDS:
+            value: Value = getattr(self, field_name)
+            return value
+        return self.extra.get(field_name)
+
+
+_DEAL_VALUE_FIELDS = frozenset(CANONICAL_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The verdict on one deal at one date.
+
+    `missing` lists criterion names in framework order; `reasons` holds one sentence per missing criterion;
+    `flagged_since` is the date the deal became unqualified (kept from the deal, or today when it just did),
+    None when it is not unqualified.
+    """
+
+    deal_id: str
+    status: Status
+    missing: tuple[str, ...]
+    score: int
+    reasons: tuple[str, ...]
+    is_poc: bool
+    flagged_since: date | None
