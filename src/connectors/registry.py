@@ -1,0 +1,86 @@
+"""Connector plugins: built-in and third-party CRMs register through the `bant_sync.connectors` entry points.
+
+A plugin package declares, in its pyproject.toml::
+
+    [project.entry-points."bant_sync.connectors"]
+    pipedrive = "bant_sync_pipedrive:factory"
+
+where `factory` is a ConnectorFactory. The worker turns the `[connections.NAME]` table of the config into
+`factory.settings_type` (a frozen dataclass of plain types), resolves the secrets named in
+`factory.secret_names` from the environment or the secrets file, and calls `factory.create`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from connectors.errors import ConfigurationError
+from connectors.protocol import Connector
+
+ENTRY_POINT_GROUP = "bant_sync.connectors"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """The worker's record of one bant-sync task: intended (task_id None), open, or completed."""
+
+    sync_key: str
+    deal_id: str
+    task_id: str | None
+    state: str
+    missing: tuple[str, ...] = ()
+
+
+class TaskLedger(Protocol):
+    """Durable record of task creations, so an uncertain create is reconciled by key before any re-create."""
+
+    def intend(self, sync_key: str, deal_id: str, missing: tuple[str, ...]) -> None: ...
+
+    def confirm(self, sync_key: str, task_id: str, state: str, missing: tuple[str, ...]) -> None: ...
+
+    def lookup(self, sync_key: str) -> LedgerEntry | None: ...
+
+    def pending(self) -> list[LedgerEntry]: ...
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What the worker hands a connector besides its settings. `clock` returns tz-aware UTC now; `sleep`
+    is the only way a connector waits (tests inject a fake one)."""
+
+    connection: str
+    secrets: Mapping[str, str]
+    ledger: TaskLedger
+    clock: Callable[[], datetime]
+    sleep: Callable[[float], None]
+
+
+class ConnectorFactory(Protocol):
+    name: str
+    settings_type: type[Any]
+    secret_names: tuple[str, ...]
+
+    def create(self, settings: Any, context: ConnectorContext) -> Connector: ...
+
+
+def available_factories() -> dict[str, ConnectorFactory]:
+    """Every registered connector factory by CRM name (`crm = "..."` in a connection's config)."""
+    factories: dict[str, ConnectorFactory] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        factories[ep.name] = ep.load()
+    return factories
+
+
+def factory_for(crm: str) -> ConnectorFactory:
+    factories = available_factories()
+    if crm not in factories:
+        known = ", ".join(sorted(factories)) or "none"
+        raise ConfigurationError(
+            f"no connector named {crm!r} is installed (installed: {known}); set `crm` to one of them or "
+            f"install the plugin package that provides it"
+        )
+    return factories[crm]
