@@ -1,0 +1,125 @@
+"""The one retry policy every connector applies at its single request seam.
+
+Only `TransientError` is retried (timeouts, 5xx, 429, lock contention); every other error — configuration,
+quota, authentication, row rejection — passes through untouched on the first attempt. Each request gets at
+most `max_attempts` attempts; across a whole run at most `run_budget` retries are spent (one shared
+`RetryBudget`), after which the last TransientError propagates so the run stops instead of hammering a
+struggling CRM. Waits honour the CRM's `retry_after` hint, otherwise exponential backoff with jitter from a
+seedable `random.Random`. `sleep` is injected so tests never wait for real.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception
+
+from connectors.errors import TransientError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MAX_RETRY_AFTER = 900.0
+"""Ceiling on a CRM's Retry-After hint (seconds); a longer hint means the run should stop, not wait."""
+
+
+class RetryBudget:
+    """Retries left for one run, shared by every policy (and thread) of that run."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 0:
+            raise ValueError("run_budget must be >= 0")
+        self.limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self._used
+
+    def try_spend(self) -> bool:
+        """Take one retry from the budget; False (and nothing taken) when it is spent."""
+        with self._lock:
+            if self._used >= self.limit:
+                return False
+            self._used += 1
+            return True
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, TransientError)
+
+
+class RetryPolicy:
+    """Retry `TransientError`s with backoff, per-request attempt cap and a per-run retry budget.
+
+    `policy.call(fn, *args, **kwargs)` returns fn's result or raises its last error.
+    """
+
+    def __init__(
+        self,
+        max_attempts: int = 5,
+        base_delay: float = 0.5,
+        max_delay: float = 60.0,
+        run_budget: int = 200,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        budget: RetryBudget | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.budget = budget if budget is not None else RetryBudget(run_budget)
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self.slept: float = 0.0
+
+    @property
+    def retries_used(self) -> int:
+        return self.budget.used
+
+    def backoff(self, attempt: int) -> float:
+        """Delay after failed attempt number `attempt` (1-based): equal-jitter exponential, capped."""
+        ceiling: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        jitter: float = self._rng.uniform(0, ceiling / 2)
+        return ceiling / 2 + jitter
+
+    def delay_for(self, attempt: int, error: BaseException | None) -> float:
+        """How long to wait before the next attempt: the CRM's hint when it gave one, else backoff."""
+        hint = error.retry_after if isinstance(error, TransientError) else None
+        if hint is not None and hint >= 0:
+            return min(float(hint), MAX_RETRY_AFTER)
+        return self.backoff(attempt)
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        return self.delay_for(state.attempt_number, error)
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if state.attempt_number >= self.max_attempts:
+            return True
+        return not self.budget.try_spend()
+
+    def _do_sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        self._sleep(seconds)
+
+    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception(_is_transient),
+            stop=self._stop,
+            wait=self._wait,
+            sleep=self._do_sleep,
+            reraise=True,
+        )
+        return retrying(fn, *args, **kwargs)

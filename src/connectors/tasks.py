@@ -1,0 +1,114 @@
+"""CRM-neutral wording and due dates of bant-sync's follow-up tasks. Pure functions: time is passed in.
+
+A task must tell the rep exactly what to confirm, so the description names each missing criterion with a
+concrete question and, when the rules gave one, the reason it counts as missing ("'TBD' is a placeholder").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+from datetime import date, timedelta
+
+SUBJECT_MAX = 255
+"""Salesforce Task.Subject is a 255-character field; HubSpot accepts more, we keep one rule."""
+
+DESCRIPTION_MAX = 32_000
+"""Salesforce Task.Description is a 32,000-character long text area."""
+
+SUBJECT_PREFIX = "[bant-sync]"
+
+PROMPTS: dict[str, str] = {
+    "budget": "Budget — confirm the approved budget (an amount or a range) and who holds it.",
+    "authority": "Authority — name the economic buyer or decision maker who signs off.",
+    "need": "Need — write down the business problem this deal solves, in the customer's words.",
+    "timing": "Timing — confirm the decision date (not in the past) or the buying timeframe.",
+}
+
+_STATUS_WORDS: dict[str, str] = {
+    "poc_unqualified": "POC without BANT",
+    "qualify_out": "qualify or close out",
+}
+
+
+def prompt_for(criterion: str) -> str:
+    """The question to put to the rep for one missing criterion (built-in BANT ones, or a generic one)."""
+    known = PROMPTS.get(criterion.strip().lower())
+    if known is not None:
+        return known
+    label = criterion.replace("_", " ").strip().capitalize() or "Criterion"
+    return f"{label} — confirm it with the customer and record it on the deal."
+
+
+def _label(criterion: str) -> str:
+    return criterion.replace("_", " ").strip().capitalize()
+
+
+def task_subject(deal_name: str | None, missing: Sequence[str], status: str | None = None) -> str:
+    """One line naming the deal and what to confirm, e.g. "[bant-sync] Acme renewal: confirm Budget,
+    Timing"; POCs and qualify-out deals say so."""
+    what = ", ".join(_label(m) for m in missing) or "qualification"
+    name = (deal_name or "").strip() or "deal"
+    flag = _STATUS_WORDS.get(status or "")
+    subject = f"{SUBJECT_PREFIX} {name}: " + (f"{flag} — confirm {what}" if flag else f"confirm {what}")
+    if len(subject) <= SUBJECT_MAX:
+        return subject
+    return subject[: SUBJECT_MAX - 1] + "…"
+
+
+def task_description(
+    deal_name: str | None,
+    missing: Sequence[str],
+    reasons: Sequence[str] = (),
+    status: str | None = None,
+) -> str:
+    """Multi-line body: one line per missing criterion with the question to answer and, when known, why
+    the current value does not count. Deterministic, so an unchanged assessment yields the same text."""
+    name = (deal_name or "").strip() or "this deal"
+    lines = [f"bant-sync found qualification gaps on {name}. Please confirm with the customer:"]
+    by_label = {_reason_key(r): r for r in reasons}
+    for criterion in missing:
+        lines.append(f"- {prompt_for(criterion)}")
+        reason = by_label.get(criterion.strip().lower())
+        if reason:
+            lines.append(f"  Now: {reason}")
+    if status == "poc_unqualified":
+        lines.append("This is a POC: every criterion is required before the POC goes ahead.")
+    elif status == "qualify_out":
+        lines.append("This deal has been unqualified for a long time: qualify it or close it out.")
+    lines.append("Update the fields on the deal; this task completes itself once the deal qualifies.")
+    text = "\n".join(lines)
+    return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
+
+
+def _reason_key(reason: str) -> str:
+    head, _, _ = reason.partition(":")
+    return head.strip().lower().replace(" ", "_")
+
+
+def add_business_days(start: date, days: int, holidays: Collection[date] = ()) -> date:
+    """`start` moved forward by `days` working days (Monday–Friday, skipping `holidays`). Zero days from a
+    weekend or holiday rolls forward to the next working day."""
+    if days < 0:
+        raise ValueError("days must be >= 0")
+    current = start
+    while current.weekday() >= 5 or current in holidays:
+        current += timedelta(days=1)
+    remaining = days
+    while remaining > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5 and current not in holidays:
+            remaining -= 1
+    return current
+
+
+def due_date(today: date, business_days: int, holidays: Collection[date] = ()) -> date:
+    """When a new or re-opened follow-up task is due."""
+    return add_business_days(today, business_days, holidays)
+
+
+def sync_key(connection: str, deal_id: str) -> str:
+    """The deterministic key of a deal's bant-sync task in one connection: at most 64 characters, safe for
+    Salesforce's 255-character external id and HubSpot's unique property."""
+    digest = hashlib.sha256(f"{connection}\x00{deal_id}".encode()).hexdigest()[:24]
+    return f"bs1-{digest}-{deal_id}"[:64]
