@@ -79,7 +79,7 @@ class Deal:
     modified_at: datetime | None = None
     flagged_since: date | None = None
     flags: DealFlags = field(default_factory=DealFlags)
-    extra: Mapping[str, Value] = _EMPTY
+    extra: Mapping[str, Value] = field(default_factory=lambda: _EMPTY)
 
     def value(self, field_name: str) -> Value:
         """The value of a canonical field, or of a custom one carried in `extra`."""

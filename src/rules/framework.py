@@ -1,0 +1,153 @@
+"""Frameworks: named criteria, the stage order that gates them, POC detection and the scope filter.
+
+Frameworks are data (config/frameworks/*.toml); `framework_from_mapping` validates a parsed file and
+reports every problem at once, each with its key, so a typo never ships a silently weaker rule set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from rules.checks import DEFAULT_PLACEHOLDERS, Check, Verdict, compile_checks
+from rules.model import Deal, Value
+
+
+class FrameworkError(ValueError):
+    """A framework definition is invalid; `problems` lists every one as "<source>: <key>: <what>"."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid framework {source} ({len(problems)} problem(s)):\n{lines}")
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One qualification criterion: reads `field` of the deal, met when any of `checks` passes."""
+
+    name: str
+    label: str
+    field: str
+    checks: tuple[Check, ...]
+    required_from_stage: str | None = None
+    weight: float = 1.0
+    hint: str = ""
+    judge: Callable[[Value, date], Verdict] = dataclasses.field(
+        default=lambda value, today: None, compare=False, repr=False
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PocMatcher:
+    """A deal is a POC when any rule matches: its type, its stage, or its name."""
+
+    deal_types: frozenset[str] = frozenset()
+    stages: frozenset[str] = frozenset()
+    name_pattern: re.Pattern[str] | None = None
+
+    def matches(self, deal: Deal) -> bool:
+        if deal.deal_type is not None and deal.deal_type.strip().lower() in self.deal_types:
+            return True
+        if deal.stage is not None and deal.stage.strip().lower() in self.stages:
+            return True
+        return bool(self.name_pattern and deal.name and self.name_pattern.search(deal.name))
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Deals outside the scope are `not_evaluated`. Empty `pipelines` means every pipeline."""
+
+    pipelines: frozenset[str] = frozenset()
+    exclude_stages: frozenset[str] = frozenset()
+    exclude_deal_types: frozenset[str] = frozenset()
+
+    def excludes(self, deal: Deal) -> bool:
+        if self.pipelines and (deal.pipeline or "").lower() not in self.pipelines:
+            return True
+        if deal.stage is not None and deal.stage.lower() in self.exclude_stages:
+            return True
+        return deal.deal_type is not None and deal.deal_type.lower() in self.exclude_deal_types
+
+
+@dataclass(frozen=True, slots=True)
+class Framework:
+    """A qualification framework. `stage_order` lists stages in pipeline order (compared case-insensitively);
+    a deal at a stage not in the order is held to every criterion, so a missing stage never weakens rules."""
+
+    name: str
+    criteria: tuple[Criterion, ...]
+    stage_order: tuple[str, ...] = ()
+    poc: PocMatcher = PocMatcher()
+    scope: Scope = Scope()
+    poc_requires_all: bool = True
+    qualify_out_after_days: int = 30
+    placeholders: frozenset[str] = DEFAULT_PLACEHOLDERS
+    description: str = ""
+    _required_by_stage: Mapping[str, tuple[Criterion, ...]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def required_at(self, stage: str | None) -> tuple[Criterion, ...]:
+        """Criteria required for an ordinary deal at `stage`."""
+        if stage is None:
+            return self.criteria
+        return self._required_by_stage.get(stage.strip().lower(), self.criteria)
+
+    def criterion(self, name: str) -> Criterion:
+        for criterion in self.criteria:
+            if criterion.name == name:
+                return criterion
+        raise KeyError(name)
+
+
+def build_framework(
+    name: str,
+    criteria: tuple[Criterion, ...],
+    *,
+    stage_order: tuple[str, ...] = (),
+    poc: PocMatcher | None = None,
+    scope: Scope | None = None,
+    poc_requires_all: bool = True,
+    qualify_out_after_days: int = 30,
+    placeholders: frozenset[str] = DEFAULT_PLACEHOLDERS,
+    description: str = "",
+) -> Framework:
+    """Assemble a Framework, compiling each criterion's checks and the per-stage requirement table once."""
+    compiled = tuple(
+        Criterion(
+            name=c.name,
+            label=c.label,
+            field=c.field,
+            checks=c.checks,
+            required_from_stage=c.required_from_stage,
+            weight=c.weight,
+            hint=c.hint,
+            judge=compile_checks(c.checks, placeholders),
+        )
+        for c in criteria
+    )
+    positions = {stage.lower(): index for index, stage in enumerate(stage_order)}
+    required: dict[str, tuple[Criterion, ...]] = {}
+    for stage, position in positions.items():
+        required[stage] = tuple(
+            c
+            for c in compiled
+            if c.required_from_stage is None or positions[c.required_from_stage.lower()] <= position
+        )
+    return Framework(
+        name=name,
+        criteria=compiled,
+        stage_order=stage_order,
+        poc=poc or PocMatcher(),
+        scope=scope or Scope(),
+        poc_requires_all=poc_requires_all,
+        qualify_out_after_days=qualify_out_after_days,
+        placeholders=placeholders,
+        description=description,
+        _required_by_stage=required,
+    )
