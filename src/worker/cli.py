@@ -1,0 +1,150 @@
+"""The `bant-sync` command line. Every command accepts --config, --log-level and --log-format.
+
+Errors a user can cause print one message (no traceback) and exit with a documented code (exit_codes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
+
+from worker import exit_codes
+from worker.errors import BantSyncError, UsageError
+from worker.evaluate_cmd import run_evaluate
+from worker.frameworks import load_framework
+from worker.logging_setup import configure_logging
+from worker.settings import Settings
+from worker.settings_loader import load_settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _common_options(suppress: bool) -> argparse.ArgumentParser:
+    default = argparse.SUPPRESS if suppress else None
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="FILE", default=default, help="config file (default: $BANT_SYNC_CONFIG if set)"
+    )
+    common.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default=default, help="log verbosity"
+    )
+    common.add_argument(
+        "--log-format", choices=("auto", "console", "json"), default=default, help="log format on stderr"
+    )
+    return common
+
+
+def today_in(settings: Settings) -> date:
+    try:
+        zone = ZoneInfo(settings.rules.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"rules.timezone {settings.rules.timezone!r} is not a known time zone") from None
+    return datetime.now(zone).date()
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    framework = load_framework(args.framework or settings.rules.framework, settings.config_dir)
+    today = args.today or today_in(settings)
+    return run_evaluate(Path(args.file), framework, today, args.format)
+
+
+def _add_evaluate(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        parents=[common],
+        help="assess deals in a CSV or JSON Lines export, offline",
+        description=(
+            "Assess every deal in FILE (CSV with a header row, or JSON Lines) against a qualification "
+            "framework and print which criteria each is missing. Columns: id, name, owner_id, stage, "
+            "deal_type, amount, close_date, budget, authority, need, timing, optional flagged_since; other "
+            "columns are kept for custom frameworks. Bad rows are reported by line number and skipped "
+            f"(exit code {exit_codes.ROWS_SKIPPED})."
+        ),
+    )
+    parser.add_argument("file", metavar="FILE", help="the export to assess (.csv or .jsonl)")
+    parser.add_argument(
+        "--framework", metavar="NAME|PATH", help="framework name or .toml path (default: bant)"
+    )
+    parser.add_argument("--today", type=_parse_day, metavar="YYYY-MM-DD", help="assess as of this date")
+    parser.add_argument(
+        "--format", choices=("table", "jsonl", "csv"), default="table", help="output format (default: table)"
+    )
+    parser.set_defaults(handler=_evaluate)
+
+
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from sandbox.cli import main as sandbox_main
+
+    return sandbox_main(args.sandbox_args)
+
+
+def _add_sandbox(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    parser = subparsers.add_parser(
+        "sandbox",
+        help="run the local sandbox CRM (Salesforce + HubSpot stand-in); see `bant-sync sandbox --help`",
+        add_help=False,
+        description="Run the sandbox CRM. All options are passed on: `bant-sync sandbox --help` lists them.",
+    )
+    parser.add_argument("sandbox_args", nargs=argparse.REMAINDER)
+    parser.set_defaults(handler=_sandbox, skip_settings=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bant-sync",
+        parents=[_common_options(suppress=False)],
+        description=(
+            "Keep BANT qualification status and one follow-up task true on every open deal in Salesforce "
+            "or HubSpot. Exit codes: 0 ok, 1 run failed, 2 usage, 3 invalid config, 4 rows skipped, "
+            "5 lease held by another run, 6 stopped for API quota, 7 rows rejected by the CRM."
+        ),
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _common_options(suppress=True)
+    _add_evaluate(subparsers, common)
+    _add_sandbox(subparsers, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(arguments)
+    try:
+        if getattr(args, "skip_settings", False):
+            configure_logging(args.log_level or "info", args.log_format or "auto")
+            return int(args.handler(args, Settings()))
+        settings = load_settings(args.config)
+        configure_logging(
+            args.log_level or settings.logging.level, args.log_format or settings.logging.format
+        )
+        return int(args.handler(args, settings))
+    except BantSyncError as exc:
+        sys.stderr.write(f"bant-sync: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        structlog.get_logger().warning("interrupted")
+        return exit_codes.INTERRUPTED
+    except BrokenPipeError:
+        return exit_codes.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

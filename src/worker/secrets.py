@@ -1,0 +1,77 @@
+"""Secrets: values that only come from the environment or a secrets file, and never print.
+
+Lookup order for a connection's secret `access_token` of connection `hubspot`:
+  1. env BANT_SYNC_CONNECTIONS__HUBSPOT__ACCESS_TOKEN
+  2. env BANT_SYNC_CONNECTIONS__HUBSPOT__ACCESS_TOKEN_FILE (a path; the file's content, stripped)
+  3. the secrets file (`secrets_file` in the config, or env BANT_SYNC_SECRETS_FILE), table
+     [connections.hubspot], key access_token
+The ops API token is BANT_SYNC_OPS_TOKEN (or _FILE, or `ops_token` at the top of the secrets file).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "BANT_SYNC_"
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret value. `repr`/`str` never show it; call `reveal()` at the one place that sends it."""
+
+    _value: str
+    source: str
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(<hidden>, from {self.source})"
+
+    __str__ = __repr__
+
+
+def env_name(*path: str) -> str:
+    return ENV_PREFIX + "__".join(part.upper() for part in path)
+
+
+def load_secrets_file(path: Path) -> Mapping[str, Any]:
+    """Read a secrets file; errors name the file but never quote its content."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ValueError(f"secrets file {path} does not exist: create it or fix `secrets_file`") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"secrets file {path} is not valid TOML ({exc})") from None
+
+
+def lookup(
+    path: tuple[str, ...], secrets_file: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> Secret | None:
+    """Find one secret by its settings path, e.g. ("connections", "hubspot", "access_token")."""
+    env = os.environ if environ is None else environ
+    name = env_name(*path)
+    if env.get(name):
+        return Secret(env[name], f"env {name}")
+    file_var = name + "_FILE"
+    if env.get(file_var):
+        try:
+            return Secret(
+                Path(env[file_var]).read_text(encoding="utf-8").strip(), f"file from env {file_var}"
+            )
+        except OSError as exc:
+            raise ValueError(f"{file_var} points to {env[file_var]!r}, which cannot be read: {exc}") from None
+    node: Any = secrets_file
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, str) and node:
+        return Secret(node, "secrets file")
+    return None

@@ -1,0 +1,131 @@
+"""Typed settings: config/default.toml, then the user's file, then BANT_SYNC_* environment overrides.
+
+Validated once, all problems reported together, read-only after. See the README's configuration reference.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from worker.secrets import Secret
+
+PROJECT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+DEFAULT_CONFIG_FILE = PROJECT_CONFIG_DIR / "default.toml"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "console", "json")
+
+
+def default_state_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "bant-sync")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "info"
+    format: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.level.lower() not in LOG_LEVELS:
+            raise ValueError(f"logging.level must be one of {', '.join(LOG_LEVELS)}, not {self.level!r}")
+        if self.format not in LOG_FORMATS:
+            raise ValueError(f"logging.format must be one of {', '.join(LOG_FORMATS)}, not {self.format!r}")
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """Where cursors, leases, the task ledger and run history live. `url` (a SQLAlchemy URL, e.g.
+    postgresql://host/db) wins over `dir` (a SQLite file `state.db` inside it)."""
+
+    dir: str = ""
+    url: str = ""
+
+    def database_url(self) -> str:
+        if self.url:
+            return self.url
+        return f"sqlite:///{Path(self.dir or default_state_dir()) / 'state.db'}"
+
+
+@dataclass(frozen=True)
+class RulesSettings:
+    """`framework` is a name from config/frameworks/ or a path to a .toml file."""
+
+    framework: str = "bant"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    lease_ttl_seconds: int = 900
+    deadline_minutes: int = 120
+    max_attempts: int = 5
+    retry_budget: int = 200
+    task_due_business_days: int = 3
+
+
+@dataclass(frozen=True)
+class OpsApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8787
+    max_body_bytes: int = 16_384
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """Per connection: an incremental run every N minutes and a full sweep by cron (m h dom mon dow)."""
+
+    incremental_every_minutes: int = 15
+    full_sweep_cron: str = "0 2 * * *"
+    misfire_grace_seconds: int = 600
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """One CRM account. `crm_settings` is the connector's own settings dataclass; `secrets` never print."""
+
+    name: str
+    crm: str
+    enabled: bool
+    framework: str
+    schedule: ScheduleSettings
+    crm_settings: Any
+    secrets: Mapping[str, Secret] = field(repr=False, default_factory=dict)
+
+    def revealed_secrets(self) -> dict[str, str]:
+        return {key: secret.reveal() for key, secret in self.secrets.items()}
+
+
+@dataclass(frozen=True)
+class Settings:
+    logging: LoggingSettings = LoggingSettings()
+    state: StateSettings = StateSettings()
+    rules: RulesSettings = RulesSettings()
+    run: RunSettings = RunSettings()
+    ops_api: OpsApiSettings = OpsApiSettings()
+    connections: Mapping[str, ConnectionSettings] = field(default_factory=dict)
+    ops_token: Secret | None = field(default=None, repr=False)
+    config_files: tuple[str, ...] = ()
+    config_dir: str = ""
+
+    def connection(self, name: str | None) -> ConnectionSettings:
+        """The named connection, or the only one when `name` is None."""
+        from worker.errors import UsageError
+
+        if not self.connections:
+            raise UsageError(
+                "no connection is configured: add a [connections.NAME] table to your config file "
+                "(see config/examples/), or start the sandbox with --write-config"
+            )
+        if name is None:
+            if len(self.connections) == 1:
+                return next(iter(self.connections.values()))
+            names = ", ".join(self.connections)
+            raise UsageError(f"several connections are configured ({names}): choose one with --connection")
+        if name not in self.connections:
+            names = ", ".join(self.connections)
+            raise UsageError(f"no connection named {name!r}; configured: {names}")
+        return self.connections[name]
