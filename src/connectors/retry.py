@@ -115,8 +115,15 @@ class RetryPolicy:
         self._sleep(seconds)
 
     def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.call_when(_is_transient, fn, *args, **kwargs)
+
+    def call_when(
+        self, predicate: Callable[[BaseException], bool], fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Like `call`, but retry only the errors `predicate` accepts (e.g. one TransientError subclass, so
+        a row-level retry never re-retries what the request seam already retried)."""
         retrying = Retrying(
-            retry=retry_if_exception(_is_transient),
+            retry=retry_if_exception(predicate),
             stop=self._stop,
             wait=self._wait,
             sleep=self._do_sleep,

@@ -145,3 +145,19 @@ def test_invalid_settings_are_refused(kwargs: dict[str, int]) -> None:
     """Nonsense limits fail at construction, not mid-run."""
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_call_when_retries_only_what_the_predicate_accepts() -> None:
+    """A narrower predicate lets other transient errors through on the first attempt."""
+
+    class Locked(TransientError):
+        pass
+
+    sleeps: list[float] = []
+    policy = make(sleeps)
+    assert policy.call_when(lambda e: isinstance(e, Locked), Flaky(Locked("row"))) == "ok"
+    other = Flaky(TransientError("503"))
+    with pytest.raises(TransientError):
+        policy.call_when(lambda e: isinstance(e, Locked), other)
+    assert other.calls == 1
+    assert len(sleeps) == 1
