@@ -1,0 +1,55 @@
+"""The worker's durable state: cursors, the per-connection lease, run history, audit log, task ledger.
+
+from worker.state import StateStore
+store = StateStore.open("sqlite:////var/lib/bant-sync/state.db")
+"""
+
+from worker.state.errors import (
+    DuplicateRunError,
+    LeaseHeldError,
+    LeaseLostError,
+    SchemaVersionError,
+    StateConfigError,
+    StateError,
+    StateUnavailableError,
+    UnknownRecordError,
+)
+from worker.state.ledger import StoreLedger
+from worker.state.model import (
+    FINISHED_STATUSES,
+    MODES,
+    RUN_STATUSES,
+    TRIGGERS,
+    AuditRow,
+    DealState,
+    Lease,
+    RunRecord,
+    StatusChange,
+)
+from worker.state.progress import NO_OWNER
+from worker.state.schema import SCHEMA_VERSION
+from worker.state.store import StateStore
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "MODES",
+    "NO_OWNER",
+    "RUN_STATUSES",
+    "SCHEMA_VERSION",
+    "TRIGGERS",
+    "AuditRow",
+    "DealState",
+    "DuplicateRunError",
+    "Lease",
+    "LeaseHeldError",
+    "LeaseLostError",
+    "RunRecord",
+    "SchemaVersionError",
+    "StateConfigError",
+    "StateError",
+    "StateStore",
+    "StateUnavailableError",
+    "StatusChange",
+    "StoreLedger",
+    "UnknownRecordError",
+]

@@ -1,0 +1,67 @@
+"""Schema creation on first use, and the version check on every open.
+
+A fresh database gets every table at SCHEMA_VERSION. An older database is migrated one step at a time
+(`MIGRATIONS[n]` takes version n to n+1) inside one exclusive transaction, so a crash mid-migration leaves
+the old version intact (DDL is transactional on both SQLite and PostgreSQL). A newer database is refused
+with a SchemaVersionError: an old bant-sync must not write tables it does not understand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from sqlalchemy import Connection, inspect, select, text, update
+
+from worker.state.engine import Database
+from worker.state.errors import SchemaVersionError, StateError
+from worker.state.schema import SCHEMA_VERSION, metadata, schema_version
+
+Migration = Callable[[Connection, str], None]
+"""One step: (connection inside the migration transaction, backend name "sqlite" | "postgresql")."""
+
+MIGRATIONS: Mapping[int, Migration] = {}
+"""Version n -> n+1 steps. Empty while SCHEMA_VERSION is 1; add `{1: _v1_to_v2}` with the bump to 2."""
+
+
+def ensure_schema(
+    db: Database, *, target: int = SCHEMA_VERSION, migrations: Mapping[int, Migration] = MIGRATIONS
+) -> int:
+    """Create or migrate the schema to `target` and return the version found before (0: fresh)."""
+    with db.write() as conn:
+        if db.backend == "postgresql":
+            # Concurrent first opens: only one creates the tables, the others wait and then see them.
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('bant-sync schema ' || current_schema()))")
+            )
+        if not inspect(conn).has_table(schema_version.name):
+            metadata.create_all(conn)
+            conn.execute(schema_version.insert().values(version=target))
+            return 0
+        found = conn.execute(select(schema_version.c.version)).scalar()
+        if found is None:
+            raise StateError(
+                f"the state database at {db.where} has an empty schema_version table, so its layout is "
+                f"unknown: restore it from a backup or point state_url at a new database"
+            )
+        if found > target:
+            raise SchemaVersionError(found, target, db.where)
+        for version in range(found, target):
+            step = migrations.get(version)
+            if step is None:
+                raise StateError(
+                    f"no migration from state schema version {version} to {version + 1} is known; "
+                    f"upgrade bant-sync to a release that ships it"
+                )
+            step(conn, db.backend)
+        if found != target:
+            conn.execute(update(schema_version).values(version=target))
+        return int(found)
+
+
+def current_version(db: Database) -> int | None:
+    """The schema version recorded in the database, or None if it holds no bant-sync schema yet."""
+    with db.read() as conn:
+        if not inspect(conn).has_table(schema_version.name):
+            return None
+        found = conn.execute(select(schema_version.c.version)).scalar()
+        return None if found is None else int(found)

@@ -1,0 +1,118 @@
+"""Values the state store takes and returns. Every datetime is tz-aware and normalised to UTC."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+TRIGGERS: frozenset[str] = frozenset({"schedule", "cli", "http", "demo"})
+MODES: frozenset[str] = frozenset({"incremental", "full", "deal", "owner"})
+FINISHED_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "stopped", "quota_stopped"})
+RUNNING = "running"
+ABANDONED = "abandoned"
+"""A run left "running" whose lease expired: its process died (see StateStore.mark_abandoned)."""
+RUN_STATUSES: frozenset[str] = FINISHED_STATUSES | {RUNNING, ABANDONED}
+
+
+def utc(name: str, value: datetime) -> datetime:
+    """`value` in UTC; a naive datetime is refused because its instant is unknowable."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime (UTC), got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def _check(name: str, value: str, allowed: frozenset[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(sorted(allowed))}; got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to run on one connection until `expires_at`. `token` is the fencing token: it grows on
+    every acquisition, and a write carrying a token that is no longer current is refused."""
+
+    connection: str
+    run_id: str
+    token: int
+    expires_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "expires_at", utc("expires_at", self.expires_at))
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One deal's qualification status moving from `old_status` (None: first seen) to `new_status`."""
+
+    deal_id: str
+    old_status: str | None
+    new_status: str
+    missing: tuple[str, ...]
+    at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at", utc("at", self.at))
+        object.__setattr__(self, "missing", tuple(self.missing))
+
+
+@dataclass(frozen=True, slots=True)
+class DealState:
+    """The latest status the worker knows for one deal (for status counts and per-owner reports)."""
+
+    deal_id: str
+    owner_id: str | None
+    status: str
+    missing: tuple[str, ...]
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "updated_at", utc("updated_at", self.updated_at))
+        object.__setattr__(self, "missing", tuple(self.missing))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """A stored StatusChange with where it came from. `seq` orders rows (higher is later)."""
+
+    seq: int
+    connection: str
+    run_id: str
+    deal_id: str
+    old_status: str | None
+    new_status: str
+    missing: tuple[str, ...]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One sync run. `scope` names a scoped run's target (a deal or owner id); `counts` are outcome
+    counters (deals read/assessed/written/..., tasks created/...), saved at every checkpoint."""
+
+    run_id: str
+    connection: str
+    trigger: str
+    mode: str
+    started_at: datetime
+    dry_run: bool = False
+    scope: str | None = None
+    finished_at: datetime | None = None
+    status: str = RUNNING
+    counts: Mapping[str, int] = field(default_factory=dict)
+    api_calls: int = 0
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        _check("trigger", self.trigger, TRIGGERS)
+        _check("mode", self.mode, MODES)
+        _check("status", self.status, RUN_STATUSES)
+        object.__setattr__(self, "started_at", utc("started_at", self.started_at))
+        if self.finished_at is not None:
+            object.__setattr__(self, "finished_at", utc("finished_at", self.finished_at))
+        object.__setattr__(self, "counts", dict(self.counts))
+
+
+def check_finish_status(status: str) -> None:
+    """A run can only be finished into one of FINISHED_STATUSES."""
+    _check("status", status, FINISHED_STATUSES)

@@ -1,0 +1,158 @@
+"""The state store's tables (schema version 1) and the column types that keep values honest.
+
+Times are stored as UTC: `timestamptz` on PostgreSQL, naive-UTC text on SQLite (which has no time zone
+type); both come back tz-aware. Tuples and counters are stored as JSON text so both backends read the same.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+from worker.state.model import utc
+
+SCHEMA_VERSION = 1
+"""The newest schema this code writes. Bump it together with a migration in migrate.MIGRATIONS."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A tz-aware datetime in, a tz-aware UTC datetime out; naive values are refused at bind time."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = utc("timestamp", value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StringTuple(TypeDecorator[tuple[str, ...]]):
+    """A tuple of strings (criterion names), stored as a JSON array."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: tuple[str, ...] | None, dialect: Dialect) -> str | None:
+        return None if value is None else json.dumps([str(item) for item in value])
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[str, ...] | None:
+        return None if value is None else tuple(str(item) for item in json.loads(value))
+
+
+class Counters(TypeDecorator[dict[str, int]]):
+    """Named integer counters, stored as a JSON object with sorted keys."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, int] | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps({str(key): int(count) for key, count in value.items()}, sort_keys=True)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dict[str, int] | None:
+        return None if value is None else {str(k): int(v) for k, v in json.loads(value).items()}
+
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("run_id", String(100), nullable=True),
+    Column("token", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("modified_at", UTCDateTime, nullable=False),
+    Column("deal_id", String(100), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(100), primary_key=True),
+    Column("connection", String(200), nullable=False),
+    Column("trigger", String(20), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("scope", String(200), nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("counts", Counters, nullable=False),
+    Column("api_calls", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_runs_connection_started", "connection", "started_at"),
+    Index("ix_runs_started", "started_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("connection", String(200), nullable=False),
+    Column("run_id", String(100), nullable=False),
+    Column("deal_id", String(100), nullable=False),
+    Column("old_status", String(40), nullable=True),
+    Column("new_status", String(40), nullable=False),
+    Column("missing", StringTuple, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_audit_connection_deal", "connection", "deal_id", "seq"),
+)
+
+deal_states = Table(
+    "deal_states",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("deal_id", String(100), primary_key=True),
+    Column("owner_id", String(100), nullable=True),
+    Column("status", String(40), nullable=False),
+    Column("missing", StringTuple, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_deal_states_connection_status", "connection", "status"),
+)
+
+task_ledger = Table(
+    "task_ledger",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("sync_key", String(200), primary_key=True),
+    Column("deal_id", String(100), nullable=False),
+    Column("task_id", String(100), nullable=True),
+    Column("state", String(20), nullable=False),
+    Column("missing", StringTuple, nullable=False),
+    Index("ix_task_ledger_connection_deal", "connection", "deal_id"),
+    Index("ix_task_ledger_connection_state", "connection", "state"),
+)

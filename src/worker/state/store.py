@@ -1,0 +1,126 @@
+"""StateStore: the one object the worker holds for cursors, the lease, runs, audit log and task ledger.
+
+Every time is passed in by the caller (tz-aware; stored as UTC): the store never reads a clock, so tests
+and the pipeline decide what "now" is. Safe to share between threads; each process opens its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from connectors.model import Cursor
+from connectors.registry import LedgerEntry
+from worker.state import leases, progress, runs
+from worker.state.engine import Database
+from worker.state.ledger import StoreLedger
+from worker.state.migrate import ensure_schema
+from worker.state.model import AuditRow, DealState, Lease, RunRecord, StatusChange
+
+
+class StateStore:
+    """Durable state of every connection, in SQLite (default) or PostgreSQL."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @classmethod
+    def open(
+        cls, url: str, *, schema: str | None = None, busy_timeout: float = 10.0, connect_timeout: int = 5
+    ) -> StateStore:
+        """Connect, create the schema on first use or migrate an older one, and return the store.
+
+        `url`: "sqlite:////abs/path/state.db" or "postgresql://user@host:5432/db" (psycopg 3 is used).
+        `schema`: PostgreSQL only, an existing schema to keep the tables in (search_path).
+        Raises StateConfigError, StateUnavailableError or SchemaVersionError, each saying what to fix.
+        """
+        db = Database.open(url, schema=schema, busy_timeout=busy_timeout, connect_timeout=connect_timeout)
+        try:
+            db.check_schema_exists()
+            ensure_schema(db)
+        except BaseException:
+            db.close()
+            raise
+        return cls(db)
+
+    @property
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._db.backend
+
+    @property
+    def where(self) -> str:
+        """The database URL with its password hidden, for status output."""
+        return self._db.where
+
+    def close(self) -> None:
+        self._db.close()
+
+    # lease
+    def acquire_lease(self, connection: str, run_id: str, now: datetime, ttl: timedelta) -> Lease:
+        return leases.acquire(self._db, connection, run_id, now, ttl)
+
+    def renew_lease(self, lease: Lease, now: datetime, ttl: timedelta) -> Lease:
+        return leases.renew(self._db, lease, now, ttl)
+
+    def release_lease(self, lease: Lease) -> None:
+        leases.release(self._db, lease)
+
+    def lease_holder(self, connection: str, now: datetime) -> Lease | None:
+        return leases.holder(self._db, connection, now)
+
+    # progress
+    def get_cursor(self, connection: str) -> Cursor | None:
+        return progress.get_cursor(self._db, connection)
+
+    def checkpoint(
+        self,
+        lease: Lease,
+        cursor: Cursor | None,
+        status_changes: Sequence[StatusChange],
+        deal_states: Sequence[DealState],
+        run_progress: Mapping[str, int],
+    ) -> None:
+        """In one transaction: check `lease` is current (else LeaseLostError, nothing written), move the
+        cursor forward (never back), append the audit rows, upsert deal states, save the run's counters."""
+        progress.checkpoint(self._db, lease, cursor, status_changes, deal_states, run_progress)
+
+    def audit(self, connection: str, deal_id: str | None = None, limit: int = 100) -> list[AuditRow]:
+        return progress.audit(self._db, connection, deal_id, limit)
+
+    def status_counts(self, connection: str) -> dict[str, int]:
+        return progress.status_counts(self._db, connection)
+
+    def unqualified_by_owner(self, connection: str) -> dict[str, int]:
+        return progress.unqualified_by_owner(self._db, connection)
+
+    # runs
+    def start_run(self, record: RunRecord) -> None:
+        runs.start_run(self._db, record)
+
+    def finish_run(
+        self,
+        run_id: str,
+        finished_at: datetime,
+        status: str,
+        counts: Mapping[str, int],
+        api_calls: int,
+        error: str | None,
+    ) -> None:
+        runs.finish_run(self._db, run_id, finished_at, status, counts, api_calls, error)
+
+    def list_runs(self, connection: str | None = None, limit: int = 20) -> list[RunRecord]:
+        return runs.list_runs(self._db, connection, limit)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return runs.get_run(self._db, run_id)
+
+    def mark_abandoned(self, connection: str, now: datetime) -> list[str]:
+        return runs.mark_abandoned(self._db, connection, now)
+
+    # task ledger
+    def ledger(self, connection: str) -> StoreLedger:
+        return StoreLedger(self._db, connection)
+
+    def open_tasks_for(self, connection: str, deal_ids: Iterable[str]) -> dict[str, LedgerEntry]:
+        return self.ledger(connection).open_tasks_for(deal_ids)
