@@ -193,7 +193,7 @@ def _sort(rows: list[Record], query: Query, schema: _Schema) -> list[Record]:
     for order in reversed(query.order_by):
         name, category = schema.resolve(order.field)
         get = _KEYS.get(category) or _identity
-        column = [get(r.get(name)) for r in rows]
+        column: list[Any] = [get(r.get(name)) for r in rows]
         if None in column:
             nulls = [i for i, k in enumerate(column) if k is None]
             present = [i for i, k in enumerate(column) if k is not None]
