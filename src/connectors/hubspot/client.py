@@ -1,0 +1,256 @@
+"""The one seam every HubSpot call goes through: pacing, auth, timeouts, error mapping, retries, counting.
+
+hubspot-api-client 12 sends through urllib3. Its own retries are switched off (`retry=False` reaches
+`Configuration.retries`, see hubspot/discovery/discovery_base.py) so the connectors' RetryPolicy is the only
+retry layer. Each SDK method is called through its `*_with_http_info` twin so we see the response headers.
+
+Error mapping (`map_api_exception`, the one predicate that reads HubSpot error bodies):
+
+    429                      -> TransientError(retry_after from Retry-After)
+    5xx, timeouts, resets    -> TransientError
+    401                      -> one token refresh (OAuth) and resend, else AuthenticationError
+    403 MISSING_SCOPES       -> ConfigurationError naming the scopes to grant
+    other 4xx                -> HubSpotRequestError (a ConfigurationError carrying status and category)
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import urllib3.exceptions
+from hubspot import HubSpot
+
+from connectors.errors import AuthenticationError, ConfigurationError, ConnectorError, TransientError
+from connectors.hubspot.auth import TokenGrant, TokenSource
+from connectors.hubspot.ratelimit import RateLimiter
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.retry import RetryPolicy
+
+_SDK_PACKAGES = (
+    "crm.deals",
+    "crm.objects.tasks",
+    "crm.properties",
+    "crm.associations.v4.schema",
+    "crm.owners",
+    "oauth",
+)
+_API_EXCEPTIONS: tuple[type[Exception], ...] = tuple(
+    importlib.import_module(f"hubspot.{pkg}.exceptions").ApiException for pkg in _SDK_PACKAGES
+)
+
+_APIS: dict[str, Callable[[Any], Any]] = {
+    "deals_search": lambda c: c.crm.deals.search_api,
+    "deals_batch": lambda c: c.crm.deals.batch_api,
+    "deals_basic": lambda c: c.crm.deals.basic_api,
+    "tasks_batch": lambda c: c.crm.objects.tasks.batch_api,
+    "tasks_search": lambda c: c.crm.objects.tasks.search_api,
+    "properties": lambda c: c.crm.properties.core_api,
+    "groups": lambda c: c.crm.properties.groups_api,
+    "association_labels": lambda c: c.crm.associations.v4.schema.definitions_api,
+    "oauth": lambda c: c.oauth.tokens_api,
+}
+
+
+class HubSpotRequestError(ConfigurationError):
+    """HubSpot refused the request itself (4xx other than 401/429): our request or the account is wrong."""
+
+    def __init__(self, message: str, status: int, category: str | None, body: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category
+        self.body = body
+
+
+def _parse_body(raw: object) -> dict[str, Any]:
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if not isinstance(raw, str) or not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def missing_scopes(body: Mapping[str, Any]) -> list[str]:
+    """Scope names a 403 MISSING_SCOPES body lists (HubSpot puts them under errors[].context)."""
+    scopes: list[str] = []
+    for error in body.get("errors") or []:
+        context = error.get("context") or {} if isinstance(error, dict) else {}
+        for key in ("requiredGranularScopes", "requiredScopes", "scopes"):
+            scopes.extend(str(s) for s in context.get(key) or [])
+    context = body.get("context") or {}
+    for key in ("requiredGranularScopes", "requiredScopes", "scopes"):
+        scopes.extend(str(s) for s in context.get(key) or [])
+    return sorted(set(scopes))
+
+
+def map_api_exception(status: int, headers: Mapping[str, str] | None, raw_body: object) -> ConnectorError:
+    """Turn one HubSpot error response into the connector error tree."""
+    body = _parse_body(raw_body)
+    category = body.get("category") or body.get("errorType")
+    message = str(body.get("message") or f"HTTP {status}")
+    if status == 429:
+        return TransientError(
+            f"HubSpot rate limit hit ({body.get('policyName') or 'unknown policy'})",
+            retry_after=_retry_after(headers),
+            status=status,
+        )
+    if status >= 500 or status == 0:
+        return TransientError(f"HubSpot server error {status}: {message}", status=status)
+    if status == 401:
+        return AuthenticationError(
+            "HubSpot rejected the access token (401): renew the connection's access_token / refresh_token"
+        )
+    if status == 403:
+        scopes = missing_scopes(body)
+        if category == "MISSING_SCOPES" or scopes:
+            named = ", ".join(scopes) or "(HubSpot did not name them)"
+            return ConfigurationError(
+                f"the HubSpot app lacks required scopes: {named}; grant them in the app's settings "
+                f"(Auth > Scopes) and reinstall or re-authorise it"
+            )
+        return ConfigurationError(f"HubSpot refused the call (403 {category or ''}): {message}")
+    return HubSpotRequestError(
+        f"HubSpot refused the request ({status} {category or ''}): {message}", status, category, body
+    )
+
+
+class HubSpotClient:
+    """Owns the SDK objects. `call(kind, api, method, ...)` sends one request through every guard."""
+
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        tokens: TokenSource | None,
+        policy: RetryPolicy,
+        limiter: RateLimiter,
+        sdk: Any | None = None,
+    ) -> None:
+        self.settings = settings
+        self._tokens = tokens
+        self.policy = policy
+        self.limiter = limiter
+        self._sdk = sdk if sdk is not None else HubSpot(access_token="", host=settings.host, retry=False)
+        self._apis: dict[str, Any] = {}
+        self.calls = 0
+        self.calls_by_method: Counter[str] = Counter()
+
+    @property
+    def tokens(self) -> TokenSource:
+        if self._tokens is None:
+            raise RuntimeError("HubSpotClient used before a token source was set")
+        return self._tokens
+
+    @tokens.setter
+    def tokens(self, source: TokenSource) -> None:
+        self._tokens = source
+
+    def _api(self, name: str) -> Any:
+        if name not in self._apis:
+            self._apis[name] = _APIS[name](self._sdk)
+        return self._apis[name]
+
+    def call(self, kind: str, api: str, method: str, *args: Any, retry: bool = True, **kwargs: Any) -> Any:
+        """Send one request; retried per the policy when `retry` (never pass retry=True for a create)."""
+        if retry:
+            return self.policy.call(self._authed, kind, api, method, args, kwargs)
+        return self._authed(kind, api, method, args, kwargs)
+
+    def _authed(self, kind: str, api: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return self._send(kind, api, method, args, kwargs, self.tokens.token())
+        except AuthenticationError:
+            if not self.tokens.refreshable:
+                raise
+        return self._send(kind, api, method, args, kwargs, self.tokens.refresh())
+
+    def _send(
+        self,
+        kind: str,
+        api: str,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        token: str | None,
+    ) -> Any:
+        target = self._api(api)
+        if token is not None:
+            target.api_client.configuration.access_token = token
+        fn = getattr(target, f"{method}_with_http_info")
+        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        self.limiter.acquire(kind)
+        headers: Mapping[str, str] | None = None
+        self.calls += 1
+        self.calls_by_method[f"{api}.{method}"] += 1
+        try:
+            data, _status, headers = fn(*args, _request_timeout=timeout, **kwargs)
+        except _API_EXCEPTIONS as exc:
+            headers = getattr(exc, "headers", None)
+            status = int(getattr(exc, "status", 0) or 0)
+            error = map_api_exception(status, headers, getattr(exc, "body", None))
+            if status == 429:
+                policy_name = _parse_body(getattr(exc, "body", None)).get("policyName")
+                self.limiter.throttled(kind, policy_name)
+            raise error from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise TransientError(
+                f"HubSpot did not answer {api}.{method} ({type(exc).__name__}); it may or may not have "
+                f"been applied"
+            ) from None
+        finally:
+            self.limiter.release(kind, headers)
+        return data
+
+    def exchange_refresh_token(self, client_id: str, client_secret: str, refresh_token: str) -> TokenGrant:
+        """OAuth refresh (`POST /oauth/v1/token`), sent through the same seam without a bearer token."""
+        try:
+            data = self._refresh_call(client_id, client_secret, refresh_token)
+        except HubSpotRequestError as exc:
+            raise AuthenticationError(
+                f"HubSpot refused the OAuth refresh token ({exc.status}): re-authorise the app and store the "
+                f"new refresh_token secret for this connection"
+            ) from None
+        return TokenGrant(
+            access_token=str(data.access_token),
+            expires_in=int(data.expires_in or 1800),
+            refresh_token=data.refresh_token,
+        )
+
+    def _refresh_call(self, client_id: str, client_secret: str, refresh_token: str) -> Any:
+        return self.policy.call(
+            self._send,
+            "other",
+            "oauth",
+            "create",
+            (),
+            {
+                "grant_type": "refresh_token",
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "refresh_token": refresh_token,
+            },
+            None,
+        )
+
+    def close(self) -> None:
+        for api in self._apis.values():
+            api.api_client.close()
+        self._apis.clear()

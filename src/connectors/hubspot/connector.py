@@ -1,0 +1,149 @@
+"""The HubSpot connector: the Connector protocol over the client seam, pull, write-back and tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+from connectors.hubspot.auth import token_source
+from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
+from connectors.hubspot.mapping import status_properties, to_deal
+from connectors.hubspot.preflight import preflight
+from connectors.hubspot.pull import Record, Result, Sweeper, Window, search_body
+from connectors.hubspot.ratelimit import SEARCH, RateLimiter
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.setup import SetupReport, setup
+from connectors.hubspot.tasks import TaskWriter
+from connectors.hubspot.write import batch_update
+from connectors.model import Cursor, OutcomeKind, Page, RowOutcome, WritePlan, WriteTarget
+from connectors.registry import ConnectorContext
+from connectors.retry import RetryPolicy
+from rules.model import Deal
+
+
+class HubSpotConnector:
+    """One HubSpot account. `sdk` is injectable for tests that build the SDK client themselves."""
+
+    name = "hubspot"
+
+    def __init__(self, settings: HubSpotSettings, context: ConnectorContext, sdk: Any | None = None) -> None:
+        self.settings = settings
+        self._context = context
+        self._mapping = settings.props
+        policy = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_delay=settings.retry_base_delay,
+            max_delay=settings.retry_max_delay,
+            run_budget=settings.run_retry_budget,
+            sleep=context.sleep,
+        )
+        self.limiter = RateLimiter(
+            settings.burst_limit_per_10s,
+            settings.search_per_second,
+            clock=lambda: context.clock().timestamp(),
+            sleep=context.sleep,
+        )
+        self.client = HubSpotClient(settings, None, policy, self.limiter, sdk=sdk)
+        self.client.tokens = token_source(
+            settings.auth,
+            settings.client_id,
+            context.secrets,
+            self.client.exchange_refresh_token,
+            context.clock,
+            settings.refresh_margin_seconds,
+        )
+        self.tasks = TaskWriter(self.client, context.ledger, settings.task_key_property)
+        self.sweeper = Sweeper(
+            self._search, settings.page_size, settings.search_result_cap, self._modified_of
+        )
+        self._properties = sorted(set(self._mapping.values()))
+        self._open_filter = {"propertyName": self._mapping["is_closed"], "operator": "NEQ", "value": "true"}
+        self._scope_filters: list[dict[str, Any]] = []
+
+    @property
+    def api_calls(self) -> int:
+        return self.client.calls
+
+    def preflight(self) -> None:
+        self.tasks.association_type_id = preflight(self.client, self.settings)
+
+    def setup(self) -> SetupReport:
+        return setup(self.client, self.settings)
+
+    def _modified_of(self, record: Record) -> Any:
+        return to_deal(record.id, record.properties, self._mapping).modified_at
+
+    def _search(self, window: Window) -> Result:
+        body = search_body(
+            window,
+            [self._open_filter, *self._scope_filters],
+            self._properties,
+            self.settings.page_size,
+            self._mapping["modified_at"],
+        )
+        response = self.client.call(SEARCH, "deals_search", "do_search", body)
+        records = tuple(Record(str(r.id), dict(r.properties or {})) for r in response.results or [])
+        paging = getattr(response, "paging", None)
+        after = getattr(getattr(paging, "next", None), "after", None)
+        return Result(records, int(after) if after is not None else None)
+
+    def _pages(self, since: Any, filters: Sequence[dict[str, Any]]) -> Iterator[Page]:
+        self._scope_filters = list(filters)
+        try:
+            for records in self.sweeper.sweep(since, self._context.clock()):
+                deals = tuple(to_deal(r.id, r.properties, self._mapping) for r in records)
+                stamps = [Cursor(d.modified_at, d.id) for d in deals if d.modified_at is not None]
+                yield Page(deals, max(stamps) if stamps else None)
+        finally:
+            self._scope_filters = []
+
+    def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
+        """Open deals modified since `cursor` minus the search-lag overlap (all open deals when `full`)."""
+        since = None
+        if cursor is not None and not full:
+            since = cursor.modified_at - timedelta(minutes=self.settings.overlap_minutes)
+        return self._pages(since, [])
+
+    def fetch_by_owner(self, owner_id: str) -> Iterator[Page]:
+        owner = {"propertyName": self._mapping["owner_id"], "operator": "EQ", "value": owner_id}
+        return self._pages(None, [owner])
+
+    def fetch_one(self, deal_id: str) -> Deal | None:
+        """The deal if it exists and is open; None when missing or closed."""
+        try:
+            record = self.client.call(
+                "other", "deals_basic", "get_by_id", deal_id, properties=self._properties, archived=False
+            )
+        except HubSpotRequestError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        props = dict(record.properties or {})
+        if (props.get(self._mapping["is_closed"]) or "").lower() == "true":
+            return None
+        return to_deal(str(record.id), props, self._mapping)
+
+    def apply(self, plan: WritePlan) -> list[RowOutcome]:
+        """Status writes first, then tasks, in separate batches; one RowOutcome per write."""
+        outcomes: list[RowOutcome] = []
+        if plan.status_writes:
+            rows = [(w.deal_id, status_properties(w, self._mapping)) for w in plan.status_writes]
+            results = batch_update(self.client, "deals_batch", rows, "deal")
+            for write in plan.status_writes:
+                result = results[write.deal_id]
+                kind = OutcomeKind.WRITTEN if result.ok else OutcomeKind.REJECTED
+                outcomes.append(
+                    RowOutcome(write.deal_id, WriteTarget.STATUS, kind, result.code, result.message)
+                )
+        if plan.task_writes:
+            missing = {w.deal_id: w.missing for w in plan.status_writes}
+            for task in plan.task_writes:
+                if task.deal_id not in missing:
+                    entry = self._context.ledger.lookup(task.sync_key)
+                    missing[task.deal_id] = entry.missing if entry else ()
+            outcomes.extend(self.tasks.apply(plan.task_writes, missing))
+        return outcomes
+
+    def close(self) -> None:
+        self.client.close()

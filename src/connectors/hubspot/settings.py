@@ -1,0 +1,106 @@
+"""Typed settings of one HubSpot connection (`[connections.NAME]` with `crm = "hubspot"`).
+
+Plain types only, so the worker can build this from TOML and validate it once. Property names default to
+DESIGN.md §4; every one can be renamed in config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from connectors.errors import ConfigurationError
+
+DEFAULT_PROPERTIES: dict[str, str] = {
+    "name": "dealname",
+    "stage": "dealstage",
+    "pipeline": "pipeline",
+    "deal_type": "dealtype",
+    "amount": "amount",
+    "close_date": "closedate",
+    "owner_id": "hubspot_owner_id",
+    "modified_at": "hs_lastmodifieddate",
+    "is_closed": "hs_is_closed",
+    "budget": "bant_budget",
+    "authority": "bant_authority",
+    "need": "bant_need",
+    "timing": "bant_timing",
+    "flagged_since": "bant_flagged_since",
+    "status": "bant_status",
+    "missing": "bant_missing",
+    "score": "bant_score",
+    "checked_at": "bant_checked_at",
+}
+"""Canonical meaning -> HubSpot deal property. Keys not listed here are custom fields carried in `extra`."""
+
+INPUT_KEYS: tuple[str, ...] = ("budget", "authority", "need", "timing")
+"""BANT input properties: people fill them; `setup` only checks them, it never creates them."""
+
+OUTPUT_KEYS: tuple[str, ...] = ("status", "missing", "score", "checked_at", "flagged_since")
+"""bant-sync's own output properties: `setup` creates them in the property group."""
+
+STANDARD_KEYS: tuple[str, ...] = (
+    "name",
+    "stage",
+    "pipeline",
+    "deal_type",
+    "amount",
+    "close_date",
+    "owner_id",
+    "modified_at",
+    "is_closed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HubSpotSettings:
+    """One HubSpot account. Secrets (access_token, client_secret, refresh_token) are not settings."""
+
+    host: str = "https://api.hubapi.com"
+    auth: str = "private_app"
+    client_id: str = ""
+    properties: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PROPERTIES))
+    task_key_property: str = "bant_sync_key"
+    property_group: str = "bant_sync"
+    property_group_label: str = "BANT sync"
+    poc_types: tuple[str, ...] = ("poc",)
+    overlap_minutes: int = 60
+    burst_limit_per_10s: int = 100
+    search_per_second: int = 4
+    page_size: int = 200
+    search_result_cap: int = 10_000
+    task_due_business_days: int = 3
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_attempts: int = 5
+    retry_base_delay: float = 0.5
+    retry_max_delay: float = 60.0
+    run_retry_budget: int = 200
+    refresh_margin_seconds: int = 300
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.auth not in ("private_app", "oauth"):
+            problems.append(f"auth must be 'private_app' or 'oauth', not {self.auth!r}")
+        if self.auth == "oauth" and not self.client_id:
+            problems.append("auth = 'oauth' needs client_id (the public app's client id)")
+        if not 1 <= self.page_size <= 200:
+            problems.append("page_size must be between 1 and 200 (HubSpot's search page limit)")
+        if self.search_result_cap < self.page_size:
+            problems.append("search_result_cap must be at least page_size")
+        if self.burst_limit_per_10s < 1 or self.search_per_second < 1:
+            problems.append("burst_limit_per_10s and search_per_second must be positive")
+        if self.overlap_minutes < 0:
+            problems.append("overlap_minutes must be >= 0")
+        blank = sorted(k for k, v in self.props.items() if not v.strip())
+        if blank:
+            problems.append(f"properties maps these to an empty name: {', '.join(blank)}")
+        if problems:
+            raise ConfigurationError("HubSpot connection settings: " + "; ".join(problems))
+
+    @property
+    def props(self) -> dict[str, str]:
+        """The full mapping: defaults overlaid with what the config names."""
+        return {**DEFAULT_PROPERTIES, **self.properties}
+
+    def prop(self, key: str) -> str:
+        return self.props[key]
