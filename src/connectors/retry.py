@@ -118,7 +118,11 @@ class RetryPolicy:
         return self.call_when(_is_transient, fn, *args, **kwargs)
 
     def call_when(
-        self, predicate: Callable[[BaseException], bool], fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+        self,
+        predicate: Callable[[BaseException], bool],
+        fn: Callable[P, T],
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> T:
         """Like `call`, but retry only the errors `predicate` accepts (e.g. one TransientError subclass, so
         a row-level retry never re-retries what the request seam already retried)."""

@@ -1,0 +1,112 @@
+"""The Salesforce connector: preflight, incremental pull, batched status writes and keyed task writes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+
+from connectors.model import Cursor, Page, RowOutcome, WritePlan
+from connectors.registry import ConnectorContext
+from connectors.retry import RetryPolicy
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.preflight import PreflightReport, preflight
+from connectors.salesforce.pull import OpportunityReader, paginate
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.tasks import ledger_tasks, upsert_tasks
+from connectors.salesforce.write import CollectionWriter, write_statuses
+from rules.model import Deal
+
+
+class SalesforceConnector:
+    """One Salesforce org connection for one run. Not thread-safe; make one per run."""
+
+    name = "salesforce"
+
+    def __init__(
+        self, settings: SalesforceSettings, context: ConnectorContext, rng: random.Random | None = None
+    ) -> None:
+        settings.validate()
+        self.settings = settings
+        self.context = context
+        self.policy = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_delay=settings.retry_base_delay,
+            max_delay=settings.retry_max_delay,
+            run_budget=settings.run_retry_budget,
+            sleep=context.sleep,
+            rng=rng,
+        )
+        self.client = SalesforceClient(settings, dict(context.secrets), self.policy, context.clock)
+        self.writer = CollectionWriter(self.client)
+        self.report: PreflightReport | None = None
+        self._reader: OpportunityReader | None = None
+
+    def preflight(self) -> None:
+        """Authenticate and check both objects; raise SchemaDriftError naming every problem."""
+        report = preflight(self.client, self.settings)
+        report.raise_for_problems()
+        self.report = report
+        self._reader = OpportunityReader(
+            self.settings.field_map, self.settings.extra_fields, report.opportunity_types
+        )
+
+    def check(self) -> PreflightReport:
+        """The preflight report without raising (for `bant-sync setup --check`)."""
+        return preflight(self.client, self.settings)
+
+    @property
+    def reader(self) -> OpportunityReader:
+        if self._reader is None:
+            self.preflight()
+        assert self._reader is not None
+        return self._reader
+
+    def _pages(self, soql: str, floor: Cursor | None = None) -> Iterator[Page]:
+        size = self.settings.query_batch_size
+        reader = self.reader
+        records = self.client.query(soql, batch_size=size)
+        return paginate((reader.deal(record) for record in records), size, floor)
+
+    def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
+        """Open opportunities changed at/after the cursor (minus the overlap), oldest first."""
+        reader = self.reader
+        if full or cursor is None:
+            return self._pages(reader.soql(), None)
+        overlap = timedelta(minutes=self.settings.overlap_minutes)
+        if overlap:
+            return self._pages(reader.soql(since=cursor.modified_at - overlap), cursor)
+        return self._pages(reader.soql(after=cursor), cursor)
+
+    def fetch_one(self, deal_id: str) -> Deal | None:
+        """The open opportunity with this id, or None when it is closed, deleted or unknown."""
+        records = self.client.query(self.reader.soql(deal_id=deal_id))
+        for record in records:
+            return self.reader.deal(record)
+        return None
+
+    def fetch_by_owner(self, owner_id: str) -> Iterator[Page]:
+        return self._pages(self.reader.soql(owner_id=owner_id))
+
+    def apply(self, plan: WritePlan) -> list[RowOutcome]:
+        """Status writes first, then task writes, in separate calls: the two never contend for one deal's
+        lock inside a single request."""
+        if plan.is_empty:
+            return []
+        if self.report is None:
+            self.preflight()
+        assert self.report is not None
+        outcomes = write_statuses(self.writer, plan.status_writes, self.settings.field_map)
+        key = self.settings.task_key_field
+        if self.report.task_key_is_external_id:
+            outcomes += upsert_tasks(self.writer, plan.task_writes, key)
+        else:
+            outcomes += ledger_tasks(self.writer, plan.task_writes, key, self.context.ledger)
+        return outcomes
+
+    @property
+    def api_calls(self) -> int:
+        return self.client.calls
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,177 @@
+"""Reading open opportunities: SOQL built with `format_soql`, streamed with `query_all_iter`, translated
+into Deals and cut into Pages that each carry the cursor to save after them.
+
+Order is `(SystemModstamp, Id)`, so a cursor names one exact position and records sharing a stamp across
+a page boundary are neither repeated nor skipped: one SOQL query serves the whole run from a server-side
+locator snapshot (REST API Developer Guide, "Execute a SOQL Query": `nextRecordsUrl`), and a later run
+restarts at the saved `(stamp, id)`. With an overlap window the next run re-reads the last few minutes
+(late commits can carry an older stamp) and the worker's diff turns those re-reads into no writes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from simple_salesforce.format import format_soql
+
+from connectors.errors import ConfigurationError
+from connectors.model import Cursor, Page
+from rules.model import Deal, DealFlags, Value
+
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+Converter = Callable[[Any], Value]
+
+
+def parse_datetime(text: str) -> datetime:
+    """Salesforce datetimes (`2026-11-27T20:54:14.000+0000`) as tz-aware UTC."""
+    value = datetime.fromisoformat(_OFFSET.sub(r"\1:\2", text.replace("Z", "+00:00")))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def soql_datetime(moment: datetime) -> str:
+    """A SOQL datetime literal in UTC with a `Z` (DESIGN.md §6), floored to the second."""
+    if moment.tzinfo is None:
+        raise ValueError("cursor datetimes must be tz-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _as_date(value: Any) -> Value:
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _as_datetime(value: Any) -> Value:
+    return parse_datetime(value) if isinstance(value, str) and value else None
+
+
+def _as_plain(value: Any) -> Value:
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+CONVERTERS: dict[str, Converter] = {"date": _as_date, "datetime": _as_datetime}
+"""Describe type -> converter from JSON; every other type passes through as str/number/bool/None."""
+
+
+class OpportunityReader:
+    """Builds the SOQL and turns records into Deals. `types` maps each selected field to its describe type."""
+
+    def __init__(
+        self, field_map: Mapping[str, str], extra_fields: Mapping[str, str], types: Mapping[str, str]
+    ):
+        self.field_map = dict(field_map)
+        self.extra_fields = dict(extra_fields)
+        names = ["Id", "SystemModstamp", *self.field_map.values(), *self.extra_fields.values()]
+        self.columns = tuple(dict.fromkeys(names))
+        for name in self.columns:
+            if not _FIELD_NAME.match(name):
+                raise ConfigurationError(f"field name {name!r} is not a Salesforce API name; fix `fields`")
+        lowered = {k.lower(): v for k, v in types.items()}
+        self._convert = {
+            name: CONVERTERS.get(lowered.get(name.lower(), ""), _as_plain) for name in self.columns
+        }
+
+    def soql(
+        self,
+        *,
+        since: datetime | None = None,
+        after: Cursor | None = None,
+        owner_id: str | None = None,
+        deal_id: str | None = None,
+    ) -> str:
+        """`since`: stamp >= since (overlap mode); `after`: strictly after the (stamp, id) position."""
+        clauses = ["IsClosed = false"]
+        args: list[Any] = []
+        if since is not None:
+            clauses.append("SystemModstamp >= {:literal}")
+            args.append(soql_datetime(since))
+        if after is not None:
+            clauses.append("(SystemModstamp > {:literal} OR (SystemModstamp = {:literal} AND Id > {}))")
+            args.extend([soql_datetime(after.modified_at), soql_datetime(after.modified_at), after.deal_id])
+        if owner_id is not None:
+            clauses.append("OwnerId = {}")
+            args.append(owner_id)
+        if deal_id is not None:
+            clauses.append("Id = {}")
+            args.append(deal_id)
+        # A format_soql template: every value in `args` is quoted and escaped by format_soql.
+        where = " AND ".join(clauses)
+        order = "ORDER BY SystemModstamp ASC, Id ASC"
+        template = f"SELECT {{:literal}} FROM Opportunity WHERE {where} {order}"  # noqa: S608
+        return format_soql(template, ", ".join(self.columns), *args)
+
+    def deal(self, record: Mapping[str, Any]) -> Deal:
+        get = self._value
+        m = self.field_map
+        missing = get(record, m["missing"])
+        score = get(record, m["score"])
+        checked = get(record, m["checked_at"])
+        status = get(record, m["status"])
+        flags = DealFlags(
+            status=str(status) if status else None,
+            missing=tuple(p.strip() for p in str(missing).split(";") if p.strip()) if missing else None,
+            score=int(score) if isinstance(score, int | float) else None,
+            checked_at=checked if isinstance(checked, datetime) else None,
+        )
+        close = get(record, m["close_date"])
+        flagged = get(record, m["flagged_since"])
+        owner = get(record, m["owner_id"])
+        return Deal(
+            id=str(record["Id"]),
+            name=_text(get(record, m["name"])),
+            owner_id=str(owner) if owner else None,
+            stage=_text(get(record, m["stage"])),
+            deal_type=_text(get(record, m["deal_type"])),
+            amount=get(record, m["amount"]),
+            close_date=close if isinstance(close, date) else None,
+            budget=get(record, m["budget"]),
+            authority=get(record, m["authority"]),
+            need=get(record, m["need"]),
+            timing=get(record, m["timing"]),
+            modified_at=parse_datetime(str(record["SystemModstamp"])),
+            flagged_since=flagged if isinstance(flagged, date) else None,
+            flags=flags,
+            extra={key: get(record, name) for key, name in self.extra_fields.items()},
+        )
+
+    def _value(self, record: Mapping[str, Any], name: str) -> Value:
+        return self._convert[name](record.get(name))
+
+
+def _text(value: Value) -> str | None:
+    return None if value is None else str(value)
+
+
+def paginate(deals: Iterable[Deal], page_size: int, floor: Cursor | None = None) -> Iterator[Page]:
+    """Cut a (stamp, id)-ordered stream into Pages; each page's cursor is its last deal, never below `floor`
+    (the cursor the read started from: overlap re-reads must not move it back). Deals seen twice (an
+    overlap re-read, or a record a locator served again) are dropped by id."""
+    seen: set[str] = set()
+    batch: list[Deal] = []
+    for deal in deals:
+        if deal.id in seen:
+            continue
+        seen.add(deal.id)
+        batch.append(deal)
+        if len(batch) >= page_size:
+            page = _page(batch, floor)
+            floor = page.cursor
+            yield page
+            batch = []
+    if batch:
+        yield _page(batch, floor)
+
+
+def _page(batch: list[Deal], floor: Cursor | None) -> Page:
+    last = batch[-1]
+    assert last.modified_at is not None
+    cursor = Cursor(last.modified_at, last.id)
+    return Page(tuple(batch), cursor if floor is None else max(cursor, floor))
+
+
+def since_for(cursor: Cursor, overlap: timedelta) -> datetime:
+    return cursor.modified_at - overlap

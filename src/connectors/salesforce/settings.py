@@ -1,0 +1,106 @@
+"""Typed settings of one Salesforce connection (`[connections.NAME]` with `crm = "salesforce"`).
+
+Plain types only, so the worker can build it straight from TOML. Secrets are not settings: they arrive in
+`ConnectorContext.secrets` under the names in `factory.secret_names`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from connectors.errors import ConfigurationError
+
+AUTH_MODES = ("jwt", "client_credentials", "password", "token")
+
+DEFAULT_FIELDS: dict[str, str] = {
+    "name": "Name",
+    "owner_id": "OwnerId",
+    "stage": "StageName",
+    "deal_type": "Type",
+    "amount": "Amount",
+    "close_date": "CloseDate",
+    "budget": "BANT_Budget__c",
+    "authority": "BANT_Authority__c",
+    "need": "BANT_Need__c",
+    "timing": "BANT_Timing__c",
+    "status": "BANT_Status__c",
+    "missing": "BANT_Missing__c",
+    "score": "BANT_Score__c",
+    "checked_at": "BANT_Checked_At__c",
+    "flagged_since": "BANT_Flagged_Since__c",
+}
+"""Canonical name -> Opportunity field (DESIGN.md §4). A connection overrides any subset."""
+
+INPUT_KEYS = (
+    "name",
+    "owner_id",
+    "stage",
+    "deal_type",
+    "amount",
+    "close_date",
+    "budget",
+    "authority",
+    "need",
+    "timing",
+)
+OUTPUT_KEYS = ("status", "missing", "score", "checked_at", "flagged_since")
+
+
+@dataclass(frozen=True, slots=True)
+class SalesforceSettings:
+    instance_url: str = ""
+    login_url: str = "https://login.salesforce.com"
+    auth: str = "jwt"
+    client_id: str = ""
+    username: str = ""
+    jwt_audience: str = ""
+    api_version: str = "59.0"
+    ca_bundle: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+    extra_fields: dict[str, str] = field(default_factory=dict)
+    task_key_field: str = "BANT_Sync_Key__c"
+    task_priority: str = "High"
+    poc_types: tuple[str, ...] = ("POC",)
+    overlap_minutes: int = 5
+    task_due_business_days: int = 3
+    quota_stop_share: float = 0.8
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_attempts: int = 5
+    retry_base_delay: float = 0.5
+    retry_max_delay: float = 60.0
+    run_retry_budget: int = 200
+    query_batch_size: int = 2000
+
+    @property
+    def field_map(self) -> dict[str, str]:
+        """The effective canonical -> Opportunity field mapping: defaults overridden by `fields`."""
+        return {**DEFAULT_FIELDS, **self.fields}
+
+    def validate(self) -> None:
+        """Raise one ConfigurationError listing every problem, so a person fixes them in one pass."""
+        problems: list[str] = []
+        if self.auth not in AUTH_MODES:
+            problems.append(f"auth = {self.auth!r}: use one of {', '.join(AUTH_MODES)}")
+        if self.auth == "token" and not self.instance_url:
+            problems.append("auth = 'token' needs instance_url (the org's https://… My Domain URL)")
+        if self.auth in ("jwt", "client_credentials", "password") and not self.client_id:
+            problems.append(f"auth = {self.auth!r} needs client_id (the connected app's consumer key)")
+        if self.auth in ("jwt", "password") and not self.username:
+            problems.append(f"auth = {self.auth!r} needs username (the integration user)")
+        for name, url in (("login_url", self.login_url), ("instance_url", self.instance_url)):
+            if url and not url.startswith("https://"):
+                problems.append(f"{name} = {url!r}: Salesforce is only reachable over https://")
+        unknown = sorted(set(self.fields) - set(DEFAULT_FIELDS))
+        if unknown:
+            problems.append(f"fields: unknown keys {unknown}; known: {sorted(DEFAULT_FIELDS)}")
+        if not 0 < self.quota_stop_share <= 1:
+            problems.append(
+                "quota_stop_share must be in (0, 1], e.g. 0.8 to stop at 80% of the daily allocation"
+            )
+        if not 200 <= self.query_batch_size <= 2000:
+            problems.append("query_batch_size must be between 200 and 2000 (Salesforce's batchSize range)")
+        if self.overlap_minutes < 0 or self.task_due_business_days < 0:
+            problems.append("overlap_minutes and task_due_business_days must be >= 0")
+        if problems:
+            raise ConfigurationError("Salesforce settings: " + "; ".join(problems))

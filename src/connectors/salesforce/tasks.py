@@ -1,0 +1,139 @@
+"""Follow-up tasks on Salesforce: exactly one per deal, keyed by `BANT_Sync_Key__c`.
+
+Activity custom fields can carry the External ID attribute. Salesforce Object Reference, "Custom Fields"
+(developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/custom_fields.htm) lists
+Task and Event among the standard objects that support custom fields, and its "External ID Attribute on
+Custom Fields" section allows the attribute on any custom text, number or email field. In metadata such
+fields are defined on the `Activity` object and surface on Task (`objects/Activity/fields/…`; a file under
+`objects/Task/fields/` is refused by the Metadata API). So tasks are upserted by key through
+`PATCH composite/sobjects/Task/BANT_Sync_Key__c` (REST API Developer Guide, "Upsert Multiple Records"):
+a retry after an uncertain outcome updates the task the first attempt made instead of duplicating it.
+
+When describe shows the key field is not an External ID (an admin created it without the attribute), the
+connector falls back to the ledger: look tasks up by key first, update what exists, and create the rest
+once (no blind retry of a create), recording intent and confirmation in the worker's TaskLedger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from simple_salesforce.format import format_soql
+
+from connectors.errors import TransientError
+from connectors.model import OutcomeKind, RowOutcome, TaskAction, TaskWrite, WriteTarget
+from connectors.registry import TaskLedger
+from connectors.salesforce.write import CHUNK, CollectionWriter, SaveResult
+
+OPEN, COMPLETED = "Not Started", "Completed"
+
+
+def task_record(write: TaskWrite, key_field: str, *, with_key: bool = True) -> dict[str, Any]:
+    """The Task fields bant-sync owns. An update leaves Status alone, so a rep's "In Progress" stays."""
+    record: dict[str, Any] = {"attributes": {"type": "Task"}}
+    if with_key:
+        record[key_field] = write.sync_key
+    record.update(
+        WhatId=write.deal_id,
+        Subject=write.subject,
+        Description=write.description,
+        ActivityDate=write.due.isoformat(),
+        Priority=write.priority,
+    )
+    if write.owner_id:
+        record["OwnerId"] = write.owner_id
+    if write.action is TaskAction.CREATE:
+        record["Status"] = OPEN
+    elif write.action is TaskAction.COMPLETE:
+        record["Status"] = COMPLETED
+    return record
+
+
+def _outcome(write: TaskWrite, result: SaveResult, task_id: str | None = None) -> RowOutcome:
+    if result.success:
+        extra = {"created": str(result.created).lower()} if result.created is not None else {}
+        return RowOutcome(
+            write.deal_id,
+            WriteTarget.TASK,
+            OutcomeKind.WRITTEN,
+            task_id=result.id or task_id,
+            sync_key=write.sync_key,
+            extra=extra,
+        )
+    return RowOutcome(
+        write.deal_id,
+        WriteTarget.TASK,
+        OutcomeKind.REJECTED,
+        result.code,
+        result.message,
+        task_id=task_id,
+        sync_key=write.sync_key,
+    )
+
+
+def upsert_tasks(writer: CollectionWriter, writes: Sequence[TaskWrite], key_field: str) -> list[RowOutcome]:
+    """Create, update or complete tasks in one upsert per 200, keyed by the sync key."""
+    if not writes:
+        return []
+    records = [task_record(w, key_field) for w in writes]
+    results = writer.save(f"composite/sobjects/Task/{key_field}", "PATCH", records)
+    return [_outcome(w, r) for w, r in zip(writes, results, strict=True)]
+
+
+def find_tasks_by_key(writer: CollectionWriter, keys: Sequence[str], key_field: str) -> dict[str, str]:
+    """Task id by sync key, for the keys that already have a task (one query per 200 keys)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), CHUNK):
+        soql = format_soql(
+            "SELECT Id, {:literal} FROM Task WHERE {:literal} IN {} ORDER BY CreatedDate ASC",
+            key_field,
+            key_field,
+            list(keys[start : start + CHUNK]),
+        )
+        for record in writer.client.query(soql):
+            found.setdefault(str(record[key_field]), str(record["Id"]))
+    return found
+
+
+def ledger_tasks(
+    writer: CollectionWriter, writes: Sequence[TaskWrite], key_field: str, ledger: TaskLedger
+) -> list[RowOutcome]:
+    """The fallback without an External ID: reconcile by key, update what exists, create the rest once."""
+    if not writes:
+        return []
+    existing = find_tasks_by_key(writer, [w.sync_key for w in writes], key_field)
+    outcomes: dict[int, RowOutcome] = {}
+    updates: list[tuple[int, TaskWrite, str]] = []
+    creates: list[tuple[int, TaskWrite]] = []
+    for index, write in enumerate(writes):
+        task_id = existing.get(write.sync_key) or write.task_id
+        if task_id:
+            updates.append((index, write, task_id))
+        elif write.action is TaskAction.COMPLETE:
+            outcomes[index] = RowOutcome(
+                write.deal_id, WriteTarget.TASK, OutcomeKind.UNCHANGED, sync_key=write.sync_key
+            )
+        else:
+            creates.append((index, write))
+    if updates:
+        records = [{**task_record(w, key_field, with_key=False), "id": tid} for _, w, tid in updates]
+        results = writer.save("composite/sobjects", "PATCH", records)
+        for (index, write, task_id), result in zip(updates, results, strict=True):
+            outcomes[index] = _outcome(write, result, task_id)
+    if creates:
+        for _, write in creates:
+            ledger.intend(write.sync_key, write.deal_id, ())
+        records = [task_record(w, key_field) for _, w in creates]
+        try:
+            with writer.client.single_attempt():
+                results = writer.save("composite/sobjects", "POST", records)
+        except TransientError as exc:
+            results = [
+                SaveResult(False, code="UNCERTAIN", message=f"{exc}; reconciled by key next run")
+            ] * len(creates)
+        for (index, write), result in zip(creates, results, strict=True):
+            if result.success and result.id:
+                ledger.confirm(write.sync_key, result.id, "open", ())
+            outcomes[index] = _outcome(write, result)
+    return [outcomes[i] for i in range(len(writes))]

@@ -1,0 +1,136 @@
+"""sObject Collections writes: up to 200 records per call, every SaveResult walked by index.
+
+`composite/sobjects` answers HTTP 200 even when rows fail (allOrNone=false); each SaveResult at index i
+belongs to record i (REST API Developer Guide, "sObject Collections"). Rows refused with
+UNABLE_TO_LOCK_ROW — another transaction holds the record — are re-sent alone after a backoff, through the
+same retry policy and run budget; what still fails is reported per row and retried on a later run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.errors import ConfigurationError, SchemaDriftError, TransientError
+from connectors.model import OutcomeKind, RowOutcome, StatusWrite, WriteTarget
+from connectors.salesforce.client import SalesforceClient, drift_fields
+
+CHUNK = 200
+"""sObject Collections accept at most 200 records per request."""
+
+LOCKED = "UNABLE_TO_LOCK_ROW"
+_ROW_DRIFT = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "NO_SUCH_COLUMN"})
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    success: bool
+    id: str | None = None
+    created: bool | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class _RowsLocked(TransientError):
+    """Some rows of a collection were locked; retried by the collection writer only."""
+
+
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, _RowsLocked)
+
+
+def parse_save_result(item: Any) -> SaveResult:
+    if not isinstance(item, dict):
+        raise ConfigurationError(f"Salesforce returned an unexpected SaveResult: {type(item).__name__}")
+    if item.get("success"):
+        created = item.get("created")
+        return SaveResult(True, item.get("id"), bool(created) if created is not None else None)
+    errors = item.get("errors") or [{}]
+    first = errors[0] if isinstance(errors[0], dict) else {}
+    code = str(first.get("statusCode") or "UNKNOWN_ERROR")
+    if code in _ROW_DRIFT:
+        raise SchemaDriftError(
+            f"Salesforce refused a field on write ({code}: {first.get('message', '')}); run "
+            f"`bant-sync setup --check` and grant Edit access to the integration user",
+            drift_fields({"fields": first.get("fields"), "message": first.get("message", "")}),
+        )
+    return SaveResult(False, item.get("id"), None, code, str(first.get("message", "")))
+
+
+class CollectionWriter:
+    """Sends records to one sObject Collections endpoint (update, create or upsert) in chunks of 200."""
+
+    def __init__(self, client: SalesforceClient) -> None:
+        self.client = client
+
+    def save(self, path: str, method: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+        results: list[SaveResult | None] = [None] * len(records)
+        for start in range(0, len(records), CHUNK):
+            pending = list(range(start, min(start + CHUNK, len(records))))
+
+            def attempt() -> None:
+                nonlocal pending
+                body = {"allOrNone": False, "records": [records[i] for i in pending]}
+                raw = self.client.restful(path, method=method, json=body)
+                if not isinstance(raw, list) or len(raw) != len(pending):
+                    raise ConfigurationError(
+                        f"Salesforce answered {path} with {len(raw) if isinstance(raw, list) else 'no'} "
+                        f"SaveResults for {len(pending)} records; check api_version"
+                    )
+                still_locked = []
+                for index, item in zip(pending, raw, strict=True):
+                    result = parse_save_result(item)
+                    results[index] = result
+                    if result.code == LOCKED:
+                        still_locked.append(index)
+                pending = still_locked
+                if pending:
+                    raise _RowsLocked(f"{len(pending)} rows locked by another transaction")
+
+            with contextlib.suppress(_RowsLocked):
+                self.client.policy.call_when(_is_locked, attempt)
+        return [
+            r if r is not None else SaveResult(False, code="NOT_SENT", message="not sent") for r in results
+        ]
+
+
+def sf_datetime(moment: datetime) -> str:
+    """A datetime as Salesforce REST accepts it: UTC, milliseconds, `Z`."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def status_record(write: StatusWrite, field_map: dict[str, str]) -> dict[str, Any]:
+    return {
+        "attributes": {"type": "Opportunity"},
+        "id": write.deal_id,
+        field_map["status"]: write.status.value,
+        field_map["missing"]: ";".join(write.missing) or None,
+        field_map["score"]: write.score,
+        field_map["checked_at"]: sf_datetime(write.checked_at),
+        field_map["flagged_since"]: write.flagged_since.isoformat() if write.flagged_since else None,
+    }
+
+
+def write_statuses(
+    writer: CollectionWriter, writes: Sequence[StatusWrite], field_map: dict[str, str]
+) -> list[RowOutcome]:
+    """Update bant-sync's output fields on each opportunity; one RowOutcome per write, in order."""
+    if not writes:
+        return []
+    records = [status_record(w, field_map) for w in writes]
+    results = writer.save("composite/sobjects", "PATCH", records)
+    outcomes = []
+    for write, result in zip(writes, results, strict=True):
+        if result.success:
+            outcomes.append(RowOutcome(write.deal_id, WriteTarget.STATUS, OutcomeKind.WRITTEN))
+        else:
+            outcomes.append(
+                RowOutcome(
+                    write.deal_id, WriteTarget.STATUS, OutcomeKind.REJECTED, result.code, result.message
+                )
+            )
+    return outcomes
