@@ -155,7 +155,7 @@ def compile_checks(
     untyped = tuple(c for c in checks if c.value_kind is None)
     for value_kind in ValueKind:
         typed = tuple(c for c in checks if c.value_kind is value_kind)
-        by_kind[value_kind] = typed or untyped
+        by_kind[value_kind] = typed or untyped or checks
 
     def judge(value: Value, today: date) -> Verdict:
         if value is None:

@@ -100,10 +100,12 @@ def run_evaluate(
     framework: Framework,
     today: date,
     fmt: str,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """Assess every readable row, report bad rows on stderr by line number, return the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     verdicts: list[Verdict] = []
     bad: list[BadRow] = []
     seen: set[str] = set()

@@ -1,0 +1,136 @@
+"""`bant-sync evaluate` end to end through the CLI entry point."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from worker import exit_codes
+from worker.cli import main
+
+SAMPLE = ROOT / "config" / "examples" / "deals.csv"
+HEADER = "id,name,owner_id,stage,deal_type,amount,close_date,budget,authority,need,timing,flagged_since\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--log-level", "error", "evaluate", *args, "--today", "2026-11-27"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_sample_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """The shipped sample prints counts per status and the flagged deals, exit 0."""
+    code, out, err = run(capsys, str(SAMPLE))
+    assert code == exit_codes.OK, err
+    assert "9 deals assessed against BANT on 2026-11-27" in out
+    assert "poc_unqualified" in out and "OPP-1002" in out
+    assert "Budget: 'TBD' is a placeholder" in out
+
+
+def test_jsonl_has_one_object_per_deal(capsys: pytest.CaptureFixture[str]) -> None:
+    """--format jsonl prints one object per deal with id, status, missing, score and reasons."""
+    code, out, _ = run(capsys, str(SAMPLE), "--format", "jsonl")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == exit_codes.OK
+    assert len(records) == 9
+    by_id = {r["id"]: r for r in records}
+    assert by_id["OPP-1002"]["status"] == "poc_unqualified"
+    assert by_id["OPP-1002"]["missing"] == ["budget"]
+    assert by_id["OPP-1001"] == {**by_id["OPP-1001"], "status": "qualified", "missing": [], "score": 100}
+
+
+def test_csv_output(capsys: pytest.CaptureFixture[str]) -> None:
+    """--format csv is a spreadsheet with a header row."""
+    _, out, _ = run(capsys, str(SAMPLE), "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows[0].keys() >= {"id", "status", "missing", "score", "reasons"}
+    assert {r["id"]: r["missing"] for r in rows}["OPP-1003"] == "budget;authority;need;timing"
+
+
+def test_bad_rows_are_reported_and_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad rows name their line and reason; the rest are assessed; the exit code says rows were skipped."""
+    path = tmp_path / "deals.csv"
+    path.write_text(
+        HEADER
+        + "D1,Good,r,Qualification,POC,1,2027-01-01,1000,CEO,needs a long enough need,2027-01-01,\n"
+        + ",No id,r,Qualification,,1,2027-01-01,1,CEO,x,2027-01-01,\n"
+        + "D3,Bad date,r,Qualification,,1,31/12/2026,1,CEO,x,2027-01-01,\n"
+        + "D1,Duplicate,r,Qualification,,1,2027-01-01,1,CEO,x,2027-01-01,\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, str(path), "--format", "jsonl")
+    assert code == exit_codes.ROWS_SKIPPED
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["D1"]
+    assert f"{path}:3: skipped: missing id" in err
+    assert f"{path}:4: skipped: close_date '31/12/2026' is not a date" in err
+    assert f"{path}:5: skipped: duplicate id 'D1'" in err
+
+
+def test_jsonl_input_with_extra_fields_and_bad_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON Lines input works, keeps extra columns for custom frameworks, and reports a broken line."""
+    path = tmp_path / "deals.jsonl"
+    lines = [
+        {
+            "id": "M1",
+            "stage": "Negotiation/Review",
+            "need": "Month-end close takes 12 days",
+            "authority": "CFO",
+            "metrics": "close in 5 days",
+            "champion": "Controller",
+            "decision_criteria": "SOC2, SSO, NetSuite",
+            "decision_process": "yes",
+        },
+        {"id": "M2", "stage": "Needs Analysis", "need": "Month-end close takes 12 days"},
+    ]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n{broken\n", encoding="utf-8")
+    code, out, err = run(capsys, str(path), "--framework", "meddic", "--format", "jsonl")
+    statuses = {json.loads(line)["id"]: json.loads(line)["status"] for line in out.splitlines()}
+    assert statuses == {"M1": "qualified", "M2": "needs_qualification"}
+    assert code == exit_codes.ROWS_SKIPPED
+    assert ":3: skipped: not valid JSON" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"", "the file is empty"),
+        (b"\xff\xfe\x00bad", "not UTF-8 text"),
+        (b"name,stage\nx,y\n", "has no 'id' column"),
+    ],
+    ids=["missing", "empty", "encoding", "no-id-column"],
+)
+def test_unreadable_input_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, message: str
+) -> None:
+    """A missing, empty, badly encoded or headerless file is a one-line error, no traceback."""
+    path = tmp_path / "in.csv"
+    if content is not None:
+        path.write_bytes(content)
+    code, _, err = run(capsys, str(path))
+    assert code == exit_codes.USAGE
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_framework(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown framework name lists the available ones."""
+    code, _, err = run(capsys, str(SAMPLE), "--framework", "spiced")
+    assert code == exit_codes.CONFIG
+    assert "framework 'spiced' not found (available: bant, meddic" in err
+
+
+def test_bad_today_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """--today must be YYYY-MM-DD."""
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(SAMPLE), "--today", "27/11/2026"])
+    assert info.value.code == 2
+    assert "is not a date in YYYY-MM-DD form" in capsys.readouterr().err

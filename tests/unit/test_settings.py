@@ -1,0 +1,164 @@
+"""Settings: layering, validation with every problem reported, secrets that never print."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.registry import ConnectorContext
+from worker import settings_loader
+from worker.errors import ConfigError
+from worker.settings_loader import load_settings
+
+
+@dataclass(frozen=True)
+class FakeCrmSettings:
+    host: str = "https://crm.example"
+    page_size: int = 200
+    properties: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class FakeFactory:
+    name: str = "fakecrm"
+    settings_type: type[Any] = FakeCrmSettings
+    secret_names: tuple[str, ...] = ("access_token",)
+
+    def create(self, settings: Any, context: ConnectorContext) -> Any:
+        raise NotImplementedError
+
+
+@pytest.fixture(autouse=True)
+def fake_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+    def factory_for(crm: str) -> FakeFactory:
+        if crm != "fakecrm":
+            from connectors.errors import ConfigurationError
+
+            raise ConfigurationError(f"no connector named {crm!r} is installed")
+        return FakeFactory()
+
+    monkeypatch.setattr(settings_loader, "factory_for", factory_for)
+
+
+def write(tmp_path: Path, text: str, name: str = "bant.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_user_file() -> None:
+    """With no user file the shipped defaults apply."""
+    settings = load_settings(None, environ={})
+    assert settings.rules.framework == "bant"
+    assert settings.ops_api.host == "127.0.0.1"
+    assert settings.state.database_url().endswith("state.db")
+    assert settings.connections == {}
+
+
+def test_user_file_then_env_override(tmp_path: Path) -> None:
+    """The user file overrides defaults and BANT_SYNC_* env overrides the file; paths resolve beside it."""
+    config = write(tmp_path, '[logging]\nlevel = "debug"\n[state]\ndir = "st"\n[run]\nretry_budget = 10\n')
+    settings = load_settings(str(config), environ={"BANT_SYNC_RUN__RETRY_BUDGET": "99"})
+    assert settings.logging.level == "debug"
+    assert settings.run.retry_budget == 99
+    assert settings.state.dir == str(tmp_path / "st")
+
+
+def test_config_from_env_variable(tmp_path: Path) -> None:
+    """BANT_SYNC_CONFIG names the user file when --config is not given."""
+    config = write(tmp_path, '[rules]\nframework = "meddic"\n')
+    assert load_settings(None, environ={"BANT_SYNC_CONFIG": str(config)}).rules.framework == "meddic"
+
+
+def test_every_problem_is_reported_with_did_you_mean(tmp_path: Path) -> None:
+    """Unknown keys, wrong types and bad values are all listed at once, with suggestions."""
+    config = write(
+        tmp_path,
+        '[loging]\nlevel = "x"\n[run]\nretry_budgte = 3\nmax_attempts = "five"\n[logging]\nlevel = "loud"\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(str(config), environ={"BANT_SYNC_STAET__URL": "x"})
+    text = str(info.value)
+    assert "loging: unknown key (did you mean 'logging'?)" in text
+    assert "run.retry_budgte: unknown key (did you mean 'retry_budget'?)" in text
+    assert "run.max_attempts: must be a whole number" in text
+    assert "logging.level must be one of" in text
+    assert "env BANT_SYNC_STAET__URL: unknown setting 'staet' (did you mean 'state'?)" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("not [toml", "not valid TOML"), (None, "file not found")],
+    ids=["bad-toml", "missing-file"],
+)
+def test_unreadable_config_file(tmp_path: Path, text: str | None, message: str) -> None:
+    """A broken or missing config file is one clear error naming the file."""
+    path = write(tmp_path, text) if text is not None else tmp_path / "absent.toml"
+    with pytest.raises(ConfigError, match=message):
+        load_settings(str(path), environ={})
+
+
+def test_connection_with_secret_from_env(tmp_path: Path) -> None:
+    """A connection's secret comes from the environment and never shows in repr."""
+    config = write(tmp_path, '[connections.main]\ncrm = "fakecrm"\npage_size = 50\n')
+    settings = load_settings(
+        str(config), environ={"BANT_SYNC_CONNECTIONS__MAIN__ACCESS_TOKEN": "s3cr3t-token-value"}
+    )
+    connection = settings.connection(None)
+    assert connection.crm_settings == FakeCrmSettings(page_size=50)
+    assert connection.revealed_secrets() == {"access_token": "s3cr3t-token-value"}
+    assert "s3cr3t" not in repr(settings)
+    assert "s3cr3t" not in str(connection.secrets)
+
+
+def test_secret_from_secrets_file_and_from_file_env(tmp_path: Path) -> None:
+    """Secrets also come from the secrets file, or from a file named by *_FILE."""
+    write(tmp_path, '[connections.main]\naccess_token = "from-secrets-file"\n', "secrets.toml")
+    config = write(tmp_path, 'secrets_file = "secrets.toml"\n[connections.main]\ncrm = "fakecrm"\n')
+    assert load_settings(str(config), environ={}).connection("main").revealed_secrets() == {
+        "access_token": "from-secrets-file"
+    }
+    token_file = write(tmp_path, "from-file-env\n", "token.txt")
+    env = {"BANT_SYNC_CONNECTIONS__MAIN__ACCESS_TOKEN_FILE": str(token_file)}
+    assert load_settings(str(config), environ=env).connection("main").revealed_secrets() == {
+        "access_token": "from-file-env"
+    }
+
+
+def test_secret_in_config_file_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    """A secret written into the config file is an error that says where it belongs and hides the value."""
+    config = write(tmp_path, '[connections.main]\ncrm = "fakecrm"\naccess_token = "pat-na1-leaked"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(str(config), environ={})
+    assert "BANT_SYNC_CONNECTIONS__MAIN__ACCESS_TOKEN" in str(info.value)
+    assert "pat-na1-leaked" not in str(info.value)
+
+
+def test_connection_errors(tmp_path: Path) -> None:
+    """Unknown CRM and unknown connection keys are reported with the connection named."""
+    config = write(
+        tmp_path, '[connections.a]\ncrm = "pipedrive"\n[connections.b]\ncrm = "fakecrm"\nhots = "x"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(str(config), environ={})
+    assert "connections.a.crm: no connector named 'pipedrive'" in str(info.value)
+    assert "connections.b.hots: unknown key (did you mean 'host'?)" in str(info.value)
+
+
+def test_env_overrides_a_connection_setting(tmp_path: Path) -> None:
+    """BANT_SYNC_CONNECTIONS__NAME__KEY overrides one connection setting."""
+    config = write(tmp_path, '[connections.main]\ncrm = "fakecrm"\n')
+    env = {"BANT_SYNC_CONNECTIONS__MAIN__HOST": "http://127.0.0.1:9"}
+    assert (
+        load_settings(str(config), environ=env).connection("main").crm_settings.host == "http://127.0.0.1:9"
+    )
+
+
+def test_settings_are_read_only() -> None:
+    """Settings cannot be changed after loading."""
+    settings = load_settings(None, environ={})
+    with pytest.raises(AttributeError):
+        settings.rules.framework = "x"  # type: ignore[misc]
