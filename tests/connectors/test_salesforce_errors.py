@@ -296,7 +296,7 @@ def test_quota_guard_stops_before_the_configured_share(sf: responses.RequestsMoc
 def test_preflight_names_every_field_and_the_permission(
     sf: responses.RequestsMock, drop: tuple[str, ...], readonly: tuple[str, ...], named: list[str]
 ) -> None:
-    """Every problem is listed in one SchemaDriftError with the permission set to grant; nothing is written."""
+    """Every problem is listed in one SchemaDriftError with the permission to grant; nothing is written."""
     sf.get(f"{BASE}/sobjects/Opportunity/describe", json=opportunity_describe(drop, readonly))
     sf.get(f"{BASE}/sobjects/Task/describe", json=task_describe())
     connector = make_connector()

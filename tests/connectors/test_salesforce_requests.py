@@ -196,7 +196,7 @@ def test_status_writes_go_in_chunks_of_200_with_exact_body(sf: responses.Request
     outcomes = make_connector().apply(WritePlan(status_writes=tuple(status(i) for i in range(450))))
     assert sizes == [200, 200, 50]
     assert [o.kind for o in outcomes] == [OutcomeKind.WRITTEN] * 450
-    first = json.loads([c for c in sf.calls if c.request.method == "PATCH"][0].request.body)
+    first = json.loads(next(c for c in sf.calls if c.request.method == "PATCH").request.body)
     assert first["allOrNone"] is False
     assert first["records"][0] == {
         "attributes": {"type": "Opportunity"},
@@ -330,7 +330,7 @@ def test_without_external_id_tasks_are_reconciled_by_key_then_created_once(
     ledger = MemoryLedger()
     outcomes = make_connector(ledger=ledger).apply(WritePlan(task_writes=(task(0), task(1))))
     assert "BANT_Sync_Key__c IN ('bs1-key-0','bs1-key-1')" in soql_of(query_calls(sf)[0])
-    patch = json.loads([c for c in sf.calls if c.request.method == "PATCH"][0].request.body)
+    patch = json.loads(next(c for c in sf.calls if c.request.method == "PATCH").request.body)
     assert patch["records"][0]["id"] == "00TOLD"
     assert [o.task_id for o in outcomes] == ["00TOLD", "00TNEW"]
     assert ledger.calls == ["intend bs1-key-1", "confirm bs1-key-1 00TNEW"]
