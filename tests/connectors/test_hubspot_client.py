@@ -1,0 +1,222 @@
+"""The HubSpot client seam: error mapping, one token refresh on 401, retries, pacing and call counting."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import urllib3.exceptions
+from hubspot.crm.deals.exceptions import ApiException
+
+from connectors.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    TransientError,
+)
+from connectors.hubspot.auth import OAuthToken, StaticToken, TokenGrant, token_source
+from connectors.hubspot.client import HubSpotClient, HubSpotRequestError, map_api_exception
+from connectors.hubspot.ratelimit import RateLimiter
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.retry import RetryPolicy
+
+
+def _api_exception(status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+    exc = ApiException(status=status, reason="x")
+    exc.body = json.dumps(body or {})
+    exc.headers = headers or {}
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "expected", "words"),
+    [
+        pytest.param(
+            429,
+            {"policyName": "TEN_SECONDLY_ROLLING"},
+            {"Retry-After": "3"},
+            TransientError,
+            "rate",
+            id="429-retry-after",
+        ),
+        pytest.param(502, {"message": "bad gateway"}, {}, TransientError, "502", id="5xx"),
+        pytest.param(
+            401, {"category": "INVALID_AUTHENTICATION"}, {}, AuthenticationError, "access token", id="401"
+        ),
+        pytest.param(
+            403,
+            {
+                "category": "MISSING_SCOPES",
+                "errors": [{"context": {"requiredGranularScopes": ["crm.objects.deals.write"]}}],
+            },
+            {},
+            ConfigurationError,
+            "crm.objects.deals.write",
+            id="403-missing-scopes",
+        ),
+        pytest.param(
+            400, {"category": "VALIDATION_ERROR", "message": "bad"}, {}, HubSpotRequestError, "bad", id="400"
+        ),
+    ],
+)
+def test_error_mapping(
+    status: int, body: dict[str, Any], headers: dict[str, str], expected: type, words: str
+) -> None:
+    """Each HubSpot error status maps onto the error tree with a message naming what to fix."""
+    error = map_api_exception(status, headers, json.dumps(body))
+    assert type(error) is expected
+    assert words in str(error)
+
+
+def test_429_carries_retry_after_seconds() -> None:
+    """Retry-After becomes TransientError.retry_after so the retry policy waits exactly that long."""
+    error = map_api_exception(429, {"Retry-After": "7"}, "{}")
+    assert isinstance(error, TransientError)
+    assert error.retry_after == 7.0
+
+
+class FakeApi:
+    """Stands in for one SDK api object: scripted outcomes for `<method>_with_http_info`."""
+
+    def __init__(self, outcomes: list[Any]) -> None:
+        self.outcomes = outcomes
+        self.tokens_seen: list[str] = []
+        self.api_client = SimpleNamespace(configuration=SimpleNamespace(access_token=""), close=lambda: None)
+
+    def do_search_with_http_info(self, *args: Any, **kwargs: Any) -> Any:
+        assert kwargs["_request_timeout"] == (5.0, 60.0)
+        self.tokens_seen.append(self.api_client.configuration.access_token)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome, 200, {"X-HubSpot-RateLimit-Remaining": "99", "X-HubSpot-RateLimit-Max": "100"}
+
+
+def _client(api: FakeApi, tokens: Any) -> tuple[HubSpotClient, list[float]]:
+    slept: list[float] = []
+    now = [1000.0]
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    sdk = SimpleNamespace(crm=SimpleNamespace(deals=SimpleNamespace(search_api=api)))
+    policy = RetryPolicy(max_attempts=4, base_delay=0.5, sleep=sleep, rng=random.Random(1))
+    limiter = RateLimiter(100, 4, clock=lambda: now[0], sleep=sleep)
+    return HubSpotClient(HubSpotSettings(), tokens, policy, limiter, sdk=sdk), slept
+
+
+def test_429_then_success_waits_retry_after_and_counts_both_calls() -> None:
+    """A 429 with Retry-After is retried after exactly that wait; both sends are counted."""
+    api = FakeApi([_api_exception(429, {"policyName": "TEN_SECONDLY_ROLLING"}, {"Retry-After": "2"}), "ok"])
+    client, slept = _client(api, StaticToken("tok"))
+    assert client.call("search", "deals_search", "do_search", {}) == "ok"
+    assert client.calls == 2
+    assert 2.0 in slept
+
+
+def test_dropped_connection_is_transient_and_retried() -> None:
+    """A reset connection (urllib3 ProtocolError with SDK retries off) is a TransientError, retried."""
+    api = FakeApi([urllib3.exceptions.ProtocolError("reset"), "ok"])
+    client, _slept = _client(api, StaticToken("tok"))
+    assert client.call("search", "deals_search", "do_search", {}) == "ok"
+    assert client.calls == 2
+
+
+def test_no_retry_when_asked() -> None:
+    """retry=False (creates) surfaces the first TransientError so the caller can reconcile by key."""
+    api = FakeApi([urllib3.exceptions.ReadTimeoutError(None, "/", "timed out"), "ok"])  # type: ignore[arg-type]
+    client, _slept = _client(api, StaticToken("tok"))
+    with pytest.raises(TransientError):
+        client.call("search", "deals_search", "do_search", {}, retry=False)
+    assert client.calls == 1
+
+
+def test_private_app_401_is_authentication_error_without_retry() -> None:
+    """A private-app token rejected with 401 fails at once, naming the secret to fix."""
+    api = FakeApi([_api_exception(401), "ok"])
+    client, _slept = _client(api, StaticToken("tok"))
+    with pytest.raises(AuthenticationError, match="access_token"):
+        client.call("search", "deals_search", "do_search", {})
+    assert client.calls == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_oauth_401_refreshes_once_then_succeeds() -> None:
+    """OAuth: a 401 triggers one refresh and one resend with the new token."""
+    grants = iter([TokenGrant("t1", 1800), TokenGrant("t2", 1800)])
+    tokens = OAuthToken("cid", "secret", "r1", lambda *_: next(grants), Clock())
+    api = FakeApi([_api_exception(401), "ok"])
+    client, _slept = _client(api, tokens)
+    assert client.call("search", "deals_search", "do_search", {}) == "ok"
+    assert api.tokens_seen == ["t1", "t2"]
+    assert tokens.refreshes == 2
+
+
+def test_oauth_second_401_is_authentication_error() -> None:
+    """OAuth: a 401 again after the refresh is an AuthenticationError, not a loop."""
+    grants = iter([TokenGrant("t1", 1800), TokenGrant("t2", 1800)])
+    tokens = OAuthToken("cid", "secret", "r1", lambda *_: next(grants), Clock())
+    api = FakeApi([_api_exception(401), _api_exception(401), "never"])
+    client, _slept = _client(api, tokens)
+    with pytest.raises(AuthenticationError):
+        client.call("search", "deals_search", "do_search", {})
+    assert client.calls == 2
+
+
+def test_oauth_refreshes_ahead_of_expiry() -> None:
+    """The access token is refreshed `margin` before `expires_in` runs out, not after a 401."""
+    clock = Clock()
+    issued: list[str] = []
+
+    def exchange(client_id: str, secret: str, refresh: str) -> TokenGrant:
+        issued.append(refresh)
+        return TokenGrant(f"t{len(issued)}", 1800, refresh_token=f"r{len(issued) + 1}")
+
+    tokens = OAuthToken("cid", "secret", "r1", exchange, clock, margin_seconds=300)
+    assert tokens.token() == "t1"
+    clock.now += timedelta(seconds=1400)
+    assert tokens.token() == "t1"
+    clock.now += timedelta(seconds=101)
+    assert tokens.token() == "t2"
+    assert issued == ["r1", "r2"]
+
+
+@pytest.mark.parametrize(
+    ("auth", "secrets", "missing"),
+    [
+        pytest.param("private_app", {}, "access_token", id="private-app-no-token"),
+        pytest.param("oauth", {"client_secret": "s"}, "refresh_token", id="oauth-no-refresh"),
+    ],
+)
+def test_missing_secret_is_named(auth: str, secrets: dict[str, str], missing: str) -> None:
+    """A missing secret stops the connection with its name, never its value."""
+    with pytest.raises(ConfigurationError, match=missing):
+        token_source(auth, "cid", secrets, lambda *_: TokenGrant("x", 1), Clock(), 300)
+
+
+def test_errors_never_contain_the_token() -> None:
+    """No error text carries the bearer token."""
+    api = FakeApi([_api_exception(401)])
+    client, _slept = _client(api, StaticToken("s3cr3t-token"))
+    with pytest.raises(ConnectorError) as info:
+        client.call("search", "deals_search", "do_search", {})
+    assert "s3cr3t-token" not in str(info.value)
+
+
+def test_settings_validation_names_every_problem() -> None:
+    """Bad settings raise one ConfigurationError naming each problem."""
+    with pytest.raises(ConfigurationError) as info:
+        HubSpotSettings(auth="basic", page_size=500)
+    assert "auth" in str(info.value) and "page_size" in str(info.value)

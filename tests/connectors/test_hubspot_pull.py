@@ -1,0 +1,142 @@
+"""Search sweeps: every record seen exactly once, no request past result 10,000, ties and bounds handled."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connectors.hubspot.mapping import format_datetime, parse_datetime
+from connectors.hubspot.pull import Record, Result, Sweeper, Window, search_body
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CAP = 10_000
+PAGE = 200
+
+
+class FakeSearch:
+    """HubSpot search semantics over a list: filters, one sort, offset paging, 400 past 10,000 results."""
+
+    def __init__(self, records: list[tuple[str, datetime]]) -> None:
+        self.records = records
+        self.requests: list[Window] = []
+
+    def __call__(self, window: Window) -> Result:
+        self.requests.append(window)
+        if window.offset + PAGE > CAP:
+            raise AssertionError(f"requested past result {CAP}: after={window.offset}")
+        rows = self.records
+        if window.at is not None:
+            rows = [r for r in rows if r[1] == window.at]
+            if window.id_after is not None:
+                rows = [r for r in rows if int(r[0]) > int(window.id_after)]
+            rows = sorted(rows, key=lambda r: int(r[0]))
+        else:
+            if window.since is not None:
+                rows = [r for r in rows if r[1] >= window.since]
+            rows = sorted(rows, key=lambda r: (r[1], int(r[0])))
+        if window.until is not None:
+            rows = [r for r in rows if r[1] <= window.until]
+        page = rows[window.offset : window.offset + PAGE]
+        more = window.offset + PAGE < len(rows)
+        records = tuple(Record(i, {"hs_lastmodifieddate": format_datetime(m)}) for i, m in page)
+        return Result(records, window.offset + PAGE if more else None)
+
+
+def _modified(record: Record) -> datetime | None:
+    return parse_datetime(record.properties["hs_lastmodifieddate"])
+
+
+def _sweep(records: list[tuple[str, datetime]], since: datetime | None = None, until: datetime | None = None):
+    fake = FakeSearch(records)
+    sweeper = Sweeper(fake, PAGE, CAP, _modified)
+    pages = list(sweeper.sweep(since, until))
+    return fake, sweeper, [r.id for page in pages for r in page], pages
+
+
+def _dataset(n: int, spread_seconds: float, seed: int = 7) -> list[tuple[str, datetime]]:
+    rng = random.Random(seed)
+    return [
+        (str(100 + i), T0 + timedelta(milliseconds=int(rng.uniform(0, spread_seconds) * 1000)))
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("n", "spread"),
+    [
+        pytest.param(25_000, 3600, id="25k-in-one-hour"),
+        pytest.param(25_000, 5, id="25k-in-five-seconds-heavy-ties"),
+        pytest.param(10_000, 3600, id="exactly-10k"),
+        pytest.param(199, 60, id="less-than-a-page"),
+    ],
+)
+def test_every_record_seen_exactly_once_without_passing_the_cap(n: int, spread: float) -> None:
+    """A sweep returns each matching record once, oldest first, never asking for a result past 10,000."""
+    records = _dataset(n, spread)
+    fake, _sweeper, ids, pages = _sweep(records)
+    assert len(ids) == n
+    assert len(set(ids)) == n
+    assert max(w.offset for w in fake.requests) + PAGE <= CAP
+    assert all(len(page) <= PAGE for page in pages)
+    stamps = [_modified(r) for page in pages for r in page]
+    assert stamps == sorted(stamps)  # type: ignore[type-var]
+
+
+def test_call_count_stays_within_budget_for_25k() -> None:
+    """Re-anchoring costs little: 25,000 records need at most 1.1x ceil(N/200) searches."""
+    _fake, sweeper, _ids, _pages = _sweep(_dataset(25_000, 3600))
+    assert sweeper.requests <= 1.1 * (25_000 / PAGE)
+
+
+def test_more_than_10k_records_sharing_one_timestamp_are_swept_by_id() -> None:
+    """A bulk import stamps 15,000 deals with one time: the tie sweep walks them by id, all seen once."""
+    records = [(str(1000 + i), T0) for i in range(15_000)] + [
+        (str(50_000 + i), T0 + timedelta(seconds=1 + i)) for i in range(300)
+    ]
+    fake, _sweeper, ids, _pages = _sweep(records)
+    assert sorted(ids) == sorted(r[0] for r in records)
+    assert len(ids) == len(set(ids))
+    assert any(w.at == T0 and w.id_after is not None for w in fake.requests)
+
+
+def test_upper_bound_excludes_records_changed_after_the_sweep_started() -> None:
+    """Records stamped after `until` (e.g. our own write-backs) are left for the next run."""
+    records = _dataset(500, 100)
+    until = T0 + timedelta(seconds=50)
+    _fake, _sweeper, ids, _pages = _sweep(records, until=until)
+    assert sorted(ids) == sorted(i for i, m in records if m <= until)
+
+
+def test_lower_bound_is_inclusive() -> None:
+    """A record stamped exactly at `since` is included (GTE), so a cursor never skips a tie."""
+    records = [("1", T0), ("2", T0 + timedelta(seconds=1)), ("3", T0 - timedelta(milliseconds=1))]
+    _fake, _sweeper, ids, _pages = _sweep(records, since=T0)
+    assert ids == ["1", "2"]
+
+
+def test_search_body_shape() -> None:
+    """The request carries the open-deal filter, GTE/LTE window, ascending sort, 200 limit and `after`."""
+    base = [{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]
+    body = search_body(
+        Window(since=T0, until=T0 + timedelta(hours=1), offset=400), base, ["a", "b"], 200, "mod"
+    )
+    filters = body["filterGroups"][0]["filters"]
+    assert filters[0] == base[0]
+    assert {"propertyName": "mod", "operator": "GTE", "value": str(int(T0.timestamp() * 1000))} in filters
+    assert any(f["operator"] == "LTE" for f in filters)
+    assert body["sorts"] == [{"propertyName": "mod", "direction": "ASCENDING"}]
+    assert body["limit"] == 200
+    assert body["after"] == "400"
+    assert body["properties"] == ["a", "b"]
+
+
+def test_tie_window_sorts_by_object_id() -> None:
+    """A tie window filters modified EQ the instant and hs_object_id GT the last id, sorted by id."""
+    body = search_body(Window(at=T0, id_after="99"), [], ["x"], 200, "mod")
+    filters = body["filterGroups"][0]["filters"]
+    assert {"propertyName": "mod", "operator": "EQ", "value": str(int(T0.timestamp() * 1000))} in filters
+    assert {"propertyName": "hs_object_id", "operator": "GT", "value": "99"} in filters
+    assert body["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+    assert "after" not in body
