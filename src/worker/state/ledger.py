@@ -102,6 +102,15 @@ class StoreLedger:
                     found[row.deal_id] = _entry(row)
         return found
 
+    def open_tasks(self) -> dict[str, LedgerEntry]:
+        """Every open task of this connection by deal id: a full sweep completes those whose deal it did
+        not see (the deal closed or was deleted)."""
+        query = select(task_ledger).where(
+            task_ledger.c.connection == self._connection, task_ledger.c.state == OPEN
+        )
+        with self._db.read() as conn:
+            return {row.deal_id: _entry(row) for row in conn.execute(query).all()}
+
 
 def _conforms(ledger: StoreLedger) -> TaskLedger:
     """Checked by mypy: StoreLedger satisfies the connectors' TaskLedger protocol."""

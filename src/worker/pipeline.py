@@ -1,0 +1,260 @@
+"""One sync run: lease -> preflight -> page by page (assess, diff, apply, checkpoint) -> run record.
+
+Memory stays flat: one page at a time (a full sweep also keeps the set of deal ids it saw, to complete the
+tasks of deals that closed). The cursor moves only after a page's writes, inside the checkpoint
+transaction that also verifies the lease's fencing token, so a killed run resumes where it stopped and a
+run that lost its lease can write nothing more to the state.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import structlog
+
+from connectors.errors import ConnectorError, QuotaExhaustedError
+from connectors.model import OutcomeKind, Page, WritePlan, WriteTarget
+from connectors.protocol import Connector
+from connectors.registry import LedgerEntry
+from rules import Framework, evaluate
+from worker.planner import PlanContext, plan_closing, plan_page
+from worker.run_model import RunRequest, RunSummary, RunTally
+from worker.state import DealState, Lease, LeaseHeldError, LeaseLostError, RunRecord, StateStore, StatusChange
+
+log = structlog.get_logger()
+ProgressHook = Callable[[int, int], None]
+
+
+class LeaseBusyError(Exception):
+    """Another run holds the connection's lease."""
+
+    def __init__(self, connection: str, holder_run_id: str, expires_at: datetime) -> None:
+        super().__init__(
+            f"connection {connection!r} is busy: run {holder_run_id} holds its lease (until "
+            f"{expires_at.isoformat(timespec='seconds')}); wait for it to finish, or check `bant-sync status`"
+        )
+        self.connection = connection
+        self.holder_run_id = holder_run_id
+        self.expires_at = expires_at
+
+
+@dataclass
+class RunEnvironment:
+    """Everything a run needs besides the request; `stop` is set by SIGTERM/SIGINT to end after a page."""
+
+    store: StateStore
+    connector_for: Callable[[str], Connector]
+    framework_for: Callable[[str], Framework]
+    clock: Callable[[], datetime]
+    today: Callable[[], date]
+    lease_ttl: timedelta = timedelta(minutes=15)
+    deadline: timedelta = timedelta(hours=2)
+    task_due_business_days: int = 3
+    stop: threading.Event | None = None
+    progress: ProgressHook | None = None
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _pages(connector: Connector, request: RunRequest, store: StateStore) -> Iterator[Page]:
+    if request.mode == "deal":
+        deal = connector.fetch_one(request.deal_id or "")
+        yield Page((deal,) if deal is not None else (), None)
+    elif request.mode == "owner":
+        yield from connector.fetch_by_owner(request.owner_id or "")
+    elif request.mode == "full":
+        yield from connector.fetch_changed(None, full=True)
+    else:
+        yield from connector.fetch_changed(store.get_cursor(request.connection))
+
+
+class SyncRun:
+    """Executes one RunRequest. Use `SyncRun(env).execute(request)`; it never raises for CRM failures
+    (they end up in the summary's status and error) but raises LeaseBusyError when another run holds the
+    connection."""
+
+    def __init__(self, env: RunEnvironment) -> None:
+        self.env = env
+
+    def acquire(self, connection: str, run_id: str) -> Lease:
+        """Take the connection's lease now (the ops API does this before answering, so a busy connection
+        is a 409 and an accepted trigger always becomes a run). Raises LeaseBusyError."""
+        try:
+            return self.env.store.acquire_lease(connection, run_id, self.env.clock(), self.env.lease_ttl)
+        except LeaseHeldError as exc:
+            raise LeaseBusyError(connection, exc.holder_run_id, exc.expires_at) from None
+
+    def execute(
+        self, request: RunRequest, run_id: str | None = None, lease: Lease | None = None
+    ) -> RunSummary:
+        env = self.env
+        run_id = lease.run_id if lease is not None else (run_id or new_run_id())
+        lease = lease or self.acquire(request.connection, run_id)
+        started = env.clock()
+        summary = RunSummary(
+            run_id, request.connection, request.mode, "running", request.dry_run, started.isoformat()
+        )
+        tally = RunTally()
+        connector: Connector | None = None
+        structlog.contextvars.bind_contextvars(run_id=run_id, connection=request.connection)
+        try:
+            env.store.start_run(
+                RunRecord(
+                    run_id=run_id,
+                    connection=request.connection,
+                    trigger=request.trigger,
+                    mode=request.mode,
+                    started_at=started,
+                    dry_run=request.dry_run,
+                    scope=request.scope,
+                )
+            )
+            log.info("run started", mode=request.mode, dry_run=request.dry_run, trigger=request.trigger)
+            connector = env.connector_for(request.connection)
+            connection_framework = env.framework_for(request.connection)
+            connector.preflight()
+            summary.status = self._pages(request, connector, connection_framework, lease, tally)
+        except QuotaExhaustedError as exc:
+            summary.status, summary.error = "quota_stopped", str(exc)
+        except LeaseLostError as exc:
+            summary.status, summary.error = "failed", f"lease lost mid-run: {exc}"
+        except ConnectorError as exc:
+            summary.status, summary.error = "failed", str(exc)
+        finally:
+            summary.api_calls = connector.api_calls if connector is not None else 0
+            summary.deals = dict(tally.deals)
+            summary.tasks = dict(tally.tasks)
+            summary.statuses = dict(tally.statuses)
+            summary.planned = tally.planned
+            if summary.status == "running":
+                summary.status, summary.error = (
+                    "failed",
+                    summary.error or "interrupted by an unexpected error",
+                )
+            finished = env.clock()
+            summary.finished_at = finished.isoformat()
+            env.store.finish_run(
+                run_id, finished, summary.status, {**_prefixed(summary)}, summary.api_calls, summary.error
+            )
+            env.store.release_lease(lease)
+            if connector is not None:
+                connector.close()
+            log.info(
+                "run finished",
+                status=summary.status,
+                api_calls=summary.api_calls,
+                error=summary.error,
+                **{f"deals_{k}": v for k, v in summary.deals.items()},
+            )
+            structlog.contextvars.unbind_contextvars("run_id", "connection")
+        return summary
+
+    def _pages(
+        self, request: RunRequest, connector: Connector, framework: Framework, lease: Lease, tally: RunTally
+    ) -> str:
+        env = self.env
+        today, deadline = env.today(), env.clock() + env.deadline
+        seen: set[str] | None = set() if request.mode == "full" else None
+        for page in _pages(connector, request, env.store):
+            now = env.clock()
+            ctx = PlanContext(request.connection, today, now, env.task_due_business_days)
+            self._page(page, request, connector, framework, ctx, lease, tally)
+            if seen is not None:
+                seen.update(deal.id for deal in page.deals)
+            lease = env.store.renew_lease(lease, env.clock(), env.lease_ttl)
+            if env.progress is not None:
+                env.progress(tally.deals["read"], tally.deals["written"] + tally.deals.get("would_write", 0))
+            if env.stop is not None and env.stop.is_set():
+                return "stopped"
+            if env.clock() > deadline:
+                log.warning("run deadline reached; stopping after a checkpoint", deadline=str(env.deadline))
+                return "stopped"
+        ledger = env.store.ledger(request.connection)
+        if seen is not None:
+            orphans = {d: e for d, e in ledger.open_tasks().items() if d not in seen}
+            self._complete_orphans(request, connector, orphans, today, lease, tally)
+        elif request.mode == "deal" and tally.deals["read"] == 0:
+            orphans = ledger.open_tasks_for([request.deal_id or ""])
+            self._complete_orphans(request, connector, orphans, today, lease, tally)
+        return "succeeded"
+
+    def _page(
+        self,
+        page: Page,
+        request: RunRequest,
+        connector: Connector,
+        framework: Framework,
+        ctx: PlanContext,
+        lease: Lease,
+        tally: RunTally,
+    ) -> None:
+        env = self.env
+        deals = page.deals
+        assessments = [evaluate(deal, framework, ctx.today) for deal in deals]
+        tally.deals["read"] += len(deals)
+        tally.deals["assessed"] += len(deals)
+        tally.statuses.update(a.status.value for a in assessments)
+        open_tasks = env.store.ledger(request.connection).open_tasks_for(deal.id for deal in deals)
+        plan = plan_page(deals, assessments, open_tasks, ctx)
+        if request.dry_run:
+            tally.record_dry_run(plan, len(deals), {d.id: d.flags.status for d in deals})
+            return
+        outcomes = connector.apply(plan) if not plan.is_empty else []
+        tally.count_outcomes(plan, outcomes, len(deals))
+        written = {
+            o.deal_id for o in outcomes if o.target is WriteTarget.STATUS and o.kind is OutcomeKind.WRITTEN
+        }
+        by_id = {deal.id: deal for deal in deals}
+        changes = [
+            StatusChange(w.deal_id, by_id[w.deal_id].flags.status, w.status.value, w.missing, ctx.now)
+            for w in plan.status_writes
+            if w.deal_id in written and by_id[w.deal_id].flags.status != w.status.value
+        ]
+        states = [
+            DealState(deal.id, deal.owner_id, a.status.value, a.missing, ctx.now)
+            for deal, a in zip(deals, assessments, strict=True)
+        ]
+        cursor = page.cursor if request.mode in ("incremental", "full") else None
+        env.store.checkpoint(lease, cursor, changes, states, _prefixed_tally(tally))
+
+    def _complete_orphans(
+        self,
+        request: RunRequest,
+        connector: Connector,
+        orphans: Mapping[str, LedgerEntry],
+        today: date,
+        lease: Lease,
+        tally: RunTally,
+    ) -> None:
+        """Complete the open tasks of deals that are no longer open (closed, deleted, out of the query)."""
+        env = self.env
+        if not orphans:
+            return
+        ctx = PlanContext(request.connection, today, env.clock(), env.task_due_business_days)
+        plan: WritePlan = plan_closing(orphans, ctx)
+        if request.dry_run:
+            tally.record_dry_run(plan, 0, {})
+            return
+        outcomes = connector.apply(plan)
+        tally.count_outcomes(plan, outcomes, 0)
+        env.store.checkpoint(lease, None, [], [], _prefixed_tally(tally))
+
+
+def _prefixed_tally(tally: RunTally) -> dict[str, int]:
+    return {
+        **{f"deals_{k}": v for k, v in tally.deals.items()},
+        **{f"tasks_{k}": v for k, v in tally.tasks.items()},
+    }
+
+
+def _prefixed(summary: RunSummary) -> dict[str, int]:
+    return {
+        **{f"deals_{k}": v for k, v in summary.deals.items()},
+        **{f"tasks_{k}": v for k, v in summary.tasks.items()},
+    }

@@ -1,0 +1,105 @@
+"""The worker façade every trigger uses (CLI `sync`, the scheduler, the ops API, the demo).
+
+`Worker(settings)` opens the state store once, builds connectors and frameworks per connection, and runs a
+RunRequest to a RunSummary. Triggers differ only in `RunRequest.trigger`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from connectors.protocol import Connector
+from connectors.registry import ConnectorContext, factory_for
+from rules import Framework
+from worker.errors import UsageError
+from worker.frameworks import load_framework
+from worker.pipeline import ProgressHook, RunEnvironment, SyncRun, new_run_id
+from worker.run_model import RunRequest, RunSummary
+from worker.settings import Settings
+from worker.state import Lease, StateStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Worker:
+    """Runs sync runs for the connections of one Settings; thread-safe (each run has its own connector)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store or StateStore.open(settings.state.database_url())
+        self.clock = clock
+        self.sleep = sleep
+        self.stop = stop or threading.Event()
+        self._frameworks: dict[str, Framework] = {}
+        self._zone = ZoneInfo(settings.rules.timezone)
+
+    def today(self) -> date:
+        return self.clock().astimezone(self._zone).date()
+
+    def connector(self, connection: str) -> Connector:
+        conn = self.settings.connection(connection)
+        if not conn.enabled:
+            raise UsageError(f"connection {connection!r} is disabled (enabled = false in its config)")
+        factory = factory_for(conn.crm)
+        context = ConnectorContext(
+            connection=conn.name,
+            secrets=conn.revealed_secrets(),
+            ledger=self.store.ledger(conn.name),
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+        return factory.create(conn.crm_settings, context)
+
+    def framework(self, connection: str) -> Framework:
+        name = self.settings.connection(connection).framework
+        if name not in self._frameworks:
+            self._frameworks[name] = load_framework(name, self.settings.config_dir)
+        return self._frameworks[name]
+
+    def environment(self, progress: ProgressHook | None = None) -> RunEnvironment:
+        run = self.settings.run
+        return RunEnvironment(
+            store=self.store,
+            connector_for=self.connector,
+            framework_for=self.framework,
+            clock=self.clock,
+            today=self.today,
+            lease_ttl=timedelta(seconds=run.lease_ttl_seconds),
+            deadline=timedelta(minutes=run.deadline_minutes),
+            task_due_business_days=run.task_due_business_days,
+            stop=self.stop,
+            progress=progress,
+        )
+
+    def run(
+        self,
+        request: RunRequest,
+        progress: ProgressHook | None = None,
+        run_id: str | None = None,
+        lease: Lease | None = None,
+    ) -> RunSummary:
+        """Run one sync now. Raises LeaseBusyError if another run holds the connection."""
+        self.settings.connection(request.connection)
+        return SyncRun(self.environment(progress)).execute(request, run_id, lease)
+
+    def reserve(self, connection: str) -> Lease:
+        """Take the lease for a run that starts shortly (`run(..., lease=...)`); LeaseBusyError if held."""
+        self.settings.connection(connection)
+        return SyncRun(self.environment()).acquire(connection, new_run_id())
+
+    def close(self) -> None:
+        self.store.close()
