@@ -51,7 +51,7 @@ _CATEGORY: dict[str, Category] = {
     "long": "number",
 }
 _LITERAL_KIND = {"text": "string", "id": "string", "number": "number", "boolean": "boolean"}
-_SF_TYPE_NAME = {"text": "string", "id": "id", "number": "double", "datetime": "dateTime"}
+_SF_TYPE_NAME = {"text": "string", "id": "id", "datetime": "dateTime"}
 _TESTS: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,
     "!=": operator.ne,
@@ -107,7 +107,7 @@ class _Schema:
             return None
         if value.kind != _LITERAL_KIND.get(category, category):
             quoted = "" if category in ("text", "id") else "not "
-            type_name = _SF_TYPE_NAME.get(category, category)
+            type_name = _SF_TYPE_NAME.get(category, self.fields[name].lower())
             message = (
                 f"value of filter criterion for field '{name}' must be of type {type_name} and should "
                 f"{quoted}be enclosed in quotes"
