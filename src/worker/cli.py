@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
-from worker import exit_codes
+from worker import exit_codes, status_cmd, sync_cmd
 from worker.errors import BantSyncError, UsageError
 from worker.evaluate_cmd import run_evaluate
 from worker.frameworks import load_framework
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common_options(suppress=True)
     _add_evaluate(subparsers, common)
+    sync_cmd.add_parser(subparsers, common)
+    status_cmd.add_parsers(subparsers, common)
     _add_sandbox(subparsers, common)
     return parser
 

@@ -1,0 +1,161 @@
+"""`bant-sync status` and `bant-sync setup`: what the worker knows, and making a CRM ready."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from worker import exit_codes
+from worker.service import Worker, utc_now
+from worker.settings import Settings
+from worker.state import StateStore
+
+
+def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]:
+    now = utc_now()
+    cursor = store.get_cursor(name)
+    holder = store.lease_holder(name, now)
+    return {
+        "connection": name,
+        "cursor": None
+        if cursor is None
+        else {"modified_at": cursor.modified_at.isoformat(), "deal_id": cursor.deal_id},
+        "lease_holder": None
+        if holder is None
+        else {"run_id": holder.run_id, "expires_at": holder.expires_at.isoformat()},
+        "deals_by_status": store.status_counts(name),
+        "unqualified_by_owner": store.unqualified_by_owner(name),
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "trigger": r.trigger,
+                "mode": r.mode,
+                "dry_run": r.dry_run,
+                "status": r.status,
+                "started_at": r.started_at.isoformat(),
+                "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                "counts": dict(r.counts),
+                "api_calls": r.api_calls,
+                "error": r.error,
+            }
+            for r in store.list_runs(name, limit=runs)
+        ],
+    }
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    out = sys.stdout
+    out.write(f"{report['connection']}\n")
+    cursor = report["cursor"]
+    position = (
+        f"{cursor['modified_at']} / {cursor['deal_id']}" if cursor else "(none: the next run is a first run)"
+    )
+    out.write(f"  cursor        {position}\n")
+    holder = report["lease_holder"]
+    lease = f"held by run {holder['run_id']} until {holder['expires_at']}" if holder else "free"
+    out.write(f"  lease         {lease}\n")
+    counts = report["deals_by_status"]
+    out.write(
+        "  deals         "
+        + (", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "(none yet)")
+        + "\n"
+    )
+    owners = sorted(report["unqualified_by_owner"].items(), key=lambda kv: -kv[1])
+    if owners:
+        out.write("  unqualified by owner: " + ", ".join(f"{o} {n}" for o, n in owners[:10]) + "\n")
+    for run in report["runs"]:
+        counts_text = " ".join(f"{k}={v}" for k, v in sorted(run["counts"].items()) if v)
+        out.write(
+            f"  run {run['run_id']}  {run['started_at'][:19]}  {run['trigger']:<8} {run['mode']:<11} "
+            f"{run['status']:<14} api={run['api_calls']} {counts_text}"
+            + (f"  error: {run['error']}" if run["error"] else "")
+            + "\n"
+        )
+
+
+def run_status(args: argparse.Namespace, settings: Settings) -> int:
+    names = [settings.connection(args.connection).name] if args.connection else list(settings.connections)
+    store = StateStore.open(settings.state.database_url())
+    try:
+        for name in names:
+            store.mark_abandoned(name, utc_now())
+        reports = [connection_status(store, name, args.runs) for name in names]
+    finally:
+        store.close()
+    if args.json:
+        sys.stdout.write(
+            json.dumps({"state": settings.state.url or settings.state.database_url(), "connections": reports})
+            + "\n"
+        )
+    else:
+        if not reports:
+            sys.stdout.write("no connection is configured\n")
+        for report in reports:
+            _print_status(report)
+    return exit_codes.OK
+
+
+def run_setup(args: argparse.Namespace, settings: Settings) -> int:
+    """HubSpot: create the property group and output properties (idempotent). Salesforce: check fields and
+    permissions (fields are deployed from config/salesforce/, see the README)."""
+    worker = Worker(settings)
+    ok = True
+    try:
+        for name in [args.connection] if args.connection else list(settings.connections):
+            connector: Any = worker.connector(name)
+            try:
+                if not args.check and hasattr(connector, "setup"):
+                    report = connector.setup()
+                    _print_lines(name, "created", report.created)
+                    _print_lines(name, "already in place", report.existing)
+                elif hasattr(connector, "check"):
+                    report = connector.check()
+                    _print_lines(name, "ok", getattr(report, "passed", ()))
+                else:
+                    connector.preflight()
+                    sys.stdout.write(f"{name}: preflight passed: every mapped field exists and is writable\n")
+                    continue
+                problems = [str(p) for p in report.problems]
+                _print_lines(name, "PROBLEM", problems)
+                ok = ok and not problems
+                if not problems:
+                    sys.stdout.write(f"{name}: ready\n")
+            finally:
+                connector.close()
+    finally:
+        worker.close()
+    return exit_codes.OK if ok else exit_codes.FAILURE
+
+
+def _print_lines(name: str, label: str, items: Any) -> None:
+    for item in items:
+        sys.stdout.write(f"{name}: {label}: {item}\n")
+
+
+def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    status = subparsers.add_parser(
+        "status",
+        parents=[common],
+        help="last runs, cursor, lease holder and deals by status, per connection",
+        description="Show what the state store knows: last runs, cursor, lease holder, deals by status.",
+    )
+    status.add_argument("--connection", metavar="NAME", help="one connection (default: all)")
+    status.add_argument("--runs", type=int, default=5, metavar="N", help="how many recent runs (default 5)")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=run_status)
+    setup = subparsers.add_parser(
+        "setup",
+        parents=[common],
+        help="make the CRM ready: create HubSpot properties, check Salesforce fields and permissions",
+        description=(
+            "HubSpot: create bant-sync's property group and output properties (a second run changes nothing) "
+            "and check the input ones. Salesforce: check every mapped field exists and is readable/updatable "
+            "and name the permission to grant (deploy the fields from config/salesforce/). "
+            "Exit 1 on problems."
+        ),
+    )
+    setup.add_argument("--connection", metavar="NAME", help="one connection (default: all)")
+    setup.add_argument("--check", action="store_true", help="only check, change nothing")
+    setup.set_defaults(handler=run_setup)

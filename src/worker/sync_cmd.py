@@ -1,0 +1,171 @@
+"""`bant-sync sync`: one run now (manual resync), with a summary, `--json`, and progress on a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, TextIO
+
+from worker import exit_codes
+from worker.errors import UsageError
+from worker.pipeline import LeaseBusyError
+from worker.run_model import RunRequest, RunSummary
+from worker.service import Worker
+from worker.settings import Settings
+
+EXIT_FOR_STATUS = {
+    "succeeded": exit_codes.OK,
+    "failed": exit_codes.FAILURE,
+    "quota_stopped": exit_codes.QUOTA_STOPPED,
+    "stopped": exit_codes.INTERRUPTED,
+}
+
+
+def exit_code_for(summary: RunSummary) -> int:
+    code = EXIT_FOR_STATUS.get(summary.status, exit_codes.FAILURE)
+    rejected = summary.deals.get("rejected", 0) + summary.tasks.get("rejected", 0)
+    if code == exit_codes.OK and rejected:
+        return exit_codes.ROWS_REJECTED
+    return code
+
+
+def request_from(args: argparse.Namespace, connection: str, trigger: str = "cli") -> RunRequest:
+    if args.deal and args.owner:
+        raise UsageError("--deal and --owner cannot be combined: choose one scope")
+    if (args.deal or args.owner) and args.full:
+        raise UsageError("--full sweeps every open deal; it cannot be combined with --deal or --owner")
+    mode = "deal" if args.deal else "owner" if args.owner else "full" if args.full else "incremental"
+    return RunRequest(connection, mode, args.deal, args.owner, args.dry_run, trigger)
+
+
+class TerminalProgress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self, connection: str, stream: TextIO) -> None:
+        self.connection = connection
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def __call__(self, read: int, written: int) -> None:
+        if self.enabled:
+            self.stream.write(f"\r{self.connection}: {read:,} deals read, {written:,} written ")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+
+
+def format_summary(summary: RunSummary) -> str:
+    body = summary.as_json()
+    deals, tasks = body["deals"], body["tasks"]
+    verb = "would write" if summary.dry_run else "written"
+    lines = [
+        f"{summary.connection}: {summary.mode} run {summary.run_id} {summary.status}"
+        + (" (dry run: nothing was written)" if summary.dry_run else ""),
+        f"  deals   read {deals['read']:,}  {verb} {deals.get('would_write', deals['written']):,}  "
+        f"unchanged {deals['unchanged']:,}  rejected {deals['rejected']:,}",
+        f"  tasks   created {tasks['created']:,}  updated {tasks['updated']:,}  "
+        f"completed {tasks['completed']:,}"
+        + (f"  rejected {tasks['rejected']:,}" if tasks.get("rejected") else ""),
+        "  status  " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.statuses.items())),
+        f"  api calls {summary.api_calls:,}",
+    ]
+    if summary.error:
+        lines.append(f"  error: {summary.error}")
+    if summary.dry_run and summary.planned:
+        lines.append("  planned writes:")
+        for item in summary.planned:
+            lines.append("    " + _planned_line(item))
+    return "\n".join(lines)
+
+
+def _planned_line(item: dict[str, Any]) -> str:
+    if item["kind"] == "status":
+        missing = ", ".join(item["missing"]) or "-"
+        return f"status {item['deal_id']}: {item['from'] or '(none)'} -> {item['to']} (missing: {missing})"
+    return f"task   {item['deal_id']}: {item['action']}"
+
+
+@contextmanager
+def stop_on_signals(worker: Worker) -> Iterator[None]:
+    """SIGTERM/SIGINT: let the current page finish and checkpoint, then stop the run."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        worker.stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_sync(args: argparse.Namespace, settings: Settings) -> int:
+    names = [args.connection] if args.connection else list(settings.connections)
+    if not names:
+        settings.connection(None)
+    worker = Worker(settings)
+    summaries: list[RunSummary] = []
+    code = exit_codes.OK
+    try:
+        with stop_on_signals(worker):
+            for name in names:
+                request = request_from(args, name)
+                progress = TerminalProgress(name, sys.stderr)
+                try:
+                    summary = worker.run(request, progress=progress)
+                except LeaseBusyError as exc:
+                    progress.done()
+                    sys.stderr.write(f"bant-sync: {exc}\n")
+                    code = max(code, exit_codes.LEASE_HELD)
+                    continue
+                progress.done()
+                summaries.append(summary)
+                code = max(code, exit_code_for(summary))
+    finally:
+        worker.close()
+    if args.json:
+        if args.connection or len(summaries) == 1:
+            payload: dict[str, Any] = summaries[0].as_json() if summaries else {}
+        else:
+            payload = {"runs": [s.as_json() for s in summaries]}
+        if payload:
+            sys.stdout.write(json.dumps(payload) + "\n")
+    else:
+        for summary in summaries:
+            sys.stdout.write(format_summary(summary) + "\n")
+    return code
+
+
+def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "sync",
+        parents=[common],
+        help="run one sync now (manual resync)",
+        description=(
+            "Run one sync now and print its summary: pull changed open deals, assess them, write back what "
+            "changed and keep one follow-up task per unqualified deal. Without --connection, every "
+            "configured connection runs in turn. Exit codes: 0 ok, 1 failed, 5 another run holds the lease (the message "
+            "names it), 6 stopped for API quota (resumes next run), 7 some rows rejected by the CRM."
+        ),
+    )
+    parser.add_argument("--connection", metavar="NAME", help="the connection to sync (default: all)")
+    parser.add_argument("--full", action="store_true", help="sweep every open deal, not only changed ones")
+    parser.add_argument("--deal", metavar="ID", help="resync one deal")
+    parser.add_argument("--owner", metavar="ID", help="resync every open deal of one owner")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="read and assess, write nothing, list what would be written"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print exactly one JSON object on stdout (with several connections: {"runs": [...]})',
+    )
+    parser.set_defaults(handler=run_sync)
