@@ -152,8 +152,9 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description=(
             "Run one sync now and print its summary: pull changed open deals, assess them, write back what "
             "changed and keep one follow-up task per unqualified deal. Without --connection, every "
-            "configured connection runs in turn. Exit codes: 0 ok, 1 failed, 5 another run holds the lease (the message "
-            "names it), 6 stopped for API quota (resumes next run), 7 some rows rejected by the CRM."
+            "configured connection runs in turn. Exit codes: 0 ok, 1 failed, 5 another run holds the "
+            "lease (the message names it), 6 stopped for API quota (resumes next run), 7 some rows "
+            "rejected by the CRM."
         ),
     )
     parser.add_argument("--connection", metavar="NAME", help="the connection to sync (default: all)")
