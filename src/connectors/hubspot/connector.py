@@ -54,12 +54,9 @@ class HubSpotConnector:
             settings.refresh_margin_seconds,
         )
         self.tasks = TaskWriter(self.client, context.ledger, settings.task_key_property)
-        self.sweeper = Sweeper(
-            self._search, settings.page_size, settings.search_result_cap, self._modified_of
-        )
+        self.last_sweep: Sweeper | None = None
         self._properties = sorted(set(self._mapping.values()))
         self._open_filter = {"propertyName": self._mapping["is_closed"], "operator": "NEQ", "value": "true"}
-        self._scope_filters: list[dict[str, Any]] = []
 
     @property
     def api_calls(self) -> int:
@@ -74,10 +71,10 @@ class HubSpotConnector:
     def _modified_of(self, record: Record) -> Any:
         return to_deal(record.id, record.properties, self._mapping).modified_at
 
-    def _search(self, window: Window) -> Result:
+    def _search(self, window: Window, filters: Sequence[dict[str, Any]]) -> Result:
         body = search_body(
             window,
-            [self._open_filter, *self._scope_filters],
+            [self._open_filter, *filters],
             self._properties,
             self.settings.page_size,
             self._mapping["modified_at"],
@@ -89,14 +86,18 @@ class HubSpotConnector:
         return Result(records, int(after) if after is not None else None)
 
     def _pages(self, since: Any, filters: Sequence[dict[str, Any]]) -> Iterator[Page]:
-        self._scope_filters = list(filters)
-        try:
-            for records in self.sweeper.sweep(since, self._context.clock()):
-                deals = tuple(to_deal(r.id, r.properties, self._mapping) for r in records)
-                stamps = [Cursor(d.modified_at, d.id) for d in deals if d.modified_at is not None]
-                yield Page(deals, max(stamps) if stamps else None)
-        finally:
-            self._scope_filters = []
+        scoped = list(filters)
+        sweeper = Sweeper(
+            lambda window: self._search(window, scoped),
+            self.settings.page_size,
+            self.settings.search_result_cap,
+            self._modified_of,
+        )
+        self.last_sweep = sweeper
+        for records in sweeper.sweep(since, self._context.clock()):
+            deals = tuple(to_deal(r.id, r.properties, self._mapping) for r in records)
+            stamps = [Cursor(d.modified_at, d.id) for d in deals if d.modified_at is not None]
+            yield Page(deals, max(stamps) if stamps else None)
 
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
         """Open deals modified since `cursor` minus the search-lag overlap (all open deals when `full`)."""
