@@ -21,7 +21,10 @@ GOOD = {
 }
 
 
-def deal(flags: DealFlags = DealFlags(), flagged_since: date | None = None, **fields: object) -> Deal:
+NO_FLAGS = DealFlags()
+
+
+def deal(flags: DealFlags = NO_FLAGS, flagged_since: date | None = None, **fields: object) -> Deal:
     values = {**GOOD, **fields}
     return Deal(id="D1", name="Acme POC", owner_id="005A", flags=flags, flagged_since=flagged_since, **values)  # type: ignore[arg-type]
 
