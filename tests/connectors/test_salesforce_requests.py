@@ -333,7 +333,12 @@ def test_without_external_id_tasks_are_reconciled_by_key_then_created_once(
     patch = json.loads(next(c for c in sf.calls if c.request.method == "PATCH").request.body)
     assert patch["records"][0]["id"] == "00TOLD"
     assert [o.task_id for o in outcomes] == ["00TOLD", "00TNEW"]
-    assert ledger.calls == ["intend bs1-key-1", "confirm bs1-key-1 00TNEW"]
+    assert ledger.calls == [
+        "intend bs1-key-0",
+        "intend bs1-key-1",
+        "confirm bs1-key-0 00TOLD",
+        "confirm bs1-key-1 00TNEW",
+    ]
 
 
 def test_uncertain_create_is_not_resent_in_ledger_mode(sf: responses.RequestsMock) -> None:

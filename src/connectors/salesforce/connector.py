@@ -13,7 +13,7 @@ from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.preflight import PreflightReport, preflight
 from connectors.salesforce.pull import OpportunityReader, paginate
 from connectors.salesforce.settings import SalesforceSettings
-from connectors.salesforce.tasks import ledger_tasks, upsert_tasks
+from connectors.salesforce.tasks import TaskWriter
 from connectors.salesforce.write import CollectionWriter, write_statuses
 from rules.model import Deal
 
@@ -97,12 +97,14 @@ class SalesforceConnector:
             self.preflight()
         assert self.report is not None
         outcomes = write_statuses(self.writer, plan.status_writes, self.settings.field_map)
-        key = self.settings.task_key_field
-        if self.report.task_key_is_external_id:
-            outcomes += upsert_tasks(self.writer, plan.task_writes, key)
-        else:
-            outcomes += ledger_tasks(self.writer, plan.task_writes, key, self.context.ledger)
-        return outcomes
+        tasks = TaskWriter(
+            self.writer,
+            self.settings.task_key_field,
+            self.context.ledger,
+            self.report.task_key_is_external_id,
+        )
+        missing = {w.deal_id: w.missing for w in plan.status_writes}
+        return outcomes + tasks.apply(plan.task_writes, missing)
 
     @property
     def api_calls(self) -> int:

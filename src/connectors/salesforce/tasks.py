@@ -16,7 +16,7 @@ once (no blind retry of a create), recording intent and confirmation in the work
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from simple_salesforce.format import format_soql
@@ -27,6 +27,8 @@ from connectors.registry import TaskLedger
 from connectors.salesforce.write import CHUNK, CollectionWriter, SaveResult
 
 OPEN, COMPLETED = "Not Started", "Completed"
+OPEN_STATE, COMPLETED_STATE = "open", "completed"
+"""Ledger states (worker.state.ledger)."""
 
 
 def task_record(write: TaskWrite, key_field: str, *, with_key: bool = True) -> dict[str, Any]:
@@ -72,13 +74,70 @@ def _outcome(write: TaskWrite, result: SaveResult, task_id: str | None = None) -
     )
 
 
-def upsert_tasks(writer: CollectionWriter, writes: Sequence[TaskWrite], key_field: str) -> list[RowOutcome]:
-    """Create, update or complete tasks in one upsert per 200, keyed by the sync key."""
-    if not writes:
-        return []
-    records = [task_record(w, key_field) for w in writes]
-    results = writer.save(f"composite/sobjects/Task/{key_field}", "PATCH", records)
-    return [_outcome(w, r) for w, r in zip(writes, results, strict=True)]
+class TaskWriter:
+    """Writes one plan's tasks and keeps the worker's TaskLedger true: intent before a create, the CRM id
+    and open/completed state after every write that succeeded (the planner reads open tasks from it)."""
+
+    def __init__(
+        self, writer: CollectionWriter, key_field: str, ledger: TaskLedger, external_id: bool
+    ) -> None:
+        self.writer = writer
+        self.key_field = key_field
+        self.ledger = ledger
+        self.external_id = external_id
+
+    def apply(self, writes: Sequence[TaskWrite], missing: Mapping[str, tuple[str, ...]]) -> list[RowOutcome]:
+        """One RowOutcome per write, in order. `missing` (deal id -> criteria) is what the ledger records."""
+        if not writes:
+            return []
+        for write in writes:
+            if write.action is TaskAction.CREATE or self.ledger.lookup(write.sync_key) is None:
+                self.ledger.intend(write.sync_key, write.deal_id, missing.get(write.deal_id, ()))
+        outcomes = self._upsert(writes) if self.external_id else self._reconcile_then_write(writes)
+        for write, outcome in zip(writes, outcomes, strict=True):
+            if outcome.kind is OutcomeKind.WRITTEN and outcome.task_id:
+                state = COMPLETED_STATE if write.action is TaskAction.COMPLETE else OPEN_STATE
+                self.ledger.confirm(write.sync_key, outcome.task_id, state, missing.get(write.deal_id, ()))
+        return outcomes
+
+    def _upsert(self, writes: Sequence[TaskWrite]) -> list[RowOutcome]:
+        """Create, update or complete in one upsert per 200, keyed by the sync key."""
+        records = [task_record(w, self.key_field) for w in writes]
+        results = self.writer.save(f"composite/sobjects/Task/{self.key_field}", "PATCH", records)
+        return [_outcome(w, r) for w, r in zip(writes, results, strict=True)]
+
+    def _reconcile_then_write(self, writes: Sequence[TaskWrite]) -> list[RowOutcome]:
+        """Fallback without an External ID: find tasks by key, update what exists, create the rest once."""
+        existing = find_tasks_by_key(self.writer, [w.sync_key for w in writes], self.key_field)
+        outcomes: dict[int, RowOutcome] = {}
+        updates: list[tuple[int, TaskWrite, str]] = []
+        creates: list[tuple[int, TaskWrite]] = []
+        for index, write in enumerate(writes):
+            task_id = existing.get(write.sync_key) or write.task_id
+            if task_id:
+                updates.append((index, write, task_id))
+            elif write.action is TaskAction.COMPLETE:
+                outcomes[index] = RowOutcome(
+                    write.deal_id, WriteTarget.TASK, OutcomeKind.UNCHANGED, sync_key=write.sync_key
+                )
+            else:
+                creates.append((index, write))
+        if updates:
+            records = [{**task_record(w, self.key_field, with_key=False), "id": t} for _, w, t in updates]
+            results = self.writer.save("composite/sobjects", "PATCH", records)
+            for (index, write, task_id), result in zip(updates, results, strict=True):
+                outcomes[index] = _outcome(write, result, task_id)
+        if creates:
+            records = [task_record(w, self.key_field) for _, w in creates]
+            try:
+                with self.writer.client.single_attempt():
+                    results = self.writer.save("composite/sobjects", "POST", records)
+            except TransientError as exc:
+                uncertain = SaveResult(False, code="UNCERTAIN", message=f"{exc}; reconciled by key next run")
+                results = [uncertain] * len(creates)
+            for (index, write), result in zip(creates, results, strict=True):
+                outcomes[index] = _outcome(write, result)
+        return [outcomes[i] for i in range(len(writes))]
 
 
 def find_tasks_by_key(writer: CollectionWriter, keys: Sequence[str], key_field: str) -> dict[str, str]:
@@ -94,46 +153,3 @@ def find_tasks_by_key(writer: CollectionWriter, keys: Sequence[str], key_field: 
         for record in writer.client.query(soql):
             found.setdefault(str(record[key_field]), str(record["Id"]))
     return found
-
-
-def ledger_tasks(
-    writer: CollectionWriter, writes: Sequence[TaskWrite], key_field: str, ledger: TaskLedger
-) -> list[RowOutcome]:
-    """The fallback without an External ID: reconcile by key, update what exists, create the rest once."""
-    if not writes:
-        return []
-    existing = find_tasks_by_key(writer, [w.sync_key for w in writes], key_field)
-    outcomes: dict[int, RowOutcome] = {}
-    updates: list[tuple[int, TaskWrite, str]] = []
-    creates: list[tuple[int, TaskWrite]] = []
-    for index, write in enumerate(writes):
-        task_id = existing.get(write.sync_key) or write.task_id
-        if task_id:
-            updates.append((index, write, task_id))
-        elif write.action is TaskAction.COMPLETE:
-            outcomes[index] = RowOutcome(
-                write.deal_id, WriteTarget.TASK, OutcomeKind.UNCHANGED, sync_key=write.sync_key
-            )
-        else:
-            creates.append((index, write))
-    if updates:
-        records = [{**task_record(w, key_field, with_key=False), "id": tid} for _, w, tid in updates]
-        results = writer.save("composite/sobjects", "PATCH", records)
-        for (index, write, task_id), result in zip(updates, results, strict=True):
-            outcomes[index] = _outcome(write, result, task_id)
-    if creates:
-        for _, write in creates:
-            ledger.intend(write.sync_key, write.deal_id, ())
-        records = [task_record(w, key_field) for _, w in creates]
-        try:
-            with writer.client.single_attempt():
-                results = writer.save("composite/sobjects", "POST", records)
-        except TransientError as exc:
-            results = [
-                SaveResult(False, code="UNCERTAIN", message=f"{exc}; reconciled by key next run")
-            ] * len(creates)
-        for (index, write), result in zip(creates, results, strict=True):
-            if result.success and result.id:
-                ledger.confirm(write.sync_key, result.id, "open", ())
-            outcomes[index] = _outcome(write, result)
-    return [outcomes[i] for i in range(len(writes))]
