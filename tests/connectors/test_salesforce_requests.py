@@ -289,7 +289,8 @@ def test_tasks_are_upserted_by_sync_key_after_the_status_call(sf: responses.Requ
         status_writes=(status(0),),
         task_writes=(task(0), task(1, TaskAction.UPDATE), task(2, TaskAction.COMPLETE)),
     )
-    outcomes = make_connector().apply(plan)
+    ledger = MemoryLedger()
+    outcomes = make_connector(ledger=ledger).apply(plan)
     writes = [c for c in sf.calls if c.request.method == "PATCH"]
     assert [urlparse(c.request.url).path for c in writes] == [
         "/services/data/v59.0/composite/sobjects",
@@ -314,6 +315,12 @@ def test_tasks_are_upserted_by_sync_key_after_the_status_call(sf: responses.Requ
         ("00T2", "bs1-key-1", "false"),
         ("00T3", "bs1-key-2", "false"),
     ]
+    states = {k: (e.task_id, e.state, e.missing) for k, e in ledger.entries.items()}
+    assert states == {
+        "bs1-key-0": ("00T1", "open", ("budget",)),
+        "bs1-key-1": ("00T2", "open", ()),
+        "bs1-key-2": ("00T3", "completed", ()),
+    }
 
 
 def test_without_external_id_tasks_are_reconciled_by_key_then_created_once(
