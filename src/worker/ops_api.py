@@ -1,0 +1,294 @@
+"""The ops HTTP API `serve` exposes: trigger a resync, read run history, health and Prometheus metrics.
+
+Every endpoint but `/health` needs `Authorization: Bearer <token>` (BANT_SYNC_OPS_TOKEN). A token in the
+query string is refused even when correct: URLs end up in proxy logs and shell history. A resync takes the
+connection's lease before answering, so 202 always means a run will happen and 409 names the run that
+holds it. Answers are JSON `{"error": "..."}` on failure and never echo a secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import structlog
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from worker.ops_metrics import render_metrics
+from worker.pipeline import LeaseBusyError
+from worker.run_model import RunRequest
+from worker.service import Worker
+from worker.state import Lease, RunRecord
+
+log = structlog.get_logger()
+
+RESYNC_OPTIONS: dict[str, type] = {
+    "connection": str,
+    "full": bool,
+    "deal": str,
+    "owner": str,
+    "dry_run": bool,
+}
+"""The body of POST /resync: exactly the options of `bant-sync sync`."""
+QUERY_TOKEN_NAMES = frozenset({"token", "access_token"})
+OPEN_PATHS = frozenset({"/health"})
+MAX_LIST = 500
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": message, **extra}
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class BearerAuth:
+    """ASGI middleware: refuse query-string tokens anywhere; require the bearer token off OPEN_PATHS."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response = self._refusal(scope)
+        if response is not None:
+            log.warning("ops api request refused", path=scope["path"], status=response.status_code)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        if any(name.lower() in QUERY_TOKEN_NAMES for name, _ in query):
+            return _error(
+                400,
+                "tokens in the query string are refused (URLs are logged): send the header "
+                "'Authorization: Bearer <token>' instead, and rotate a token that was sent in a URL",
+            )
+        if scope["path"] in OPEN_PATHS:
+            return None
+        scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            return _error(
+                401,
+                "authentication required: send 'Authorization: Bearer <token>' "
+                "(the BANT_SYNC_OPS_TOKEN value)",
+                {"WWW-Authenticate": 'Bearer realm="bant-sync"'},
+            )
+        if not hmac.compare_digest(given.strip().encode(), self._token):
+            return _error(
+                401,
+                "invalid bearer token: use the BANT_SYNC_OPS_TOKEN value the service was started with",
+                {"WWW-Authenticate": 'Bearer realm="bant-sync", error="invalid_token"'},
+            )
+        return None
+
+
+class RunLauncher:
+    """Runs accepted resyncs in background threads; remembers them until the store has their record."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._lock = threading.Lock()
+        self._threads: dict[str, threading.Thread] = {}
+        self._accepted: dict[str, tuple[RunRequest, datetime]] = {}
+
+    def launch(self, request: RunRequest, lease: Lease) -> None:
+        thread = threading.Thread(
+            target=self._run, args=(request, lease), name=f"resync-{lease.run_id}", daemon=False
+        )
+        with self._lock:
+            self._accepted[lease.run_id] = (request, self._worker.clock())
+            self._threads[lease.run_id] = thread
+        thread.start()
+
+    def _run(self, request: RunRequest, lease: Lease) -> None:
+        try:
+            self._worker.run(request, run_id=lease.run_id, lease=lease)
+        except Exception:
+            log.exception("resync run crashed", run_id=lease.run_id, connection=request.connection)
+        finally:
+            with self._lock:
+                self._accepted.pop(lease.run_id, None)
+                self._threads.pop(lease.run_id, None)
+
+    def pending(self, run_id: str) -> dict[str, Any] | None:
+        """An accepted run whose thread has not yet recorded it in the store."""
+        with self._lock:
+            accepted = self._accepted.get(run_id)
+        if accepted is None:
+            return None
+        request, at = accepted
+        return {
+            "run_id": run_id,
+            "connection": request.connection,
+            "trigger": request.trigger,
+            "mode": request.mode,
+            "dry_run": request.dry_run,
+            "scope": request.scope,
+            "status": "starting",
+            "accepted_at": at.isoformat(),
+        }
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for every running resync (after `worker.stop` is set they end at their next page)."""
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout)
+
+
+def run_json(record: RunRecord) -> dict[str, Any]:
+    """A stored run as the API shows it: counters grouped like `sync --json` ("deals", "tasks")."""
+    groups: dict[str, dict[str, int]] = {"deals": {}, "tasks": {}}
+    for key, value in record.counts.items():
+        group, _, name = key.partition("_")
+        if group in groups and name:
+            groups[group][name] = value
+    return {
+        "run_id": record.run_id,
+        "connection": record.connection,
+        "trigger": record.trigger,
+        "mode": record.mode,
+        "dry_run": record.dry_run,
+        "scope": record.scope,
+        "status": record.status,
+        "started_at": record.started_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        **groups,
+        "api_calls": record.api_calls,
+        "error": record.error,
+    }
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) one over `limit` bytes whether it declares its length or streams."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise ApiError(413, f"request body over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise ApiError(413, f"request body over {limit} bytes")
+    return bytes(body)
+
+
+def parse_resync(raw: bytes, worker: Worker) -> RunRequest:
+    """Validate a POST /resync body into a RunRequest (raises ApiError 400/404/422)."""
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ApiError(400, 'the body is not JSON: send an object such as {"full": true}') from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "the body must be a JSON object with any of: " + ", ".join(RESYNC_OPTIONS))
+    for key, value in body.items():
+        if key not in RESYNC_OPTIONS:
+            raise ApiError(422, f"unknown option {key!r}; allowed: {', '.join(RESYNC_OPTIONS)}")
+        expected = RESYNC_OPTIONS[key]
+        if value is not None and (type(value) is not expected or (expected is str and not value)):
+            kind = "true or false" if expected is bool else "a non-empty string"
+            raise ApiError(422, f"option {key!r} must be {kind}")
+    deal, owner, full = body.get("deal"), body.get("owner"), bool(body.get("full"))
+    if deal and owner:
+        raise ApiError(422, "give 'deal' or 'owner', not both")
+    if full and (deal or owner):
+        raise ApiError(422, "'full' sweeps every deal: do not combine it with 'deal' or 'owner'")
+    name = body.get("connection")
+    connections = worker.settings.connections
+    if name is not None and name not in connections:
+        raise ApiError(404, f"no connection named {name!r}; configured: {', '.join(connections) or 'none'}")
+    if name is None:
+        if len(connections) != 1:
+            raise ApiError(422, f"choose a 'connection': {', '.join(connections) or 'none configured'}")
+        name = next(iter(connections))
+    if not connections[name].enabled:
+        raise ApiError(422, f"connection {name!r} is disabled (enabled = false in its config)")
+    mode = "deal" if deal else "owner" if owner else "full" if full else "incremental"
+    return RunRequest(name, mode, deal, owner, bool(body.get("dry_run")), trigger="http")
+
+
+def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
+    """The ops API over `worker`. `token` must be non-empty; `app.state.launcher` runs the resyncs."""
+    if not token:
+        raise ValueError("the ops API needs a bearer token: set BANT_SYNC_OPS_TOKEN")
+    launcher = RunLauncher(worker)
+
+    def health(request: Request) -> Response:
+        now = worker.clock()
+        holders = {}
+        for name in worker.settings.connections:
+            lease = worker.store.lease_holder(name, now)
+            holders[name] = {"lease_holder": lease.run_id if lease else None}
+        return JSONResponse({"status": "ok", "connections": holders})
+
+    async def resync(request: Request) -> Response:
+        try:
+            if worker.stop.is_set():
+                raise ApiError(503, "the service is shutting down; try again once it is back")
+            run = parse_resync(await read_body(request, max_body_bytes), worker)
+            try:
+                lease = await run_in_threadpool(worker.reserve, run.connection)
+            except LeaseBusyError as exc:
+                raise ApiError(409, str(exc), holder_run_id=exc.holder_run_id) from None
+        except ApiError as exc:
+            log.info("resync refused", status=exc.status, reason=exc.body["error"])
+            return JSONResponse(exc.body, status_code=exc.status)
+        launcher.launch(run, lease)
+        log.info("resync accepted", run_id=lease.run_id, connection=run.connection, mode=run.mode)
+        body = {"run_id": lease.run_id, "connection": run.connection, "mode": run.mode}
+        return JSONResponse({**body, "status_url": f"/runs/{lease.run_id}"}, status_code=202)
+
+    def list_runs(request: Request) -> Response:
+        limit_text = request.query_params.get("limit", "20")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIST:
+            return _error(422, f"limit must be a whole number from 1 to {MAX_LIST}")
+        connection = request.query_params.get("connection") or None
+        records = worker.store.list_runs(connection, int(limit_text))
+        return JSONResponse({"runs": [run_json(r) for r in records]})
+
+    def get_run(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        record = worker.store.get_run(run_id)
+        if record is not None:
+            return JSONResponse(run_json(record))
+        pending = launcher.pending(run_id)
+        if pending is not None:
+            return JSONResponse(pending)
+        return _error(404, f"no run {run_id!r}: list recent runs with GET /runs")
+
+    def metrics(request: Request) -> Response:
+        return PlainTextResponse(
+            render_metrics(worker), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/resync", resync, methods=["POST"]),
+            Route("/runs", list_runs, methods=["GET"]),
+            Route("/runs/{run_id}", get_run, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        middleware=[Middleware(BearerAuth, token=token)],
+    )
+    app.state.launcher = launcher
+    return app

@@ -1,0 +1,166 @@
+"""The `serve` schedule: per enabled connection, an incremental run every N minutes and a full sweep by cron.
+
+Built on APScheduler 3.x (3.11; not the 4.x API). Every job has `max_instances=1` and `coalesce=True`, so
+a slow run never stacks copies of itself and a backlog of missed firings collapses into one run, and the
+connection's `misfire_grace_seconds`, so a firing missed by more than that (the process was asleep or
+down) is dropped instead of run late. Two jobs of one connection can still fire together (an incremental
+at 02:00 next to the nightly sweep): the lease decides, and the loser is told which run holds it.
+
+The job body is `run_scheduled`; tests call it directly instead of waiting for a trigger to fire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from worker.errors import ConfigError
+from worker.pipeline import LeaseBusyError
+from worker.run_model import RunRequest, RunSummary
+from worker.service import Worker
+from worker.settings import ConnectionSettings
+
+log = structlog.get_logger()
+
+LEASE_RETRY_SECONDS = 30.0
+"""How often a full sweep that found the lease busy tries again (within its misfire grace time)."""
+
+Wait = Callable[[float], bool]
+"""Waits up to N seconds; True means "stop now" (the default is `worker.stop.wait`)."""
+
+
+def run_scheduled(
+    worker: Worker,
+    connection: str,
+    mode: str,
+    *,
+    lease_wait_seconds: float = 0.0,
+    wait: Wait | None = None,
+) -> RunSummary | None:
+    """Run one scheduled sync; returns its summary, or None when it was skipped or crashed.
+
+    A busy lease is not an error: the run is skipped (logged at INFO with the holder's run id). With
+    `lease_wait_seconds` > 0 (full sweeps) it first retries every LEASE_RETRY_SECONDS for that long, so the
+    nightly sweep is not lost to an incremental run that happens to be running. Every other exception is
+    logged and swallowed, because an exception escaping a job would only reach APScheduler's own log
+    without our context, and the next firing must still happen.
+    """
+    wait = wait or worker.stop.wait
+    waited = 0.0
+    while True:
+        if worker.stop.is_set():
+            log.info("scheduled run skipped: shutting down", connection=connection, mode=mode)
+            return None
+        try:
+            summary = worker.run(RunRequest(connection, mode=mode, trigger="schedule"))
+        except LeaseBusyError as exc:
+            if waited + LEASE_RETRY_SECONDS > lease_wait_seconds:
+                log.info(
+                    f"scheduled run skipped: run {exc.holder_run_id} holds the lease",
+                    connection=connection,
+                    mode=mode,
+                    holder_run_id=exc.holder_run_id,
+                )
+                return None
+            log.info(
+                f"scheduled run waiting: run {exc.holder_run_id} holds the lease",
+                connection=connection,
+                mode=mode,
+                holder_run_id=exc.holder_run_id,
+            )
+            if wait(LEASE_RETRY_SECONDS):
+                log.info("scheduled run skipped: shutting down", connection=connection, mode=mode)
+                return None
+            waited += LEASE_RETRY_SECONDS
+        except Exception:
+            log.exception(
+                "scheduled run crashed; the next firing will try again", connection=connection, mode=mode
+            )
+            return None
+        log.info(
+            "scheduled run finished",
+            connection=connection,
+            mode=mode,
+            run_id=summary.run_id,
+            status=summary.status,
+            error=summary.error,
+        )
+        return summary
+
+
+def _cron(conn: ConnectionSettings, zone: ZoneInfo) -> CronTrigger:
+    try:
+        return CronTrigger.from_crontab(conn.schedule.full_sweep_cron, timezone=zone)
+    except ValueError as exc:
+        raise ConfigError(
+            [
+                f"connections.{conn.name}.full_sweep_cron: {conn.schedule.full_sweep_cron!r} is not a "
+                f"crontab expression ({exc}); five fields 'min hour day month weekday', e.g. '0 2 * * *'"
+            ]
+        ) from None
+
+
+def _check(conn: ConnectionSettings) -> None:
+    problems = []
+    if conn.schedule.incremental_every_minutes < 1:
+        problems.append(f"connections.{conn.name}.incremental_every_minutes: must be at least 1")
+    if conn.schedule.misfire_grace_seconds < 1:
+        problems.append(f"connections.{conn.name}.misfire_grace_seconds: must be at least 1")
+    if problems:
+        raise ConfigError(problems)
+
+
+def build_scheduler(
+    worker: Worker,
+    *,
+    scheduler_type: type[BaseScheduler] = BackgroundScheduler,
+    now: datetime | None = None,
+) -> BaseScheduler:
+    """A not-yet-started scheduler (UTC) with two jobs per enabled connection.
+
+    Job ids are "NAME:incremental" and "NAME:full". The first incremental run fires at `now` (default: the
+    worker's clock), so a restarted service catches up at once. The cron expression is read in
+    `rules.timezone` (UTC by default): "0 2 * * *" is 02:00 where the sales team's "today" is.
+    Raises ConfigError for a bad cron expression or interval.
+    """
+    enabled = [conn for conn in worker.settings.connections.values() if conn.enabled]
+    zone = ZoneInfo(worker.settings.rules.timezone)
+    scheduler = scheduler_type(
+        timezone=UTC,
+        executors={"default": ThreadPoolExecutor(max_workers=max(2, 2 * len(enabled)))},
+    )
+    start = now or worker.clock()
+    for conn in enabled:
+        _check(conn)
+        grace = conn.schedule.misfire_grace_seconds
+        scheduler.add_job(
+            run_scheduled,
+            trigger=IntervalTrigger(minutes=conn.schedule.incremental_every_minutes, timezone=UTC),
+            args=(worker, conn.name, "incremental"),
+            id=f"{conn.name}:incremental",
+            name=f"{conn.name} incremental every {conn.schedule.incremental_every_minutes} min",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=grace,
+            next_run_time=start,
+        )
+        scheduler.add_job(
+            run_scheduled,
+            trigger=_cron(conn, zone),
+            args=(worker, conn.name, "full"),
+            kwargs={"lease_wait_seconds": float(grace)},
+            id=f"{conn.name}:full",
+            name=f"{conn.name} full sweep at {conn.schedule.full_sweep_cron!r}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=grace,
+        )
+    return scheduler

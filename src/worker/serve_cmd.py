@@ -1,0 +1,141 @@
+"""`bant-sync serve`: the long-running service — the schedule of every enabled connection plus the ops API.
+
+Shutdown (SIGTERM from systemd/containers, or Ctrl-C): `worker.stop` is set at once, so a run in progress
+finishes its current page, checkpoints and ends "stopped"; the HTTP server stops accepting requests;
+then the scheduler is shut down waiting for its running job, accepted resyncs are joined, and the
+process exits 0. The next start resumes from the checkpointed cursor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from types import FrameType
+
+import structlog
+import uvicorn
+
+from worker import exit_codes
+from worker.errors import BantSyncError, ConfigError, UsageError
+from worker.ops_api import RunLauncher, create_app
+from worker.scheduler import build_scheduler
+from worker.service import Worker
+from worker.settings import Settings
+
+log = structlog.get_logger()
+
+NO_OPS_CREDENTIAL_HELP = (
+    "ops_token: `serve` needs a bearer token for its ops API: set BANT_SYNC_OPS_TOKEN (or "
+    "BANT_SYNC_OPS_TOKEN_FILE naming a file that holds it, or `ops_token` in the secrets file), e.g. "
+    "from `openssl rand -hex 32`; or run `serve --no-api` for the schedule alone"
+)
+SHORT_TOKEN = 16
+
+
+class ListenError(BantSyncError):
+    """The ops API could not listen on its address (in use, or not ours to bind)."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's own SIGTERM/SIGINT handling, plus telling the worker to stop at the same moment."""
+
+    def __init__(self, config: uvicorn.Config, stop: threading.Event) -> None:
+        super().__init__(config)
+        self._stop = stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._stop.set()
+        super().handle_exit(sig, frame)
+
+
+def _serve_http(app_host: str, port: int, worker: Worker, token: str) -> RunLauncher:
+    app = create_app(worker, token, worker.settings.ops_api.max_body_bytes)
+    config = uvicorn.Config(app, host=app_host, port=port, log_config=None, access_log=False, lifespan="off")
+    server = _Server(config, worker.stop)
+    log.info("ops api listening", host=app_host, port=port)
+    try:
+        server.run()
+    except SystemExit:
+        worker.stop.set()
+        raise ListenError(
+            f"the ops API could not listen on {app_host}:{port} (see the log line above): choose another "
+            "--port / [ops_api] port, or stop what is using it"
+        ) from None
+    launcher: RunLauncher = app.state.launcher
+    return launcher
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; returns exit_codes.OK after a clean shutdown."""
+    token = settings.ops_token.reveal() if settings.ops_token is not None else ""
+    if not args.no_api and not token:
+        raise ConfigError([NO_OPS_CREDENTIAL_HELP])
+    if not settings.connections:
+        raise UsageError(
+            "no connection is configured: add a [connections.NAME] table to your config file "
+            "(see config/examples/)"
+        )
+    if not args.no_api and len(token) < SHORT_TOKEN:
+        log.warning("the ops token is short; use at least 32 random characters (openssl rand -hex 32)")
+    host = args.host or settings.ops_api.host
+    port = settings.ops_api.port if args.port is None else args.port
+    worker = Worker(settings)
+    shutdown = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info(
+            "stopping: the current page finishes and is checkpointed", signal=signal.Signals(signum).name
+        )
+        worker.stop.set()
+        shutdown.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    launcher: RunLauncher | None = None
+    try:
+        scheduler = build_scheduler(worker)
+        enabled = [c.name for c in settings.connections.values() if c.enabled]
+        if not enabled:
+            log.warning("no enabled connection: nothing is scheduled")
+        scheduler.start()
+        log.info("scheduler started", connections=enabled, jobs=[job.id for job in scheduler.get_jobs()])
+        try:
+            if args.no_api:
+                while not shutdown.wait(1.0):
+                    pass
+            else:
+                launcher = _serve_http(host, port, worker, token)
+        finally:
+            worker.stop.set()
+            scheduler.shutdown(wait=True)
+            if launcher is not None:
+                launcher.join()
+        log.info("stopped cleanly")
+        return exit_codes.OK
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        worker.close()
+
+
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        parents=[common],
+        help="run the scheduled sync service and the ops HTTP API (foreground; stop with SIGTERM)",
+        description=(
+            "Run every enabled connection on its schedule (an incremental run every "
+            "incremental_every_minutes, a full sweep at full_sweep_cron) and serve the ops API "
+            "(POST /resync, GET /runs, /runs/ID, /health, /metrics) on [ops_api] host:port, loopback by "
+            "default. The API needs BANT_SYNC_OPS_TOKEN. SIGTERM/SIGINT finish the current page, "
+            "checkpoint it and exit 0."
+        ),
+    )
+    parser.add_argument("--host", metavar="ADDR", help="ops API address (default: [ops_api] host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, metavar="N", help="ops API port (default: [ops_api] port, 8787)")
+    parser.add_argument(
+        "--no-api", action="store_true", help="run the schedule only, without the HTTP API (no token needed)"
+    )
+    parser.set_defaults(handler=run_serve)
