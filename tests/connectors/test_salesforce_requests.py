@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from urllib.parse import parse_qs, urlparse
 
@@ -368,3 +369,35 @@ def test_empty_plan_makes_no_call(sf: responses.RequestsMock) -> None:
     assert connector.apply(WritePlan()) == []
     assert len(sf.calls) == 0
     assert connector.api_calls == 0
+
+
+def test_known_tasks_are_completed_by_id_touching_only_status(sf: responses.RequestsMock) -> None:
+    """COMPLETE with a task id PATCHes Status only; a task a user deleted counts as done in the ledger."""
+    add_describes(sf)
+    sf.patch(
+        f"{BASE}/composite/sobjects",
+        json=[
+            {"id": "00T1", "success": True, "errors": []},
+            {
+                "success": False,
+                "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "deleted", "fields": []}],
+            },
+        ],
+    )
+    ledger = MemoryLedger()
+    ledger.intend("bs1-key-0", opp_id(0), ("budget",))
+    ledger.intend("bs1-key-1", opp_id(1), ("need",))
+    writes = tuple(
+        replace(task(i, TaskAction.COMPLETE), task_id=tid) for i, tid in enumerate(("00T1", "00T2"))
+    )
+    outcomes = make_connector(ledger=ledger).apply(WritePlan(task_writes=writes))
+    (call,) = [c for c in sf.calls if c.request.method == "PATCH"]
+    assert json.loads(call.request.body)["records"] == [
+        {"attributes": {"type": "Task"}, "id": "00T1", "Status": "Completed"},
+        {"attributes": {"type": "Task"}, "id": "00T2", "Status": "Completed"},
+    ]
+    assert [o.kind for o in outcomes] == [OutcomeKind.WRITTEN, OutcomeKind.UNCHANGED]
+    assert [(e.task_id, e.state) for e in ledger.entries.values()] == [
+        ("00T1", "completed"),
+        ("00T2", "completed"),
+    ]

@@ -28,6 +28,7 @@ from connectors.salesforce.write import CHUNK, CollectionWriter, SaveResult
 
 OPEN, COMPLETED = "Not Started", "Completed"
 OPEN_STATE, COMPLETED_STATE = "open", "completed"
+GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "INVALID_ID_FIELD"})
 """Ledger states (worker.state.ledger)."""
 
 
@@ -93,11 +94,45 @@ class TaskWriter:
         for write in writes:
             if write.action is TaskAction.CREATE or self.ledger.lookup(write.sync_key) is None:
                 self.ledger.intend(write.sync_key, write.deal_id, missing.get(write.deal_id, ()))
-        outcomes = self._upsert(writes) if self.external_id else self._reconcile_then_write(writes)
-        for write, outcome in zip(writes, outcomes, strict=True):
-            if outcome.kind is OutcomeKind.WRITTEN and outcome.task_id:
+        by_id = [i for i, w in enumerate(writes) if w.action is TaskAction.COMPLETE and w.task_id]
+        keyed = [i for i in range(len(writes)) if i not in set(by_id)]
+        outcomes: dict[int, RowOutcome] = dict(
+            zip(by_id, self._complete([writes[i] for i in by_id]), strict=True)
+        )
+        rest = [writes[i] for i in keyed]
+        if rest:
+            done = self._upsert(rest) if self.external_id else self._reconcile_then_write(rest)
+            outcomes.update(zip(keyed, done, strict=True))
+        ordered = [outcomes[i] for i in range(len(writes))]
+        for write, outcome in zip(writes, ordered, strict=True):
+            if outcome.kind is not OutcomeKind.REJECTED and outcome.task_id:
                 state = COMPLETED_STATE if write.action is TaskAction.COMPLETE else OPEN_STATE
                 self.ledger.confirm(write.sync_key, outcome.task_id, state, missing.get(write.deal_id, ()))
+        return ordered
+
+    def _complete(self, writes: Sequence[TaskWrite]) -> list[RowOutcome]:
+        """Complete known tasks by id, touching only Status: the rep's subject and notes stay as they are.
+        A task someone deleted counts as done (nothing left to complete)."""
+        if not writes:
+            return []
+        records = [{"attributes": {"type": "Task"}, "id": w.task_id, "Status": COMPLETED} for w in writes]
+        results = self.writer.save("composite/sobjects", "PATCH", records)
+        outcomes = []
+        for write, result in zip(writes, results, strict=True):
+            if not result.success and result.code in GONE:
+                outcomes.append(
+                    RowOutcome(
+                        write.deal_id,
+                        WriteTarget.TASK,
+                        OutcomeKind.UNCHANGED,
+                        result.code,
+                        result.message,
+                        task_id=write.task_id,
+                        sync_key=write.sync_key,
+                    )
+                )
+            else:
+                outcomes.append(_outcome(write, result, write.task_id))
         return outcomes
 
     def _upsert(self, writes: Sequence[TaskWrite]) -> list[RowOutcome]:
