@@ -80,6 +80,7 @@ def run_scheduled(
                 log.info("scheduled run skipped: shutting down", connection=connection, mode=mode)
                 return None
             waited += LEASE_RETRY_SECONDS
+            continue
         except Exception:
             log.exception(
                 "scheduled run crashed; the next firing will try again", connection=connection, mode=mode
