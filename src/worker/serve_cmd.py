@@ -48,6 +48,10 @@ class _Server(uvicorn.Server):
         self._stop.set()
         super().handle_exit(sig, frame)
 
+    async def on_tick(self, counter: int) -> bool:
+        """Also exit when stop was set before uvicorn took over the signals (a SIGTERM during startup)."""
+        return self._stop.is_set() or await super().on_tick(counter)
+
 
 def _serve_http(app_host: str, port: int, worker: Worker, token: str) -> RunLauncher:
     app = create_app(worker, token, worker.settings.ops_api.max_body_bytes)
