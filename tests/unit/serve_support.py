@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import structlog
+
 from connectors.model import Cursor, Page, RowOutcome, WritePlan
 from connectors.protocol import Connector
 from rules.model import Deal
@@ -102,3 +104,10 @@ def make_worker(tmp_path: Path, *connections: ConnectionSettings, timezone: str 
     )
     store = StateStore.open(settings.state.database_url())
     return FakeWorker(settings, store, clock=lambda: T0, sleep=lambda seconds: None)
+
+
+def reset_structlog() -> Iterator[None]:
+    """Fixture body: structlog's defaults whatever level an earlier test set (capture_logs needs INFO)."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()

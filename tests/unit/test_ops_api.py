@@ -12,11 +12,14 @@ import pytest
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from tests.unit.serve_support import T0, TOKEN, TTL, FakeWorker, connection, make_worker
+from tests.unit.serve_support import T0, TOKEN, TTL, FakeWorker, connection, make_worker, reset_structlog
 from worker.ops_api import RunLauncher, create_app
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 LIMIT = 256
+
+
+default_structlog = pytest.fixture(autouse=True)(reset_structlog)
 
 
 @pytest.fixture

@@ -11,9 +11,11 @@ import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from structlog.testing import capture_logs
 
-from tests.unit.serve_support import T0, TTL, FakeWorker, connection, make_worker
+from tests.unit.serve_support import T0, TTL, FakeWorker, connection, make_worker, reset_structlog
 from worker.errors import ConfigError
 from worker.scheduler import LEASE_RETRY_SECONDS, build_scheduler, run_scheduled
+
+default_structlog = pytest.fixture(autouse=True)(reset_structlog)
 
 
 @pytest.fixture
