@@ -1,0 +1,101 @@
+"""``bant-sync sandbox``: run the sandbox CRM until interrupted; print one JSON line on how to reach it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from sandbox.faults import FaultConfigError, load_fault_file
+from sandbox.options import SandboxOptions
+from sandbox.sandbox import Sandbox
+from sandbox.seeds import SEEDS, SeedError
+
+DESCRIPTION = """\
+Start a local Salesforce + HubSpot stand-in that the real client libraries talk to: try bant-sync's rules
+against a CRM without credentials. Prints one JSON line (instance URL, tokens, CA bundle, control URL), then
+serves until Ctrl-C / SIGTERM. Salesforce is HTTPS with a CA generated at start (pass ca_bundle to
+requests.Session(verify=...)); HubSpot and the control API (/_sandbox/) are plain HTTP on loopback.
+"""
+EPILOG = """\
+examples:
+  bant-sync sandbox --seed track-selling --write-config /tmp/sandbox.toml
+  bant-sync sandbox --deals 100000 --no-rate-limits --latency-ms 40
+  bant-sync sandbox --faults faults.json     # a JSON list (or TOML [[faults]]) of fault rules
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bant-sync sandbox",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=0, help="Salesforce (HTTPS) port; default: a free port")
+    parser.add_argument(
+        "--hubspot-port", type=int, default=0, help="HubSpot + control API port; default: free"
+    )
+    parser.add_argument("--seed", default="track-selling", help=f"seed story: {' | '.join(SEEDS)}")
+    parser.add_argument(
+        "--deals", type=int, default=0, help="generate N open deals instead of the story's deals"
+    )
+    parser.add_argument("--seed-value", type=int, default=7, help="random seed; same value, same data")
+    parser.add_argument("--latency-ms", type=int, default=0, help="added to every CRM call")
+    parser.add_argument("--faults", type=Path, help="fault rules file (JSON list, or TOML with [[faults]])")
+    parser.add_argument(
+        "--bare", action="store_true", help="leave out bant-sync's output fields (try `setup`)"
+    )
+    parser.add_argument(
+        "--write-config", type=Path, metavar="PATH", help="write a bant-sync config for this sandbox"
+    )
+    parser.add_argument("--no-rate-limits", action="store_true", help="count API limits but never refuse")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.seed not in SEEDS:
+            raise SeedError(f"unknown seed {args.seed!r}: choose one of {', '.join(SEEDS)}")
+        faults = load_fault_file(args.faults) if args.faults else ()
+        options = SandboxOptions(
+            seed=args.seed,
+            deals=args.deals,
+            seed_value=args.seed_value,
+            latency_ms=args.latency_ms,
+            bare=args.bare,
+            faults=faults,
+            enforce_rate_limits=not args.no_rate_limits,
+            port=args.port,
+            hubspot_port=args.hubspot_port,
+        )
+        sandbox = Sandbox.start(options)
+    except (FaultConfigError, SeedError, ValueError) as exc:
+        print(f"bant-sync sandbox: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"bant-sync sandbox: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if args.write_config:
+            sandbox.write_config(args.write_config)
+        sys.stdout.write(json.dumps(sandbox.info) + "\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

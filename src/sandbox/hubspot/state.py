@@ -1,0 +1,319 @@
+"""The in-memory HubSpot portal: deal and task records, their properties, associations and owners.
+
+Each store's dict keeps records in ``hs_lastmodifieddate`` order (a write moves the record to the end) while
+the clock only moves forward, so search sorted by modification date needs no sort. When a search lag is
+configured, earlier versions are kept (for that long) so lagged search can show what it saw before.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sandbox.clock import SandboxClock
+from sandbox.hubspot.associations import AssociationStore
+from sandbox.hubspot.errors import HsError, not_found
+from sandbox.hubspot.properties import (
+    PropertyRegistry,
+    PropertyValueError,
+    epoch_ms,
+    invalid_properties,
+    iso_millis,
+    normalize,
+)
+from sandbox.hubspot.schema import CLOSED_STAGES, CREATED, MODIFIED, PIPELINE_ID, deal_registry, task_registry
+
+Props = dict[str, str | None]
+OBJECT_TYPES = ("deals", "tasks")
+ALIASES = {
+    "deals": "deals",
+    "deal": "deals",
+    "0-3": "deals",
+    "tasks": "tasks",
+    "task": "tasks",
+    "0-27": "tasks",
+}
+_FIRST_ID = {"deals": 10_000_000_001, "tasks": 20_000_000_001}
+_MAX_HISTORY = 16
+
+
+@dataclass(slots=True)
+class HsObject:
+    id: str
+    num: int
+    properties: Props
+    created_at: datetime
+    updated_at: datetime
+    modstamp_ms: int
+    history: list[tuple[int, Props]] = field(default_factory=list)
+
+
+class ObjectStore:
+    def __init__(self, object_type: str, registry: PropertyRegistry) -> None:
+        self.type = object_type
+        self.registry = registry
+        self.objects: dict[str, HsObject] = {}
+        self.ordered = True
+        self._nums: list[int] = []
+        self._unique: dict[str, dict[str, str]] = {}
+        self.reindex()
+
+    def reindex(self) -> None:
+        self._unique = {n: {} for n, p in self.registry.properties.items() if p.has_unique_value}
+        for obj in self.objects.values():
+            self._index(obj, add=True)
+        self._nums = sorted(obj.num for obj in self.objects.values())
+
+    def by_unique(self, name: str, value: str) -> HsObject | None:
+        found = self._unique.get(name, {}).get(value)
+        return self.objects.get(found) if found is not None else None
+
+    def ids_after(self, after: int, limit: int) -> list[str]:
+        start = bisect.bisect_right(self._nums, after)
+        return [str(num) for num in self._nums[start : start + limit]]
+
+    def put(self, obj: HsObject, *, new: bool) -> None:
+        last = next(reversed(self.objects.values()), None) if self.objects else None
+        if last is not None and last.modstamp_ms > obj.modstamp_ms:
+            self.ordered = False
+        self.objects[obj.id] = obj
+        self._index(obj, add=True)
+        if new:
+            bisect.insort(self._nums, obj.num)
+
+    def take(self, object_id: str) -> HsObject:
+        obj = self.objects.pop(object_id)
+        self._index(obj, add=False)
+        return obj
+
+    def remove(self, object_id: str) -> None:
+        obj = self.take(object_id)
+        index = bisect.bisect_left(self._nums, obj.num)
+        if index < len(self._nums) and self._nums[index] == obj.num:
+            del self._nums[index]
+
+    def _index(self, obj: HsObject, *, add: bool) -> None:
+        for name, index in self._unique.items():
+            value = obj.properties.get(name)
+            if value is None:
+                continue
+            if add:
+                index[value] = obj.id
+            elif index.get(value) == obj.id:
+                del index[value]
+
+
+class HubSpotState:
+    def __init__(
+        self, clock: SandboxClock, bare: bool = False, owners: Iterable[Mapping[str, object]] = ()
+    ) -> None:
+        self.lock = threading.RLock()
+        self._clock = clock
+        self.owners: list[dict[str, object]] = [dict(o) for o in owners]
+        owner_ids = tuple(str(o["id"]) for o in self.owners)
+        self.stores = {
+            "deals": ObjectStore("deals", deal_registry(bare, owner_ids)),
+            "tasks": ObjectStore("tasks", task_registry(bare, owner_ids)),
+        }
+        self.associations = AssociationStore()
+        self.search_lag_s = 0.0
+        self.history_horizon_s = 0.0
+        self._next = dict(_FIRST_ID)
+
+    # ----- the Python API -----------------------------------------------------------------------------------
+    def deals(self) -> list[dict[str, object]]:
+        return self._dump("deals")
+
+    def tasks(self) -> list[dict[str, object]]:
+        return self._dump("tasks")
+
+    def get_deal(self, deal_id: str) -> dict[str, object] | None:
+        with self.lock:
+            obj = self.stores["deals"].objects.get(deal_id)
+            return self._plain("deals", obj) if obj is not None else None
+
+    def update_deal(self, deal_id: str, properties: Mapping[str, object]) -> dict[str, object]:
+        """A user editing the deal in HubSpot: validated like an API write, bumps hs_lastmodifieddate."""
+        with self.lock:
+            obj = self.update("deals", deal_id, properties)
+            return self._plain("deals", obj)
+
+    def delete_property(self, object_type: str, name: str) -> None:
+        """Schema drift: the property's definition and values vanish."""
+        with self.lock:
+            store = self.store(object_type)
+            if store.registry.properties.pop(name, None) is None:
+                raise KeyError(f"{object_type} has no property {name}")
+            for obj in store.objects.values():
+                obj.properties.pop(name, None)
+            store.reindex()
+
+    def rename_property(self, object_type: str, old: str, new: str) -> None:
+        with self.lock:
+            store = self.store(object_type)
+            prop = store.registry.properties.pop(old, None)
+            if prop is None:
+                raise KeyError(f"{object_type} has no property {old}")
+            store.registry.add(type(prop)(**{**prop.__dict__, "name": new}))
+            for obj in store.objects.values():
+                obj.properties[new] = obj.properties.pop(old, None)
+            store.reindex()
+
+    def set_search_lag(self, seconds: float) -> None:
+        with self.lock:
+            self.search_lag_s = max(0.0, seconds)
+            self.note_lag(seconds)
+
+    def note_lag(self, seconds: float) -> None:
+        """Keep earlier versions for at least ``seconds`` from now on (search lag may ask for them)."""
+        self.history_horizon_s = max(self.history_horizon_s, seconds)
+
+    # ----- the write path (callers hold ``lock``) -----------------------------------------------------------
+    def store(self, object_type: str) -> ObjectStore:
+        canonical = ALIASES.get(object_type)
+        if canonical is None:
+            raise HsError("OBJECT_NOT_FOUND", f"Unable to infer object type from: {object_type}", status=400)
+        return self.stores[canonical]
+
+    def prepare(self, object_type: str, raw: Mapping[str, object], current: HsObject | None) -> Props:
+        store = self.store(object_type)
+        errors: list[PropertyValueError] = []
+        out: Props = {}
+        for name, value in raw.items():
+            prop = store.registry.properties.get(name)
+            try:
+                if prop is None:
+                    raise PropertyValueError(
+                        name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'
+                    )
+                if prop.read_only:
+                    raise PropertyValueError(
+                        name, "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.'
+                    )
+                out[name] = normalize(prop, value)
+            except PropertyValueError as exc:
+                errors.append(exc)
+        if current is None and store.type == "tasks" and not out.get("hs_timestamp"):
+            errors.append(PropertyValueError("hs_timestamp", "REQUIRED_PROPERTY", "hs_timestamp is required"))
+        if errors:
+            raise invalid_properties(errors)
+        for name, value in out.items():
+            if value is not None and store.registry.properties[name].has_unique_value:
+                holder = store.by_unique(name, value)
+                if holder is not None and (current is None or holder.id != current.id):
+                    raise HsError(
+                        "CONFLICT",
+                        f"A {store.type[:-1]} with {name}={value} already exists: {holder.id}",
+                        context={"ids": [holder.id]},
+                    )
+        return out
+
+    def create(self, object_type: str, raw: Mapping[str, object], stamp: datetime | None = None) -> HsObject:
+        store = self.store(object_type)
+        values = self.prepare(store.type, raw, None)
+        now = stamp or self._clock.now()
+        num = self._next[store.type]
+        self._next[store.type] = num + 1
+        obj = HsObject(str(num), num, {}, now, now, _ms(now))
+        obj.properties = self._derive(store.type, obj, values, created=True)
+        store.put(obj, new=True)
+        return obj
+
+    def update(
+        self, object_type: str, object_id: str, raw: Mapping[str, object], stamp: datetime | None = None
+    ) -> HsObject:
+        store = self.store(object_type)
+        current = store.objects.get(object_id)
+        if current is None:
+            raise not_found(object_id)
+        values = self.prepare(store.type, raw, current)
+        now = stamp or self._clock.now()
+        obj = store.take(object_id)
+        if self.history_horizon_s > 0:
+            obj.history.append((obj.modstamp_ms, dict(obj.properties)))
+            horizon = _ms(now) - int(self.history_horizon_s * 1000)
+            while len(obj.history) > 1 and (obj.history[1][0] <= horizon or len(obj.history) > _MAX_HISTORY):
+                obj.history.pop(0)
+        obj.updated_at, obj.modstamp_ms = now, _ms(now)
+        obj.properties = self._derive(store.type, obj, {**obj.properties, **values}, created=False)
+        store.put(obj, new=False)
+        return obj
+
+    def archive(self, object_type: str, object_id: str) -> None:
+        store = self.store(object_type)
+        if object_id not in store.objects:
+            raise not_found(object_id)
+        store.remove(object_id)
+        self.associations.remove_object(store.type, object_id)
+
+    def insert_seed(self, object_type: str, objects: Iterable[HsObject]) -> None:
+        with self.lock:
+            store = self.stores[object_type]
+            for obj in objects:
+                store.objects[obj.id] = obj
+                self._next[object_type] = max(self._next[object_type], obj.num + 1)
+            store.ordered = all(
+                a.modstamp_ms <= b.modstamp_ms
+                for a, b in zip(store.objects.values(), list(store.objects.values())[1:], strict=False)
+            )
+            store.reindex()
+
+    def new_id(self, object_type: str) -> int:
+        num = self._next[object_type]
+        self._next[object_type] = num + 1
+        return num
+
+    def clear(self) -> None:
+        with self.lock:
+            for store in self.stores.values():
+                store.objects.clear()
+                store.ordered = True
+                store.reindex()
+            self.associations.clear()
+            self._next = dict(_FIRST_ID)
+
+    # ----- internals ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _derive(object_type: str, obj: HsObject, values: Props, *, created: bool) -> Props:
+        out = dict(values)
+        out["hs_object_id"] = obj.id
+        out[MODIFIED] = iso_millis(obj.updated_at)
+        if created:
+            out[CREATED[object_type]] = iso_millis(obj.created_at)
+        if object_type == "deals":
+            out.setdefault("pipeline", PIPELINE_ID)
+            if out.get("pipeline") is None:
+                out["pipeline"] = PIPELINE_ID
+            stage = out.get("dealstage")
+            out["hs_is_closed"] = "true" if stage in CLOSED_STAGES else "false"
+            out["hs_is_closed_won"] = "true" if stage == "closedwon" else "false"
+        elif created and out.get("hs_task_status") is None:
+            out["hs_task_status"] = "NOT_STARTED"
+        return out
+
+    def _plain(self, object_type: str, obj: HsObject) -> dict[str, object]:
+        links = {
+            other: [target for target, _ in self.associations.targets(object_type, obj.id, other)]
+            for other in OBJECT_TYPES
+            if other != object_type
+        }
+        return {
+            "id": obj.id,
+            "properties": dict(obj.properties),
+            "createdAt": iso_millis(obj.created_at),
+            "updatedAt": iso_millis(obj.updated_at),
+            "associations": {k: v for k, v in links.items() if v},
+        }
+
+    def _dump(self, object_type: str) -> list[dict[str, object]]:
+        with self.lock:
+            store = self.stores[object_type]
+            ordered = sorted(store.objects.values(), key=lambda o: o.num)
+            return [self._plain(object_type, obj) for obj in ordered]
+
+
+def _ms(moment: datetime) -> int:
+    return epoch_ms(moment)

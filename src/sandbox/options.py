@@ -1,0 +1,43 @@
+"""How a sandbox is started: seed, scale, latency, faults, limits, ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sandbox.faults import FaultRule
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    seed: str = "track-selling"
+    deals: int = 0
+    """More than 0: that many synthetic open deals instead of the story's deals."""
+    seed_value: int = 7
+    latency_ms: int = 0
+    """Added to every CRM call (not the control API), to make timings realistic."""
+    bare: bool = False
+    """Leave out bant-sync's output fields/properties and the task key, so ``bant-sync setup`` has work."""
+    faults: tuple[FaultRule, ...] = ()
+    enforce_rate_limits: bool = True
+    """False: HubSpot burst/search limits and the Salesforce daily allocation are counted but never refuse."""
+    hubspot_burst_per_10s: int = 190
+    hubspot_search_per_second: int = 5
+    salesforce_daily_api_limit: int = 100_000
+    port: int = 0
+    """Salesforce (HTTPS) port; 0 picks a free one."""
+    hubspot_port: int = 0
+    """HubSpot and control API (HTTP) port; 0 picks a free one."""
+    start_time: datetime | None = None
+    """Where the sandbox clock starts (tz-aware); None is the real time."""
+    host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        if self.start_time is not None and self.start_time.tzinfo is None:
+            raise ValueError("SandboxOptions.start_time must be tz-aware")
+        for name in ("deals", "latency_ms", "port", "hubspot_port"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"SandboxOptions.{name} must be 0 or more")
+        for name in ("hubspot_burst_per_10s", "hubspot_search_per_second", "salesforce_daily_api_limit"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SandboxOptions.{name} must be at least 1")

@@ -1,0 +1,1 @@
+"""The Salesforce REST stand-in: sObjects, SOQL queries, collections, OAuth and limits."""

@@ -1,0 +1,109 @@
+"""SOQL over REST: ``query?q=`` and ``query/<locator>-<offset>`` pages served from a per-locator snapshot.
+
+Pages hold up to 2,000 records; ``Sforce-Query-Options: batchSize=N`` asks for 200..2,000 (REST API
+Developer Guide, "Query Options Header"). The full result is kept per locator as value tuples, so
+follow-up pages neither re-run the query nor see later writes.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from sandbox import soql
+from sandbox.http import Request, Response, json_response
+from sandbox.salesforce.errors import SfError
+from sandbox.salesforce.state import SalesforceState
+from sandbox.salesforce.values import to_json
+
+DEFAULT_BATCH = 2000
+MIN_BATCH = 200
+_MAX_OPEN_LOCATORS = 10
+_BATCH_OPTION = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    sobject: str
+    columns: tuple[str, ...]
+    rows: list[tuple[object, ...]]
+    batch: int
+
+
+def batch_size(request: Request) -> int:
+    match = _BATCH_OPTION.search(request.header("sforce-query-options") or "")
+    if not match:
+        return DEFAULT_BATCH
+    return max(MIN_BATCH, min(DEFAULT_BATCH, int(match.group(1))))
+
+
+class QueryService:
+    def __init__(self, state: SalesforceState) -> None:
+        self._state = state
+        self._lock = threading.Lock()
+        self._open: OrderedDict[str, _Snapshot] = OrderedDict()
+
+    def run(self, text: str, version: str, batch: int) -> Response:
+        try:
+            query = soql.parse(text)
+        except soql.SoqlError as exc:
+            raise SfError(exc.code, exc.message) from exc
+        state = self._state
+        schema = state.schema(query.sobject)
+        if schema is None:
+            raise SfError(
+                "INVALID_TYPE",
+                f"sObject type '{query.sobject}' is not supported. If you are attempting to use a custom "
+                "object, be sure to append the '__c' after the entity name. Please reference your WSDL or "
+                "the describe call for the appropriate names.",
+            )
+        with state.lock:
+            try:
+                result = soql.execute(query, state.table(schema.name).values(), schema.soql_fields())
+            except soql.SoqlError as exc:
+                raise SfError(exc.code, exc.message) from exc
+        if query.is_count:
+            return json_response(200, {"totalSize": result.total_size, "done": True, "records": []})
+        rows = result.rows
+        columns = tuple(rows[0]) if rows else ()
+        snapshot = _Snapshot(schema.name, columns, [tuple(row.values()) for row in rows], batch)
+        del rows, result
+        locator = None
+        if len(snapshot.rows) > batch:
+            locator = "01g" + secrets.token_hex(8)[:15]
+            with self._lock:
+                self._open[locator] = snapshot
+                while len(self._open) > _MAX_OPEN_LOCATORS:
+                    self._open.popitem(last=False)
+        return json_response(200, self._page(snapshot, locator, 0, version))
+
+    def more(self, token: str, version: str) -> Response:
+        locator, _, offset_text = token.rpartition("-")
+        with self._lock:
+            snapshot = self._open.get(locator)
+            if snapshot is not None:
+                self._open.move_to_end(locator)
+        if snapshot is None or not offset_text.isdigit() or int(offset_text) > len(snapshot.rows):
+            raise SfError("INVALID_QUERY_LOCATOR", "invalid query locator")
+        return json_response(200, self._page(snapshot, locator, int(offset_text), version))
+
+    @staticmethod
+    def _page(snapshot: _Snapshot, locator: str | None, offset: int, version: str) -> dict[str, object]:
+        end = offset + snapshot.batch
+        base = f"/services/data/v{version}/sobjects/{snapshot.sobject}"
+        id_column = snapshot.columns.index("Id") if "Id" in snapshot.columns else None
+        records = []
+        for values in snapshot.rows[offset:end]:
+            url = f"{base}/{values[id_column]}" if id_column is not None else base
+            record: dict[str, object] = {"attributes": {"type": snapshot.sobject, "url": url}}
+            for column, value in zip(snapshot.columns, values, strict=True):
+                record[column] = to_json(value)
+            records.append(record)
+        page: dict[str, object] = {"totalSize": len(snapshot.rows), "done": end >= len(snapshot.rows)}
+        if end < len(snapshot.rows) and locator is not None:
+            page["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
+        page["records"] = records
+        return page

@@ -1,0 +1,229 @@
+"""Salesforce object metadata: the fields of Opportunity, Task and User as describe reports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sandbox.salesforce.ids import KEY_PREFIXES
+
+OPEN_STAGES = (
+    ("Prospecting", 10),
+    ("Qualification", 10),
+    ("Needs Analysis", 20),
+    ("Value Proposition", 50),
+    ("Id. Decision Makers", 60),
+    ("Perception Analysis", 70),
+    ("Proposal/Price Quote", 75),
+    ("Negotiation/Review", 90),
+)
+CLOSED_STAGES = (("Closed Won", 100), ("Closed Lost", 0))
+STAGE_PROBABILITY = dict(OPEN_STAGES + CLOSED_STAGES)
+BANT_STATUSES = ("qualified", "needs_qualification", "poc_unqualified", "qualify_out", "not_evaluated")
+OPPORTUNITY_TYPES = ("New Business", "Existing Business", "POC")
+TASK_STATUSES = ("Not Started", "In Progress", "Completed")
+TASK_PRIORITIES = ("High", "Normal", "Low")
+BANT_INPUTS = ("BANT_Budget__c", "BANT_Authority__c", "BANT_Need__c", "BANT_Timing__c")
+BANT_OUTPUTS = (
+    "BANT_Status__c",
+    "BANT_Missing__c",
+    "BANT_Score__c",
+    "BANT_Checked_At__c",
+    "BANT_Flagged_Since__c",
+)
+TASK_KEY = "BANT_Sync_Key__c"
+
+_SOAP = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+    "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+    "int": "xsd:int",
+}
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    label: str
+    type: str
+    length: int = 0
+    nillable: bool = True
+    createable: bool = True
+    updateable: bool = True
+    external_id: bool = False
+    unique: bool = False
+    picklist: tuple[str, ...] = ()
+    reference_to: tuple[str, ...] = ()
+    default: object = None
+    precision: int = 0
+    scale: int = 0
+
+    @property
+    def custom(self) -> bool:
+        return self.name.endswith("__c")
+
+    @property
+    def soql_type(self) -> str:
+        """The type the SOQL engine compares values as."""
+        return "string" if self.type in {"email", "phone", "url", "combobox"} else self.type
+
+    @property
+    def required_on_create(self) -> bool:
+        return not self.nillable and self.createable and self.default is None
+
+    def describe(self) -> dict[str, object]:
+        text = self.type in {"string", "textarea", "picklist", "email", "phone", "url", "combobox"}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "length": self.length if text else 0,
+            "byteLength": self.length * 3 if text else 0,
+            "precision": self.precision,
+            "scale": self.scale,
+            "digits": 9 if self.type == "int" else 0,
+            "nillable": self.nillable,
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "defaultedOnCreate": self.default is not None or self.type == "boolean" or self.name == "OwnerId",
+            "externalId": self.external_id,
+            "unique": self.unique,
+            "idLookup": self.name == "Id" or self.external_id,
+            "caseSensitive": False,
+            "custom": self.custom,
+            "calculated": False,
+            "autoNumber": False,
+            "filterable": self.type != "textarea",
+            "sortable": self.type != "textarea",
+            "groupable": self.type not in {"textarea", "double", "currency", "percent", "datetime"},
+            "restrictedPicklist": bool(self.picklist),
+            "picklistValues": [
+                {
+                    "value": value,
+                    "label": value,
+                    "active": True,
+                    "defaultValue": value == self.default,
+                    "validFor": None,
+                }
+                for value in self.picklist
+            ],
+            "referenceTo": list(self.reference_to),
+            "relationshipName": self.name[:-2]
+            if self.type == "reference" and self.name.endswith("Id")
+            else None,
+            "soapType": _SOAP.get(self.type, "xsd:string"),
+            "defaultValue": self.default if isinstance(self.default, str | bool) else None,
+        }
+
+
+@dataclass
+class ObjectSchema:
+    name: str
+    label: str
+    fields: dict[str, FieldDef] = field(default_factory=dict)
+
+    @property
+    def key_prefix(self) -> str:
+        return KEY_PREFIXES[self.name]
+
+    def lookup(self, name: str) -> FieldDef | None:
+        """Field names compare case-insensitively, as in the API."""
+        found = self.fields.get(name)
+        if found is not None:
+            return found
+        lowered = name.lower()
+        return next((f for key, f in self.fields.items() if key.lower() == lowered), None)
+
+    def soql_fields(self) -> dict[str, str]:
+        return {name: f.soql_type for name, f in self.fields.items()}
+
+
+def _system_fields() -> list[FieldDef]:
+    stamp = {"type": "datetime", "nillable": False, "createable": False, "updateable": False}
+    return [
+        FieldDef("CreatedDate", "Created Date", **stamp),  # type: ignore[arg-type]
+        FieldDef("LastModifiedDate", "Last Modified Date", **stamp),  # type: ignore[arg-type]
+        FieldDef("SystemModstamp", "System Modstamp", **stamp),  # type: ignore[arg-type]
+    ]
+
+
+def _id_field(label: str) -> FieldDef:
+    return FieldDef("Id", f"{label} ID", "id", length=18, nillable=False, createable=False, updateable=False)
+
+
+def opportunity_schema(bare: bool) -> ObjectSchema:
+    derived = {"type": "boolean", "nillable": False, "createable": False, "updateable": False}
+    fields = [
+        _id_field("Opportunity"),
+        FieldDef("Name", "Name", "string", length=120, nillable=False),
+        FieldDef("OwnerId", "Owner ID", "reference", length=18, nillable=False, reference_to=("User",)),
+        FieldDef(
+            "StageName", "Stage", "picklist", length=255, nillable=False, picklist=tuple(STAGE_PROBABILITY)
+        ),
+        FieldDef("Type", "Opportunity Type", "picklist", length=255, picklist=OPPORTUNITY_TYPES),
+        FieldDef("Amount", "Amount", "currency", precision=18, scale=2),
+        FieldDef("CloseDate", "Close Date", "date", nillable=False),
+        FieldDef("IsClosed", "Closed", **derived),  # type: ignore[arg-type]
+        FieldDef("IsWon", "Won", **derived),  # type: ignore[arg-type]
+        FieldDef("Probability", "Probability (%)", "percent", precision=3, scale=0),
+        *_system_fields(),
+        FieldDef("BANT_Budget__c", "BANT Budget", "string", length=255),
+        FieldDef("BANT_Authority__c", "BANT Authority", "string", length=255),
+        FieldDef("BANT_Need__c", "BANT Need", "textarea", length=32768),
+        FieldDef("BANT_Timing__c", "BANT Timing", "string", length=255),
+    ]
+    if not bare:
+        fields += [
+            FieldDef("BANT_Status__c", "BANT Status", "picklist", length=255, picklist=BANT_STATUSES),
+            FieldDef("BANT_Missing__c", "BANT Missing", "string", length=255),
+            FieldDef("BANT_Score__c", "BANT Score", "double", precision=3, scale=0),
+            FieldDef("BANT_Checked_At__c", "BANT Checked At", "datetime"),
+            FieldDef("BANT_Flagged_Since__c", "BANT Flagged Since", "date"),
+        ]
+    return ObjectSchema("Opportunity", "Opportunity", {f.name: f for f in fields})
+
+
+def task_schema(bare: bool) -> ObjectSchema:
+    fields = [
+        _id_field("Activity"),
+        FieldDef("WhatId", "Related To ID", "reference", length=18, reference_to=("Opportunity",)),
+        FieldDef("OwnerId", "Assigned To ID", "reference", length=18, nillable=False, reference_to=("User",)),
+        FieldDef("Subject", "Subject", "combobox", length=255),
+        FieldDef("Description", "Comments", "textarea", length=32000),
+        FieldDef("ActivityDate", "Due Date Only", "date"),
+        FieldDef(
+            "Status", "Status", "picklist", 255, nillable=False, picklist=TASK_STATUSES, default="Not Started"
+        ),
+        FieldDef(
+            "Priority",
+            "Priority",
+            "picklist",
+            255,
+            nillable=False,
+            picklist=TASK_PRIORITIES,
+            default="Normal",
+        ),
+        FieldDef("IsClosed", "Closed", "boolean", nillable=False, createable=False, updateable=False),
+        *_system_fields(),
+    ]
+    if not bare:
+        fields.append(
+            FieldDef(TASK_KEY, "BANT Sync Key", "string", length=255, external_id=True, unique=True)
+        )
+    return ObjectSchema("Task", "Task", {f.name: f for f in fields})
+
+
+def user_schema() -> ObjectSchema:
+    fields = [
+        _id_field("User"),
+        FieldDef("Name", "Full Name", "string", length=121, createable=False, updateable=False),
+        FieldDef("Username", "Username", "string", length=80, nillable=False),
+        FieldDef("Email", "Email", "email", length=128, nillable=False),
+        FieldDef("IsActive", "Active", "boolean", nillable=False, default=True),
+        *_system_fields(),
+    ]
+    return ObjectSchema("User", "User", {f.name: f for f in fields})

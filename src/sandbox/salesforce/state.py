@@ -1,0 +1,281 @@
+"""The in-memory Salesforce org: schemas, records, external-id indexes and the write rules.
+
+Each table is a dict whose insertion order follows SystemModstamp (a write moves the record to the end), so
+SOQL ordered by SystemModstamp sorts nearly-sorted data. All access goes through ``lock``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from sandbox.clock import SandboxClock
+from sandbox.salesforce.errors import SfError
+from sandbox.salesforce.ids import make_id, normalize_id
+from sandbox.salesforce.schema import (
+    STAGE_PROBABILITY,
+    FieldDef,
+    ObjectSchema,
+    opportunity_schema,
+    task_schema,
+    user_schema,
+)
+from sandbox.salesforce.values import check_constraints, from_json
+
+Record = dict[str, object]
+_SKIP_KEYS = frozenset({"attributes", "id"})
+
+
+class SalesforceState:
+    def __init__(self, clock: SandboxClock, bare: bool = False) -> None:
+        self.lock = threading.RLock()
+        self._clock = clock
+        self.schemas: dict[str, ObjectSchema] = {
+            s.name: s for s in (opportunity_schema(bare), task_schema(bare), user_schema())
+        }
+        self._tables: dict[str, dict[str, Record]] = {name: {} for name in self.schemas}
+        self._counters: dict[str, int] = dict.fromkeys(self.schemas, 0)
+        self._external: dict[tuple[str, str], dict[object, set[str]]] = {}
+        self.default_owner_id: str | None = None
+        self._reindex_all()
+
+    # ----- lookups ------------------------------------------------------------------------------------------
+    def schema(self, name: str) -> ObjectSchema | None:
+        found = self.schemas.get(name)
+        if found is None:
+            found = next((s for key, s in self.schemas.items() if key.lower() == name.lower()), None)
+        return found
+
+    def require_schema(self, name: str) -> ObjectSchema:
+        found = self.schema(name)
+        if found is None:
+            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+        return found
+
+    def table(self, obj: str) -> dict[str, Record]:
+        """The live table (callers hold ``lock``)."""
+        return self._tables[obj]
+
+    def find_external(self, obj: str, field: str, value: object) -> list[str]:
+        return sorted(self._external.get((obj, field), {}).get(value, ()))
+
+    # ----- the Python API (copies out, user edits in) -------------------------------------------------------
+    def records(self, obj: str) -> list[Record]:
+        with self.lock:
+            return [dict(rec) for rec in self._tables[self.require_schema(obj).name].values()]
+
+    def get(self, obj: str, record_id: str) -> Record | None:
+        with self.lock:
+            rec = self._tables[self.require_schema(obj).name].get(normalize_id(record_id) or record_id)
+            return dict(rec) if rec is not None else None
+
+    def update(self, obj: str, record_id: str, fields: Mapping[str, object]) -> Record:
+        """A user editing the record in the UI: validated like an API write, bumps SystemModstamp."""
+        with self.lock:
+            schema = self.require_schema(obj)
+            rid = normalize_id(record_id) or record_id
+            if rid not in self._tables[schema.name]:
+                raise SfError("NOT_FOUND", f"no {schema.name} with id {record_id}", status=404)
+            changes = self.deserialize(schema, fields)
+            self.validate_update(schema, rid, changes, set())
+            self.commit_update(schema, rid, changes)
+            return dict(self._tables[schema.name][rid])
+
+    def delete_field(self, obj: str, name: str) -> None:
+        """Schema drift: the field disappears from describe, queries and every record."""
+        with self.lock:
+            schema = self.require_schema(obj)
+            spec = schema.lookup(name)
+            if spec is None:
+                raise KeyError(f"{schema.name} has no field {name}")
+            del schema.fields[spec.name]
+            for rec in self._tables[schema.name].values():
+                rec.pop(spec.name, None)
+            self._reindex_all()
+
+    def rename_field(self, obj: str, old: str, new: str) -> None:
+        with self.lock:
+            schema = self.require_schema(obj)
+            spec = schema.lookup(old)
+            if spec is None:
+                raise KeyError(f"{schema.name} has no field {old}")
+            renamed = FieldDef(**{**spec.__dict__, "name": new})
+            schema.fields = {
+                (new if key == spec.name else key): (renamed if key == spec.name else f)
+                for key, f in schema.fields.items()
+            }
+            for rec in self._tables[schema.name].values():
+                rec[new] = rec.pop(spec.name, None)
+            self._reindex_all()
+
+    def add_field(self, obj: str, spec: FieldDef) -> None:
+        with self.lock:
+            schema = self.require_schema(obj)
+            schema.fields[spec.name] = spec
+            for rec in self._tables[schema.name].values():
+                rec.setdefault(spec.name, None)
+            self._reindex_all()
+
+    # ----- the write path -----------------------------------------------------------------------------------
+    def deserialize(self, schema: ObjectSchema, payload: Mapping[str, object]) -> Record:
+        """Field names and JSON types, as the API's deserializer checks them (request-level errors)."""
+        out: Record = {}
+        for key, value in payload.items():
+            if key in _SKIP_KEYS or key == "Id":
+                continue
+            spec = schema.lookup(key)
+            if spec is None:
+                raise SfError(
+                    "INVALID_FIELD", f"No such column '{key}' on sobject of type {schema.name}", [key]
+                )
+            out[spec.name] = from_json(spec, value)
+        return out
+
+    def validate_create(self, schema: ObjectSchema, fields: Record, claimed: set[tuple[str, object]]) -> None:
+        self._check_writable(schema, fields, "createable")
+        missing = [
+            spec.name
+            for spec in schema.fields.values()
+            if spec.required_on_create and spec.name != "OwnerId" and fields.get(spec.name) is None
+        ]
+        if missing:
+            raise SfError(
+                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
+            )
+        self._check_values(schema, None, fields, claimed)
+
+    def validate_update(
+        self, schema: ObjectSchema, rid: str, fields: Record, claimed: set[tuple[str, object]]
+    ) -> None:
+        self._check_writable(schema, fields, "updateable")
+        for name, value in fields.items():
+            spec = schema.fields[name]
+            if value is None and not spec.nillable:
+                raise SfError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{name}]", [name])
+        self._check_values(schema, rid, fields, claimed)
+
+    def commit_create(self, schema: ObjectSchema, fields: Record, stamp: datetime | None = None) -> str:
+        self._counters[schema.name] += 1
+        rid = make_id(schema.key_prefix, self._counters[schema.name])
+        now = stamp or self._clock.now()
+        rec: Record = {}
+        for name, spec in schema.fields.items():
+            rec[name] = fields.get(name, spec.default)
+        if rec.get("OwnerId") is None and "OwnerId" in schema.fields:
+            rec["OwnerId"] = self.default_owner_id
+        rec.update(Id=rid, CreatedDate=now, LastModifiedDate=now, SystemModstamp=now)
+        self._derive(schema.name, rec, fields)
+        self._tables[schema.name][rid] = rec
+        self._index(schema.name, rec, add=True)
+        return rid
+
+    def commit_update(
+        self, schema: ObjectSchema, rid: str, fields: Record, stamp: datetime | None = None
+    ) -> None:
+        table = self._tables[schema.name]
+        rec = table.pop(rid)
+        self._index(schema.name, rec, add=False)
+        rec.update(fields)
+        now = stamp or self._clock.now()
+        rec.update(LastModifiedDate=now, SystemModstamp=now)
+        self._derive(schema.name, rec, fields)
+        table[rid] = rec
+        self._index(schema.name, rec, add=True)
+
+    def delete(self, schema: ObjectSchema, rid: str) -> None:
+        rec = self._tables[schema.name].pop(rid)
+        self._index(schema.name, rec, add=False)
+
+    def insert_seed(self, obj: str, records: Iterable[Record]) -> None:
+        """Bulk load without validation (seeds build complete, valid records)."""
+        with self.lock:
+            table = self._tables[obj]
+            for rec in records:
+                table[str(rec["Id"])] = rec
+            self._reindex_all()
+
+    def next_id(self, obj: str) -> str:
+        self._counters[obj] += 1
+        return make_id(self.schemas[obj].key_prefix, self._counters[obj])
+
+    def clear(self) -> None:
+        with self.lock:
+            for table in self._tables.values():
+                table.clear()
+            self._counters = dict.fromkeys(self.schemas, 0)
+            self._reindex_all()
+
+    # ----- internals ----------------------------------------------------------------------------------------
+    def _check_writable(self, schema: ObjectSchema, fields: Record, flag: str) -> None:
+        blocked = [name for name in fields if not getattr(schema.fields[name], flag)]
+        if blocked:
+            raise SfError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {', '.join(blocked)}. Please check the security settings "
+                "of this field and verify that it is read/write for your profile or permission set.",
+                blocked,
+            )
+
+    def _check_values(
+        self, schema: ObjectSchema, rid: str | None, fields: Record, claimed: set[tuple[str, object]]
+    ) -> None:
+        for name, value in fields.items():
+            spec = schema.fields[name]
+            check_constraints(spec, value)
+            if spec.type == "reference" and value is not None:
+                self._check_reference(spec, str(value))
+            if spec.unique and value is not None:
+                holders = set(self.find_external(schema.name, name, value)) - {rid}
+                if holders or (name, value) in claimed:
+                    other = next(iter(holders), "in this request")
+                    raise SfError(
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {name} duplicates value on record with id: {other}",
+                        [name],
+                    )
+                claimed.add((name, value))
+
+    def _check_reference(self, spec: FieldDef, value: str) -> None:
+        rid = normalize_id(value)
+        if rid is None:
+            raise SfError("MALFORMED_ID", f"{spec.label}: id value of incorrect type: {value}", [spec.name])
+        if not any(rid in self._tables[target] for target in spec.reference_to):
+            raise SfError("INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {value}", [spec.name])
+
+    @staticmethod
+    def _derive(obj: str, rec: Record, changed: Record) -> None:
+        if obj == "Opportunity":
+            stage = rec.get("StageName")
+            rec["IsClosed"] = stage in ("Closed Won", "Closed Lost")
+            rec["IsWon"] = stage == "Closed Won"
+            if "StageName" in changed and "Probability" not in changed and isinstance(stage, str):
+                rec["Probability"] = float(STAGE_PROBABILITY.get(stage, 0))
+        elif obj == "Task":
+            rec["IsClosed"] = rec.get("Status") == "Completed"
+        elif obj == "User":
+            rec["Name"] = rec.get("Name") or rec.get("Username")
+
+    def _index(self, obj: str, rec: Record, *, add: bool) -> None:
+        for (index_obj, name), index in self._external.items():
+            if index_obj != obj:
+                continue
+            value = rec.get(name)
+            if value is None:
+                continue
+            holders = index.setdefault(value, set())
+            if add:
+                holders.add(str(rec["Id"]))
+            else:
+                holders.discard(str(rec["Id"]))
+                if not holders:
+                    del index[value]
+
+    def _reindex_all(self) -> None:
+        self._external = {}
+        for schema in self.schemas.values():
+            for spec in schema.fields.values():
+                if spec.external_id or spec.unique:
+                    self._external[(schema.name, spec.name)] = {}
+            for rec in self._tables.get(schema.name, {}).values():
+                self._index(schema.name, rec, add=True)

@@ -1,0 +1,214 @@
+"""The sandbox: two servers (Salesforce over HTTPS; HubSpot and the control API over HTTP) around seeded
+in-memory CRMs, a controllable clock, fault rules and a request log."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from sandbox.clock import SandboxClock
+from sandbox.configfile import write_config
+from sandbox.control import ControlApi
+from sandbox.faultbook import FaultBook
+from sandbox.faults import FaultRule
+from sandbox.gateway import Gateway
+from sandbox.http import Request, Response
+from sandbox.hubspot.ratelimit import RateLimiter
+from sandbox.hubspot.routes import HubSpotFront
+from sandbox.hubspot.state import HubSpotState
+from sandbox.options import SandboxOptions
+from sandbox.requestlog import RequestLog
+from sandbox.salesforce.auth import Credentials, new_token
+from sandbox.salesforce.ids import make_id
+from sandbox.salesforce.limits import ApiUsage
+from sandbox.salesforce.routes import SalesforceFront
+from sandbox.salesforce.state import SalesforceState
+from sandbox.seeds import build_story
+from sandbox.seeds.catalog import REPS
+from sandbox.seeds.load import hubspot_owners, load_hubspot, load_salesforce
+from sandbox.server import HttpServer
+from sandbox.tls import make_jwt_key, make_tls_material
+from sandbox.tokens import TokenStore
+
+
+@dataclass
+class _World:
+    """Everything a reset replaces."""
+
+    salesforce: SalesforceState
+    hubspot: HubSpotState
+    sf_gateway: Gateway
+    hs_gateway: Gateway
+
+
+class Sandbox:
+    """Start with :meth:`start`; use as a context manager or call :meth:`stop`."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self._tmp = Path(tempfile.mkdtemp(prefix="bant-sync-sandbox-"))
+        self._stopping = threading.Event()
+        self.clock = SandboxClock(options.start_time)
+        self.log = RequestLog()
+        self.faults = FaultBook(options.seed_value)
+        self._tls = make_tls_material(self._tmp)
+        self._jwt_key_path = self._tmp / "jwt_private_key.pem"
+        self._jwt_public = make_jwt_key(self._jwt_key_path)
+        self._sf_server = HttpServer(
+            options.host, options.port, self._serve_salesforce, self._tls.server_context()
+        )
+        self._hs_server = HttpServer(options.host, options.hubspot_port, self._serve_hubspot)
+        self._sf_tokens, self._hs_tokens = TokenStore(), TokenStore()
+        self._usage = ApiUsage(options.salesforce_daily_api_limit, options.enforce_rate_limits)
+        self._limiter = RateLimiter(
+            options.hubspot_burst_per_10s,
+            options.hubspot_search_per_second,
+            options.enforce_rate_limits,
+            self.clock.epoch,
+        )
+        base_sf = f"https://{options.host}:{self._sf_server.port}"
+        self._creds = Credentials(
+            instance_url=base_sf,
+            login_url=base_sf,
+            client_id="3MVG9" + secrets.token_urlsafe(40),
+            client_secret=secrets.token_hex(32),
+            username="integration@bant-sync.sandbox",
+            password=secrets.token_urlsafe(18),
+            org_id=make_id("00D", 1),
+            user_id=make_id("005", len(REPS) + 1),
+            jwt_public_key=self._jwt_public,
+        )
+        self._hs_oauth = {
+            "client_id": secrets.token_hex(16),
+            "client_secret": secrets.token_hex(24),
+            "refresh_token": "na1-" + secrets.token_hex(20),
+        }
+        self._sf_token = self._sf_tokens.issue(new_token(self._creds.org_id))
+        self._hs_token = self._hs_tokens.issue("pat-na1-" + secrets.token_hex(18))
+        self._world = self._build_world()
+        self._control = ControlApi(self)
+        self._started = False
+
+    # ----- lifecycle ----------------------------------------------------------------------------------------
+    @classmethod
+    def start(cls, options: SandboxOptions | None = None) -> Sandbox:
+        sandbox = cls(options or SandboxOptions())
+        try:
+            sandbox.add_faults(sandbox.options.faults)
+            sandbox._sf_server.start()
+            sandbox._hs_server.start()
+        except BaseException:
+            sandbox.stop()
+            raise
+        sandbox._started = True
+        return sandbox
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for server in (self._sf_server, self._hs_server):
+            server.stop()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ----- what clients need --------------------------------------------------------------------------------
+    @property
+    def info(self) -> dict[str, object]:
+        creds = self._creds
+        hs_host = f"http://{self.options.host}:{self._hs_server.port}"
+        return {
+            "salesforce": {
+                "instance_url": creds.instance_url,
+                "login_url": creds.login_url,
+                "access_token": self._sf_token,
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+                "username": creds.username,
+                "password": creds.password,
+                "jwt_private_key_path": str(self._jwt_key_path),
+            },
+            "hubspot": {"host": hs_host, "access_token": self._hs_token, **self._hs_oauth},
+            "ca_bundle": str(self._tls.ca_path),
+            "control": f"{hs_host}/_sandbox",
+        }
+
+    def write_config(self, path: str | Path) -> Path:
+        return write_config(Path(path), self.info)  # type: ignore[arg-type]
+
+    @property
+    def salesforce(self) -> SalesforceState:
+        return self._world.salesforce
+
+    @property
+    def hubspot(self) -> HubSpotState:
+        return self._world.hubspot
+
+    # ----- faults, log, reset -------------------------------------------------------------------------------
+    def add_fault(self, rule: FaultRule) -> None:
+        self.add_faults((rule,))
+
+    def add_faults(self, rules: tuple[FaultRule, ...] | list[FaultRule]) -> None:
+        for rule in rules:
+            if rule.kind == "search_lag":
+                with self.hubspot.lock:
+                    self.hubspot.note_lag(rule.seconds)
+        self.faults.add(rules)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def requests(self) -> list[dict[str, object]]:
+        return self.log.entries()
+
+    def reset_requests(self) -> int:
+        return self.log.clear()
+
+    def reset(self) -> None:
+        """Reseed both CRMs and start counting afresh (log, limits, faults back to the start options)."""
+        self._world = self._build_world()
+        self.log.clear()
+        self._usage.reset()
+        self._limiter.reset()
+        self.faults.clear()
+        self.add_faults(self.options.faults)
+
+    def server_errors(self) -> list[str]:
+        """Tracebacks of sandbox bugs seen while serving (empty in a healthy run)."""
+        return self._sf_server.errors + self._hs_server.errors
+
+    # ----- internals ----------------------------------------------------------------------------------------
+    def _build_world(self) -> _World:
+        options, now = self.options, self.clock.now()
+        story = build_story(options.seed, options.seed_value, options.deals, now)
+        salesforce = SalesforceState(self.clock, bare=options.bare)
+        salesforce.default_owner_id = load_salesforce(salesforce, story, now, self._creds.username)
+        hubspot = HubSpotState(self.clock, bare=options.bare, owners=hubspot_owners(now))
+        load_hubspot(hubspot, story)
+        sf_front = SalesforceFront(salesforce, self.clock, self._creds, self._sf_tokens, self._usage)
+        hs_front = HubSpotFront(hubspot, self.clock, self._hs_tokens, self._limiter, self._hs_oauth)
+        wait = self._stopping.wait
+        return _World(
+            salesforce=salesforce,
+            hubspot=hubspot,
+            sf_gateway=Gateway(sf_front, self.faults, self.log, self.clock, options.latency_ms, wait),
+            hs_gateway=Gateway(hs_front, self.faults, self.log, self.clock, options.latency_ms, wait),
+        )
+
+    def _serve_salesforce(self, request: Request) -> Response:
+        return self._world.sf_gateway(request)
+
+    def _serve_hubspot(self, request: Request) -> Response:
+        if request.path == "/_sandbox" or request.path.startswith("/_sandbox/"):
+            return self._control(request)
+        return self._world.hs_gateway(request)
