@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
-from worker import exit_codes, serve_cmd, status_cmd, sync_cmd
+from worker import demo_cmd, exit_codes, serve_cmd, status_cmd, sync_cmd
 from worker.errors import BantSyncError, UsageError
 from worker.evaluate_cmd import run_evaluate
 from worker.frameworks import load_framework
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(subparsers, common)
     sync_cmd.add_parser(subparsers, common)
     status_cmd.add_parsers(subparsers, common)
+    demo_cmd.add_parser(subparsers, common)
     serve_cmd.add_parser(subparsers, common)
     _add_sandbox(subparsers, common)
     return parser

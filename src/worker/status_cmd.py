@@ -106,13 +106,16 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
         for name in [args.connection] if args.connection else list(settings.connections):
             connector: Any = worker.connector(name)
             try:
+                quiet = getattr(args, "quiet", False)
                 if not args.check and hasattr(connector, "setup"):
                     report = connector.setup()
                     _print_lines(name, "created", report.created)
-                    _print_lines(name, "already in place", report.existing)
+                    if not quiet:
+                        _print_lines(name, "already in place", report.existing)
                 elif hasattr(connector, "check"):
                     report = connector.check()
-                    _print_lines(name, "ok", getattr(report, "passed", ()))
+                    if not quiet:
+                        _print_lines(name, "ok", getattr(report, "passed", ()))
                 else:
                     connector.preflight()
                     sys.stdout.write(f"{name}: preflight passed: every mapped field exists and is writable\n")

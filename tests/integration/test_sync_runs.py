@@ -1,0 +1,81 @@
+"""Whole sync runs against the sandbox, for both CRMs: flags, tasks, reruns, fixes, dry runs, the lease."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.integration.conftest import Env
+from worker.pipeline import LeaseBusyError
+from worker.service import utc_now
+
+UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
+
+
+def test_first_run_flags_exactly_the_unqualified_and_creates_one_task_each(env: Env) -> None:
+    """The track-selling story: the 65 POCs missing BANT are flagged, the 20 qualified ones are not,
+    and every unqualified open deal gets exactly one open task."""
+    summary = env.run("full")
+    assert summary.status == "succeeded", summary.error
+    deals = env.view.deals()
+    open_deals = {i: d for i, d in deals.items() if d["open"]}
+    pocs = [d for d in open_deals.values() if (d["type"] or "").lower() == "poc"]
+    assert len(pocs) == 85
+    assert Counter(d["status"] in UNQUALIFIED for d in pocs) == {True: 65, False: 20}
+    assert all(d["status"] in {"poc_unqualified", "qualify_out"} for d in pocs if d["status"] in UNQUALIFIED)
+    unqualified = {i for i, d in open_deals.items() if d["status"] in UNQUALIFIED}
+    tasks = env.view.tasks()
+    assert Counter(t["deal_id"] for t in tasks if t["open"]) == dict.fromkeys(unqualified, 1)
+    assert summary.tasks["created"] == len(unqualified)
+    assert summary.deals["written"] == len(open_deals)
+    assert all(d["status"] is None for d in deals.values() if not d["open"])
+
+
+def test_unchanged_rerun_writes_nothing(env: Env) -> None:
+    """A second run finds nothing to change: zero writes to the CRM, zero tasks created."""
+    env.run("full")
+    env.sb.reset_requests()
+    again = env.run()
+    assert again.status == "succeeded", again.error
+    assert again.deals.get("written", 0) == 0
+    assert sum(again.tasks.values()) == 0
+    assert env.writes() == 0
+
+
+def test_fixing_bant_clears_the_status_and_completes_the_task(env: Env) -> None:
+    """When a rep fills in BANT, the next run marks the deal qualified and completes its task."""
+    env.run("full")
+    deal_id = next(i for i, d in env.view.deals().items() if d["open"] and d["status"] == "poc_unqualified")
+    env.view.fix_bant(deal_id)
+    summary = env.run()
+    assert summary.status == "succeeded", summary.error
+    assert env.view.deals()[deal_id]["status"] == "qualified"
+    assert [t["open"] for t in env.view.tasks() if t["deal_id"] == deal_id] == [False]
+    assert summary.tasks["completed"] == 1
+
+
+def test_dry_run_matches_the_real_run(env: Env) -> None:
+    """A dry run writes nothing and predicts the real run's writes one for one."""
+    env.sb.reset_requests()
+    preview = env.run("full", dry_run=True)
+    assert env.writes() == 0
+    assert env.view.tasks() == []
+    real = env.run("full")
+    assert preview.deals["would_write"] == real.deals["written"]
+    assert preview.tasks["created"] == real.tasks["created"]
+    planned_status = {p["deal_id"]: p["to"] for p in preview.planned if p["kind"] == "status"}
+    shown = {i: d["status"] for i, d in env.view.deals().items() if i in planned_status}
+    assert planned_status == shown
+
+
+def test_a_second_trigger_is_told_who_holds_the_lease(env: Env) -> None:
+    """While a run holds the connection's lease, another trigger gets LeaseBusyError naming it."""
+    lease = env.worker.reserve(env.crm)
+    with pytest.raises(LeaseBusyError) as info:
+        env.run()
+    assert info.value.holder_run_id == lease.run_id
+    assert lease.run_id in str(info.value)
+    env.worker.store.release_lease(lease)
+    assert env.worker.store.lease_holder(env.crm, utc_now()) is None
+    assert env.run().status == "succeeded"
