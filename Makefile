@@ -16,8 +16,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	@echo "The full CRM demo lands with the sync worker; until then this assesses the shipped sample export:"
-	$(BIN)/bant-sync evaluate config/examples/deals.csv --today 2026-11-27
+	$(BIN)/bant-sync demo
 
 lint: setup
 	$(BIN)/ruff check src tests bench
