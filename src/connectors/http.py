@@ -27,7 +27,9 @@ class Timeouts:
 class TimeoutSession(requests.Session):
     """A Session that applies default timeouts to every request that does not set its own.
 
-    simple-salesforce passes no timeout unless told, so the default has to live in the session.
+    simple-salesforce passes no timeout unless told, so the default has to live in the session. `verify`
+    is passed per request too: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's own
+    `verify` (psf/requests issue 3829), which would silently drop a configured `ca_bundle`.
     """
 
     def __init__(self, timeouts: Timeouts) -> None:
@@ -37,6 +39,8 @@ class TimeoutSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeouts.as_tuple()
+        if kwargs.get("verify") is None:
+            kwargs["verify"] = self.verify
         return super().request(method, url, *args, **kwargs)
 
 

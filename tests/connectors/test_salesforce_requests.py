@@ -64,7 +64,7 @@ def query_calls(sf: responses.RequestsMock) -> list[responses.Call]:
         (
             {"cursor": Cursor(datetime(2026, 3, 1, 10, 5, 30, tzinfo=UTC), opp_id(7))},
             0,
-            " AND (SystemModstamp > 2026-03-01T10:05:30Z OR (SystemModstamp = 2026-03-01T10:05:30Z"
+            " AND (SystemModstamp > 2026-03-01T10:05:30.000Z OR (SystemModstamp = 2026-03-01T10:05:30.000Z"
             f" AND Id > '{opp_id(7)}'))",
         ),
     ],

@@ -117,6 +117,11 @@ class Authenticator:
             response = self._session.post(url, data=form, headers={"Accept": "application/json"})
         except requests.Timeout as exc:
             raise TransientError(f"Salesforce login at {url} timed out") from exc
+        except requests.exceptions.SSLError as exc:
+            raise ConfigurationError(
+                f"TLS verification of the Salesforce login URL {url} failed; set ca_bundle to the CA that "
+                f"signs its certificate"
+            ) from exc
         except requests.ConnectionError as exc:
             raise TransientError(
                 f"could not reach the Salesforce login URL {url}: {type(exc).__name__}"

@@ -190,6 +190,11 @@ class SalesforceClient:
             response = send()
         except requests.Timeout as exc:
             raise TransientError("Salesforce request timed out") from exc
+        except requests.exceptions.SSLError as exc:
+            raise ConfigurationError(
+                "TLS verification of the Salesforce instance failed; if a proxy or private CA signs its "
+                "certificate, set ca_bundle to that CA's PEM file"
+            ) from exc
         except requests.ConnectionError as exc:
             raise TransientError(f"Salesforce connection failed ({type(exc).__name__})") from exc
         self._record_usage(response)

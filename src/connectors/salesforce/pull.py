@@ -34,11 +34,15 @@ def parse_datetime(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def soql_datetime(moment: datetime) -> str:
-    """A SOQL datetime literal in UTC with a `Z` (DESIGN.md §6), floored to the second."""
+def soql_datetime(moment: datetime, *, millis: bool = False) -> str:
+    """A SOQL datetime literal in UTC with a `Z` (DESIGN.md §6): floored to the second, or exact to the
+    millisecond (the precision SystemModstamp is stored and returned with) when `millis`."""
     if moment.tzinfo is None:
         raise ValueError("cursor datetimes must be tz-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC)
+    if millis:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _as_date(value: Any) -> Value:
@@ -83,7 +87,8 @@ class OpportunityReader:
         owner_id: str | None = None,
         deal_id: str | None = None,
     ) -> str:
-        """`since`: stamp >= since (overlap mode); `after`: strictly after the (stamp, id) position."""
+        """`since`: stamp >= since, floored to the second (overlap mode); `after`: strictly after the
+        (stamp, id) position, compared by the server itself so its Id ordering is the one that counts."""
         clauses = ["IsClosed = false"]
         args: list[Any] = []
         if since is not None:
@@ -91,7 +96,8 @@ class OpportunityReader:
             args.append(soql_datetime(since))
         if after is not None:
             clauses.append("(SystemModstamp > {:literal} OR (SystemModstamp = {:literal} AND Id > {}))")
-            args.extend([soql_datetime(after.modified_at), soql_datetime(after.modified_at), after.deal_id])
+            stamp = soql_datetime(after.modified_at, millis=True)
+            args.extend([stamp, stamp, after.deal_id])
         if owner_id is not None:
             clauses.append("OwnerId = {}")
             args.append(owner_id)
