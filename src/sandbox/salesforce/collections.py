@@ -45,7 +45,7 @@ class _Row:
 def _records(request: Request) -> tuple[bool, list[Mapping[str, object]]]:
     body = request.json()
     if not isinstance(body, Mapping):
-        raise SfError("JSON_PARSER_ERROR", "The request body must be {\"allOrNone\": ..., \"records\": [...]}")
+        raise SfError("JSON_PARSER_ERROR", 'The request body must be {"allOrNone": ..., "records": [...]}')
     records = body.get("records")
     if not isinstance(records, list) or not all(isinstance(r, Mapping) for r in records):
         raise SfError("JSON_PARSER_ERROR", 'The request body must be {"allOrNone": ..., "records": [...]}')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sandbox.seeds.model import SeedDeal, SeedTask, Story
+from sandbox.seeds.model import SeedDeal, Story
 from sandbox.seeds.story import synthetic, track_selling
 
 SEEDS = ("track-selling", "empty")
@@ -23,8 +23,8 @@ def build_story(name: str, seed_value: int, deals: int, now: datetime) -> Story:
     if deals:
         return synthetic(deals, seed_value, now)
     if name == "empty":
-        return Story(deals=(), tasks=())
+        return Story(deals=())
     return track_selling(seed_value, now)
 
 
-__all__ = ["SEEDS", "SeedDeal", "SeedError", "SeedTask", "Story", "build_story"]
+__all__ = ["SEEDS", "SeedDeal", "SeedError", "Story", "build_story"]

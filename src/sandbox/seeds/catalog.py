@@ -129,11 +129,3 @@ MISSING_PATTERNS = (
     ("budget", "timing"),
     ("budget", "authority", "need", "timing"),
 )
-TASK_SUBJECTS = (
-    "Send pricing proposal",
-    "Schedule technical deep-dive",
-    "Follow up on security questionnaire",
-    "Book executive sponsor call",
-    "Share reference customer list",
-    "Confirm POC success criteria",
-)

@@ -36,7 +36,7 @@ def hubspot_owners(now: datetime) -> list[dict[str, object]]:
 
 
 def load_salesforce(state: SalesforceState, story: Story, now: datetime, username: str) -> str:
-    """Seed users, opportunities and tasks; returns the integration user's id."""
+    """Seed users and opportunities; returns the integration user's id."""
     since = now - timedelta(days=400)
     user_schema = state.schemas["User"]
     users: list[Record] = []
@@ -86,25 +86,6 @@ def load_salesforce(state: SalesforceState, story: Story, now: datetime, usernam
         )
         opportunities.append(rec)
     state.insert_seed("Opportunity", sorted(opportunities, key=lambda r: r["SystemModstamp"]))  # type: ignore[arg-type,return-value]
-    task_template = dict.fromkeys(state.schemas["Task"].fields)
-    tasks: list[Record] = []
-    for task in story.tasks:
-        rec = dict(task_template)
-        rec.update(
-            Id=state.next_id("Task"),
-            WhatId=opportunities[task.deal]["Id"],
-            OwnerId=rep_ids[task.owner],
-            Subject=task.subject,
-            ActivityDate=task.due,
-            Status="Completed" if task.done else "Not Started",
-            Priority="Normal",
-            IsClosed=task.done,
-            CreatedDate=task.created,
-            LastModifiedDate=task.created,
-            SystemModstamp=task.created,
-        )
-        tasks.append(rec)
-    state.insert_seed("Task", sorted(tasks, key=lambda r: r["SystemModstamp"]))  # type: ignore[arg-type,return-value]
     return str(users[-1]["Id"])
 
 
@@ -139,22 +120,3 @@ def load_hubspot(state: HubSpotState, story: Story) -> None:
                 props[name] = value
         deals.append(HsObject(str(num), num, props, deal.created, deal.modified, epoch_ms(deal.modified)))
     state.insert_seed("deals", sorted(deals, key=lambda o: o.modstamp_ms))
-    tasks: list[HsObject] = []
-    for task in story.tasks:
-        num = state.new_id("tasks")
-        due = datetime.combine(task.due, time(17), UTC)
-        props = {
-            "hs_object_id": str(num),
-            "hs_task_subject": task.subject,
-            "hs_timestamp": iso_millis(due),
-            "hs_task_status": "COMPLETED" if task.done else "NOT_STARTED",
-            "hs_task_priority": "MEDIUM",
-            "hs_task_type": "TODO",
-            "hubspot_owner_id": owner_ids[task.owner],
-            "hs_createdate": iso_millis(task.created),
-            "hs_lastmodifieddate": iso_millis(task.created),
-        }
-        tasks.append(HsObject(str(num), num, props, task.created, task.created, epoch_ms(task.created)))
-        with state.lock:
-            state.associations.link("tasks", str(num), "deals", deals[task.deal].id, 216)
-    state.insert_seed("tasks", sorted(tasks, key=lambda o: o.modstamp_ms))

@@ -48,17 +48,6 @@ class SeedDeal:
         return self.stage < OPEN_STAGE_COUNT
 
 
-@dataclass(frozen=True, slots=True)
-class SeedTask:
-    deal: int
-    owner: int
-    subject: str
-    due: date
-    done: bool
-    created: datetime
-
-
 @dataclass(frozen=True)
 class Story:
     deals: tuple[SeedDeal, ...]
-    tasks: tuple[SeedTask, ...]

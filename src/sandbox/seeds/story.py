@@ -21,9 +21,8 @@ from sandbox.seeds.catalog import (
     NEEDS,
     PRODUCTS,
     REPS,
-    TASK_SUBJECTS,
 )
-from sandbox.seeds.model import LOST, OPEN_STAGE_COUNT, WON, SeedDeal, SeedTask, Story
+from sandbox.seeds.model import LOST, OPEN_STAGE_COUNT, WON, SeedDeal, Story
 
 _DAY_MS = 86_400_000
 Bant = tuple[str | None, str | None, str | None, str | None]
@@ -95,18 +94,6 @@ class _Writer:
         return self.rng.randrange(low, high) * 1000
 
 
-def _tasks(writer: _Writer, deals: list[SeedDeal], count: int) -> tuple[SeedTask, ...]:
-    rng = writer.rng
-    open_indexes = [i for i, deal in enumerate(deals) if deal.is_open]
-    tasks = []
-    for index in sorted(rng.sample(open_indexes, min(count, len(open_indexes)))):
-        deal = deals[index]
-        due = writer.today + timedelta(days=rng.randrange(-10, 21))
-        created = deal.modified - timedelta(hours=rng.randrange(1, 48))
-        tasks.append(SeedTask(index, deal.owner, rng.choice(TASK_SUBJECTS), due, rng.random() < 0.3, created))
-    return tuple(tasks)
-
-
 def track_selling(seed_value: int, now: datetime) -> Story:
     writer = _Writer(seed_value, now)
     rng = writer.rng
@@ -132,7 +119,7 @@ def track_selling(seed_value: int, now: datetime) -> Story:
         won = i < 3 if unqualified else i < 65 + 16
         bant = writer.missing(i) if unqualified else writer.qualified()
         deals.append(writer.closed_deal(f"{company} — {product} POC", "POC", won, next(owners), bant))
-    return Story(deals=tuple(deals), tasks=_tasks(writer, deals, 12))
+    return Story(deals=tuple(deals))
 
 
 def synthetic(count: int, seed_value: int, now: datetime) -> Story:
@@ -151,4 +138,4 @@ def synthetic(count: int, seed_value: int, now: datetime) -> Story:
         deals.append(
             writer.open_deal(name + suffix, kind, rng.randrange(OPEN_STAGE_COUNT), rng.randrange(6), bant)
         )
-    return Story(deals=tuple(deals), tasks=())
+    return Story(deals=tuple(deals))
