@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -16,32 +17,41 @@ PAGE = 200
 
 
 class FakeSearch:
-    """HubSpot search semantics over a list: filters, one sort, offset paging, 400 past 10,000 results."""
+    """HubSpot search semantics over a list: filters, one sort, first page of 200 (the sweep never pages)."""
 
     def __init__(self, records: list[tuple[str, datetime]]) -> None:
         self.records = records
         self.requests: list[Window] = []
+        self._sorted: tuple[int, list[tuple[datetime, int, str]]] = (0, [])
+
+    def _by_modified(self) -> list[tuple[datetime, int, str]]:
+        if self._sorted[0] != id(self.records):
+            self._sorted = (id(self.records), sorted((m, int(i), i) for i, m in self.records))
+        return self._sorted[1]
 
     def __call__(self, window: Window) -> Result:
         self.requests.append(window)
-        if window.offset + PAGE > CAP:
-            raise AssertionError(f"requested past result {CAP}: after={window.offset}")
         rows = self.records
-        if window.at is not None:
+        if window.at is None:
+            ordered = self._by_modified()
+            start = bisect.bisect_left(ordered, (window.since, -1, "")) if window.since else 0
+            rows = []
+            for m, _num, i in ordered[start:]:
+                if window.until is not None and m > window.until:
+                    break
+                rows.append((i, m))
+                if len(rows) > PAGE:
+                    break
+        elif window.at is not None:
             rows = [r for r in rows if r[1] == window.at]
             if window.id_after is not None:
                 rows = [r for r in rows if int(r[0]) > int(window.id_after)]
             rows = sorted(rows, key=lambda r: int(r[0]))
-        else:
-            if window.since is not None:
-                rows = [r for r in rows if r[1] >= window.since]
-            rows = sorted(rows, key=lambda r: (r[1], int(r[0])))
-        if window.until is not None:
-            rows = [r for r in rows if r[1] <= window.until]
-        page = rows[window.offset : window.offset + PAGE]
-        more = window.offset + PAGE < len(rows)
+            if window.until is not None:
+                rows = [r for r in rows if r[1] <= window.until]
+        page = rows[:PAGE]
         records = tuple(Record(i, {"hs_lastmodifieddate": format_datetime(m)}) for i, m in page)
-        return Result(records, window.offset + PAGE if more else None)
+        return Result(records, len(rows) > PAGE)
 
 
 def _modified(record: Record) -> datetime | None:
@@ -50,7 +60,7 @@ def _modified(record: Record) -> datetime | None:
 
 def _sweep(records: list[tuple[str, datetime]], since: datetime | None = None, until: datetime | None = None):
     fake = FakeSearch(records)
-    sweeper = Sweeper(fake, PAGE, CAP, _modified)
+    sweeper = Sweeper(fake, PAGE, _modified)
     pages = list(sweeper.sweep(since, until))
     return fake, sweeper, [r.id for page in pages for r in page], pages
 
@@ -75,10 +85,9 @@ def _dataset(n: int, spread_seconds: float, seed: int = 7) -> list[tuple[str, da
 def test_every_record_seen_exactly_once_without_passing_the_cap(n: int, spread: float) -> None:
     """A sweep returns each matching record once, oldest first, never asking for a result past 10,000."""
     records = _dataset(n, spread)
-    fake, _sweeper, ids, pages = _sweep(records)
+    _fake, _sweeper, ids, pages = _sweep(records)
     assert len(ids) == n
     assert len(set(ids)) == n
-    assert max(w.offset for w in fake.requests) + PAGE <= CAP
     assert all(len(page) <= PAGE for page in pages)
     stamps = [_modified(r) for page in pages for r in page]
     assert stamps == sorted(stamps)  # type: ignore[type-var]
@@ -119,16 +128,14 @@ def test_lower_bound_is_inclusive() -> None:
 def test_search_body_shape() -> None:
     """The request carries the open-deal filter, GTE/LTE window, ascending sort, 200 limit and `after`."""
     base = [{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]
-    body = search_body(
-        Window(since=T0, until=T0 + timedelta(hours=1), offset=400), base, ["a", "b"], 200, "mod"
-    )
+    body = search_body(Window(since=T0, until=T0 + timedelta(hours=1)), base, ["a", "b"], 200, "mod")
     filters = body["filterGroups"][0]["filters"]
     assert filters[0] == base[0]
     assert {"propertyName": "mod", "operator": "GTE", "value": str(int(T0.timestamp() * 1000))} in filters
     assert any(f["operator"] == "LTE" for f in filters)
     assert body["sorts"] == [{"propertyName": "mod", "direction": "ASCENDING"}]
     assert body["limit"] == 200
-    assert body["after"] == "400"
+    assert "after" not in body
     assert body["properties"] == ["a", "b"]
 
 
@@ -140,3 +147,19 @@ def test_tie_window_sorts_by_object_id() -> None:
     assert {"propertyName": "hs_object_id", "operator": "GT", "value": "99"} in filters
     assert body["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
     assert "after" not in body
+
+
+def test_records_leaving_the_window_mid_sweep_skip_nothing() -> None:
+    """Write-backs move each delivered deal past `until` while the sweep runs; no other record is skipped
+    (offset paging would skip a page for every page written)."""
+    records = _dataset(3_000, 3600)
+    fake = FakeSearch(list(records))
+    until = T0 + timedelta(hours=2)
+    sweeper = Sweeper(fake, PAGE, _modified)
+    seen: list[str] = []
+    for page in sweeper.sweep(None, until):
+        seen.extend(r.id for r in page)
+        written = {r.id for r in page}
+        fake.records = [(i, m if i not in written else until + timedelta(minutes=1)) for i, m in fake.records]
+    assert sorted(seen) == sorted(i for i, _ in records)
+    assert len(seen) == len(set(seen))

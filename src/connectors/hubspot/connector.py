@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.hubspot.auth import token_source
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
-from connectors.hubspot.mapping import status_properties, to_deal
+from connectors.hubspot.mapping import parse_datetime, status_properties, to_deal
 from connectors.hubspot.preflight import preflight
 from connectors.hubspot.pull import Record, Result, Sweeper, Window, search_body
 from connectors.hubspot.ratelimit import SEARCH, RateLimiter
@@ -68,8 +68,8 @@ class HubSpotConnector:
     def setup(self) -> SetupReport:
         return setup(self.client, self.settings)
 
-    def _modified_of(self, record: Record) -> Any:
-        return to_deal(record.id, record.properties, self._mapping).modified_at
+    def _modified_of(self, record: Record) -> datetime | None:
+        return parse_datetime(record.properties.get(self._mapping["modified_at"]))
 
     def _search(self, window: Window, filters: Sequence[dict[str, Any]]) -> Result:
         body = search_body(
@@ -83,14 +83,13 @@ class HubSpotConnector:
         records = tuple(Record(str(r.id), dict(r.properties or {})) for r in response.results or [])
         paging = getattr(response, "paging", None)
         after = getattr(getattr(paging, "next", None), "after", None)
-        return Result(records, int(after) if after is not None else None)
+        return Result(records, after is not None)
 
     def _pages(self, since: Any, filters: Sequence[dict[str, Any]]) -> Iterator[Page]:
         scoped = list(filters)
         sweeper = Sweeper(
             lambda window: self._search(window, scoped),
             self.settings.page_size,
-            self.settings.search_result_cap,
             self._modified_of,
         )
         self.last_sweep = sweeper

@@ -1,20 +1,21 @@
 """Reading open deals through CRM search without ever asking for a result past HubSpot's 10,000 cap.
 
 HubSpot's search pages hold at most 200 results and paging stops at 10,000 results: a request whose `after`
-reaches it gets HTTP 400 (https://developers.hubspot.com/docs/api/crm/search#limitations). So we sort by
-`hs_lastmodifieddate` ascending and, before the next page would cross the cap, start a new window at the
-newest timestamp seen (`GTE`), dropping ids already delivered. If an entire window shares one timestamp
-(a bulk import), that timestamp is swept on its own, sorted by `hs_object_id` and re-anchored on the id.
+reaches it gets HTTP 400 (https://developers.hubspot.com/docs/api/crm/search#limitations). Offset paging is
+also unsafe while we write: each status write-back bumps `hs_lastmodifieddate` and moves the deal out of
+the window, shifting every later offset so whole pages would be skipped. So every page is a fresh window
+anchored on the newest timestamp seen (`GTE`, sorted ascending, `after` never sent), dropping ids already
+delivered — the window is re-anchored long before 10,000. If a full page shares the anchor timestamp (a
+bulk import), that timestamp is swept on its own, sorted by `hs_object_id` and anchored on the id.
 
-Every sweep has an upper bound fixed when it starts: our own write-backs bump `hs_lastmodifieddate`, and
-without the bound a sweep would chase the deals it just wrote. Search also lags recent writes by up to
-minutes, which the caller covers by starting the window `overlap` before its cursor.
+Every sweep has an upper bound fixed when it starts, so it never chases the deals it just wrote. Search
+also lags recent writes by up to minutes, which the caller covers by starting `overlap` before its cursor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,13 +36,12 @@ class Window:
     until: datetime | None = None
     at: datetime | None = None
     id_after: str | None = None
-    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
     records: tuple[Record, ...]
-    next_offset: int | None
+    has_more: bool
 
 
 SearchFn = Callable[[Window], Result]
@@ -57,21 +57,15 @@ class Sweeper:
         self,
         search: SearchFn,
         page_size: int,
-        cap: int,
         modified_of: Callable[[Record], datetime | None],
     ) -> None:
         self._search = search
         self._modified_of = modified_of
         self._page_size = page_size
-        self._cap = cap
         self.requests = 0
-        self.max_offset_requested = 0
 
     def _run(self, window: Window) -> Result:
-        if window.offset + self._page_size > self._cap:
-            raise AssertionError("sweep would request past the search result cap")
         self.requests += 1
-        self.max_offset_requested = max(self.max_offset_requested, window.offset + self._page_size)
         return self._search(window)
 
     def sweep(self, since: datetime | None, until: datetime | None) -> Iterator[list[Record]]:
@@ -84,22 +78,18 @@ class Sweeper:
             seen.update(r.id for r in fresh)
             if fresh:
                 yield fresh
-            if result.next_offset is None or not result.records:
+            if not result.has_more or len(result.records) < self._page_size:
                 return
-            if result.next_offset + self._page_size <= self._cap:
-                window = replace(window, offset=result.next_offset)
-                continue
             newest = self._modified_of(result.records[-1])
             if newest is None:
-                raise ValueError("a search result has no modified timestamp to re-anchor on")
+                raise ValueError("a search result has no modified timestamp to anchor the next page on")
             if newest == window.since:
                 yield from self._tie_sweep(newest, until, seen)
-                window = Window(since=newest + timedelta(milliseconds=1), until=until)
-            else:
-                window = Window(since=newest, until=until)
+                newest += timedelta(milliseconds=1)
+            window = Window(since=newest, until=until)
 
     def _tie_sweep(self, at: datetime, until: datetime | None, seen: set[str]) -> Iterator[list[Record]]:
-        """Every record modified exactly at `at`, by ascending id, re-anchored on the last id seen."""
+        """Every record modified exactly at `at`, by ascending id, each page anchored on the last id."""
         window = Window(at=at, until=until)
         while True:
             result = self._run(window)
@@ -107,12 +97,9 @@ class Sweeper:
             seen.update(r.id for r in fresh)
             if fresh:
                 yield fresh
-            if result.next_offset is None or not result.records:
+            if not result.has_more or len(result.records) < self._page_size:
                 return
-            if result.next_offset + self._page_size <= self._cap:
-                window = replace(window, offset=result.next_offset)
-            else:
-                window = Window(at=at, until=until, id_after=result.records[-1].id)
+            window = Window(at=at, until=until, id_after=result.records[-1].id)
 
 
 def search_body(
@@ -141,6 +128,4 @@ def search_body(
         "properties": list(properties),
         "limit": page_size,
     }
-    if window.offset:
-        body["after"] = str(window.offset)
     return body

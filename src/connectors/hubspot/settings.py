@@ -67,7 +67,6 @@ class HubSpotSettings:
     burst_limit_per_10s: int = 100
     search_per_second: int = 4
     page_size: int = 200
-    search_result_cap: int = 10_000
     task_due_business_days: int = 3
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
@@ -85,8 +84,6 @@ class HubSpotSettings:
             problems.append("auth = 'oauth' needs client_id (the public app's client id)")
         if not 1 <= self.page_size <= 200:
             problems.append("page_size must be between 1 and 200 (HubSpot's search page limit)")
-        if self.search_result_cap < self.page_size:
-            problems.append("search_result_cap must be at least page_size")
         if self.burst_limit_per_10s < 1 or self.search_per_second < 1:
             problems.append("burst_limit_per_10s and search_per_second must be positive")
         if self.overlap_minutes < 0:

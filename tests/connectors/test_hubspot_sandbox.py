@@ -1,0 +1,390 @@
+"""The HubSpot connector against the sandbox, through the real hubspot-api-client (issue 4 "Show")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from connectors.contract import ConnectorContract
+from connectors.errors import SchemaDriftError
+from connectors.hubspot import HubSpotConnector, HubSpotSettings
+from connectors.model import Cursor, OutcomeKind, RowOutcome, StatusWrite, TaskAction, TaskWrite, WritePlan
+from connectors.registry import ConnectorContext
+from connectors.tasks import due_date, sync_key, task_description, task_subject
+from rules import Deal, Framework, Status, evaluate
+from worker.frameworks import load_framework
+
+sandbox = pytest.importorskip("sandbox")
+Sandbox = sandbox.Sandbox
+SandboxOptions = sandbox.SandboxOptions
+FaultRule = sandbox.FaultRule
+
+WRITE_PATHS = ("/crm/v3/objects/deals/batch/update", "/crm/v3/objects/tasks/batch/create")
+
+
+@pytest.fixture(scope="module")
+def bant() -> Framework:
+    return load_framework("bant")
+
+
+def _start(**overrides: Any) -> Any:
+    options = {"seed": "track-selling", "seed_value": 7, "enforce_rate_limits": False, **overrides}
+    return Sandbox.start(SandboxOptions(**options))
+
+
+@pytest.fixture
+def hs_sandbox() -> Iterator[Any]:
+    """A seeded sandbox with rate limits off (pacing is not the subject)."""
+    sb = _start()
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+@dataclass
+class Harness:
+    """A connector wired to the sandbox's clock; `sleep` advances that clock instead of waiting."""
+
+    sb: Any
+    connector: HubSpotConnector
+    ledger: Any
+    slept: list[float] = field(default_factory=list)
+
+
+def _harness(sb: Any, ledger: Any, **settings: Any) -> Harness:
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        sb.clock.advance(seconds)
+
+    context = ConnectorContext(
+        "hs", {"access_token": sb.info["hubspot"]["access_token"]}, ledger, sb.clock.now, sleep
+    )
+    base = {"host": sb.info["hubspot"]["host"], "burst_limit_per_10s": 10_000, "search_per_second": 1_000}
+    connector = HubSpotConnector(HubSpotSettings(**{**base, **settings}), context)
+    return Harness(sb, connector, ledger, slept)
+
+
+def plan_page(deals: tuple[Deal, ...], framework: Framework, now: datetime, ledger: Any) -> WritePlan:
+    """The worker's diff in miniature: status only when it changed, one task per unqualified deal."""
+    today = now.date()
+    statuses: list[StatusWrite] = []
+    tasks: list[TaskWrite] = []
+    for deal in deals:
+        a = evaluate(deal, framework, today)
+        shown = (deal.flags.status, deal.flags.missing or (), deal.flags.score, deal.flagged_since)
+        if (a.status.value, a.missing, a.score, a.flagged_since) != shown:
+            statuses.append(StatusWrite(deal.id, a.status, a.missing, a.score, now, a.flagged_since))
+        key = sync_key("hs", deal.id)
+        entry = ledger.lookup(key)
+        is_open = entry is not None and entry.state == "open"
+        if a.status.is_unqualified and (not is_open or entry.missing != a.missing):
+            tasks.append(
+                TaskWrite(
+                    TaskAction.UPDATE if is_open else TaskAction.CREATE,
+                    key,
+                    deal.id,
+                    deal.owner_id,
+                    task_subject(deal.name, a.missing, a.status.value),
+                    task_description(deal.name, a.missing, a.reasons, a.status.value),
+                    due_date(today, 3),
+                )
+            )
+        elif not a.status.is_unqualified and is_open:
+            tasks.append(TaskWrite(TaskAction.COMPLETE, key, deal.id, deal.owner_id, "", "", today))
+    return WritePlan(tuple(statuses), tuple(tasks))
+
+
+@dataclass
+class RunResult:
+    deals: list[Deal]
+    outcomes: list[RowOutcome]
+    cursor: Cursor | None
+
+
+def run(h: Harness, framework: Framework, cursor: Cursor | None = None, *, full: bool = False) -> RunResult:
+    """One sync run: preflight, then page by page assess, plan, apply; the cursor after the last page."""
+    h.connector.preflight()
+    deals: list[Deal] = []
+    outcomes: list[RowOutcome] = []
+    newest = cursor
+    for page in h.connector.fetch_changed(cursor, full=full):
+        deals.extend(page.deals)
+        plan = plan_page(page.deals, framework, h.sb.clock.now(), h.ledger)
+        if not plan.is_empty:
+            outcomes.extend(h.connector.apply(plan))
+        if page.cursor is not None:
+            newest = max(newest, page.cursor) if newest else page.cursor
+    return RunResult(deals, outcomes, newest)
+
+
+def writes(sb: Any) -> list[dict[str, Any]]:
+    return [r for r in sb.requests() if r["crm"] == "hubspot" and r["path"] in WRITE_PATHS]
+
+
+def searches(sb: Any) -> list[dict[str, Any]]:
+    return [r for r in sb.requests() if r["crm"] == "hubspot" and r["path"].endswith("/deals/search")]
+
+
+def open_deal_ids(sb: Any) -> set[str]:
+    return {d["id"] for d in sb.hubspot.deals() if d["properties"].get("hs_is_closed") != "true"}
+
+
+def bant_tasks(sb: Any) -> list[dict[str, Any]]:
+    return [t for t in sb.hubspot.tasks() if t["properties"].get("bant_sync_key")]
+
+
+def open_tasks_of(sb: Any, deal_id: str) -> int:
+    return sum(
+        1
+        for t in bant_tasks(sb)
+        if deal_id in t["associations"].get("deals", [])
+        and t["properties"].get("hs_task_status") != "COMPLETED"
+    )
+
+
+def test_first_run_writes_status_and_one_task_per_unqualified_deal(
+    hs_sandbox: Any, bant: Framework, hubspot_ledger: Any
+) -> None:
+    """A full run sees every open deal, writes its status, and gives each unqualified deal exactly one task
+    associated to it."""
+    h = _harness(hs_sandbox, hubspot_ledger)
+    result = run(h, bant)
+    assert {d.id for d in result.deals} == open_deal_ids(hs_sandbox)
+    assert result.outcomes and all(o.kind is OutcomeKind.WRITTEN for o in result.outcomes)
+    status_by_deal = {d["id"]: d["properties"].get("bant_status") for d in hs_sandbox.hubspot.deals()}
+    unqualified = {
+        i
+        for i in open_deal_ids(hs_sandbox)
+        if status_by_deal[i] in ("needs_qualification", "poc_unqualified", "qualify_out")
+    }
+    assert unqualified
+    tasks = bant_tasks(hs_sandbox)
+    keys = [t["properties"]["bant_sync_key"] for t in tasks]
+    assert len(keys) == len(set(keys)) == len(unqualified)
+    assert {d for t in tasks for d in t["associations"]["deals"]} == unqualified
+
+
+def test_unchanged_rerun_makes_zero_writes(hs_sandbox: Any, bant: Framework, hubspot_ledger: Any) -> None:
+    """Right after a run (its own writes inside the overlap) a rerun reads but writes nothing."""
+    h = _harness(hs_sandbox, hubspot_ledger)
+    first = run(h, bant)
+    hs_sandbox.reset_requests()
+    second = run(_harness(hs_sandbox, hubspot_ledger), bant, first.cursor)
+    assert second.deals, "the rerun should see the deals our own writes touched"
+    assert writes(hs_sandbox) == []
+    assert second.outcomes == []
+
+
+def test_25k_deals_changed_in_one_hour_all_seen_without_passing_10k(hubspot_ledger: Any) -> None:
+    """25,000 deals edited within one hour are each seen once; no search asks past result 10,000."""
+    sb = _start(seed="empty", deals=25_000)
+    try:
+        sb.clock.freeze()
+        start = sb.clock.now()
+        ids = [d["id"] for d in sb.hubspot.deals()]
+        for deal_id in ids:
+            sb.hubspot.update_deal(deal_id, {"bant_need": "An edit inside the hour"})
+            sb.clock.advance(0.12)
+        assert sb.clock.now() - start < timedelta(hours=1)
+        sb.reset_requests()
+        h = _harness(sb, hubspot_ledger, overlap_minutes=0)
+        h.connector.preflight()
+        seen = [d.id for page in h.connector.fetch_changed(Cursor(start, "")) for d in page.deals]
+        assert len(seen) == len(set(seen)) == len(ids) == 25_000
+        found = searches(sb)
+        for request in found:
+            body = request["body"] or {}
+            assert int(body.get("after") or 0) + int(body.get("limit") or 0) <= 10_000
+        assert all(r["status"] == 200 for r in found)
+        assert len(found) <= 1.1 * 25_000 / 200
+    finally:
+        sb.stop()
+
+
+def test_search_lag_loses_nothing(hs_sandbox: Any, bant: Framework, hubspot_ledger: Any) -> None:
+    """A deal edited while search lags 5 minutes is missed by the next run but caught by the one after,
+    thanks to the overlap window."""
+    h = _harness(hs_sandbox, hubspot_ledger)
+    first = run(h, bant)
+    hs_sandbox.hubspot.set_search_lag(300)
+    target = first.deals[0].id
+    hs_sandbox.clock.advance(30)
+    hs_sandbox.hubspot.update_deal(target, {"bant_budget": "USD 90k signed off"})
+    hs_sandbox.clock.advance(60)
+    second = run(_harness(hs_sandbox, hubspot_ledger), bant, first.cursor)
+    assert all(d.budget != "USD 90k signed off" for d in second.deals if d.id == target)
+    hs_sandbox.clock.advance(600)
+    third = run(_harness(hs_sandbox, hubspot_ledger), bant, second.cursor)
+    assert any(d.id == target and d.budget == "USD 90k signed off" for d in third.deals)
+
+
+def test_property_deleted_between_runs_stops_and_flags_no_deal(
+    hs_sandbox: Any, bant: Framework, hubspot_ledger: Any
+) -> None:
+    """A BANT property deleted between runs stops the connection naming it; nothing is written."""
+    run(_harness(hs_sandbox, hubspot_ledger), bant)
+    hs_sandbox.hubspot.delete_property("deals", "bant_budget")
+    hs_sandbox.reset_requests()
+    with pytest.raises(SchemaDriftError) as info:
+        run(_harness(hs_sandbox, hubspot_ledger), bant)
+    assert "bant_budget" in info.value.fields and "bant_budget" in str(info.value)
+    assert writes(hs_sandbox) == []
+
+
+def test_207_partial_failure_gives_per_row_outcomes(hs_sandbox: Any, hubspot_ledger: Any) -> None:
+    """Rows refused inside a 207 are rejected with HubSpot's category; the others are written."""
+    h = _harness(hs_sandbox, hubspot_ledger)
+    h.connector.preflight()
+    deals = [d for page in h.connector.fetch_changed(None, full=True) for d in page.deals][:5]
+    hs_sandbox.add_fault(
+        FaultRule(
+            kind="partial_batch",
+            crm="hubspot",
+            path=r"/deals/batch/update$",
+            rows=(1, 3),
+            times=1,
+            error_code="VALIDATION_ERROR",
+            message="Property values were not valid",
+        )
+    )
+    now = hs_sandbox.clock.now()
+    plan = WritePlan(tuple(StatusWrite(d.id, Status.QUALIFIED, (), 100, now, None) for d in deals))
+    outcomes = h.connector.apply(plan)
+    kinds = [o.kind for o in outcomes]
+    assert kinds == [
+        OutcomeKind.WRITTEN,
+        OutcomeKind.REJECTED,
+        OutcomeKind.WRITTEN,
+        OutcomeKind.REJECTED,
+        OutcomeKind.WRITTEN,
+    ]
+    assert outcomes[1].code and outcomes[1].message
+    shown = {d["id"]: d["properties"].get("bant_status") for d in hs_sandbox.hubspot.deals()}
+    assert [shown[d.id] == "qualified" for d in deals] == [True, False, True, False, True]
+
+
+def test_commit_then_drop_on_task_create_gives_no_duplicate(
+    hs_sandbox: Any, bant: Framework, hubspot_ledger: Any
+) -> None:
+    """The task batch/create is applied but its response lost: reconciled by key, no task twice."""
+    hs_sandbox.add_fault(
+        FaultRule(
+            kind="commit_then_drop", crm="hubspot", method="POST", path=r"/tasks/batch/create$", times=1
+        )
+    )
+    result = run(_harness(hs_sandbox, hubspot_ledger), bant)
+    task_outcomes = [o for o in result.outcomes if o.target.value == "task"]
+    assert task_outcomes and all(o.kind is OutcomeKind.WRITTEN for o in task_outcomes)
+    keys = [t["properties"]["bant_sync_key"] for t in bant_tasks(hs_sandbox)]
+    assert len(keys) == len(set(keys)) == len(task_outcomes)
+    assert hubspot_ledger.pending() == []
+    paths = [r["path"] for r in hs_sandbox.requests()]
+    assert paths.count("/crm/v3/objects/tasks/batch/create") == 1
+    assert "/crm/v3/objects/tasks/batch/read" in paths[paths.index("/crm/v3/objects/tasks/batch/create") :]
+
+
+def test_429_storm_completes_within_the_burst_limit(bant: Framework, hubspot_ledger: Any) -> None:
+    """Under a storm of 429s with Retry-After and enforced limits, the run completes and no 10-second
+    window ever holds more calls than the configured burst limit."""
+    sb = _start(
+        seed="empty",
+        deals=3_000,
+        enforce_rate_limits=True,
+        hubspot_burst_per_10s=30,
+        hubspot_search_per_second=5,
+    )
+    try:
+        sb.clock.freeze()
+        sb.add_fault(
+            FaultRule(
+                kind="status",
+                crm="hubspot",
+                path=r"/batch/",
+                status=429,
+                probability=0.3,
+                headers={"Retry-After": "2"},
+                body={
+                    "status": "error",
+                    "message": "storm",
+                    "errorType": "RATE_LIMIT",
+                    "policyName": "TEN_SECONDLY_ROLLING",
+                },
+            )
+        )
+        h = _harness(
+            sb,
+            hubspot_ledger,
+            burst_limit_per_10s=25,
+            search_per_second=4,
+            run_retry_budget=1000,
+            max_attempts=10,
+        )
+        result = run(h, bant)
+        assert len(result.deals) == 3_000
+        assert result.outcomes and all(o.kind is OutcomeKind.WRITTEN for o in result.outcomes)
+        assert h.connector.limiter.waited > 0
+        log = [r for r in sb.requests() if r["crm"] == "hubspot"]
+        assert len(log) > 60
+        assert any(r["status"] == 429 for r in log)
+        stamps = sorted(_ts(r["ts"]) for r in log if not r["path"].endswith("/search"))
+        for i, first in enumerate(stamps):
+            window = [s for s in stamps[i:] if s < first + timedelta(seconds=10)]
+            assert len(window) <= 25
+    finally:
+        sb.stop()
+
+
+def _ts(raw: str) -> datetime:
+    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+
+
+class HubSpotContractEnv:
+    """The shared contract suite's view of a seeded sandbox; one ledger across runs, like the worker's."""
+
+    def __init__(self, sb: Any, ledger: Any) -> None:
+        self.sb = sb
+        self.ledger = ledger
+
+    def connector(self) -> HubSpotConnector:
+        return _harness(self.sb, self.ledger).connector
+
+    def now(self) -> datetime:
+        now: datetime = self.sb.clock.now()
+        return now
+
+    def advance(self, seconds: float) -> None:
+        self.sb.clock.advance(seconds)
+
+    def edit_deal(self, deal_id: str, field: str, value: str) -> None:
+        self.sb.hubspot.update_deal(deal_id, {HubSpotSettings().prop(field): value})
+
+    def write_calls(self) -> int:
+        return sum(
+            1
+            for r in self.sb.requests()
+            if r["method"] in ("POST", "PATCH") and "/batch/" in r["path"] and not r["path"].endswith("/read")
+        )
+
+    def open_tasks(self, deal_id: str) -> int:
+        return open_tasks_of(self.sb, deal_id)
+
+    def open_deal_count(self) -> int:
+        return len(open_deal_ids(self.sb))
+
+    def unknown_deal_id(self) -> str:
+        return "987654321098"
+
+
+class TestHubSpotContract(ConnectorContract):
+    """The HubSpot connector passes the same contract suite as every connector."""
+
+    @pytest.fixture
+    def connector_env(self, hs_sandbox: Any, hubspot_ledger: Any) -> HubSpotContractEnv:
+        return HubSpotContractEnv(hs_sandbox, hubspot_ledger)
