@@ -1,0 +1,109 @@
+"""Schema creation on first use, the version check, and step-by-step migration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Connection, inspect, text
+
+from worker.state import SCHEMA_VERSION, RunRecord, SchemaVersionError, StateError, StateStore
+from worker.state.engine import Database
+from worker.state.migrate import current_version, ensure_schema
+
+from .conftest import T0, Target
+
+
+def _db(target: Target) -> Database:
+    return Database.open(target.url, schema=target.schema)
+
+
+def test_first_open_creates_the_schema_at_the_current_version(target: Target) -> None:
+    """Opening an empty database creates every table and records SCHEMA_VERSION."""
+    db = _db(target)
+    try:
+        assert current_version(db) is None
+        StateStore.open(target.url, schema=target.schema).close()
+        assert current_version(db) == SCHEMA_VERSION
+        with db.read() as conn:
+            tables = set(inspect(conn).get_table_names())
+        assert {
+            "schema_version",
+            "leases",
+            "cursors",
+            "runs",
+            "audit_log",
+            "deal_states",
+            "task_ledger",
+        } <= tables
+    finally:
+        db.close()
+
+
+def test_reopening_keeps_the_data(target: Target) -> None:
+    """A second open finds the schema current and changes nothing."""
+    first = target.open()
+    first.acquire_lease("sf", "r1", T0, timedelta(hours=1))
+    first.close()
+    second = target.open()
+    try:
+        holder = second.lease_holder("sf", T0)
+        assert holder is not None and holder.run_id == "r1"
+    finally:
+        second.close()
+
+
+def test_newer_schema_is_refused_with_upgrade_advice(target: Target) -> None:
+    """A database written by a newer bant-sync is refused, naming both versions and saying to upgrade."""
+    target.open().close()
+    db = _db(target)
+    with db.write() as conn:
+        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": SCHEMA_VERSION + 1})
+    db.close()
+    with pytest.raises(SchemaVersionError) as caught:
+        target.open()
+    message = str(caught.value)
+    assert "upgrade bant-sync" in message
+    assert f"schema version {SCHEMA_VERSION + 1}" in message and f"up to {SCHEMA_VERSION}" in message
+    assert caught.value.found == SCHEMA_VERSION + 1
+
+
+def _add_run_notes(conn: Connection, backend: str) -> None:
+    conn.execute(text("ALTER TABLE runs ADD COLUMN notes TEXT"))
+
+
+def _backfill_notes(conn: Connection, backend: str) -> None:
+    conn.execute(text("UPDATE runs SET notes = 'migrated'"))
+
+
+def test_older_schema_is_migrated_step_by_step(target: Target) -> None:
+    """An older database runs each migration in order once and ends at the target version."""
+    store = target.open()
+    store.start_run(RunRecord("r1", "sf", "cli", "full", T0))
+    store.close()
+    db = _db(target)
+    try:
+        steps = {SCHEMA_VERSION: _add_run_notes, SCHEMA_VERSION + 1: _backfill_notes}
+        assert ensure_schema(db, target=SCHEMA_VERSION + 2, migrations=steps) == SCHEMA_VERSION
+        assert current_version(db) == SCHEMA_VERSION + 2
+        with db.read() as conn:
+            assert conn.execute(text("SELECT notes FROM runs")).scalar() == "migrated"
+        assert ensure_schema(db, target=SCHEMA_VERSION + 2, migrations={}) == SCHEMA_VERSION + 2
+    finally:
+        db.close()
+
+
+def test_missing_migration_step_is_a_clear_error_and_changes_nothing(target: Target) -> None:
+    """Without a migration for some step the open fails, and the version and tables stay as they were."""
+    target.open().close()
+    db = _db(target)
+    try:
+        steps = {SCHEMA_VERSION: _add_run_notes}
+        with pytest.raises(StateError, match=f"no migration from state schema version {SCHEMA_VERSION + 1}"):
+            ensure_schema(db, target=SCHEMA_VERSION + 2, migrations=steps)
+        assert current_version(db) == SCHEMA_VERSION
+        with db.read() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("runs")}
+        assert "notes" not in columns
+    finally:
+        db.close()
