@@ -154,6 +154,8 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
         cursor.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL loses no commit when the process is killed, only on OS crash or power loss
+        # (sqlite.org/pragma.html#pragma_synchronous).
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 

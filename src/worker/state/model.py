@@ -1,4 +1,5 @@
-"""Values the state store takes and returns. Every datetime is tz-aware and normalised to UTC."""
+"""Values the state store takes and returns. Every datetime is tz-aware and normalised to UTC; statuses
+may be given as rules.model.Status members and are kept as their plain string values."""
 
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ class StatusChange:
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", utc("at", self.at))
         object.__setattr__(self, "missing", tuple(self.missing))
+        object.__setattr__(self, "old_status", None if self.old_status is None else str(self.old_status))
+        object.__setattr__(self, "new_status", str(self.new_status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class DealState:
     def __post_init__(self) -> None:
         object.__setattr__(self, "updated_at", utc("updated_at", self.updated_at))
         object.__setattr__(self, "missing", tuple(self.missing))
+        object.__setattr__(self, "status", str(self.status))
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ def finish_run(
     check_finish_status(status)
     values = {
         "finished_at": utc("finished_at", finished_at),
-        "status": status,
+        "status": str(status),
         "counts": dict(counts),
         "api_calls": api_calls,
         "error": error,

@@ -30,7 +30,8 @@ class StateStore:
     ) -> StateStore:
         """Connect, create the schema on first use or migrate an older one, and return the store.
 
-        `url`: "sqlite:////abs/path/state.db" or "postgresql://user@host:5432/db" (psycopg 3 is used).
+        `url`: "sqlite:////abs/path/state.db" or "postgresql://user@host:5432/db" (psycopg 3 is used);
+        "sqlite://" is an in-memory database on one shared connection, for single-threaded tests only.
         `schema`: PostgreSQL only, an existing schema to keep the tables in (search_path).
         Raises StateConfigError, StateUnavailableError or SchemaVersionError, each saying what to fix.
         """

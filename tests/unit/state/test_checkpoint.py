@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from connectors.model import Cursor
+from rules.model import Status
 from worker.state import NO_OWNER, DealState, LeaseLostError, RunRecord, StateStore, StatusChange
 
 from .conftest import T0
@@ -208,3 +209,17 @@ def test_audit_filters_by_deal_and_limits_newest_first(store: StateStore) -> Non
     assert len(store.audit("sf")) == 10
     assert [r.seq for r in store.audit("sf")] == sorted((r.seq for r in store.audit("sf")), reverse=True)
     assert store.audit("hubspot") == []
+
+
+def test_status_enum_members_are_stored_as_their_values(store: StateStore) -> None:
+    """rules.model.Status members go in and plain status strings come out, the same on both backends."""
+    _run(store, "run-1")
+    lease = store.acquire_lease("sf", "run-1", T0, TTL)
+    change = StatusChange("006A", Status.QUALIFIED, Status.POC_UNQUALIFIED, ("budget",), T0)
+    state = DealState("006A", "005A", Status.POC_UNQUALIFIED, ("budget",), T0)
+    store.checkpoint(lease, None, [change], [state], {})
+    row = store.audit("sf")[0]
+    assert (row.old_status, row.new_status) == ("qualified", "poc_unqualified")
+    assert type(row.new_status) is str
+    assert [(k, type(k)) for k in store.status_counts("sf")] == [("poc_unqualified", str)]
+    assert store.unqualified_by_owner("sf") == {"005A": 1}
