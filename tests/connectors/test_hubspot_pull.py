@@ -39,6 +39,8 @@ class FakeSearch:
             for m, _num, i in ordered[start:]:
                 if window.until is not None and m > window.until:
                     break
+                if i in window.exclude:
+                    continue
                 rows.append((i, m))
                 if len(rows) > PAGE:
                     break

@@ -93,10 +93,14 @@ class HubSpotConnector:
             self._modified_of,
         )
         self.last_sweep = sweeper
+        batch: list[Deal] = []
         for records in sweeper.sweep(since, self._context.clock()):
-            deals = tuple(to_deal(r.id, r.properties, self._mapping) for r in records)
-            stamps = [Cursor(d.modified_at, d.id) for d in deals if d.modified_at is not None]
-            yield Page(deals, max(stamps) if stamps else None)
+            batch.extend(to_deal(r.id, r.properties, self._mapping) for r in records)
+            if len(batch) >= self.settings.deals_per_page - self.settings.page_size:
+                yield _page(batch)
+                batch = []
+        if batch:
+            yield _page(batch)
 
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
         """Open deals modified since `cursor` minus the search-lag overlap (all open deals when `full`)."""
@@ -147,3 +151,9 @@ class HubSpotConnector:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _page(deals: list[Deal]) -> Page:
+    """Several search pages make one Page: batch writes then fill their chunks of 100 (fewer calls)."""
+    stamps = [Cursor(d.modified_at, d.id) for d in deals if d.modified_at is not None]
+    return Page(tuple(deals), max(stamps) if stamps else None)

@@ -67,6 +67,7 @@ class HubSpotSettings:
     burst_limit_per_10s: int = 100
     search_per_second: int = 4
     page_size: int = 200
+    deals_per_page: int = 2000
     task_due_business_days: int = 3
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
@@ -84,6 +85,8 @@ class HubSpotSettings:
             problems.append("auth = 'oauth' needs client_id (the public app's client id)")
         if not 1 <= self.page_size <= 200:
             problems.append("page_size must be between 1 and 200 (HubSpot's search page limit)")
+        if not self.page_size <= self.deals_per_page <= 2000:
+            problems.append("deals_per_page must be between page_size and 2000")
         if self.burst_limit_per_10s < 1 or self.search_per_second < 1:
             problems.append("burst_limit_per_10s and search_per_second must be positive")
         if self.overlap_minutes < 0:
