@@ -56,16 +56,15 @@ class Harness:
     slept: list[float] = field(default_factory=list)
 
 
-def _harness(sb: Any, ledger: Any, **settings: Any) -> Harness:
+def _harness(sb: Any, ledger: Any, secrets: dict[str, str] | None = None, **settings: Any) -> Harness:
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         sb.clock.advance(seconds)
 
-    context = ConnectorContext(
-        "hs", {"access_token": sb.info["hubspot"]["access_token"]}, ledger, sb.clock.now, sleep
-    )
+    secrets = secrets or {"access_token": sb.info["hubspot"]["access_token"]}
+    context = ConnectorContext("hs", secrets, ledger, sb.clock.now, sleep)
     base = {"host": sb.info["hubspot"]["host"], "burst_limit_per_10s": 10_000, "search_per_second": 1_000}
     connector = HubSpotConnector(HubSpotSettings(**{**base, **settings}), context)
     return Harness(sb, connector, ledger, slept)
@@ -388,3 +387,18 @@ class TestHubSpotContract(ConnectorContract):
     @pytest.fixture
     def connector_env(self, hs_sandbox: Any, hubspot_ledger: Any) -> HubSpotContractEnv:
         return HubSpotContractEnv(hs_sandbox, hubspot_ledger)
+
+
+def test_oauth_session_expiry_mid_run_refreshes_once_and_completes(
+    hs_sandbox: Any, bant: Framework, hubspot_ledger: Any
+) -> None:
+    """OAuth: when HubSpot revokes the token mid-run, the connector refreshes it and the run completes."""
+    hs = hs_sandbox.info["hubspot"]
+    hs_sandbox.add_fault(FaultRule(kind="session_expiry", crm="hubspot", after_calls=4))
+    secrets = {"client_secret": hs["client_secret"], "refresh_token": hs["refresh_token"]}
+    h = _harness(hs_sandbox, hubspot_ledger, secrets, auth="oauth", client_id=hs["client_id"])
+    result = run(h, bant)
+    assert result.outcomes and all(o.kind is OutcomeKind.WRITTEN for o in result.outcomes)
+    log = hs_sandbox.requests()
+    assert any(r["status"] == 401 for r in log)
+    assert sum(1 for r in log if r["path"] == "/oauth/v1/token") == 2
