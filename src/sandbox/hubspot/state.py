@@ -38,6 +38,7 @@ ALIASES = {
 }
 _FIRST_ID = {"deals": 10_000_000_001, "tasks": 20_000_000_001}
 _MAX_HISTORY = 16
+_MAX_WRITE_LOG = 200_000
 
 
 @dataclass(slots=True)
@@ -57,11 +58,16 @@ class ObjectStore:
         self.registry = registry
         self.objects: dict[str, HsObject] = {}
         self.ordered = True
+        self.writes: list[str] = []
+        """Ids written or removed since ``epoch`` began, in order: search caches catch up from it."""
+        self.epoch = 0
+        self.search_cache: dict[str, object] = {}
         self._nums: list[int] = []
         self._unique: dict[str, dict[str, str]] = {}
         self.reindex()
 
     def reindex(self) -> None:
+        self.new_epoch()
         self._unique = {n: {} for n, p in self.registry.properties.items() if p.has_unique_value}
         for obj in self.objects.values():
             self._index(obj, add=True)
@@ -81,6 +87,7 @@ class ObjectStore:
             self.ordered = False
         self.objects[obj.id] = obj
         self._index(obj, add=True)
+        self._log(obj.id)
         if new:
             bisect.insort(self._nums, obj.num)
 
@@ -89,8 +96,20 @@ class ObjectStore:
         self._index(obj, add=False)
         return obj
 
+    def new_epoch(self) -> None:
+        """Forget the write log; every cached search is recomputed."""
+        self.epoch += 1
+        self.writes = []
+        self.search_cache.clear()
+
+    def _log(self, object_id: str) -> None:
+        self.writes.append(object_id)
+        if len(self.writes) > _MAX_WRITE_LOG:
+            self.new_epoch()
+
     def remove(self, object_id: str) -> None:
         obj = self.take(object_id)
+        self._log(object_id)
         index = bisect.bisect_left(self._nums, obj.num)
         if index < len(self._nums) and self._nums[index] == obj.num:
             del self._nums[index]

@@ -19,20 +19,26 @@ _ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-5]{3})?$")
 KEY_PREFIXES = {"Opportunity": "006", "Task": "00T", "User": "005", "Organization": "00D"}
 
 
+_PAIRS = [a + b for a in _BASE62 for b in _BASE62]
+
+
 def _base62(value: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
-        value, rest = divmod(value, 62)
-        chars.append(_BASE62[rest])
-    return "".join(reversed(chars))
+    out = ""
+    while len(out) < width:
+        value, rest = divmod(value, 3844)
+        out = _PAIRS[rest] + out
+    return out[-width:]
 
 
 def checksum(id15: str) -> str:
-    out = []
+    out = ""
     for start in (0, 5, 10):
-        bits = sum(1 << offset for offset, char in enumerate(id15[start : start + 5]) if char.isupper())
-        out.append(_SUFFIX[bits])
-    return "".join(out)
+        bits = 0
+        for offset in range(5):
+            if "A" <= id15[start + offset] <= "Z":
+                bits |= 1 << offset
+        out += _SUFFIX[bits]
+    return out
 
 
 def make_id(prefix: str, counter: int) -> str:

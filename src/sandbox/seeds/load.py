@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sandbox.hubspot.properties import epoch_ms, iso_millis
 from sandbox.hubspot.state import HsObject, HubSpotState
@@ -101,7 +101,7 @@ def load_hubspot(state: HubSpotState, story: Story) -> None:
             "dealstage": stage,
             "pipeline": "default",
             "dealtype": KINDS[deal.kind][1],
-            "closedate": iso_millis(datetime.combine(deal.close_date, time(), UTC)),
+            "closedate": f"{deal.close_date.isoformat()}T00:00:00.000Z",
             "hubspot_owner_id": owner_ids[deal.owner],
             "hs_is_closed": "false" if deal.is_open else "true",
             "hs_is_closed_won": "true" if deal.stage == WON else "false",
