@@ -1,7 +1,9 @@
 """Batch endpoints: ``/crm/v3/objects/{type}/batch/{read,create,update,upsert,archive}``.
 
-At most 100 inputs (400 beyond). Rows fail independently: any failure turns the answer into HTTP 207 with
-``errors`` beside the successful ``results`` and ``numErrors`` (HubSpot docs, "CRM API batch endpoints").
+At most 100 inputs (400 beyond). Property names and value formats are checked for every input first: one
+bad one fails the whole batch with 400 VALIDATION_ERROR. Past that, rows fail independently (missing ids,
+conflicts, bad associations, injected faults) and the answer is HTTP 207 with ``errors`` beside the
+successful ``results`` and ``numErrors`` (HubSpot docs, "CRM API batch endpoints").
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sandbox.http import Request, Response, empty_response, json_response
 from sandbox.hubspot.errors import HsError
 from sandbox.hubspot.objects import locked, parse_associations, render, resolve
 from sandbox.hubspot.properties import iso_millis
-from sandbox.hubspot.state import HubSpotState, ObjectStore
+from sandbox.hubspot.state import HsObject, HubSpotState, ObjectStore
 
 MAX_INPUTS = 100
 Row = Mapping[str, object]
@@ -69,6 +71,10 @@ class BatchService:
             duplicates = sorted(key for key, count in keys.items() if count > 1)
             if duplicates:
                 raise HsError("VALIDATION_ERROR", f"Duplicate IDs found in batch input: {duplicates}")
+        if action != "read":
+            with self._state.lock:
+                for row in inputs:
+                    self._state.check_values(store.type, _row_properties(row))
         failing = firing.failing_rows()
         results: list[dict[str, object]] = []
         errors: list[dict[str, object]] = []
@@ -85,8 +91,7 @@ class BatchService:
                     if action == "read" and exc.category == "OBJECT_NOT_FOUND":
                         missing.append(str(row.get("id")))
                         continue
-                    if not exc.context:
-                        exc.context = context
+                    exc.context = {**exc.context, **context}
                     errors.append(exc.standard_error())
         if missing:
             errors.append(
@@ -127,7 +132,7 @@ class BatchService:
         obj = self._state.create(store.type, props)
         for target, to_id, type_id in links:
             self._state.associations.link(store.type, obj.id, target, to_id, type_id)
-        return _traced(render(self._state, store, obj, list(props), ()), row)
+        return _traced(render(self._state, store, obj, _set(obj), ()), row)
 
     def _update(
         self, store: ObjectStore, row: Row, body: Mapping[str, object], firing: Firing
@@ -156,9 +161,14 @@ class BatchService:
             obj = self._state.update(store.type, existing.id, props)
         else:
             obj = self._state.create(store.type, {**props, id_property: key})
-        out = _traced(render(self._state, store, obj, list(props), ()), row)
+        names = list(props) if existing is not None else _set(obj)
+        out = _traced(render(self._state, store, obj, names, ()), row)
         out["new"] = existing is None
         return out
+
+
+def _set(obj: HsObject) -> list[str]:
+    return [name for name, value in obj.properties.items() if value is not None]
 
 
 def _row_properties(row: Row) -> Mapping[str, object]:

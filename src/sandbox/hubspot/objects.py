@@ -131,7 +131,8 @@ def create_object(state: HubSpotState, store: ObjectStore, request: Request) -> 
         obj = state.create(store.type, props)
         for target, to_id, type_id in links:
             state.associations.link(store.type, obj.id, target, to_id, type_id)
-        return json_response(201, render(state, store, obj, list(props), ()))
+        names = [name for name, value in obj.properties.items() if value is not None]
+        return json_response(201, render(state, store, obj, names, ()))
 
 
 def update_object(

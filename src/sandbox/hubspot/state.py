@@ -197,24 +197,16 @@ class HubSpotState:
             raise HsError("OBJECT_NOT_FOUND", f"Unable to infer object type from: {object_type}", status=400)
         return self.stores[canonical]
 
+    def check_values(self, object_type: str, raw: Mapping[str, object]) -> None:
+        """Property names, writability and value formats only: what fails a whole batch with 400."""
+        errors = self._normalize(self.store(object_type), raw, {})
+        if errors:
+            raise invalid_properties(errors)
+
     def prepare(self, object_type: str, raw: Mapping[str, object], current: HsObject | None) -> Props:
         store = self.store(object_type)
-        errors: list[PropertyValueError] = []
         out: Props = {}
-        for name, value in raw.items():
-            prop = store.registry.properties.get(name)
-            try:
-                if prop is None:
-                    raise PropertyValueError(
-                        name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'
-                    )
-                if prop.read_only:
-                    raise PropertyValueError(
-                        name, "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.'
-                    )
-                out[name] = normalize(prop, value)
-            except PropertyValueError as exc:
-                errors.append(exc)
+        errors = self._normalize(store, raw, out)
         if current is None and store.type == "tasks" and not out.get("hs_timestamp"):
             errors.append(PropertyValueError("hs_timestamp", "REQUIRED_PROPERTY", "hs_timestamp is required"))
         if errors:
@@ -229,6 +221,25 @@ class HubSpotState:
                         context={"ids": [holder.id]},
                     )
         return out
+
+    @staticmethod
+    def _normalize(store: ObjectStore, raw: Mapping[str, object], out: Props) -> list[PropertyValueError]:
+        errors: list[PropertyValueError] = []
+        for name, value in raw.items():
+            prop = store.registry.properties.get(name)
+            try:
+                if prop is None:
+                    raise PropertyValueError(
+                        name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'
+                    )
+                if prop.read_only:
+                    raise PropertyValueError(
+                        name, "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.'
+                    )
+                out[name] = normalize(prop, value)
+            except PropertyValueError as exc:
+                errors.append(exc)
+        return errors
 
     def create(self, object_type: str, raw: Mapping[str, object], stamp: datetime | None = None) -> HsObject:
         store = self.store(object_type)

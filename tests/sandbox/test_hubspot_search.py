@@ -1,0 +1,226 @@
+"""CRM search through hubspot-api-client: every operator, sorts, paging, the page and 10,000 caps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+from hubspot import HubSpot
+from hubspot.crm.deals import ApiException, BatchInputSimplePublicObjectBatchInput, PublicObjectSearchRequest
+
+from sandbox import Sandbox
+from tests.sandbox.clients import hs_client
+from tests.sandbox.conftest import Factory
+
+Props = dict[str, Any]
+
+
+def _search(hs: HubSpot, groups: list[list[dict[str, Any]]], **extra: Any) -> Any:
+    request = PublicObjectSearchRequest(filter_groups=[{"filters": g} for g in groups], **extra)
+    return hs.crm.deals.search_api.do_search(public_object_search_request=request)
+
+
+def _amount(p: Props) -> float | None:
+    return float(p["amount"]) if p.get("amount") else None
+
+
+def _ms(p: Props) -> int:
+    return int(datetime.fromisoformat(p["hs_lastmodifieddate"].replace("Z", "+00:00")).timestamp() * 1000)
+
+
+CASES: list[tuple[str, list[list[dict[str, Any]]], Callable[[Props], bool]]] = [
+    (
+        "EQ",
+        [[{"propertyName": "dealtype", "operator": "EQ", "value": "poc"}]],
+        lambda p: p.get("dealtype") == "poc",
+    ),
+    (
+        "EQ-ignores-case",
+        [[{"propertyName": "dealtype", "operator": "EQ", "value": "POC"}]],
+        lambda p: p.get("dealtype") == "poc",
+    ),
+    (
+        "NEQ",
+        [[{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]],
+        lambda p: p["hs_is_closed"] != "true",
+    ),
+    (
+        "IN",
+        [[{"propertyName": "dealstage", "operator": "IN", "values": ["closedwon", "closedlost"]}]],
+        lambda p: p["dealstage"] in ("closedwon", "closedlost"),
+    ),
+    (
+        "NOT_IN",
+        [[{"propertyName": "dealtype", "operator": "NOT_IN", "values": ["poc"]}]],
+        lambda p: p.get("dealtype") != "poc",
+    ),
+    (
+        "HAS_PROPERTY",
+        [[{"propertyName": "bant_authority", "operator": "HAS_PROPERTY"}]],
+        lambda p: p.get("bant_authority") is not None,
+    ),
+    (
+        "NOT_HAS_PROPERTY",
+        [[{"propertyName": "bant_authority", "operator": "NOT_HAS_PROPERTY"}]],
+        lambda p: p.get("bant_authority") is None,
+    ),
+    (
+        "GT",
+        [[{"propertyName": "amount", "operator": "GT", "value": "50000"}]],
+        lambda p: (_amount(p) or 0) > 50000,
+    ),
+    (
+        "GTE",
+        [[{"propertyName": "amount", "operator": "GTE", "value": "50000"}]],
+        lambda p: (_amount(p) or 0) >= 50000,
+    ),
+    (
+        "LT",
+        [[{"propertyName": "amount", "operator": "LT", "value": "30000"}]],
+        lambda p: _amount(p) is not None and _amount(p) < 30000,
+    ),  # type: ignore[operator]
+    (
+        "LTE",
+        [[{"propertyName": "amount", "operator": "LTE", "value": "30000"}]],
+        lambda p: _amount(p) is not None and _amount(p) <= 30000,
+    ),  # type: ignore[operator]
+    (
+        "BETWEEN",
+        [[{"propertyName": "amount", "operator": "BETWEEN", "value": "20000", "highValue": "40000"}]],
+        lambda p: _amount(p) is not None and 20000 <= _amount(p) <= 40000,
+    ),  # type: ignore[operator]
+    (
+        "AND-in-a-group",
+        [
+            [
+                {"propertyName": "dealtype", "operator": "EQ", "value": "poc"},
+                {"propertyName": "hs_is_closed", "operator": "EQ", "value": "false"},
+            ]
+        ],
+        lambda p: p.get("dealtype") == "poc" and p["hs_is_closed"] == "false",
+    ),
+    (
+        "OR-across-groups",
+        [
+            [{"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"}],
+            [{"propertyName": "dealtype", "operator": "EQ", "value": "newbusiness"}],
+        ],
+        lambda p: p["dealstage"] == "closedwon" or p.get("dealtype") == "newbusiness",
+    ),
+]
+
+
+@pytest.mark.parametrize(("groups", "oracle"), [(c[1], c[2]) for c in CASES], ids=[c[0] for c in CASES])
+def test_each_operator_matches_what_the_data_says(
+    sb: Sandbox, hs: HubSpot, groups: list[list[dict[str, Any]]], oracle: Callable[[Props], bool]
+) -> None:
+    """The search total and ids equal a plain Python filter over the portal's deals."""
+    expected = {d["id"] for d in sb.hubspot.deals() if oracle(d["properties"])}  # type: ignore[arg-type]
+    seen: set[str] = set()
+    after = None
+    while True:
+        page = _search(hs, groups, limit=200, after=after)
+        assert page.total == len(expected)
+        seen |= {r.id for r in page.results}
+        if page.paging is None:
+            break
+        after = page.paging.next.after
+    assert seen == expected and expected
+
+
+@pytest.mark.parametrize("value_kind", ["epoch-ms", "iso"])
+def test_datetime_filters_accept_epoch_millis_and_iso(sb: Sandbox, hs: HubSpot, value_kind: str) -> None:
+    """hs_lastmodifieddate GTE compares instants whether given as epoch milliseconds or ISO-8601."""
+    stamps = sorted(_ms(d["properties"]) for d in sb.hubspot.deals())  # type: ignore[arg-type]
+    pivot = stamps[len(stamps) // 2]
+    value = (
+        str(pivot)
+        if value_kind == "epoch-ms"
+        else datetime.fromtimestamp(pivot / 1000).astimezone().isoformat()
+    )
+    page = _search(
+        hs, [[{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": value}]], limit=1
+    )
+    assert page.total == sum(1 for s in stamps if s >= pivot)
+
+
+def test_sorted_paging_walks_every_match_once_in_order(sb: Sandbox, hs: HubSpot) -> None:
+    """Sorted by hs_lastmodifieddate ascending, 50 a page, the pages cover every open deal once, in order."""
+    groups = [[{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]]
+    sorts = [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+    rows: list[Any] = []
+    after = None
+    while True:
+        page = _search(hs, groups, sorts=sorts, limit=50, after=after, properties=["dealname"])
+        rows += page.results
+        if page.paging is None:
+            break
+        after = page.paging.next.after
+    stamps = [r.properties["hs_lastmodifieddate"] for r in rows]
+    assert stamps == sorted(stamps)
+    assert len({r.id for r in rows}) == len(rows) == page.total
+    assert set(rows[0].properties) == {"dealname", "createdate", "hs_lastmodifieddate", "hs_object_id"}
+
+
+def test_sort_by_another_property_descending(sb: Sandbox, hs: HubSpot) -> None:
+    """A numeric sort orders by value, highest first."""
+    page = _search(
+        hs,
+        [],
+        sorts=[{"propertyName": "amount", "direction": "DESCENDING"}],
+        limit=100,
+        properties=["amount"],
+    )
+    amounts = [float(r.properties["amount"]) for r in page.results]
+    assert amounts == sorted(amounts, reverse=True)
+    assert amounts[0] == max(float(d["properties"]["amount"]) for d in sb.hubspot.deals())  # type: ignore[index]
+
+
+def test_the_kept_match_list_agrees_with_a_fresh_search_after_writes(sb: Sandbox, hs: HubSpot) -> None:
+    """Paging while writing: the cached modification-order search equals a from-scratch evaluation."""
+    sb.clock.freeze()
+    cached = [[{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]]
+    fresh = [[*cached[0], {"propertyName": "hs_object_id", "operator": "GT", "value": "0"}]]
+    sorts = [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+    for after in ("0", "40", "80", "120"):
+        page = _search(hs, cached, sorts=sorts, limit=40, after=after)
+        sb.clock.advance(1)
+        updates = [{"id": r.id, "properties": {"bant_score": "10"}} for r in page.results[:5]]
+        hs.crm.deals.batch_api.update(BatchInputSimplePublicObjectBatchInput(inputs=updates))
+        sb.clock.advance(1)
+        closing = page.results[-1].id
+        sb.hubspot.update_deal(closing, {"dealstage": "closedlost"})
+        again = _search(hs, cached, sorts=sorts, limit=100, after=after)
+        check = _search(hs, fresh, sorts=sorts, limit=100, after=after)
+        assert [r.id for r in again.results] == [r.id for r in check.results]
+        assert again.total == check.total
+        assert closing not in {r.id for r in again.results}
+
+
+def test_limit_above_200_is_a_400(hs: HubSpot) -> None:
+    """Pages hold at most 200 results."""
+    with pytest.raises(ApiException) as caught:
+        _search(hs, [], limit=201)
+    assert caught.value.status == 400 and "VALIDATION_ERROR" in caught.value.body
+
+
+def test_an_unknown_property_in_a_filter_is_a_400(hs: HubSpot) -> None:
+    """Filtering on a property the portal does not have fails the search."""
+    with pytest.raises(ApiException) as caught:
+        _search(hs, [[{"propertyName": "bant_vanished", "operator": "EQ", "value": "x"}]])
+    assert caught.value.status == 400
+
+
+def test_paging_stops_at_10000_results(make_sandbox: Factory) -> None:
+    """With 10,050 matches the page at after=9,900 ends at 10,000; asking for after=10,000 is a 400."""
+    sb = make_sandbox(deals=10_050)
+    hs = hs_client(sb)
+    sorts = [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+    last = _search(hs, [], sorts=sorts, limit=200, after="9900")
+    assert (last.total, len(last.results), last.paging.next.after) == (10_050, 100, "10000")
+    with pytest.raises(ApiException) as caught:
+        _search(hs, [], sorts=sorts, limit=200, after="10000")
+    assert caught.value.status == 400
+    assert '"category":"VALIDATION_ERROR"' in caught.value.body and "10000" in caught.value.body
