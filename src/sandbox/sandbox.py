@@ -28,7 +28,7 @@ from sandbox.salesforce.ids import make_id
 from sandbox.salesforce.limits import ApiUsage
 from sandbox.salesforce.routes import SalesforceFront
 from sandbox.salesforce.state import SalesforceState
-from sandbox.seeds import build_story
+from sandbox.seeds import SEEDS, SeedError, build_story
 from sandbox.seeds.catalog import REPS
 from sandbox.seeds.load import hubspot_owners, load_hubspot, load_salesforce
 from sandbox.server import HttpServer
@@ -50,8 +50,18 @@ class Sandbox:
     """Start with :meth:`start`; use as a context manager or call :meth:`stop`."""
 
     def __init__(self, options: SandboxOptions) -> None:
+        if options.seed not in SEEDS:
+            raise SeedError(f"unknown seed {options.seed!r}: choose one of {', '.join(SEEDS)}")
         self.options = options
         self._tmp = Path(tempfile.mkdtemp(prefix="bant-sync-sandbox-"))
+        self._servers: list[HttpServer] = []
+        try:
+            self._setup(options)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _setup(self, options: SandboxOptions) -> None:
         self._stopping = threading.Event()
         self.clock = SandboxClock(options.start_time)
         self.log = RequestLog()
@@ -62,7 +72,9 @@ class Sandbox:
         self._sf_server = HttpServer(
             options.host, options.port, self._serve_salesforce, self._tls.server_context()
         )
+        self._servers.append(self._sf_server)
         self._hs_server = HttpServer(options.host, options.hubspot_port, self._serve_hubspot)
+        self._servers.append(self._hs_server)
         self._sf_tokens, self._hs_tokens = TokenStore(), TokenStore()
         self._usage = ApiUsage(options.salesforce_daily_api_limit, options.enforce_rate_limits)
         self._limiter = RateLimiter(
@@ -92,7 +104,6 @@ class Sandbox:
         self._hs_token = self._hs_tokens.issue("pat-na1-" + secrets.token_hex(18))
         self._world = self._build_world()
         self._control = ControlApi(self)
-        self._started = False
 
     # ----- lifecycle ----------------------------------------------------------------------------------------
     @classmethod
@@ -105,12 +116,14 @@ class Sandbox:
         except BaseException:
             sandbox.stop()
             raise
-        sandbox._started = True
         return sandbox
 
     def stop(self) -> None:
-        self._stopping.set()
-        for server in (self._sf_server, self._hs_server):
+        """Stop serving and remove the temp dir (CA bundle, JWT key). Idempotent."""
+        stopping: threading.Event | None = getattr(self, "_stopping", None)
+        if stopping is not None:
+            stopping.set()
+        for server in self._servers:
             server.stop()
         shutil.rmtree(self._tmp, ignore_errors=True)
 

@@ -200,8 +200,10 @@ class HttpServer:
         self._thread.start()
 
     def stop(self) -> None:
+        """Idempotent; safe on a server that never started (shutdown() would wait forever there)."""
         self._stop.set()
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
         self._server.server_close()
         self._server.drop_open_connections()
-        self._thread.join(timeout=5)

@@ -21,11 +21,11 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def sf_info(sb: Sandbox) -> dict[str, Any]:
-    return sb.info["salesforce"]  # type: ignore[return-value]
+    return sb.info["salesforce"]
 
 
 def hs_info(sb: Sandbox) -> dict[str, Any]:
-    return sb.info["hubspot"]  # type: ignore[return-value]
+    return sb.info["hubspot"]
 
 
 def sf_session(sb: Sandbox) -> requests.Session:

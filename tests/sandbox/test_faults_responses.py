@@ -17,7 +17,7 @@ from tests.sandbox.clients import hs_client, hs_headers, hs_url, sf_client, sf_i
 
 
 def _open_deals(sb: Sandbox, count: int) -> list[str]:
-    return [str(d["id"]) for d in sb.hubspot.deals() if d["properties"]["hs_is_closed"] == "false"][:count]  # type: ignore[index]
+    return [str(d["id"]) for d in sb.hubspot.deals() if d["properties"]["hs_is_closed"] == "false"][:count]
 
 
 def _open_opportunity(sb: Sandbox) -> str:
@@ -114,7 +114,7 @@ def test_a_salesforce_hang_times_out_a_requests_session(sb: Sandbox) -> None:
 
 
 def test_stopping_the_sandbox_releases_a_hanging_connection(sb: Sandbox) -> None:
-    """stop() returns promptly even while a client waits on a hung call; the client sees the connection end."""
+    """stop() returns promptly while a client waits on a hung call; the client sees the connection end."""
     sb.add_fault(FaultRule(kind="hang", crm="hubspot"))
     response: list[object] = []
 
@@ -142,7 +142,7 @@ def test_commit_then_drop_applies_the_write_but_never_answers(sb: Sandbox) -> No
     record_id = _open_opportunity(sb)
     with pytest.raises(requests.exceptions.ConnectionError):
         sf_client(sb).Opportunity.update(record_id, {"BANT_Status__c": "poc_unqualified"})
-    assert sb.salesforce.get("Opportunity", record_id)["BANT_Status__c"] == "poc_unqualified"  # type: ignore[index]
+    assert sb.salesforce.get("Opportunity", record_id)["BANT_Status__c"] == "poc_unqualified"
     assert sb.requests()[-1]["faults"] == ["commit_then_drop"]
 
 
@@ -155,4 +155,4 @@ def test_commit_then_drop_on_a_hubspot_batch(sb: Sandbox) -> None:
     )
     with pytest.raises(urllib3.exceptions.HTTPError):
         hs_client(sb).crm.deals.batch_api.update(batch)
-    assert [sb.hubspot.get_deal(d)["properties"]["bant_score"] for d in deals] == ["40", "40"]  # type: ignore[index]
+    assert [sb.hubspot.get_deal(d)["properties"]["bant_score"] for d in deals] == ["40", "40"]

@@ -17,7 +17,7 @@ from tests.sandbox.clients import hs_client, hs_info, hs_url, sf_client, sf_info
 
 
 def _open_deals(sb: Sandbox, count: int) -> list[str]:
-    return [str(d["id"]) for d in sb.hubspot.deals() if d["properties"]["hs_is_closed"] == "false"][:count]  # type: ignore[index]
+    return [str(d["id"]) for d in sb.hubspot.deals() if d["properties"]["hs_is_closed"] == "false"][:count]
 
 
 def _batch(ids: list[str], **props: str) -> BatchInputSimplePublicObjectBatchInput:
@@ -50,12 +50,12 @@ def test_a_partial_hubspot_batch_is_a_207_with_errors_beside_results(sb: Sandbox
         and response.errors[0].category == "VALIDATION_ERROR"
     )
     assert sorted(r.id for r in response.results) == sorted([deals[0], deals[2]])
-    assert [sb.hubspot.get_deal(d)["properties"].get("bant_score") for d in deals] == ["70", None, "70"]  # type: ignore[union-attr,index]
+    assert [sb.hubspot.get_deal(d)["properties"].get("bant_score") for d in deals] == ["70", None, "70"]
     assert sb.requests()[-1]["status"] == 207
 
 
 def test_hubspot_locked_rows_conflict_for_n_attempts(sb: Sandbox) -> None:
-    """locked_rows attempts=1 on HubSpot: the first write of the deal is a per-row CONFLICT, the next lands."""
+    """locked_rows attempts=1 on HubSpot: the first write is a per-row CONFLICT, the next one lands."""
     deal = _open_deals(sb, 1)[0]
     sb.add_fault(FaultRule(kind="locked_rows", crm="hubspot", ids=(deal,), attempts=1))
     hs = hs_client(sb)
@@ -68,14 +68,14 @@ def test_hubspot_locked_rows_conflict_for_n_attempts(sb: Sandbox) -> None:
 
 
 def test_search_lag_shows_the_old_version_until_the_lag_has_passed(sb: Sandbox) -> None:
-    """With a 30 s search lag, an edit is invisible to search for 30 s of sandbox clock; reads see it at once."""
+    """With a 30 s search lag an edit is invisible to search for 30 s of sandbox clock; reads see it now."""
     sb.add_fault(FaultRule(kind="search_lag", seconds=30))
     sb.clock.freeze()
     deal = _open_deals(sb, 1)[0]
     sb.clock.advance(5)
     hs_client(sb).crm.deals.batch_api.update(_batch([deal], bant_status="qualified"))
     assert deal not in _qualified_search(sb)
-    assert sb.hubspot.get_deal(deal)["properties"]["bant_status"] == "qualified"  # type: ignore[index]
+    assert sb.hubspot.get_deal(deal)["properties"]["bant_status"] == "qualified"
     sb.clock.advance(31)
     assert deal in _qualified_search(sb)
 
@@ -95,7 +95,7 @@ def test_a_record_created_within_the_lag_is_not_found_by_search(sb: Sandbox) -> 
 
 
 def test_salesforce_session_expiry_rejects_old_tokens_until_a_new_login(sb: Sandbox) -> None:
-    """session_expiry after 2 calls: the 3rd call is 401 INVALID_SESSION_ID and stays so; a new login works."""
+    """session_expiry after 2 calls: the 3rd call is 401 INVALID_SESSION_ID and stays so; a new login works"""
     sb.add_fault(FaultRule(kind="session_expiry", crm="salesforce", after_calls=2))
     sf = sf_client(sb)
     for _ in range(2):
@@ -118,7 +118,7 @@ def test_salesforce_session_expiry_rejects_old_tokens_until_a_new_login(sb: Sand
 
 
 def test_hubspot_session_expiry_says_expired_until_a_refresh(sb: Sandbox) -> None:
-    """session_expiry on HubSpot: EXPIRED_AUTHENTICATION 401s until the refresh-token grant issues a new token."""
+    """session_expiry on HubSpot: EXPIRED_AUTHENTICATION 401s until a refresh-token grant issues a token."""
     sb.add_fault(FaultRule(kind="session_expiry", crm="hubspot", after_calls=1))
     hs = hs_client(sb)
     hs.crm.deals.basic_api.get_page(limit=1)

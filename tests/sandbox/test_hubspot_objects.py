@@ -23,7 +23,7 @@ from tests.sandbox.conftest import Factory
 
 
 def _open_deal_ids(sb: Sandbox, count: int) -> list[str]:
-    return [str(d["id"]) for d in sb.hubspot.deals() if d["properties"]["hs_is_closed"] == "false"][:count]  # type: ignore[index]
+    return [str(d["id"]) for d in sb.hubspot.deals() if d["properties"]["hs_is_closed"] == "false"][:count]
 
 
 def _task_input(deal_id: str, key: str, type_id: int = 216) -> dict[str, object]:
@@ -87,7 +87,7 @@ def test_update_bumps_the_modified_date_and_unknown_ids_are_404(sb: Sandbox, hs:
     assert stored is not None
     assert stored["properties"]["hs_lastmodifieddate"] == sb.clock.now().isoformat(
         timespec="milliseconds"
-    ).replace("+00:00", "Z")  # type: ignore[index]
+    ).replace("+00:00", "Z")
     with pytest.raises(NotFoundException):
         hs.crm.deals.basic_api.get_by_id("999")
 
@@ -131,7 +131,7 @@ def test_tasks_batch_create_associates_each_task_to_its_deal(sb: Sandbox, hs: Hu
     assert isinstance(created, BatchResponseSimplePublicObject) and created.status == "COMPLETE"
     assert {t.properties["hs_task_status"] for t in created.results} == {"NOT_STARTED"}
     for task in sb.hubspot.tasks():
-        assert task["associations"] == {"deals": [task["properties"]["bant_sync_key"].removeprefix("key-")]}  # type: ignore[index,union-attr]
+        assert task["associations"] == {"deals": [task["properties"]["bant_sync_key"].removeprefix("key-")]}
     deal = hs.crm.deals.basic_api.get_by_id(deals[0], associations=["tasks"])
     assert [(a.type, a.id) for a in deal.associations["tasks"].results] == [
         ("deal_to_task", created.results[0].id)
@@ -165,7 +165,7 @@ def test_batch_upsert_by_unique_property_creates_then_updates(sb: Sandbox, hs: H
     first, second = upsert("Qualify"), upsert("Qualify again")
     assert (first.results[0].new, second.results[0].new) == (True, False)
     assert first.results[0].id == second.results[0].id
-    assert [t["properties"]["hs_task_subject"] for t in sb.hubspot.tasks()] == ["Qualify again"]  # type: ignore[index]
+    assert [t["properties"]["hs_task_subject"] for t in sb.hubspot.tasks()] == ["Qualify again"]
 
 
 def test_batch_read_reports_missing_ids_in_a_207(sb: Sandbox, hs: HubSpot) -> None:

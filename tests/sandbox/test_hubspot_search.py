@@ -80,17 +80,17 @@ CASES: list[tuple[str, list[list[dict[str, Any]]], Callable[[Props], bool]]] = [
         "LT",
         [[{"propertyName": "amount", "operator": "LT", "value": "30000"}]],
         lambda p: _amount(p) is not None and _amount(p) < 30000,
-    ),  # type: ignore[operator]
+    ),
     (
         "LTE",
         [[{"propertyName": "amount", "operator": "LTE", "value": "30000"}]],
         lambda p: _amount(p) is not None and _amount(p) <= 30000,
-    ),  # type: ignore[operator]
+    ),
     (
         "BETWEEN",
         [[{"propertyName": "amount", "operator": "BETWEEN", "value": "20000", "highValue": "40000"}]],
         lambda p: _amount(p) is not None and 20000 <= _amount(p) <= 40000,
-    ),  # type: ignore[operator]
+    ),
     (
         "AND-in-a-group",
         [
@@ -117,7 +117,7 @@ def test_each_operator_matches_what_the_data_says(
     sb: Sandbox, hs: HubSpot, groups: list[list[dict[str, Any]]], oracle: Callable[[Props], bool]
 ) -> None:
     """The search total and ids equal a plain Python filter over the portal's deals."""
-    expected = {d["id"] for d in sb.hubspot.deals() if oracle(d["properties"])}  # type: ignore[arg-type]
+    expected = {d["id"] for d in sb.hubspot.deals() if oracle(d["properties"])}
     seen: set[str] = set()
     after = None
     while True:
@@ -133,7 +133,7 @@ def test_each_operator_matches_what_the_data_says(
 @pytest.mark.parametrize("value_kind", ["epoch-ms", "iso"])
 def test_datetime_filters_accept_epoch_millis_and_iso(sb: Sandbox, hs: HubSpot, value_kind: str) -> None:
     """hs_lastmodifieddate GTE compares instants whether given as epoch milliseconds or ISO-8601."""
-    stamps = sorted(_ms(d["properties"]) for d in sb.hubspot.deals())  # type: ignore[arg-type]
+    stamps = sorted(_ms(d["properties"]) for d in sb.hubspot.deals())
     pivot = stamps[len(stamps) // 2]
     value = (
         str(pivot)
@@ -175,7 +175,7 @@ def test_sort_by_another_property_descending(sb: Sandbox, hs: HubSpot) -> None:
     )
     amounts = [float(r.properties["amount"]) for r in page.results]
     assert amounts == sorted(amounts, reverse=True)
-    assert amounts[0] == max(float(d["properties"]["amount"]) for d in sb.hubspot.deals())  # type: ignore[index]
+    assert amounts[0] == max(float(d["properties"]["amount"]) for d in sb.hubspot.deals())
 
 
 def test_the_kept_match_list_agrees_with_a_fresh_search_after_writes(sb: Sandbox, hs: HubSpot) -> None:

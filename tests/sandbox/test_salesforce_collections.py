@@ -19,13 +19,13 @@ def _update(sf: Salesforce, rows: list[dict[str, Any]], all_or_none: bool = Fals
     records = [{"attributes": {"type": "Opportunity"}, **row} for row in rows]
     return sf.restful(
         "composite/sobjects", method="PATCH", json={"allOrNone": all_or_none, "records": records}
-    )  # type: ignore[no-any-return]
+    )
 
 
 def _upsert(sf: Salesforce, rows: list[dict[str, Any]], all_or_none: bool = False) -> list[dict[str, Any]]:
     records = [{"attributes": {"type": "Task"}, **row} for row in rows]
     body = {"allOrNone": all_or_none, "records": records}
-    return sf.restful("composite/sobjects/Task/BANT_Sync_Key__c", method="PATCH", json=body)  # type: ignore[no-any-return]
+    return sf.restful("composite/sobjects/Task/BANT_Sync_Key__c", method="PATCH", json=body)
 
 
 def test_update_200_records_in_one_call_with_one_save_result_each(sb: Sandbox, sf: Salesforce) -> None:
@@ -33,7 +33,7 @@ def test_update_200_records_in_one_call_with_one_save_result_each(sb: Sandbox, s
     ids = _open_ids(sb, 133)
     results = _update(sf, [{"Id": i, "BANT_Status__c": "needs_qualification"} for i in ids])
     assert results == [{"id": i, "success": True, "errors": []} for i in ids]
-    assert {sb.salesforce.get("Opportunity", i)["BANT_Status__c"] for i in ids} == {"needs_qualification"}  # type: ignore[index]
+    assert {sb.salesforce.get("Opportunity", i)["BANT_Status__c"] for i in ids} == {"needs_qualification"}
 
 
 def test_more_than_200_records_is_refused_whole(sf: Salesforce) -> None:
@@ -84,7 +84,7 @@ def test_an_unknown_field_fails_the_whole_request_before_any_write(sb: Sandbox, 
     with pytest.raises(SalesforceMalformedRequest) as caught:
         _update(sf, [{"Id": ids[0], "BANT_Score__c": 10}, {"Id": ids[1], "Gone__c": 1}])
     assert caught.value.content[0]["errorCode"] == "INVALID_FIELD"
-    assert sb.salesforce.get("Opportunity", ids[0])["BANT_Score__c"] is None  # type: ignore[index]
+    assert sb.salesforce.get("Opportunity", ids[0])["BANT_Score__c"] is None
 
 
 def test_update_of_a_missing_or_malformed_id_fails_that_row(sb: Sandbox, sf: Salesforce) -> None:
@@ -150,7 +150,7 @@ def test_partial_batch_fault_fails_chosen_rows_and_applies_the_rest(sb: Sandbox,
     assert results[1]["errors"] == [
         {"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Stage locked", "fields": []}
     ]
-    scores = [sb.salesforce.get("Opportunity", i)["BANT_Score__c"] for i in ids]  # type: ignore[index]
+    scores = [sb.salesforce.get("Opportunity", i)["BANT_Score__c"] for i in ids]
     assert scores == [25.0, None, 25.0, None, 25.0]
 
 
@@ -165,7 +165,7 @@ def test_locked_rows_fail_for_n_attempts_then_succeed(sb: Sandbox, sf: Salesforc
         )
         outcomes.append([r["errors"][0]["statusCode"] if r["errors"] else "ok" for r in results])
     assert outcomes == [["UNABLE_TO_LOCK_ROW", "ok"], ["UNABLE_TO_LOCK_ROW", "ok"], ["ok", "ok"]]
-    assert sb.salesforce.get("Opportunity", locked)["BANT_Score__c"] == 2.0  # type: ignore[index]
+    assert sb.salesforce.get("Opportunity", locked)["BANT_Score__c"] == 2.0
 
 
 def test_an_error_code_fault_on_a_collection_fails_every_row(sb: Sandbox, sf: Salesforce) -> None:

@@ -277,4 +277,4 @@ def test_dates_in_python_records_are_dates(sb: Sandbox) -> None:
     """The Python API hands out Python values: dates, tz-aware datetimes, floats."""
     record = sb.salesforce.records("Opportunity")[0]
     assert isinstance(record["CloseDate"], date)
-    assert record["SystemModstamp"].tzinfo is not None  # type: ignore[union-attr]
+    assert record["SystemModstamp"].tzinfo is not None
