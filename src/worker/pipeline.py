@@ -17,13 +17,14 @@ from datetime import date, datetime, timedelta
 import structlog
 
 from connectors.errors import ConnectorError, QuotaExhaustedError
-from connectors.model import OutcomeKind, Page, WritePlan, WriteTarget
+from connectors.model import Page, WritePlan
 from connectors.protocol import Connector
 from connectors.registry import LedgerEntry
 from rules import Framework, evaluate
 from worker.planner import PlanContext, plan_closing, plan_page
 from worker.run_model import RunRequest, RunSummary, RunTally
 from worker.state import DealState, Lease, LeaseHeldError, LeaseLostError, RunRecord, StateStore, StatusChange
+from worker.write_buffer import Flushed, PendingPage, WriteBuffer, batch_sizes
 
 log = structlog.get_logger()
 ProgressHook = Callable[[int, int], None]
@@ -161,67 +162,64 @@ class SyncRun:
         env = self.env
         today, deadline = env.today(), env.clock() + env.deadline
         seen: set[str] | None = set() if request.mode == "full" else None
+        book = _Bookkeeper(env.store, request, lease, tally)
+        buffer = WriteBuffer(connector.apply, *batch_sizes(connector))
         for page in _pages(connector, request, env.store):
-            now = env.clock()
-            ctx = PlanContext(request.connection, today, now, env.task_due_business_days)
-            self._page(page, request, connector, framework, ctx, lease, tally)
+            ctx = PlanContext(request.connection, today, env.clock(), env.task_due_business_days)
+            self._page(page, request, framework, ctx, buffer, book)
             if seen is not None:
                 seen.update(deal.id for deal in page.deals)
-            lease = env.store.renew_lease(lease, env.clock(), env.lease_ttl)
+            book.lease = env.store.renew_lease(book.lease, env.clock(), env.lease_ttl)
             if env.progress is not None:
                 env.progress(tally.deals["read"], tally.deals["written"] + tally.deals.get("would_write", 0))
             if env.stop is not None and env.stop.is_set():
+                book.settle(buffer.flush(final=True))
                 return "stopped"
             if env.clock() > deadline:
                 log.warning("run deadline reached; stopping after a checkpoint", deadline=str(env.deadline))
+                book.settle(buffer.flush(final=True))
                 return "stopped"
+        book.settle(buffer.flush(final=True))
         ledger = env.store.ledger(request.connection)
         if seen is not None:
             orphans = {d: e for d, e in ledger.open_tasks().items() if d not in seen}
-            self._complete_orphans(request, connector, orphans, today, lease, tally)
+            self._complete_orphans(request, connector, orphans, today, book)
         elif request.mode == "deal" and tally.deals["read"] == 0:
             orphans = ledger.open_tasks_for([request.deal_id or ""])
-            self._complete_orphans(request, connector, orphans, today, lease, tally)
+            self._complete_orphans(request, connector, orphans, today, book)
         return "succeeded"
 
     def _page(
         self,
         page: Page,
         request: RunRequest,
-        connector: Connector,
         framework: Framework,
         ctx: PlanContext,
-        lease: Lease,
-        tally: RunTally,
+        buffer: WriteBuffer,
+        book: _Bookkeeper,
     ) -> None:
-        env = self.env
         deals = page.deals
         assessments = [evaluate(deal, framework, ctx.today) for deal in deals]
+        tally = book.tally
         tally.deals["read"] += len(deals)
         tally.deals["assessed"] += len(deals)
         tally.statuses.update(a.status.value for a in assessments)
-        open_tasks = env.store.ledger(request.connection).open_tasks_for(deal.id for deal in deals)
+        open_tasks = self.env.store.ledger(request.connection).open_tasks_for(deal.id for deal in deals)
         plan = plan_page(deals, assessments, open_tasks, ctx)
         if request.dry_run:
             tally.record_dry_run(plan, len(deals), {d.id: d.flags.status for d in deals})
             return
-        outcomes = connector.apply(plan) if not plan.is_empty else []
-        tally.count_outcomes(plan, outcomes, len(deals))
-        written = {
-            o.deal_id for o in outcomes if o.target is WriteTarget.STATUS and o.kind is OutcomeKind.WRITTEN
-        }
+        tally.deals["unchanged"] += len(deals) - len(plan.status_writes)
         by_id = {deal.id: deal for deal in deals}
-        changes = [
-            StatusChange(w.deal_id, by_id[w.deal_id].flags.status, w.status.value, w.missing, ctx.now)
-            for w in plan.status_writes
-            if w.deal_id in written and by_id[w.deal_id].flags.status != w.status.value
-        ]
+        book.old_status.update((w.deal_id, by_id[w.deal_id].flags.status) for w in plan.status_writes)
         states = [
             DealState(deal.id, deal.owner_id, a.status.value, a.missing, ctx.now)
             for deal, a in zip(deals, assessments, strict=True)
         ]
         cursor = page.cursor if request.mode in ("incremental", "full") else None
-        env.store.checkpoint(lease, cursor, changes, states, _prefixed_tally(tally))
+        buffer.add(PendingPage(cursor, states), plan)
+        if buffer.ready():
+            book.settle(buffer.flush())
 
     def _complete_orphans(
         self,
@@ -229,21 +227,49 @@ class SyncRun:
         connector: Connector,
         orphans: Mapping[str, LedgerEntry],
         today: date,
-        lease: Lease,
-        tally: RunTally,
+        book: _Bookkeeper,
     ) -> None:
         """Complete the open tasks of deals that are no longer open (closed, deleted, out of the query)."""
-        env = self.env
         if not orphans:
             return
-        ctx = PlanContext(request.connection, today, env.clock(), env.task_due_business_days)
+        ctx = PlanContext(request.connection, today, self.env.clock(), self.env.task_due_business_days)
         plan: WritePlan = plan_closing(orphans, ctx)
         if request.dry_run:
-            tally.record_dry_run(plan, 0, {})
+            book.tally.record_dry_run(plan, 0, {})
             return
-        outcomes = connector.apply(plan)
-        tally.count_outcomes(plan, outcomes, 0)
-        env.store.checkpoint(lease, None, [], [], _prefixed_tally(tally))
+        buffer = WriteBuffer(connector.apply, *batch_sizes(connector))
+        buffer.add(PendingPage(None, []), plan)
+        book.settle(buffer.flush(final=True))
+
+
+class _Bookkeeper:
+    """Turns each flush into counters, audit rows, deal states and one fenced checkpoint."""
+
+    def __init__(self, store: StateStore, request: RunRequest, lease: Lease, tally: RunTally) -> None:
+        self.store = store
+        self.request = request
+        self.lease = lease
+        self.tally = tally
+        self.old_status: dict[str, str | None] = {}
+        """What the CRM showed before, for each deal with a status write not yet sent."""
+
+    def settle(self, flushed: Flushed) -> None:
+        self.tally.count_outcomes(flushed.plan, flushed.outcomes)
+        written = flushed.written_status()
+        changes = []
+        for write in flushed.plan.status_writes:
+            old = self.old_status.pop(write.deal_id, None)
+            if write.deal_id in written and old != write.status.value:
+                changes.append(
+                    StatusChange(write.deal_id, old, write.status.value, write.missing, write.checked_at)
+                )
+        cursors = [p.cursor for p in flushed.done if p.cursor is not None]
+        states = [state for page in flushed.done for state in page.states]
+        if flushed.plan.is_empty and not flushed.done:
+            return
+        self.store.checkpoint(
+            self.lease, cursors[-1] if cursors else None, changes, states, _prefixed_tally(self.tally)
+        )
 
 
 def _prefixed_tally(tally: RunTally) -> dict[str, int]:

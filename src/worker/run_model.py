@@ -34,12 +34,11 @@ class RunTally:
     statuses: Counter[str] = field(default_factory=Counter)
     planned: list[dict[str, Any]] = field(default_factory=list)
 
-    def count_outcomes(self, plan: WritePlan, outcomes: list[RowOutcome], assessed: int) -> None:
+    def count_outcomes(self, plan: WritePlan, outcomes: list[RowOutcome]) -> None:
         written_status = {
             o.deal_id for o in outcomes if o.target is WriteTarget.STATUS and o.kind is OutcomeKind.WRITTEN
         }
         self.deals["written"] += len(written_status)
-        self.deals["unchanged"] += assessed - len(plan.status_writes)
         for outcome in outcomes:
             if outcome.target is WriteTarget.STATUS and outcome.kind in (
                 OutcomeKind.REJECTED,
