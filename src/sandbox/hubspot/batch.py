@@ -18,7 +18,8 @@ from sandbox.http import Request, Response, empty_response, json_response
 from sandbox.hubspot.errors import HsError
 from sandbox.hubspot.objects import locked, parse_associations, render, resolve
 from sandbox.hubspot.properties import iso_millis
-from sandbox.hubspot.state import HsObject, HubSpotState, ObjectStore
+from sandbox.hubspot.state import HubSpotState
+from sandbox.hubspot.store import HsObject, ObjectStore
 
 MAX_INPUTS = 100
 Row = Mapping[str, object]

@@ -14,7 +14,7 @@ from typing import Any
 from sandbox.hubspot.errors import HsError
 from sandbox.hubspot.properties import PropertyDef, epoch_ms, parse_instant
 from sandbox.hubspot.schema import MODIFIED
-from sandbox.hubspot.state import ObjectStore, Props
+from sandbox.hubspot.store import ObjectStore, Props
 
 Predicate = Callable[[Props, int, int], bool]
 Getter = Callable[[Props, int, int], object]

@@ -10,7 +10,8 @@ from sandbox.http import Request, Response, empty_response, json_response
 from sandbox.hubspot.associations import type_name
 from sandbox.hubspot.errors import HsError, not_found
 from sandbox.hubspot.search import render_row
-from sandbox.hubspot.state import ALIASES, HsObject, HubSpotState, ObjectStore
+from sandbox.hubspot.state import ALIASES, HubSpotState
+from sandbox.hubspot.store import HsObject, ObjectStore
 
 MAX_PAGE = 100
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sandbox.hubspot.filters import Predicate, bad_request, compile_search, converter, getter
 from sandbox.hubspot.properties import iso_millis
 from sandbox.hubspot.schema import ALWAYS, DEFAULTS, MODIFIED
-from sandbox.hubspot.state import HsObject, ObjectStore, Props
+from sandbox.hubspot.store import HsObject, ObjectStore, Props
 
 MAX_LIMIT = 200
 RESULT_CAP = 10_000

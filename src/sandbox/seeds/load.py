@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sandbox.hubspot.properties import epoch_ms, iso_millis
-from sandbox.hubspot.state import HsObject, HubSpotState
+from sandbox.hubspot.state import HubSpotState
+from sandbox.hubspot.store import HsObject
 from sandbox.salesforce.schema import STAGE_PROBABILITY
 from sandbox.salesforce.state import Record, SalesforceState
 from sandbox.seeds.catalog import REPS, SELLER_DOMAIN
