@@ -14,6 +14,7 @@ from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceGen
 
 from sandbox import FaultRule, Sandbox
 from tests.sandbox.clients import hs_client, hs_headers, hs_url, sf_client, sf_info, sf_session
+from tests.sandbox.conftest import Factory
 
 
 def _open_deals(sb: Sandbox, count: int) -> list[str]:
@@ -92,6 +93,15 @@ def test_latency_delays_the_answer(sb: Sandbox) -> None:
     hs_client(sb).crm.deals.basic_api.get_page(limit=1)
     assert time.monotonic() - started >= 0.15
     assert sb.requests()[0]["faults"] == ["latency"]
+
+
+def test_the_latency_option_delays_every_crm_call(make_sandbox: Factory) -> None:
+    """SandboxOptions.latency_ms is added to each CRM call."""
+    sb = make_sandbox(latency_ms=120)
+    started = time.monotonic()
+    hs_client(sb).crm.deals.basic_api.get_page(limit=1)
+    sf_client(sb).query("SELECT Id FROM User LIMIT 1")
+    assert time.monotonic() - started >= 0.24
 
 
 def test_a_hang_never_answers_until_the_client_gives_up(sb: Sandbox) -> None:

@@ -14,7 +14,7 @@ from hubspot.crm.objects.tasks import (
     BatchResponseSimplePublicObject,
     BatchResponseSimplePublicUpsertObject,
 )
-from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate, PropertyUpdate
 from hubspot.crm.properties.exceptions import NotFoundException as PropertyNotFound
 
 from sandbox import Sandbox
@@ -165,6 +165,10 @@ def test_batch_upsert_by_unique_property_creates_then_updates(sb: Sandbox, hs: H
     first, second = upsert("Qualify"), upsert("Qualify again")
     assert (first.results[0].new, second.results[0].new) == (True, False)
     assert first.results[0].id == second.results[0].id
+    by_key = hs.crm.objects.tasks.basic_api.get_by_id(
+        "deal-7", id_property="bant_sync_key", properties=["hs_task_subject"]
+    )
+    assert (by_key.id, by_key.properties["hs_task_subject"]) == (first.results[0].id, "Qualify again")
     assert [t["properties"]["hs_task_subject"] for t in sb.hubspot.tasks()] == ["Qualify again"]
 
 
@@ -210,6 +214,10 @@ def test_properties_and_groups_can_be_listed_created_read_and_archived(make_sand
     assert created.name == "bant_status" and created.options[0].value == "qualified"
     assert hs.crm.properties.core_api.get_by_name("deals", "bant_status").group_name == "bant_sync"
     assert "bant_sync" in {g.name for g in hs.crm.properties.groups_api.get_all("deals").results}
+    relabelled = hs.crm.properties.core_api.update(
+        "deals", "bant_status", PropertyUpdate(label="Qualification")
+    )
+    assert (relabelled.label, relabelled.type) == ("Qualification", "enumeration")
     hs.crm.properties.core_api.archive("deals", "bant_status")
     with pytest.raises(PropertyNotFound):
         hs.crm.properties.core_api.get_by_name("deals", "bant_status")

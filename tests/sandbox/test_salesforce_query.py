@@ -133,3 +133,28 @@ def test_an_older_api_version_is_not_found(sb: Sandbox) -> None:
     """v58.0 paths are 404 NOT_FOUND."""
     with pytest.raises(SalesforceResourceNotFound):
         sf_client(sb, version="58.0").query("SELECT Id FROM User")
+
+
+@pytest.mark.parametrize("clock_set_back", [False, True], ids=["in-order", "clock-set-back"])
+def test_modstamp_bounded_queries_match_a_full_scan(big: Sandbox, clock_set_back: bool) -> None:
+    """Queries bounded below by SystemModstamp read only the table tail; rows equal an unbounded scan."""
+    sf = sf_client(big)
+    big.clock.freeze()
+    cursor = big.clock.now()
+    ids = [str(r["Id"]) for r in big.salesforce.records("Opportunity")]
+    for step, record_id in enumerate(ids[::250]):
+        big.clock.advance(-3600 if clock_set_back and step == 3 else 1)
+        big.salesforce.update("Opportunity", record_id, {"BANT_Score__c": step})
+    for template in (
+        "SELECT Id FROM Opportunity WHERE SystemModstamp > {stamp} ORDER BY SystemModstamp, Id",
+        "SELECT Id FROM Opportunity WHERE IsClosed = false AND (SystemModstamp > {stamp} OR "
+        "(SystemModstamp = {stamp} AND Id > '006')) ORDER BY SystemModstamp, Id",
+    ):
+        bounded = sf.query_all(format_soql(template.replace("{stamp}", "{0}"), cursor))["records"]
+        unbounded = sf.query_all(
+            format_soql(
+                "SELECT Id FROM Opportunity WHERE NOT SystemModstamp <= {} ORDER BY SystemModstamp, Id",
+                cursor,
+            )
+        )["records"]
+        assert [r["Id"] for r in bounded] == [r["Id"] for r in unbounded] and bounded

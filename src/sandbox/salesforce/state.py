@@ -37,6 +37,9 @@ class SalesforceState:
         self._tables: dict[str, dict[str, Record]] = {name: {} for name in self.schemas}
         self._counters: dict[str, int] = dict.fromkeys(self.schemas, 0)
         self._external: dict[tuple[str, str], dict[object, set[str]]] = {}
+        self._latest: dict[str, datetime] = {}
+        self.unordered: set[str] = set()
+        """Objects whose table order no longer follows SystemModstamp (the clock was set back)."""
         self.default_owner_id: str | None = None
         self._reindex_all()
 
@@ -166,6 +169,7 @@ class SalesforceState:
             rec["OwnerId"] = self.default_owner_id
         rec.update(Id=rid, CreatedDate=now, LastModifiedDate=now, SystemModstamp=now)
         self._derive(schema.name, rec, fields)
+        self._stamped(schema.name, now)
         self._tables[schema.name][rid] = rec
         self._index(schema.name, rec, add=True)
         return rid
@@ -180,6 +184,7 @@ class SalesforceState:
         now = stamp or self._clock.now()
         rec.update(LastModifiedDate=now, SystemModstamp=now)
         self._derive(schema.name, rec, fields)
+        self._stamped(schema.name, now)
         table[rid] = rec
         self._index(schema.name, rec, add=True)
 
@@ -193,6 +198,9 @@ class SalesforceState:
             table = self._tables[obj]
             for rec in records:
                 table[str(rec["Id"])] = rec
+                stamp = rec.get("SystemModstamp")
+                if isinstance(stamp, datetime):
+                    self._stamped(obj, stamp)
             self._reindex_all()
 
     def next_id(self, obj: str) -> str:
@@ -203,8 +211,16 @@ class SalesforceState:
         with self.lock:
             for table in self._tables.values():
                 table.clear()
+            self._latest.clear()
+            self.unordered.clear()
             self._counters = dict.fromkeys(self.schemas, 0)
             self._reindex_all()
+
+    def _stamped(self, obj: str, stamp: datetime) -> None:
+        latest = self._latest.get(obj)
+        if latest is not None and stamp < latest:
+            self.unordered.add(obj)
+        self._latest[obj] = max(stamp, latest or stamp)
 
     # ----- internals ----------------------------------------------------------------------------------------
     def _check_writable(self, schema: ObjectSchema, fields: Record, flag: str) -> None:
