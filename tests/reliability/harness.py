@@ -1,0 +1,95 @@
+"""Kill harness: run `bant-sync sync` as a child process, SIGKILL it after its k-th CRM request, and check
+what the CRM shows afterwards. Used by tests/reliability and bench/kill_loop.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sandbox import Sandbox
+from tests.integration.conftest import CrmView
+from worker.run_model import RunRequest, RunSummary
+from worker.service import Worker
+from worker.settings_loader import load_settings
+
+UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
+LEASE_TTL_SECONDS = 30
+
+
+def sync_process(config: Path, crm: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BANT_SYNC_RUN__LEASE_TTL_SECONDS": str(LEASE_TTL_SECONDS)}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "worker.cli",
+            "--config",
+            str(config),
+            "--log-level",
+            "error",
+            "sync",
+            "--connection",
+            crm,
+            "--full",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def kill_after(sb: Sandbox, process: subprocess.Popen[bytes], requests: int, timeout: float = 60.0) -> bool:
+    """Wait (polling the request log) until the sandbox saw `requests` CRM calls, then SIGKILL the child.
+    False if the child finished first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if len(sb.requests()) >= requests:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            return True
+        time.sleep(0.002)
+    process.kill()
+    raise AssertionError(f"the sync process made fewer than {requests} requests in {timeout} s")
+
+
+def assert_consistent(view: CrmView) -> None:
+    deals = view.deals()
+    tasks = view.tasks()
+    keys = Counter(t["key"] for t in tasks)
+    assert [k for k, n in keys.items() if n > 1] == [], "a task was duplicated"
+    open_per_deal = Counter(t["deal_id"] for t in tasks if t["open"])
+    unqualified = {i for i, d in deals.items() if d["open"] and d["status"] in UNQUALIFIED}
+    assert dict(open_per_deal) == dict.fromkeys(unqualified, 1)
+
+
+@dataclass(frozen=True)
+class KillResult:
+    killed: bool
+    rerun: RunSummary
+    leftover: list[dict[str, Any]]
+    """What a dry run after the rerun still wants to write: empty when every deal is right."""
+
+
+def kill_and_rerun(sb: Sandbox, config: Path, crm: str, kill_at: int) -> KillResult:
+    """SIGKILL a full sync after its `kill_at`-th request, rerun in this process once the dead run's lease
+    has expired (an injected clock, not a wait), then dry-run to see what is still wrong."""
+    sb.reset_requests()
+    killed = kill_after(sb, sync_process(config, crm), kill_at)
+    later = datetime.now(UTC) + timedelta(seconds=LEASE_TTL_SECONDS + 1)
+    worker = Worker(load_settings(str(config), environ={}), clock=lambda: later, sleep=lambda s: None)
+    try:
+        rerun = worker.run(RunRequest(crm, mode="full"))
+        check = worker.run(RunRequest(crm, mode="full", dry_run=True))
+    finally:
+        worker.close()
+    return KillResult(killed, rerun, check.planned)
