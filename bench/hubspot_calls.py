@@ -203,10 +203,10 @@ def bench(n: int, latency_ms: int) -> None:
         rerun = one_run(connector, framework, ledger, clock, first.cursor)
         clock.advance(2 * 3600)
         later = one_run(connector, framework, ledger, clock, rerun.cursor)
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before fetching the request log
         throttled = sum(
             1 for r in requests.get(f"{info['control']}/requests", timeout=60).json() if r["status"] == 429
         )
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
             f"\n== {n:,} deals (sandbox latency {latency_ms} ms; setup created {len(setup_report.created)})"
         )
