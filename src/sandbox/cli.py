@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--write-config", type=Path, metavar="PATH", help="write a bant-sync config for this sandbox"
     )
-    parser.add_argument("--no-rate-limits", action="store_true", help="count API limits but never refuse")
+    parser.add_argument(
+        "--no-rate-limits", action="store_true", help="count HubSpot rate limits but never answer 429"
+    )
     return parser
 
 

@@ -20,7 +20,8 @@ class SandboxOptions:
     """Leave out bant-sync's output fields/properties and the task key, so ``bant-sync setup`` has work."""
     faults: tuple[FaultRule, ...] = ()
     enforce_rate_limits: bool = True
-    """False: HubSpot burst/search limits and the Salesforce daily allocation are counted but never refuse."""
+    """False: HubSpot's burst and search windows are counted but never refuse. The Salesforce daily
+    allocation is a quota, not a rate: it always applies (raise ``salesforce_daily_api_limit`` instead)."""
     hubspot_burst_per_10s: int = 190
     hubspot_search_per_second: int = 5
     salesforce_daily_api_limit: int = 100_000

@@ -76,7 +76,7 @@ class Sandbox:
         self._hs_server = HttpServer(options.host, options.hubspot_port, self._serve_hubspot)
         self._servers.append(self._hs_server)
         self._sf_tokens, self._hs_tokens = TokenStore(), TokenStore()
-        self._usage = ApiUsage(options.salesforce_daily_api_limit, options.enforce_rate_limits)
+        self._usage = ApiUsage(options.salesforce_daily_api_limit)
         self._limiter = RateLimiter(
             options.hubspot_burst_per_10s,
             options.hubspot_search_per_second,

@@ -167,8 +167,8 @@ def test_limits_and_the_usage_header_count_calls(make_sandbox: Factory) -> None:
 def test_past_the_daily_allocation_calls_are_refused_with_request_limit_exceeded(
     make_sandbox: Factory,
 ) -> None:
-    """With the allocation spent, calls get 403 REQUEST_LIMIT_EXCEEDED (enforced when rate limits are on)."""
-    sb = make_sandbox(salesforce_daily_api_limit=3, enforce_rate_limits=True)
+    """With the allocation spent, calls get 403 REQUEST_LIMIT_EXCEEDED, even with rate limits off."""
+    sb = make_sandbox(salesforce_daily_api_limit=3)
     sf = sf_client(sb)
     for _ in range(3):
         sf.query("SELECT Id FROM User LIMIT 1")

@@ -8,16 +8,15 @@ import threading
 
 
 class ApiUsage:
-    def __init__(self, maximum: int, enforce: bool = True) -> None:
+    def __init__(self, maximum: int) -> None:
         self._lock = threading.Lock()
         self.maximum = maximum
-        self.enforce = enforce
         self.used = 0
 
     def charge(self) -> bool:
         """Count one call; False when the allocation is spent (the call is refused and not counted)."""
         with self._lock:
-            if self.enforce and self.used >= self.maximum:
+            if self.used >= self.maximum:
                 return False
             self.used += 1
             return True
