@@ -402,3 +402,22 @@ def test_oauth_session_expiry_mid_run_refreshes_once_and_completes(
     log = hs_sandbox.requests()
     assert any(r["status"] == 401 for r in log)
     assert sum(1 for r in log if r["path"] == "/oauth/v1/token") == 2
+
+
+def test_setup_creates_group_and_output_properties_once(hubspot_ledger: Any) -> None:
+    """On a bare account setup creates the group and output properties; a second run changes nothing and
+    preflight then passes."""
+    sb = _start(bare=True)
+    try:
+        connector = _harness(sb, hubspot_ledger).connector
+        with pytest.raises(SchemaDriftError):
+            connector.preflight()
+        first = connector.setup()
+        assert first.ok and "deals.bant_status" in first.created and "tasks.bant_sync_key" in first.created
+        sb.reset_requests()
+        second = connector.setup()
+        assert second.created == () and second.ok
+        assert not [r for r in sb.requests() if r["method"] in ("POST", "PATCH", "DELETE")]
+        connector.preflight()
+    finally:
+        sb.stop()
