@@ -33,7 +33,7 @@ def requests_of_a_full_run(options: SandboxOptions, crm: str) -> int:
         config = Path(tmp) / "sandbox.toml"
         sb.write_config(config)
         sb.reset_requests()
-        worker = Worker(load_settings(str(config), environ={}), sleep=lambda s: None)
+        worker = Worker(load_settings(str(config), environ={}))
         try:
             worker.run(RunRequest(crm, mode="full"))
         finally:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox, SandboxOptions
+from tests.timing import FakeTime
 from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
 from worker.settings_loader import load_settings
@@ -126,7 +127,8 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
         config = tmp_path / "sandbox.toml"
         sb.write_config(config)
         settings = load_settings(str(config), environ={})
-        worker = Worker(settings, sleep=lambda seconds: None)
+        time = FakeTime()
+        worker = Worker(settings, clock=time.now, sleep=time.sleep)
         try:
             yield Env(sb, worker, CrmView(sb, crm), crm, config)
         finally:

@@ -10,12 +10,13 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sandbox import Sandbox
 from tests.integration.conftest import CrmView
+from tests.timing import FakeTime
 from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
 from worker.settings_loader import load_settings
@@ -85,8 +86,8 @@ def kill_and_rerun(sb: Sandbox, config: Path, crm: str, kill_at: int) -> KillRes
     has expired (an injected clock, not a wait), then dry-run to see what is still wrong."""
     sb.reset_requests()
     killed = kill_after(sb, sync_process(config, crm), kill_at)
-    later = datetime.now(UTC) + timedelta(seconds=LEASE_TTL_SECONDS + 1)
-    worker = Worker(load_settings(str(config), environ={}), clock=lambda: later, sleep=lambda s: None)
+    later = FakeTime(shift=timedelta(seconds=LEASE_TTL_SECONDS + 1))
+    worker = Worker(load_settings(str(config), environ={}), clock=later.now, sleep=later.sleep)
     try:
         rerun = worker.run(RunRequest(crm, mode="full"))
         check = worker.run(RunRequest(crm, mode="full", dry_run=True))
