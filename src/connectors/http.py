@@ -7,10 +7,13 @@ retry layer; a timeout is raised to the caller's seam, which maps it to Transien
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+
+from connectors.errors import ConfigurationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,13 @@ def make_session(
     timeouts: Timeouts | None = None, ca_bundle: str = "", user_agent: str = "bant-sync"
 ) -> TimeoutSession:
     """A session with default timeouts, `verify` set to `ca_bundle` when given (else the system CAs), and
-    urllib3 retries disabled on both schemes."""
+    urllib3 retries disabled on both schemes. A `ca_bundle` that is not a readable file is a
+    ConfigurationError (requests would raise a bare OSError on the first call)."""
+    if ca_bundle and not Path(ca_bundle).is_file():
+        raise ConfigurationError(
+            f"ca_bundle {ca_bundle!r} is not a file: point the connection's `ca_bundle` at a PEM bundle of "
+            f"the CA that signs the CRM's certificate, or remove it to use the system's CAs"
+        )
     session = TimeoutSession(timeouts or Timeouts())
     adapter = HTTPAdapter(max_retries=0)
     session.mount("https://", adapter)

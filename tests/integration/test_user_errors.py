@@ -1,0 +1,133 @@
+"""Errors a user can cause end in one clear message with what to do and a non-zero exit code; logs at
+INFO never carry secrets or deal free text."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import structlog
+
+from sandbox import Sandbox, SandboxOptions
+from tests.timing import FakeTime
+from worker import exit_codes
+from worker.cli import main
+from worker.run_model import RunRequest
+from worker.service import Worker
+from worker.settings_loader import load_settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _sync(capsys: pytest.CaptureFixture[str], config: Path, crm: str) -> tuple[int, str]:
+    code = main(["--config", str(config), "--log-level", "error", "sync", "--connection", crm])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_revoked_credentials(tmp_path: Path, capsys: pytest.CaptureFixture[str], crm: str) -> None:
+    """A token the CRM no longer accepts: the run fails, says to check the credentials, and hides them."""
+    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
+        config = tmp_path / "sandbox.toml"
+        sb.write_config(config)
+        secrets = tmp_path / "sandbox.secrets.toml"
+        secrets.write_text(f'[connections.{crm}]\naccess_token = "revoked-token-abc123"\n', encoding="utf-8")
+        code, output = _sync(capsys, config, crm)
+    assert code == exit_codes.FAILURE
+    assert "revoked-token-abc123" not in output
+    assert "Traceback" not in output
+    assert any(word in output.lower() for word in ("credential", "token", "authenticat")), output
+
+
+def _run_with(config: Path, replace: dict[str, str], crm: str) -> tuple[str, str | None]:
+    text = config.read_text(encoding="utf-8")
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    config.write_text(text, encoding="utf-8")
+    time = FakeTime()
+    worker = Worker(load_settings(str(config), environ={}), clock=time.now, sleep=time.sleep)
+    try:
+        summary = worker.run(RunRequest(crm))
+    finally:
+        worker.close()
+    return summary.status, summary.error
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_unreachable_crm(tmp_path: Path, crm: str) -> None:
+    """Nothing listens at the configured address: a failed run whose error says the CRM is unreachable."""
+    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
+        config = tmp_path / "sandbox.toml"
+        sb.write_config(config)
+        port = _free_port()
+        status, error = _run_with(
+            config,
+            {
+                sb.info["hubspot"]["host"]: f"http://127.0.0.1:{port}",
+                sb.info["salesforce"]["instance_url"]: f"https://127.0.0.1:{port}",
+            },
+            crm,
+        )
+    assert status == "failed"
+    assert error and any(w in error.lower() for w in ("connect", "reach", "refused")), error
+
+
+def test_missing_ca_bundle_is_a_configuration_error(tmp_path: Path) -> None:
+    """A `ca_bundle` path that does not exist is named in a configuration error, not a traceback."""
+    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
+        config = tmp_path / "sandbox.toml"
+        sb.write_config(config)
+        status, error = _run_with(config, {sb.info["ca_bundle"]: str(tmp_path / "nope.pem")}, "salesforce")
+    assert status == "failed"
+    assert error and "ca_bundle" in error and "nope.pem" in error
+
+
+@pytest.mark.parametrize(("crm", "field"), [("salesforce", "BANT_Need__c"), ("hubspot", "bant_need")])
+def test_missing_field_stops_the_connection_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], crm: str, field: str
+) -> None:
+    """A BANT field deleted in the CRM: exit 1 naming the field, and no deal is flagged."""
+    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
+        config = tmp_path / "sandbox.toml"
+        sb.write_config(config)
+        if crm == "salesforce":
+            sb.salesforce.delete_field("Opportunity", field)
+        else:
+            sb.hubspot.delete_property("deals", field)
+        code, output = _sync(capsys, config, crm)
+        if crm == "salesforce":
+            flagged = [r for r in sb.salesforce.records("Opportunity") if r.get("BANT_Status__c")]
+        else:
+            flagged = [d for d in sb.hubspot.deals() if d["properties"].get("bant_status")]  # type: ignore[union-attr]
+    assert code == exit_codes.FAILURE
+    assert field in output
+    assert flagged == []
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_info_logs_carry_no_secret_and_no_deal_text(tmp_path: Path, crm: str) -> None:
+    """A whole run at INFO logs run context and counts, never a token or a deal's name or BANT text."""
+    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
+        config = tmp_path / "sandbox.toml"
+        sb.write_config(config)
+        time = FakeTime()
+        worker = Worker(load_settings(str(config), environ={}), clock=time.now, sleep=time.sleep)
+        with structlog.testing.capture_logs() as logs:
+            summary = worker.run(RunRequest(crm, mode="full"))
+        worker.close()
+        token = sb.info[crm]["access_token"]
+        texts = {str(d["properties"].get("dealname")) for d in sb.hubspot.deals()}  # type: ignore[union-attr]
+        texts |= {
+            str(r.get("BANT_Need__c")) for r in sb.salesforce.records("Opportunity") if r.get("BANT_Need__c")
+        }
+    assert summary.status == "succeeded"
+    rendered = "\n".join(repr(entry) for entry in logs)
+    assert token not in rendered
+    assert [t for t in texts if len(t) > 8 and t in rendered] == []
+    assert all(entry.get("run_id") == summary.run_id for entry in logs if entry["log_level"] == "info")
