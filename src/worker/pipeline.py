@@ -22,6 +22,7 @@ from connectors.protocol import Connector
 from connectors.registry import LedgerEntry
 from rules import Framework, evaluate
 from worker.planner import PlanContext, plan_closing, plan_page
+from worker.prefetch import read_ahead
 from worker.run_model import RunRequest, RunSummary, RunTally
 from worker.state import DealState, Lease, LeaseHeldError, LeaseLostError, RunRecord, StateStore, StatusChange
 from worker.write_buffer import Flushed, PendingPage, WriteBuffer, batch_sizes
@@ -164,7 +165,10 @@ class SyncRun:
         seen: set[str] | None = set() if request.mode == "full" else None
         book = _Bookkeeper(env.store, request, lease, tally)
         buffer = WriteBuffer(connector.apply, *batch_sizes(connector))
-        for page in _pages(connector, request, env.store):
+        pages = _pages(connector, request, env.store)
+        if getattr(connector, "supports_prefetch", False):
+            pages = read_ahead(pages)
+        for page in pages:
             ctx = PlanContext(request.connection, today, env.clock(), env.task_due_business_days)
             self._page(page, request, framework, ctx, buffer, book)
             if seen is not None:

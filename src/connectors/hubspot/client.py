@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -150,6 +151,7 @@ class HubSpotClient:
         self.limiter = limiter
         self._sdk = sdk if sdk is not None else HubSpot(access_token="", host=settings.host, retry=False)
         self._apis: dict[str, Any] = {}
+        self._count_lock = threading.Lock()
         self.calls = 0
         self.calls_by_method: Counter[str] = Counter()
 
@@ -198,8 +200,9 @@ class HubSpotClient:
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
         self.limiter.acquire(kind)
         headers: Mapping[str, str] | None = None
-        self.calls += 1
-        self.calls_by_method[f"{api}.{method}"] += 1
+        with self._count_lock:
+            self.calls += 1
+            self.calls_by_method[f"{api}.{method}"] += 1
         try:
             data, _status, headers = fn(*args, _request_timeout=timeout, **kwargs)
         except _API_EXCEPTIONS as exc:

@@ -26,6 +26,9 @@ class HubSpotConnector:
     """One HubSpot account. `sdk` is injectable for tests that build the SDK client themselves."""
 
     name = "hubspot"
+    supports_prefetch = True
+    """The SDK's urllib3 pool, the pacing limiter and the call counter are thread-safe: the worker may read
+    the next page while this one is written."""
 
     def __init__(self, settings: HubSpotSettings, context: ConnectorContext, sdk: Any | None = None) -> None:
         self.settings = settings

@@ -66,6 +66,7 @@ class HubSpotSettings:
     overlap_minutes: int = 60
     burst_limit_per_10s: int = 100
     search_per_second: int = 4
+    max_in_flight: int = 4
     page_size: int = 200
     deals_per_page: int = 2000
     task_due_business_days: int = 3

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from connectors.concurrency import map_in_parallel
 from connectors.errors import TransientError
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import format_datetime
@@ -113,8 +114,12 @@ class TaskWriter:
                 else:
                     outcomes[index] = _outcome(write, OutcomeKind.UNCHANGED, None, None, "no such task")
         results: dict[str, RowOutcome] = {}
-        for chunk in chunks(creates):
-            results.update(self._create(chunk, missing))
+        for created in map_in_parallel(
+            lambda chunk: self._create(chunk, missing),
+            list(chunks(creates)),
+            self._client.settings.max_in_flight,
+        ):
+            results.update(created)
         results.update(self._update(updates, missing, complete=False))
         results.update(self._update(completes, missing, complete=True))
         return [outcomes.get(i) or results[w.sync_key] for i, w in enumerate(writes)]

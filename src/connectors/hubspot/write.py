@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.concurrency import map_in_parallel
 from connectors.errors import SchemaDriftError
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 
@@ -86,8 +87,13 @@ def batch_update(
 ) -> dict[str, RowResult]:
     """Update `(id, properties)` rows in chunks of 100; one RowResult per id."""
     outcomes: dict[str, RowResult] = {}
-    for chunk in chunks(rows):
-        outcomes.update(_update_chunk(client, api, chunk, object_label))
+    results = map_in_parallel(
+        lambda chunk: _update_chunk(client, api, chunk, object_label),
+        list(chunks(rows)),
+        client.settings.max_in_flight,
+    )
+    for result in results:
+        outcomes.update(result)
     return outcomes
 
 
