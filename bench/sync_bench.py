@@ -1,0 +1,161 @@
+"""Whole sync runs of the real worker against a sandbox process: API calls vs the DESIGN.md §5 budget and a
+naive one-call-per-record script, wall time vs the floor the CRM's rate limits set, CPU time, peak RSS.
+
+The sandbox runs as a separate process (`python -m sandbox --deals N`), so CPU and memory are bant-sync's
+own (connector, rules, planner, state store). Used by bench/salesforce_calls.py and bench/hubspot_calls.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from worker.logging_setup import configure_logging
+from worker.run_model import RunRequest, RunSummary
+from worker.service import Worker
+from worker.settings_loader import load_settings
+
+HUBSPOT_BURST_PER_10S = 190
+HUBSPOT_SEARCH_PER_SECOND = 5
+PREFLIGHT_CALLS = {"salesforce": 2, "hubspot": 3}
+
+
+@dataclass(frozen=True)
+class Figures:
+    crm: str
+    label: str
+    read: int
+    status_writes: int
+    task_writes: int
+    calls: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+
+    def budget(self) -> int:
+        n, m, t = self.read, self.status_writes, self.task_writes
+        if self.crm == "salesforce":
+            return math.ceil(n / 2000) + math.ceil((m + t) / 200) + PREFLIGHT_CALLS["salesforce"]
+        return math.ceil(n / 200) + math.ceil(m / 100) + math.ceil(t / 100) + PREFLIGHT_CALLS["hubspot"]
+
+    def naive(self) -> int:
+        return self.read + self.status_writes + self.task_writes
+
+    def floor_s(self) -> float:
+        """Salesforce sets no short-term rate limit; HubSpot: searches at 5/s, every call at 190 per 10 s."""
+        if self.crm == "salesforce":
+            return 0.0
+        searches = math.ceil(self.read / 200)
+        return max(searches / HUBSPOT_SEARCH_PER_SECOND, self.calls / (HUBSPOT_BURST_PER_10S / 10))
+
+
+def _figures(crm: str, label: str, summary: RunSummary, wall: float, cpu: float) -> Figures:
+    if summary.status != "succeeded":
+        raise SystemExit(f"{crm} {label} run {summary.status}: {summary.error}")
+    tasks = sum(summary.tasks.get(k, 0) for k in ("created", "updated", "completed"))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return Figures(
+        crm,
+        label,
+        summary.deals.get("read", 0),
+        summary.deals.get("written", 0),
+        tasks,
+        summary.api_calls,
+        wall,
+        cpu,
+        rss_mb,
+    )
+
+
+def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
+    """A first full run, an unchanged incremental rerun, and the run after it."""
+    with tempfile.TemporaryDirectory(prefix="bant-sync-bench-") as tmp:
+        config = Path(tmp) / "bench.toml"
+        command = [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "--deals",
+            str(deals),
+            "--latency-ms",
+            str(latency_ms),
+            "--write-config",
+            str(config),
+        ]
+        sandbox = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        try:
+            assert sandbox.stdout is not None
+            if not sandbox.stdout.readline():
+                raise SystemExit("the sandbox did not start")
+            env = {
+                **os.environ,
+                "BANT_SYNC_CONNECTIONS__HUBSPOT__BURST_LIMIT_PER_10S": str(HUBSPOT_BURST_PER_10S),
+                "BANT_SYNC_CONNECTIONS__HUBSPOT__SEARCH_PER_SECOND": str(HUBSPOT_SEARCH_PER_SECOND),
+            }
+            worker = Worker(load_settings(str(config), environ=env))
+            results = []
+            try:
+                for label, mode in (
+                    ("first run (full)", "full"),
+                    ("unchanged rerun", "incremental"),
+                    ("the run after", "incremental"),
+                ):
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    summary = worker.run(RunRequest(crm, mode=mode, trigger="cli"))
+                    results.append(
+                        _figures(crm, label, summary, time.perf_counter() - wall, time.process_time() - cpu)
+                    )
+            finally:
+                worker.close()
+            return results
+        finally:
+            sandbox.terminate()
+            sandbox.wait(timeout=30)
+
+
+def print_table(rows: list[Figures], deals: int) -> None:
+    print(f"\n{rows[0].crm}, {deals:,} open deals")
+    print(
+        f"  {'run':<18}{'read':>8}{'status':>8}{'tasks':>8}{'calls':>7}{'budget':>8}{'x':>6}"
+        f"{'naive':>9}{'wall s':>8}{'floor s':>8}{'x':>6}{'cpu s':>7}{'rss MB':>8}"
+    )
+    for f in rows:
+        floor = f.floor_s()
+        ratio = f"{f.wall_s / floor:.2f}" if floor else "-"
+        print(
+            f"  {f.label:<18}{f.read:>8,}{f.status_writes:>8,}{f.task_writes:>8,}{f.calls:>7,}"
+            f"{f.budget():>8,}{f.calls / f.budget():>6.2f}{f.naive():>9,}{f.wall_s:>8.1f}{floor:>8.1f}{ratio:>6}"
+            f"{f.cpu_s:>7.1f}{f.peak_rss_mb:>8.0f}"
+        )
+
+
+def main(crm: str, doc: str) -> None:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deals", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--latency-ms", type=int, default=0, help="added by the sandbox to every CRM call")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON lines")
+    args = parser.parse_args()
+    configure_logging("warning")
+    for deals in args.deals:
+        rows = measure(crm, deals, args.latency_ms)
+        print_table(rows, deals)
+        if args.json:
+            for f in rows:
+                print(
+                    json.dumps(
+                        {**f.__dict__, "budget": f.budget(), "naive": f.naive(), "floor_s": f.floor_s()}
+                    )
+                )
+    print(
+        "\nbudget: Salesforce ceil(N/2000) + ceil((M+T)/200) + 2 describes; HubSpot ceil(N/200) + "
+        "ceil(M/100) + ceil(T/100) + 3 preflight reads. floor: HubSpot searches / 5 per s or calls / 19 per s."
+    )
