@@ -62,8 +62,6 @@ class RulesSettings:
 class RunSettings:
     lease_ttl_seconds: int = 900
     deadline_minutes: int = 120
-    max_attempts: int = 5
-    retry_budget: int = 200
     task_due_business_days: int = 3
 
 

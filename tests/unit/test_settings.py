@@ -60,10 +60,12 @@ def test_defaults_without_a_user_file() -> None:
 
 def test_user_file_then_env_override(tmp_path: Path) -> None:
     """The user file overrides defaults and BANT_SYNC_* env overrides the file; paths resolve beside it."""
-    config = write(tmp_path, '[logging]\nlevel = "debug"\n[state]\ndir = "st"\n[run]\nretry_budget = 10\n')
-    settings = load_settings(str(config), environ={"BANT_SYNC_RUN__RETRY_BUDGET": "99"})
+    config = write(
+        tmp_path, '[logging]\nlevel = "debug"\n[state]\ndir = "st"\n[run]\ndeadline_minutes = 10\n'
+    )
+    settings = load_settings(str(config), environ={"BANT_SYNC_RUN__DEADLINE_MINUTES": "99"})
     assert settings.logging.level == "debug"
-    assert settings.run.retry_budget == 99
+    assert settings.run.deadline_minutes == 99
     assert settings.state.dir == str(tmp_path / "st")
 
 
@@ -77,14 +79,15 @@ def test_every_problem_is_reported_with_did_you_mean(tmp_path: Path) -> None:
     """Unknown keys, wrong types and bad values are all listed at once, with suggestions."""
     config = write(
         tmp_path,
-        '[loging]\nlevel = "x"\n[run]\nretry_budgte = 3\nmax_attempts = "five"\n[logging]\nlevel = "loud"\n',
+        '[loging]\nlevel = "x"\n[run]\ndeadline_minuts = 3\nlease_ttl_seconds = "five"\n'
+        '[logging]\nlevel = "loud"\n',
     )
     with pytest.raises(ConfigError) as info:
         load_settings(str(config), environ={"BANT_SYNC_STAET__URL": "x"})
     text = str(info.value)
     assert "loging: unknown key (did you mean 'logging'?)" in text
-    assert "run.retry_budgte: unknown key (did you mean 'retry_budget'?)" in text
-    assert "run.max_attempts: must be a whole number" in text
+    assert "run.deadline_minuts: unknown key (did you mean 'deadline_minutes'?)" in text
+    assert "run.lease_ttl_seconds: must be a whole number" in text
     assert "logging.level must be one of" in text
     assert "env BANT_SYNC_STAET__URL: unknown setting 'staet' (did you mean 'state'?)" in text
 

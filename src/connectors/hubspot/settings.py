@@ -62,14 +62,12 @@ class HubSpotSettings:
     task_key_property: str = "bant_sync_key"
     property_group: str = "bant_sync"
     property_group_label: str = "BANT sync"
-    poc_types: tuple[str, ...] = ("poc",)
     overlap_minutes: int = 60
     burst_limit_per_10s: int = 100
     search_per_second: int = 4
     max_in_flight: int = 4
     page_size: int = 200
     deals_per_page: int = 2000
-    task_due_business_days: int = 3
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     max_attempts: int = 5

@@ -59,10 +59,7 @@ class SalesforceSettings:
     fields: dict[str, str] = field(default_factory=dict)
     extra_fields: dict[str, str] = field(default_factory=dict)
     task_key_field: str = "BANT_Sync_Key__c"
-    task_priority: str = "High"
-    poc_types: tuple[str, ...] = ("POC",)
     overlap_minutes: int = 5
-    task_due_business_days: int = 3
     quota_stop_share: float = 0.8
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
@@ -100,7 +97,7 @@ class SalesforceSettings:
             )
         if not 200 <= self.query_batch_size <= 2000:
             problems.append("query_batch_size must be between 200 and 2000 (Salesforce's batchSize range)")
-        if self.overlap_minutes < 0 or self.task_due_business_days < 0:
-            problems.append("overlap_minutes and task_due_business_days must be >= 0")
+        if self.overlap_minutes < 0:
+            problems.append("overlap_minutes must be >= 0")
         if problems:
             raise ConfigurationError("Salesforce settings: " + "; ".join(problems))
