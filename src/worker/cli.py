@@ -87,12 +87,6 @@ def _add_evaluate(
     parser.set_defaults(handler=_evaluate)
 
 
-def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
-    from sandbox.cli import main as sandbox_main
-
-    return sandbox_main(args.sandbox_args)
-
-
 def _add_sandbox(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
@@ -100,10 +94,9 @@ def _add_sandbox(
         "sandbox",
         help="run the local sandbox CRM (Salesforce + HubSpot stand-in); see `bant-sync sandbox --help`",
         add_help=False,
-        description="Run the sandbox CRM. All options are passed on: `bant-sync sandbox --help` lists them.",
+        description="Run the sandbox CRM: `bant-sync sandbox --help` lists its options.",
     )
-    parser.add_argument("sandbox_args", nargs=argparse.REMAINDER)
-    parser.set_defaults(handler=_sandbox, skip_settings=True)
+    parser.set_defaults(handler=None)  # never reached: main() hands `sandbox ...` to the sandbox's parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,14 +120,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sandbox_arguments(arguments: list[str]) -> list[str] | None:
+    """The arguments after `sandbox` when that is the command (argparse cannot pass options such as
+    `--seed` through a subcommand untouched, so the sandbox's own parser gets them directly)."""
+    index = 0
+    while index < len(arguments) and arguments[index] in _GLOBAL_OPTIONS:
+        index += 2
+    if index < len(arguments) and arguments[index] == "sandbox":
+        return arguments[index + 1 :]
+    return None
+
+
+_GLOBAL_OPTIONS = frozenset({"--config", "--log-level", "--log-format"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    sandbox_arguments = _sandbox_arguments(arguments)
+    if sandbox_arguments is not None:
+        from sandbox.cli import main as sandbox_main
+
+        return sandbox_main(sandbox_arguments)
     parser = build_parser()
     args = parser.parse_args(arguments)
     try:
-        if getattr(args, "skip_settings", False):
-            configure_logging(args.log_level or "info", args.log_format or "auto")
-            return int(args.handler(args, Settings()))
         settings = load_settings(args.config)
         configure_logging(
             args.log_level or settings.logging.level, args.log_format or settings.logging.format

@@ -120,4 +120,4 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument("--seed-value", type=int, default=7, help="seed of the sandbox data (default 7)")
-    parser.set_defaults(handler=run_demo, skip_settings=False)
+    parser.set_defaults(handler=run_demo)
