@@ -69,7 +69,7 @@ def _print_status(report: dict[str, Any]) -> None:
         counts_text = " ".join(f"{k}={v}" for k, v in sorted(run["counts"].items()) if v)
         out.write(
             f"  run {run['run_id']}  {run['started_at'][:19]}  {run['trigger']:<8} {run['mode']:<11} "
-            f"{run['status']:<14} api={run['api_calls']} {'(dry run: nothing written) ' if run['dry_run'] else ''}"
+            f"{run['status']:<14} api={run['api_calls']} {'(dry run) ' if run['dry_run'] else ''}"
             f"{counts_text}" + (f"  error: {run['error']}" if run["error"] else "") + "\n"
         )
 
