@@ -224,3 +224,49 @@ def test_paging_stops_at_10000_results(make_sandbox: Factory) -> None:
         _search(hs, [], sorts=sorts, limit=200, after="10000")
     assert caught.value.status == 400
     assert '"category":"VALIDATION_ERROR"' in caught.value.body and "10000" in caught.value.body
+
+
+_BOUND_CHECKS: dict[str | None, Callable[[int, int], bool]] = {
+    "GTE": lambda stamp, bound: stamp >= bound,
+    "GT": lambda stamp, bound: stamp > bound,
+    "LTE": lambda stamp, bound: stamp <= bound,
+    "LT": lambda stamp, bound: stamp < bound,
+    None: lambda stamp, bound: True,
+}
+
+
+@pytest.mark.parametrize(
+    ("low_op", "high_op"), [("GTE", "LTE"), ("GT", "LT"), ("GTE", None), (None, "LT")], ids=str
+)
+def test_a_modified_range_returns_exactly_the_deals_in_it(
+    sb: Sandbox, hs: HubSpot, low_op: str | None, high_op: str | None
+) -> None:
+    """Keyset windows (a modified-date range, bisected on the kept match list) return exactly the open
+    deals whose stamp is in range, bounds included or excluded as the operator says, while deals are
+    written between searches."""
+    sb.clock.freeze()
+    sorts = [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+    base = [{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]
+    stamps = sorted({_ms(r.properties) for r in _search(hs, [base], sorts=sorts, limit=200).results})
+    low, high = stamps[len(stamps) // 4], stamps[3 * len(stamps) // 4]
+    window = list(base)
+    if low_op:
+        window.append({"propertyName": "hs_lastmodifieddate", "operator": low_op, "value": str(low)})
+    if high_op:
+        window.append({"propertyName": "hs_lastmodifieddate", "operator": high_op, "value": str(high)})
+    for round_no in range(3):
+        found = _search(hs, [window], sorts=sorts, limit=200)
+        expected = {
+            d["id"]
+            for d in sb.hubspot.deals()
+            if d["properties"]["hs_is_closed"] != "true"  # type: ignore[index]
+            and _BOUND_CHECKS[low_op](_ms(d["properties"]), low)  # type: ignore[arg-type]
+            and _BOUND_CHECKS[high_op](_ms(d["properties"]), high)  # type: ignore[arg-type]
+        }
+        assert {r.id for r in found.results} == expected
+        assert found.total == len(expected) > 0
+        ordered = [_ms(r.properties) for r in found.results]
+        assert ordered == sorted(ordered)
+        sb.clock.advance(1)
+        updates = [{"id": r.id, "properties": {"bant_score": str(round_no)}} for r in found.results[:7]]
+        hs.crm.deals.batch_api.update(BatchInputSimplePublicObjectBatchInput(inputs=updates))

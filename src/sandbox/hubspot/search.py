@@ -2,13 +2,15 @@
 10,000 results (HTTP 400) (HubSpot docs, "CRM search: limitations"). Results may lag recent writes (the
 ``search_lag`` fault / setting).
 
-The common query — sorted by ``hs_lastmodifieddate`` ascending with no lag — keeps its match list between
-calls and catches up from the store's write log, so paging through 100,000 deals while writing to them
-costs a full scan only once per distinct filter.
+The common query — sorted by ``hs_lastmodifieddate`` ascending with no lag — keeps its match list (for
+the filters other than a modified-date range) between calls and catches up from the store's write log;
+the range is bisected. So paging through 100,000 deals while writing to them, by offset or by re-anchored
+windows, costs a full scan only once per distinct filter.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,11 +41,14 @@ class _Matches:
     epoch: int
     log_position: int
     entries: list[tuple[HsObject, int]] = field(default_factory=list)
+    stamps: list[int] = field(default_factory=list)
+    """The entries' stamps, ascending (the store is ordered), for bisecting a modified-date range."""
     members: dict[str, int] = field(default_factory=dict)
     stale: int = 0
 
     def add(self, obj: HsObject) -> None:
         self.entries.append((obj, obj.modstamp_ms))
+        self.stamps.append(obj.modstamp_ms)
         self.members[obj.id] = obj.modstamp_ms
 
     def catch_up(self, store: ObjectStore, predicate: Predicate) -> None:
@@ -58,19 +63,23 @@ class _Matches:
                 self.add(obj)
         if self.stale > len(self.entries) // 2:
             self.entries = [(o, s) for o, s in self.entries if self.members.get(o.id) == s]
+            self.stamps = [s for _, s in self.entries]
             self.stale = 0
 
-    def page(self, after: int, end: int) -> tuple[int, list[Version]]:
+    def page(self, after: int, end: int, low: int | None, high: int | None) -> tuple[int, list[Version]]:
+        """Live matches with `low <= stamp <= high` (either bound optional): their count, and rows
+        `after`..`end` of them. Bisects to the range, so a keyset query costs the range, not the table."""
+        start = bisect.bisect_left(self.stamps, low) if low is not None else 0
+        stop = bisect.bisect_right(self.stamps, high) if high is not None else len(self.stamps)
         rows: list[Version] = []
-        index = 0
-        for obj, stamp in self.entries:
-            if index >= end:
-                break
-            if self.members.get(obj.id) == stamp:
-                if index >= after:
+        total = 0
+        members = self.members
+        for obj, stamp in self.entries[start:stop]:
+            if members.get(obj.id) == stamp:
+                if after <= total < end:
                     rows.append((obj, obj.properties, stamp))
-                index += 1
-        return len(self.entries) - self.stale, rows
+                total += 1
+        return total, rows
 
 
 def _sort(body: Mapping[str, object]) -> tuple[str | None, bool]:
@@ -117,6 +126,38 @@ def _versions(store: ObjectStore, lag_ms: int, now_ms: int) -> Iterator[Version]
                 break
 
 
+_RANGE_OPERATORS = frozenset({"GT", "GTE", "LT", "LTE"})
+
+
+def _modified_range(
+    store: ObjectStore, body: Mapping[str, object]
+) -> tuple[dict[str, object], int | None, int | None] | None:
+    """For one filter group: the body without its `hs_lastmodifieddate` range filters, and that range as
+    inclusive epoch-millisecond bounds. None when the body has another shape (the slow path serves it)."""
+    groups = body.get("filterGroups") or []
+    if not isinstance(groups, list) or len(groups) != 1 or not isinstance(groups[0], Mapping):
+        return None
+    convert = converter(store.registry.properties.get(MODIFIED), MODIFIED)
+    low: int | None = None
+    high: int | None = None
+    rest = []
+    for spec in groups[0].get("filters") or []:
+        op = str(spec.get("operator", "")).upper() if isinstance(spec, Mapping) else ""
+        if isinstance(spec, Mapping) and spec.get("propertyName") == MODIFIED and op in _RANGE_OPERATORS:
+            bound = convert(str(spec.get("value")))
+            if not isinstance(bound, int):
+                return None
+            if op in {"GT", "GTE"}:
+                bound += op == "GT"
+                low = bound if low is None else max(low, bound)
+            else:
+                bound -= op == "LT"
+                high = bound if high is None else min(high, bound)
+        else:
+            rest.append(spec)
+    return {**body, "filterGroups": [{"filters": rest}]}, low, high
+
+
 def _cached(store: ObjectStore, body: Mapping[str, object], predicate: Predicate) -> _Matches:
     key = json.dumps([body.get("filterGroups"), body.get("query")], sort_keys=True, default=str)
     found = store.search_cache.pop(key, None)
@@ -139,8 +180,10 @@ def run_search(store: ObjectStore, body: Mapping[str, object], lag_ms: int, now_
     sort_name, descending = _sort(body)
     limit, after = _paging(body)
     end = min(after + limit, RESULT_CAP)
-    if sort_name == MODIFIED and not descending and store.ordered and lag_ms <= 0:
-        total, rows = _cached(store, body, predicate).page(after, end)
+    split = _modified_range(store, body)
+    if sort_name == MODIFIED and not descending and store.ordered and lag_ms <= 0 and split is not None:
+        rest, low, high = split
+        total, rows = _cached(store, rest, compile_search(store, rest)).page(after, end, low, high)
         return SearchPage(total, rows, end if end < total else None)
     matches = [v for v in _versions(store, lag_ms, now_ms) if predicate(v[1], v[2], v[0].num)]
     if sort_name is None:
