@@ -62,24 +62,23 @@ class _Matches:
             if obj is not None and predicate(obj.properties, obj.modstamp_ms, obj.num):
                 self.add(obj)
         if self.stale > len(self.entries) // 2:
+            self.compact()
+
+    def compact(self) -> None:
+        """Drop entries superseded by a later write, so positions in the list are positions in the result."""
+        if self.stale:
             self.entries = [(o, s) for o, s in self.entries if self.members.get(o.id) == s]
             self.stamps = [s for _, s in self.entries]
             self.stale = 0
 
     def page(self, after: int, end: int, low: int | None, high: int | None) -> tuple[int, list[Version]]:
         """Live matches with `low <= stamp <= high` (either bound optional): their count, and rows
-        `after`..`end` of them. Bisects to the range, so a keyset query costs the range, not the table."""
+        `after`..`end` of them. Bisects to the range: a keyset query costs a page, not the table."""
+        self.compact()
         start = bisect.bisect_left(self.stamps, low) if low is not None else 0
         stop = bisect.bisect_right(self.stamps, high) if high is not None else len(self.stamps)
-        rows: list[Version] = []
-        total = 0
-        members = self.members
-        for obj, stamp in self.entries[start:stop]:
-            if members.get(obj.id) == stamp:
-                if after <= total < end:
-                    rows.append((obj, obj.properties, stamp))
-                total += 1
-        return total, rows
+        chosen = self.entries[start + after : min(start + end, stop)]
+        return stop - start, [(obj, obj.properties, stamp) for obj, stamp in chosen]
 
 
 def _sort(body: Mapping[str, object]) -> tuple[str | None, bool]:
