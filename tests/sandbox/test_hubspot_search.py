@@ -270,3 +270,26 @@ def test_a_modified_range_returns_exactly_the_deals_in_it(
         sb.clock.advance(1)
         updates = [{"id": r.id, "properties": {"bant_score": str(round_no)}} for r in found.results[:7]]
         hs.crm.deals.batch_api.update(BatchInputSimplePublicObjectBatchInput(inputs=updates))
+
+
+def test_a_tie_window_by_id_returns_exactly_the_deals_at_that_instant(sb: Sandbox, hs: HubSpot) -> None:
+    """`hs_lastmodifieddate EQ t` sorted by `hs_object_id` with `GT id` (a tie sweep) returns the open deals
+    stamped exactly `t`, by id, after the anchor id."""
+    sb.clock.freeze()
+    deals = _search(hs, [[{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]], limit=200)
+    chosen = sorted(r.id for r in deals.results[:30])
+    sb.clock.advance(5)
+    hs.crm.deals.batch_api.update(
+        BatchInputSimplePublicObjectBatchInput(
+            inputs=[{"id": i, "properties": {"bant_score": "1"}} for i in chosen]
+        )
+    )
+    stamp = _ms(next(d for d in sb.hubspot.deals() if d["id"] == chosen[0])["properties"])  # type: ignore[arg-type]
+    tie = [
+        {"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"},
+        {"propertyName": "hs_lastmodifieddate", "operator": "EQ", "value": str(stamp)},
+        {"propertyName": "hs_object_id", "operator": "GT", "value": chosen[9]},
+    ]
+    found = _search(hs, [tie], sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}], limit=200)
+    assert [r.id for r in found.results] == sorted(chosen[10:], key=int)
+    assert found.total == 20

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from sandbox.hubspot.filters import Predicate, bad_request, compile_search, converter, getter
@@ -71,6 +71,13 @@ class _Matches:
             self.stamps = [s for _, s in self.entries]
             self.stale = 0
 
+    def in_range(self, low: int | None, high: int | None) -> list[tuple[HsObject, int]]:
+        """Live entries with `low <= stamp <= high`, in modification order."""
+        self.compact()
+        start = bisect.bisect_left(self.stamps, low) if low is not None else 0
+        stop = bisect.bisect_right(self.stamps, high) if high is not None else len(self.stamps)
+        return self.entries[start:stop]
+
     def page(self, after: int, end: int, low: int | None, high: int | None) -> tuple[int, list[Version]]:
         """Live matches with `low <= stamp <= high` (either bound optional): their count, and rows
         `after`..`end` of them. Bisects to the range: a keyset query costs a page, not the table."""
@@ -125,36 +132,48 @@ def _versions(store: ObjectStore, lag_ms: int, now_ms: int) -> Iterator[Version]
                 break
 
 
-_RANGE_OPERATORS = frozenset({"GT", "GTE", "LT", "LTE"})
+_RANGE_OPERATORS = frozenset({"GT", "GTE", "LT", "LTE", "EQ"})
 
 
-def _modified_range(
-    store: ObjectStore, body: Mapping[str, object]
-) -> tuple[dict[str, object], int | None, int | None] | None:
-    """For one filter group: the body without its `hs_lastmodifieddate` range filters, and that range as
-    inclusive epoch-millisecond bounds. None when the body has another shape (the slow path serves it)."""
+@dataclass(frozen=True)
+class _Window:
+    """A search split for the kept match list: `base` (the filters it is kept for: a stable cache key),
+    `narrow` (`hs_object_id` filters, applied to the candidates), and the modified range, inclusive."""
+
+    base: dict[str, object]
+    narrow: dict[str, object] | None
+    low: int | None
+    high: int | None
+
+
+def _window(store: ObjectStore, body: Mapping[str, object]) -> _Window | None:
+    """For one filter group: split out its `hs_lastmodifieddate` range (or EQ) and its `hs_object_id`
+    filters. None when the body has another shape (the slow path serves it)."""
     groups = body.get("filterGroups") or []
     if not isinstance(groups, list) or len(groups) != 1 or not isinstance(groups[0], Mapping):
         return None
     convert = converter(store.registry.properties.get(MODIFIED), MODIFIED)
     low: int | None = None
     high: int | None = None
-    rest = []
+    base, narrow = [], []
     for spec in groups[0].get("filters") or []:
         op = str(spec.get("operator", "")).upper() if isinstance(spec, Mapping) else ""
         if isinstance(spec, Mapping) and spec.get("propertyName") == MODIFIED and op in _RANGE_OPERATORS:
             bound = convert(str(spec.get("value")))
             if not isinstance(bound, int):
                 return None
-            if op in {"GT", "GTE"}:
-                bound += op == "GT"
-                low = bound if low is None else max(low, bound)
-            else:
-                bound -= op == "LT"
-                high = bound if high is None else min(high, bound)
+            if op in {"GT", "GTE", "EQ"}:
+                start = bound + (op == "GT")
+                low = start if low is None else max(low, start)
+            if op in {"LT", "LTE", "EQ"}:
+                stop = bound - (op == "LT")
+                high = stop if high is None else min(high, stop)
+        elif isinstance(spec, Mapping) and spec.get("propertyName") == "hs_object_id":
+            narrow.append(spec)
         else:
-            rest.append(spec)
-    return {**body, "filterGroups": [{"filters": rest}]}, low, high
+            base.append(spec)
+    narrowing: dict[str, object] | None = {"filterGroups": [{"filters": narrow}]} if narrow else None
+    return _Window({**body, "filterGroups": [{"filters": base}]}, narrowing, low, high)
 
 
 def _cached(store: ObjectStore, body: Mapping[str, object], predicate: Predicate) -> _Matches:
@@ -179,12 +198,18 @@ def run_search(store: ObjectStore, body: Mapping[str, object], lag_ms: int, now_
     sort_name, descending = _sort(body)
     limit, after = _paging(body)
     end = min(after + limit, RESULT_CAP)
-    split = _modified_range(store, body)
-    if sort_name == MODIFIED and not descending and store.ordered and lag_ms <= 0 and split is not None:
-        rest, low, high = split
-        total, rows = _cached(store, rest, compile_search(store, rest)).page(after, end, low, high)
-        return SearchPage(total, rows, end if end < total else None)
-    matches = [v for v in _versions(store, lag_ms, now_ms) if predicate(v[1], v[2], v[0].num)]
+    window = _window(store, body) if store.ordered and lag_ms <= 0 else None
+    if window is not None:
+        kept = _cached(store, window.base, compile_search(store, window.base))
+        if sort_name == MODIFIED and not descending and window.narrow is None:
+            total, rows = kept.page(after, end, window.low, window.high)
+            return SearchPage(total, rows, end if end < total else None)
+        candidates: Iterable[Version] = (
+            (obj, obj.properties, stamp) for obj, stamp in kept.in_range(window.low, window.high)
+        )
+    else:
+        candidates = _versions(store, lag_ms, now_ms)
+    matches = [v for v in candidates if predicate(v[1], v[2], v[0].num)]
     if sort_name is None:
         matches.sort(key=lambda v: v[0].num)
     elif sort_name == MODIFIED:
