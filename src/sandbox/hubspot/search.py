@@ -36,7 +36,9 @@ class SearchPage:
 
 @dataclass
 class _Matches:
-    """Matches in modification order; an entry is live while ``members[id]`` still holds its stamp."""
+    """Matches in modification order; an entry is live while ``members[id]`` still holds its stamp.
+    Superseded entries stay in place until they are half the list; their stamps are kept sorted in
+    ``stale_stamps`` so a range's live count is two bisections, whatever was written since."""
 
     epoch: int
     log_position: int
@@ -44,7 +46,7 @@ class _Matches:
     stamps: list[int] = field(default_factory=list)
     """The entries' stamps, ascending (the store is ordered), for bisecting a modified-date range."""
     members: dict[str, int] = field(default_factory=dict)
-    stale: int = 0
+    stale_stamps: list[int] = field(default_factory=list)
 
     def add(self, obj: HsObject) -> None:
         self.entries.append((obj, obj.modstamp_ms))
@@ -56,36 +58,50 @@ class _Matches:
         self.log_position = len(store.writes)
         last = {object_id: index for index, object_id in enumerate(written)}
         for object_id in sorted(last, key=last.__getitem__):
-            if self.members.pop(object_id, None) is not None:
-                self.stale += 1
+            old = self.members.pop(object_id, None)
+            if old is not None:
+                bisect.insort(self.stale_stamps, old)
             obj = store.objects.get(object_id)
             if obj is not None and predicate(obj.properties, obj.modstamp_ms, obj.num):
                 self.add(obj)
-        if self.stale > len(self.entries) // 2:
-            self.compact()
-
-    def compact(self) -> None:
-        """Drop entries superseded by a later write, so positions in the list are positions in the result."""
-        if self.stale:
+        if len(self.stale_stamps) > len(self.entries) // 2:
             self.entries = [(o, s) for o, s in self.entries if self.members.get(o.id) == s]
             self.stamps = [s for _, s in self.entries]
-            self.stale = 0
+            self.stale_stamps = []
+
+    def _bounds(self, low: int | None, high: int | None) -> tuple[int, int, int]:
+        """Entry positions of the range, and how many live entries it holds."""
+        start = bisect.bisect_left(self.stamps, low) if low is not None else 0
+        stop = bisect.bisect_right(self.stamps, high) if high is not None else len(self.stamps)
+        stale_from = bisect.bisect_left(self.stale_stamps, low) if low is not None else 0
+        stale_to = (
+            bisect.bisect_right(self.stale_stamps, high) if high is not None else len(self.stale_stamps)
+        )
+        return start, stop, (stop - start) - (stale_to - stale_from)
+
+    def _live(self, start: int, stop: int) -> Iterator[tuple[HsObject, int]]:
+        members = self.members
+        for index in range(start, stop):
+            obj, stamp = self.entries[index]
+            if members.get(obj.id) == stamp:
+                yield obj, stamp
 
     def in_range(self, low: int | None, high: int | None) -> list[tuple[HsObject, int]]:
         """Live entries with `low <= stamp <= high`, in modification order."""
-        self.compact()
-        start = bisect.bisect_left(self.stamps, low) if low is not None else 0
-        stop = bisect.bisect_right(self.stamps, high) if high is not None else len(self.stamps)
-        return self.entries[start:stop]
+        start, stop, _ = self._bounds(low, high)
+        return list(self._live(start, stop))
 
     def page(self, after: int, end: int, low: int | None, high: int | None) -> tuple[int, list[Version]]:
         """Live matches with `low <= stamp <= high` (either bound optional): their count, and rows
         `after`..`end` of them. Bisects to the range: a keyset query costs a page, not the table."""
-        self.compact()
-        start = bisect.bisect_left(self.stamps, low) if low is not None else 0
-        stop = bisect.bisect_right(self.stamps, high) if high is not None else len(self.stamps)
-        chosen = self.entries[start + after : min(start + end, stop)]
-        return stop - start, [(obj, obj.properties, stamp) for obj, stamp in chosen]
+        start, stop, total = self._bounds(low, high)
+        rows: list[Version] = []
+        for position, (obj, stamp) in enumerate(self._live(start, stop)):
+            if position >= end:
+                break
+            if position >= after:
+                rows.append((obj, obj.properties, stamp))
+        return total, rows
 
 
 def _sort(body: Mapping[str, object]) -> tuple[str | None, bool]:
