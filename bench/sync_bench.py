@@ -133,7 +133,8 @@ def print_table(rows: list[Figures], deals: int) -> None:
         ratio = f"{f.wall_s / floor:.2f}" if floor else "-"
         print(
             f"  {f.label:<18}{f.read:>8,}{f.status_writes:>8,}{f.task_writes:>8,}{f.calls:>7,}"
-            f"{f.budget():>8,}{f.calls / f.budget():>6.2f}{f.naive():>9,}{f.wall_s:>8.1f}{floor:>8.1f}{ratio:>6}"
+            f"{f.budget():>8,}{f.calls / f.budget():>6.2f}{f.naive():>9,}{f.wall_s:>8.1f}{floor:>8.1f}"
+            f"{ratio:>6}"
             f"{f.cpu_s:>7.1f}{f.peak_rss_mb:>8.0f}"
         )
 
@@ -157,5 +158,6 @@ def main(crm: str, doc: str) -> None:
                 )
     print(
         "\nbudget: Salesforce ceil(N/2000) + ceil((M+T)/200) + 2 describes; HubSpot ceil(N/200) + "
-        "ceil(M/100) + ceil(T/100) + 3 preflight reads. floor: HubSpot searches / 5 per s or calls / 19 per s."
+        "ceil(M/100) + ceil(T/100) + 3 preflight reads. "
+        "floor: HubSpot searches / 5 per s or calls / 19 per s."
     )
