@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -21,6 +22,7 @@ from connectors.model import Page, WritePlan
 from connectors.protocol import Connector
 from connectors.registry import LedgerEntry
 from rules import Framework, evaluate
+from worker.errors import BantSyncError
 from worker.planner import PlanContext, plan_closing, plan_page
 from worker.prefetch import read_ahead
 from worker.run_model import RunRequest, RunSummary, RunTally
@@ -64,7 +66,7 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _pages(connector: Connector, request: RunRequest, store: StateStore) -> Iterator[Page]:
+def _pages(connector: Connector, request: RunRequest, store: StateStore) -> Generator[Page, None, None]:
     if request.mode == "deal":
         deal = connector.fetch_one(request.deal_id or "")
         yield Page((deal,) if deal is not None else (), None)
@@ -128,6 +130,9 @@ class SyncRun:
             summary.status, summary.error = "failed", f"lease lost mid-run: {exc}"
         except ConnectorError as exc:
             summary.status, summary.error = "failed", str(exc)
+        except BantSyncError as exc:
+            summary.status, summary.error = "failed", str(exc)
+            raise
         finally:
             summary.api_calls = connector.api_calls if connector is not None else 0
             summary.deals = dict(tally.deals)
@@ -168,6 +173,34 @@ class SyncRun:
         pages = _pages(connector, request, env.store)
         if getattr(connector, "supports_prefetch", False):
             pages = read_ahead(pages)
+        with closing(pages):
+            status = self._run_pages(request, framework, pages, book, buffer, seen, today, deadline)
+        if status != "succeeded":
+            return status
+        book.settle(buffer.flush(final=True))
+        ledger = env.store.ledger(request.connection)
+        if seen is not None:
+            orphans = {d: e for d, e in ledger.open_tasks().items() if d not in seen}
+            self._complete_orphans(request, connector, orphans, today, book)
+        elif request.mode == "deal" and tally.deals["read"] == 0:
+            orphans = ledger.open_tasks_for([request.deal_id or ""])
+            self._complete_orphans(request, connector, orphans, today, book)
+        return "succeeded"
+
+    def _run_pages(
+        self,
+        request: RunRequest,
+        framework: Framework,
+        pages: Iterator[Page],
+        book: _Bookkeeper,
+        buffer: WriteBuffer,
+        seen: set[str] | None,
+        today: date,
+        deadline: datetime,
+    ) -> str:
+        """Every page in turn; "stopped" (after a final flush) on a stop signal or past the deadline."""
+        env = self.env
+        tally = book.tally
         for page in pages:
             ctx = PlanContext(request.connection, today, env.clock(), env.task_due_business_days)
             self._page(page, request, framework, ctx, buffer, book)
@@ -183,14 +216,6 @@ class SyncRun:
                 log.warning("run deadline reached; stopping after a checkpoint", deadline=str(env.deadline))
                 book.settle(buffer.flush(final=True))
                 return "stopped"
-        book.settle(buffer.flush(final=True))
-        ledger = env.store.ledger(request.connection)
-        if seen is not None:
-            orphans = {d: e for d, e in ledger.open_tasks().items() if d not in seen}
-            self._complete_orphans(request, connector, orphans, today, book)
-        elif request.mode == "deal" and tally.deals["read"] == 0:
-            orphans = ledger.open_tasks_for([request.deal_id or ""])
-            self._complete_orphans(request, connector, orphans, today, book)
         return "succeeded"
 
     def _page(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,7 +22,7 @@ class _Failure:
         self.error = error
 
 
-def read_ahead(pages: Iterator[T], depth: int = 1) -> Iterator[T]:
+def read_ahead(pages: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
     """Yield what `pages` yields, produced by a background thread up to `depth` items ahead. An exception in
     the producer is raised here, at the point the consumer would have reached it. Closing this generator
     early stops the producer after its current item."""

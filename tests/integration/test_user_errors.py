@@ -13,6 +13,7 @@ from sandbox import Sandbox, SandboxOptions
 from tests.timing import FakeTime
 from worker import exit_codes
 from worker.cli import main
+from worker.errors import ConfigError
 from worker.run_model import RunRequest
 from worker.service import Worker
 from worker.settings_loader import load_settings
@@ -131,3 +132,24 @@ def test_info_logs_carry_no_secret_and_no_deal_text(tmp_path: Path, crm: str) ->
     assert token not in rendered
     assert [t for t in texts if len(t) > 8 and t in rendered] == []
     assert all(entry.get("run_id") == summary.run_id for entry in logs if entry["log_level"] == "info")
+
+
+def test_a_bad_framework_is_a_config_error_recorded_in_run_history(tmp_path: Path) -> None:
+    """A connection naming a framework that does not exist: the run is recorded as failed with the
+    message, and the configuration error reaches the caller (the CLI exits 3 with it)."""
+    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
+        config = tmp_path / "sandbox.toml"
+        sb.write_config(config)
+        text = config.read_text(encoding="utf-8").replace(
+            'crm = "hubspot"\n', 'crm = "hubspot"\nframework = "spiced"\n'
+        )
+        config.write_text(text, encoding="utf-8")
+        time = FakeTime()
+        worker = Worker(load_settings(str(config), environ={}), clock=time.now, sleep=time.sleep)
+        try:
+            with pytest.raises(ConfigError, match="framework 'spiced' not found"):
+                worker.run(RunRequest("hubspot"))
+            runs = worker.store.list_runs("hubspot")
+        finally:
+            worker.close()
+    assert [(r.status, "spiced" in (r.error or "")) for r in runs] == [("failed", True)]
