@@ -26,10 +26,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from worker.ops_metrics import render_metrics
-from worker.pipeline import LeaseBusyError
 from worker.run_model import RunRequest
 from worker.service import Worker
-from worker.state import Lease, RunRecord
+from worker.state import Lease, LeaseHeldError, RunRecord
 
 log = structlog.get_logger()
 
@@ -247,7 +246,7 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
             run = parse_resync(await read_body(request, max_body_bytes), worker)
             try:
                 lease = await run_in_threadpool(worker.reserve, run.connection)
-            except LeaseBusyError as exc:
+            except LeaseHeldError as exc:
                 raise ApiError(409, str(exc), holder_run_id=exc.holder_run_id) from None
         except ApiError as exc:
             log.info("resync refused", status=exc.status, reason=exc.body["error"])

@@ -26,24 +26,11 @@ from worker.errors import BantSyncError
 from worker.planner import PlanContext, plan_closing, plan_page
 from worker.prefetch import read_ahead
 from worker.run_model import RunRequest, RunSummary, RunTally
-from worker.state import DealState, Lease, LeaseHeldError, LeaseLostError, RunRecord, StateStore, StatusChange
+from worker.state import DealState, Lease, LeaseLostError, RunRecord, StateStore, StatusChange
 from worker.write_buffer import Flushed, PendingPage, WriteBuffer, batch_sizes
 
 log = structlog.get_logger()
 ProgressHook = Callable[[int, int], None]
-
-
-class LeaseBusyError(Exception):
-    """Another run holds the connection's lease."""
-
-    def __init__(self, connection: str, holder_run_id: str, expires_at: datetime) -> None:
-        super().__init__(
-            f"connection {connection!r} is busy: run {holder_run_id} holds its lease (until "
-            f"{expires_at.isoformat(timespec='seconds')}); wait for it to finish, or check `bant-sync status`"
-        )
-        self.connection = connection
-        self.holder_run_id = holder_run_id
-        self.expires_at = expires_at
 
 
 @dataclass
@@ -80,7 +67,7 @@ def _pages(connector: Connector, request: RunRequest, store: StateStore) -> Gene
 
 class SyncRun:
     """Executes one RunRequest. Use `SyncRun(env).execute(request)`; it never raises for CRM failures
-    (they end up in the summary's status and error) but raises LeaseBusyError when another run holds the
+    (they end up in the summary's status and error) but raises LeaseHeldError when another run holds the
     connection."""
 
     def __init__(self, env: RunEnvironment) -> None:
@@ -88,11 +75,8 @@ class SyncRun:
 
     def acquire(self, connection: str, run_id: str) -> Lease:
         """Take the connection's lease now (the ops API does this before answering, so a busy connection
-        is a 409 and an accepted trigger always becomes a run). Raises LeaseBusyError."""
-        try:
-            return self.env.store.acquire_lease(connection, run_id, self.env.clock(), self.env.lease_ttl)
-        except LeaseHeldError as exc:
-            raise LeaseBusyError(connection, exc.holder_run_id, exc.expires_at) from None
+        is a 409 and an accepted trigger always becomes a run). Raises LeaseHeldError naming the holder."""
+        return self.env.store.acquire_lease(connection, run_id, self.env.clock(), self.env.lease_ttl)
 
     def execute(
         self, request: RunRequest, run_id: str | None = None, lease: Lease | None = None
@@ -147,7 +131,12 @@ class SyncRun:
             finished = env.clock()
             summary.finished_at = finished.isoformat()
             env.store.finish_run(
-                run_id, finished, summary.status, {**_prefixed(summary)}, summary.api_calls, summary.error
+                run_id,
+                finished,
+                summary.status,
+                _prefixed(summary.deals, summary.tasks),
+                summary.api_calls,
+                summary.error,
             )
             env.store.release_lease(lease)
             if connector is not None:
@@ -297,19 +286,14 @@ class _Bookkeeper:
         if flushed.plan.is_empty and not flushed.done:
             return
         self.store.checkpoint(
-            self.lease, cursors[-1] if cursors else None, changes, states, _prefixed_tally(self.tally)
+            self.lease,
+            cursors[-1] if cursors else None,
+            changes,
+            states,
+            _prefixed(self.tally.deals, self.tally.tasks),
         )
 
 
-def _prefixed_tally(tally: RunTally) -> dict[str, int]:
-    return {
-        **{f"deals_{k}": v for k, v in tally.deals.items()},
-        **{f"tasks_{k}": v for k, v in tally.tasks.items()},
-    }
-
-
-def _prefixed(summary: RunSummary) -> dict[str, int]:
-    return {
-        **{f"deals_{k}": v for k, v in summary.deals.items()},
-        **{f"tasks_{k}": v for k, v in summary.tasks.items()},
-    }
+def _prefixed(deals: Mapping[str, int], tasks: Mapping[str, int]) -> dict[str, int]:
+    """Run counters as the state store keeps them: `deals_written`, `tasks_created`, …"""
+    return {**{f"deals_{k}": v for k, v in deals.items()}, **{f"tasks_{k}": v for k, v in tasks.items()}}

@@ -23,10 +23,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from worker.errors import ConfigError
-from worker.pipeline import LeaseBusyError
 from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
 from worker.settings import ConnectionSettings
+from worker.state import LeaseHeldError
 
 log = structlog.get_logger()
 
@@ -61,7 +61,7 @@ def run_scheduled(
             return None
         try:
             summary = worker.run(RunRequest(connection, mode=mode, trigger="schedule"))
-        except LeaseBusyError as exc:
+        except LeaseHeldError as exc:
             if waited + LEASE_RETRY_SECONDS > lease_wait_seconds:
                 log.info(
                     f"scheduled run skipped: run {exc.holder_run_id} holds the lease",

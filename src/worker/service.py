@@ -92,12 +92,12 @@ class Worker:
         run_id: str | None = None,
         lease: Lease | None = None,
     ) -> RunSummary:
-        """Run one sync now. Raises LeaseBusyError if another run holds the connection."""
+        """Run one sync now. Raises LeaseHeldError if another run holds the connection."""
         self.settings.connection(request.connection)
         return SyncRun(self.environment(progress)).execute(request, run_id, lease)
 
     def reserve(self, connection: str) -> Lease:
-        """Take the lease for a run that starts shortly (`run(..., lease=...)`); LeaseBusyError if held."""
+        """Take the lease for a run that starts shortly (`run(..., lease=...)`); LeaseHeldError if held."""
         self.settings.connection(connection)
         return SyncRun(self.environment()).acquire(connection, new_run_id())
 

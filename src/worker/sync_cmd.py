@@ -13,10 +13,10 @@ from typing import Any, TextIO
 
 from worker import exit_codes
 from worker.errors import UsageError
-from worker.pipeline import LeaseBusyError
 from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
 from worker.settings import Settings
+from worker.state import LeaseHeldError
 
 EXIT_FOR_STATUS = {
     "succeeded": exit_codes.OK,
@@ -121,7 +121,7 @@ def run_sync(args: argparse.Namespace, settings: Settings) -> int:
                 progress = TerminalProgress(name, sys.stderr)
                 try:
                     summary = worker.run(request, progress=progress)
-                except LeaseBusyError as exc:
+                except LeaseHeldError as exc:
                     progress.done()
                     sys.stderr.write(f"bant-sync: {exc}\n")
                     code = max(code, exit_codes.LEASE_HELD)

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from tests.integration.conftest import Env
-from worker.pipeline import LeaseBusyError
 from worker.service import utc_now
+from worker.state import LeaseHeldError
 
 UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
 
@@ -70,9 +70,9 @@ def test_dry_run_matches_the_real_run(env: Env) -> None:
 
 
 def test_a_second_trigger_is_told_who_holds_the_lease(env: Env) -> None:
-    """While a run holds the connection's lease, another trigger gets LeaseBusyError naming it."""
+    """While a run holds the connection's lease, another trigger gets LeaseHeldError naming it."""
     lease = env.worker.reserve(env.crm)
-    with pytest.raises(LeaseBusyError) as info:
+    with pytest.raises(LeaseHeldError) as info:
         env.run()
     assert info.value.holder_run_id == lease.run_id
     assert lease.run_id in str(info.value)

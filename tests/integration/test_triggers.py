@@ -14,18 +14,18 @@ from sandbox import Sandbox, SandboxOptions
 from tests.timing import FakeTime
 from worker import exit_codes
 from worker.ops_api import create_app
-from worker.pipeline import LeaseBusyError
 from worker.run_model import RunRequest
 from worker.scheduler import run_scheduled
 from worker.service import Worker
 from worker.settings_loader import load_settings
+from worker.state import LeaseHeldError
 
 TOKEN = "integration-ops-token-0123456789abcdef"
 
 
 def test_cli_scheduler_and_http_triggers_at_once_make_one_run(tmp_path: Path) -> None:
     """Three triggers released together on one connection: exactly one run happens; the CLI trigger gets
-    LeaseBusyError naming it, the scheduler skips, the HTTP trigger gets 409 naming it."""
+    LeaseHeldError naming it, the scheduler skips, the HTTP trigger gets 409 naming it."""
     options = SandboxOptions(deals=400, latency_ms=40, enforce_rate_limits=False)
     with Sandbox.start(options) as sb:
         config = tmp_path / "sandbox.toml"
@@ -40,7 +40,7 @@ def test_cli_scheduler_and_http_triggers_at_once_make_one_run(tmp_path: Path) ->
             start.wait()
             try:
                 results["cli"] = workers[0].run(RunRequest("hubspot", mode="full"))
-            except LeaseBusyError as exc:
+            except LeaseHeldError as exc:
                 results["cli"] = exc
 
         def scheduler() -> None:
@@ -65,7 +65,7 @@ def test_cli_scheduler_and_http_triggers_at_once_make_one_run(tmp_path: Path) ->
     assert len(runs) == 1, [r.run_id for r in runs]
     winner = runs[0].run_id
     ran = 0
-    if isinstance(results["cli"], LeaseBusyError):
+    if isinstance(results["cli"], LeaseHeldError):
         assert results["cli"].holder_run_id == winner
     else:
         ran += 1

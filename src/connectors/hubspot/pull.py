@@ -69,17 +69,25 @@ class Sweeper:
         self.requests += 1
         return self._search(window)
 
+    def _fresh(self, window: Window, seen: set[str]) -> tuple[Result, list[Record]]:
+        """Run one window; the records not delivered before in this sweep (now marked seen)."""
+        result = self._run(window)
+        fresh = [r for r in result.records if r.id not in seen]
+        seen.update(r.id for r in fresh)
+        return result, fresh
+
+    def _last(self, result: Result) -> bool:
+        return not result.has_more or len(result.records) < self._page_size
+
     def sweep(self, since: datetime | None, until: datetime | None) -> Iterator[list[Record]]:
         """Yield pages of records not yet seen in this sweep, in ascending modified order."""
         seen: set[str] = set()
         window = Window(since=since, until=until)
         while True:
-            result = self._run(window)
-            fresh = [r for r in result.records if r.id not in seen]
-            seen.update(r.id for r in fresh)
+            result, fresh = self._fresh(window, seen)
             if fresh:
                 yield fresh
-            if not result.has_more or len(result.records) < self._page_size:
+            if self._last(result):
                 return
             newest = self._modified_of(result.records[-1])
             if newest is None:
@@ -98,12 +106,10 @@ class Sweeper:
         """Every record modified exactly at `at`, by ascending id, each page anchored on the last id."""
         window = Window(at=at, until=until)
         while True:
-            result = self._run(window)
-            fresh = [r for r in result.records if r.id not in seen]
-            seen.update(r.id for r in fresh)
+            result, fresh = self._fresh(window, seen)
             if fresh:
                 yield fresh
-            if not result.has_more or len(result.records) < self._page_size:
+            if self._last(result):
                 return
             window = Window(at=at, until=until, id_after=result.records[-1].id)
 
