@@ -11,6 +11,7 @@ from hubspot import HubSpot
 from hubspot.crm.deals import ApiException, BatchInputSimplePublicObjectBatchInput, PublicObjectSearchRequest
 
 from sandbox import Sandbox
+from sandbox.hubspot import search as search_module
 from tests.sandbox.clients import hs_client
 from tests.sandbox.conftest import Factory
 
@@ -293,3 +294,64 @@ def test_a_tie_window_by_id_returns_exactly_the_deals_at_that_instant(sb: Sandbo
     found = _search(hs, [tie], sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}], limit=200)
     assert [r.id for r in found.results] == sorted(chosen[10:], key=int)
     assert found.total == 20
+
+
+def _reanchored(low: int, excluded: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"},
+        {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(low)},
+        {"propertyName": "hs_object_id", "operator": "NOT_IN", "values": excluded},
+    ]
+
+
+def test_a_reanchored_window_excluding_seen_ids_returns_exactly_the_rest(sb: Sandbox, hs: HubSpot) -> None:
+    """`GTE t` with `hs_object_id NOT_IN [seen]` (the connector's re-anchored page) returns, in modified
+    order, the open deals from `t` on except the excluded ones, and counts them right — including excluded
+    ids that are closed, out of range or not numbers of any deal."""
+    sb.clock.freeze()
+    sorts = [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+    base = [{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]
+    first = _search(hs, [base], sorts=sorts, limit=60).results
+    low = _ms(first[20].properties)
+    closed = next(d["id"] for d in sb.hubspot.deals() if d["properties"]["hs_is_closed"] == "true")  # type: ignore[index]
+    excluded = [r.id for r in first[20:40]] + [first[0].id, str(closed), "999999999"]
+    found = _search(hs, [_reanchored(low, excluded)], sorts=sorts, limit=200)
+    expected = [
+        r.id
+        for r in _search(hs, [base], sorts=sorts, limit=200).results
+        if _ms(r.properties) >= low and r.id not in excluded
+    ]
+    assert [r.id for r in found.results] == expected[:200]
+    everything = [
+        d
+        for d in sb.hubspot.deals()
+        if d["properties"]["hs_is_closed"] != "true" and _ms(d["properties"]) >= low  # type: ignore[index,arg-type]
+    ]
+    assert found.total == len([d for d in everything if d["id"] not in excluded])
+
+
+def test_a_reanchored_window_reads_a_page_not_the_rest_of_the_table(
+    make_sandbox: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Excluding seen ids does not push the search off the bisected path: a page near the start of 5,000
+    deals looks at about a page of kept entries, not every entry after the anchor."""
+    sb = make_sandbox(deals=5_000)
+    hs = hs_client(sb)
+    sorts = [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+    base = [{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]
+    first = _search(hs, [base], sorts=sorts, limit=100).results
+    examined = 0
+    live = search_module._Matches._live
+
+    def counting(self: Any, start: int, stop: int) -> Any:
+        nonlocal examined
+        for entry in live(self, start, stop):
+            examined += 1
+            yield entry
+
+    monkeypatch.setattr(search_module._Matches, "_live", counting)
+    page = _search(
+        hs, [_reanchored(_ms(first[50].properties), [r.id for r in first[50:]])], sorts=sorts, limit=100
+    )
+    assert len(page.results) == 100 and page.total > 3_000
+    assert examined <= 100 + 50 + 1, f"examined {examined} kept entries for one page"

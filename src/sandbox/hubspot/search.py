@@ -91,16 +91,27 @@ class _Matches:
         start, stop, _ = self._bounds(low, high)
         return list(self._live(start, stop))
 
-    def page(self, after: int, end: int, low: int | None, high: int | None) -> tuple[int, list[Version]]:
-        """Live matches with `low <= stamp <= high` (either bound optional): their count, and rows
-        `after`..`end` of them. Bisects to the range: a keyset query costs a page, not the table."""
+    def page(
+        self, after: int, end: int, low: int | None, high: int | None, excluded: frozenset[int] = frozenset()
+    ) -> tuple[int, list[Version]]:
+        """Live matches with `low <= stamp <= high` (either bound optional) whose id number is not in
+        `excluded`: their count, and rows `after`..`end` of them. Bisects to the range and counts the
+        excluded ids by lookup, so a keyset query costs a page, not the table."""
         start, stop, total = self._bounds(low, high)
+        for num in excluded:
+            stamp = self.members.get(str(num))
+            if stamp is not None and (low is None or stamp >= low) and (high is None or stamp <= high):
+                total -= 1
         rows: list[Version] = []
-        for position, (obj, stamp) in enumerate(self._live(start, stop)):
+        position = 0
+        for obj, stamp in self._live(start, stop):
+            if obj.num in excluded:
+                continue
             if position >= end:
                 break
             if position >= after:
                 rows.append((obj, obj.properties, stamp))
+            position += 1
         return total, rows
 
 
@@ -154,9 +165,11 @@ _RANGE_OPERATORS = frozenset({"GT", "GTE", "LT", "LTE", "EQ"})
 @dataclass(frozen=True)
 class _Window:
     """A search split for the kept match list: `base` (the filters it is kept for: a stable cache key),
-    `narrow` (`hs_object_id` filters, applied to the candidates), and the modified range, inclusive."""
+    `excluded` (the id numbers of `hs_object_id NOT_IN` filters: a re-anchored window's already-seen ids),
+    `narrow` (other `hs_object_id` filters, applied to the candidates), and the modified range, inclusive."""
 
     base: dict[str, object]
+    excluded: frozenset[int]
     narrow: dict[str, object] | None
     low: int | None
     high: int | None
@@ -164,7 +177,8 @@ class _Window:
 
 def _window(store: ObjectStore, body: Mapping[str, object]) -> _Window | None:
     """For one filter group: split out its `hs_lastmodifieddate` range (or EQ) and its `hs_object_id`
-    filters. None when the body has another shape (the slow path serves it)."""
+    filters. None when the body has another shape (the slow path serves it). Call it after the body
+    compiled, so its values are known to be valid."""
     groups = body.get("filterGroups") or []
     if not isinstance(groups, list) or len(groups) != 1 or not isinstance(groups[0], Mapping):
         return None
@@ -172,6 +186,7 @@ def _window(store: ObjectStore, body: Mapping[str, object]) -> _Window | None:
     low: int | None = None
     high: int | None = None
     base, narrow = [], []
+    excluded: set[int] = set()
     for spec in groups[0].get("filters") or []:
         op = str(spec.get("operator", "")).upper() if isinstance(spec, Mapping) else ""
         if isinstance(spec, Mapping) and spec.get("propertyName") == MODIFIED and op in _RANGE_OPERATORS:
@@ -185,11 +200,23 @@ def _window(store: ObjectStore, body: Mapping[str, object]) -> _Window | None:
                 stop = bound - (op == "LT")
                 high = stop if high is None else min(high, stop)
         elif isinstance(spec, Mapping) and spec.get("propertyName") == "hs_object_id":
-            narrow.append(spec)
+            values = spec.get("values")
+            if op == "NOT_IN" and isinstance(values, list):
+                excluded.update(_id_numbers(values))
+            else:
+                narrow.append(spec)
         else:
             base.append(spec)
     narrowing: dict[str, object] | None = {"filterGroups": [{"filters": narrow}]} if narrow else None
-    return _Window({**body, "filterGroups": [{"filters": base}]}, narrowing, low, high)
+    return _Window({**body, "filterGroups": [{"filters": base}]}, frozenset(excluded), narrowing, low, high)
+
+
+def _id_numbers(values: list[object]) -> Iterator[int]:
+    """The whole numbers among `NOT_IN` values (others can match no id, so excluding them changes nothing)."""
+    for value in values:
+        number = float(str(value))
+        if number.is_integer():
+            yield int(number)
 
 
 def _cached(store: ObjectStore, body: Mapping[str, object], predicate: Predicate) -> _Matches:
@@ -218,7 +245,7 @@ def run_search(store: ObjectStore, body: Mapping[str, object], lag_ms: int, now_
     if window is not None:
         kept = _cached(store, window.base, compile_search(store, window.base))
         if sort_name == MODIFIED and not descending and window.narrow is None:
-            total, rows = kept.page(after, end, window.low, window.high)
+            total, rows = kept.page(after, end, window.low, window.high, window.excluded)
             return SearchPage(total, rows, end if end < total else None)
         candidates: Iterable[Version] = (
             (obj, obj.properties, stamp) for obj, stamp in kept.in_range(window.low, window.high)
