@@ -12,7 +12,7 @@ where `factory` is a ConnectorFactory. The worker turns the `[connections.NAME]`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -35,14 +35,36 @@ class LedgerEntry:
     missing: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A task about to be created for `deal_id` under `sync_key`, recorded before the create is sent."""
+
+    sync_key: str
+    deal_id: str
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """The CRM's answer for a task: its id, and whether it is open or completed."""
+
+    sync_key: str
+    task_id: str
+    state: str
+    missing: tuple[str, ...] = ()
+
+
 class TaskLedger(Protocol):
-    """Durable record of task creations, so an uncertain create is reconciled by key before any re-create."""
+    """Durable record of task creations, so an uncertain create is reconciled by key before any re-create.
 
-    def intend(self, sync_key: str, deal_id: str, missing: tuple[str, ...]) -> None: ...
+    Every method takes a batch and is one transaction: a chunk of 100 creates costs one commit before it is
+    sent and one after, not one per task."""
 
-    def confirm(self, sync_key: str, task_id: str, state: str, missing: tuple[str, ...]) -> None: ...
+    def intend(self, intents: Sequence[Intent]) -> None: ...
 
-    def lookup(self, sync_key: str) -> LedgerEntry | None: ...
+    def confirm(self, confirmations: Sequence[Confirmation]) -> None: ...
+
+    def lookup(self, sync_keys: Iterable[str]) -> dict[str, LedgerEntry]: ...
 
     def pending(self) -> list[LedgerEntry]: ...
 

@@ -16,17 +16,19 @@ class HubSpotMemoryLedger:
         self._entry = LedgerEntry
         self.entries: dict[str, LedgerEntry] = {}
 
-    def intend(self, sync_key: str, deal_id: str, missing: tuple[str, ...]) -> None:
-        current = self.entries.get(sync_key)
-        if current is None or current.task_id is None:
-            self.entries[sync_key] = self._entry(sync_key, deal_id, None, "intended", missing)
+    def intend(self, intents):  # type: ignore[no-untyped-def]
+        for i in intents:
+            current = self.entries.get(i.sync_key)
+            if current is None or current.task_id is None:
+                self.entries[i.sync_key] = self._entry(i.sync_key, i.deal_id, None, "intended", i.missing)
 
-    def confirm(self, sync_key: str, task_id: str, state: str, missing: tuple[str, ...]) -> None:
-        deal_id = self.entries[sync_key].deal_id if sync_key in self.entries else ""
-        self.entries[sync_key] = self._entry(sync_key, deal_id, task_id, state, missing)
+    def confirm(self, confirmations):  # type: ignore[no-untyped-def]
+        for c in confirmations:
+            deal_id = self.entries[c.sync_key].deal_id if c.sync_key in self.entries else ""
+            self.entries[c.sync_key] = self._entry(c.sync_key, deal_id, c.task_id, c.state, c.missing)
 
-    def lookup(self, sync_key: str):  # type: ignore[no-untyped-def]
-        return self.entries.get(sync_key)
+    def lookup(self, sync_keys):  # type: ignore[no-untyped-def]
+        return {key: self.entries[key] for key in sync_keys if key in self.entries}
 
     def pending(self):  # type: ignore[no-untyped-def]
         return [e for e in self.entries.values() if e.task_id is None]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.registry import ConnectorContext, LedgerEntry
+from connectors.registry import Confirmation, ConnectorContext, Intent, LedgerEntry
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.salesforce.settings import DEFAULT_FIELDS
 
@@ -85,17 +85,19 @@ class MemoryLedger:
         self.entries: dict[str, LedgerEntry] = {}
         self.calls: list[str] = []
 
-    def intend(self, sync_key: str, deal_id: str, missing: tuple[str, ...]) -> None:
-        self.calls.append(f"intend {sync_key}")
-        self.entries[sync_key] = LedgerEntry(sync_key, deal_id, None, "intended", missing)
+    def intend(self, intents: Sequence[Intent]) -> None:
+        for i in intents:
+            self.calls.append(f"intend {i.sync_key}")
+            self.entries[i.sync_key] = LedgerEntry(i.sync_key, i.deal_id, None, "intended", i.missing)
 
-    def confirm(self, sync_key: str, task_id: str, state: str, missing: tuple[str, ...]) -> None:
-        self.calls.append(f"confirm {sync_key} {task_id}")
-        deal = self.entries[sync_key].deal_id if sync_key in self.entries else ""
-        self.entries[sync_key] = LedgerEntry(sync_key, deal, task_id, state, missing)
+    def confirm(self, confirmations: Sequence[Confirmation]) -> None:
+        for c in confirmations:
+            self.calls.append(f"confirm {c.sync_key} {c.task_id}")
+            deal = self.entries[c.sync_key].deal_id if c.sync_key in self.entries else ""
+            self.entries[c.sync_key] = LedgerEntry(c.sync_key, deal, c.task_id, c.state, c.missing)
 
-    def lookup(self, sync_key: str) -> LedgerEntry | None:
-        return self.entries.get(sync_key)
+    def lookup(self, sync_keys: Iterable[str]) -> dict[str, LedgerEntry]:
+        return {key: self.entries[key] for key in sync_keys if key in self.entries}
 
     def pending(self) -> list[LedgerEntry]:
         return [e for e in self.entries.values() if e.task_id is None]

@@ -81,7 +81,7 @@ def plan_page(deals: tuple[Deal, ...], framework: Framework, now: datetime, ledg
         if (a.status.value, a.missing, a.score, a.flagged_since) != shown:
             statuses.append(StatusWrite(deal.id, a.status, a.missing, a.score, now, a.flagged_since))
         key = sync_key("hs", deal.id)
-        entry = ledger.lookup(key)
+        entry = ledger.lookup([key]).get(key)
         is_open = entry is not None and entry.state == "open"
         if a.status.is_unqualified and (not is_open or entry.missing != a.missing):
             tasks.append(

@@ -27,6 +27,7 @@ from connectors.hubspot.settings import DEFAULT_PROPERTIES, HubSpotSettings
 from connectors.hubspot.tasks import TaskWriter
 from connectors.hubspot.write import batch_update, read_results
 from connectors.model import OutcomeKind, StatusWrite, TaskAction, TaskWrite
+from connectors.registry import Intent
 from rules.model import Status
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -255,8 +256,8 @@ def test_create_associates_in_the_same_call_and_confirms_the_ledger(hubspot_ledg
     assert fake.create_calls == 1
     assoc = fake.associations[outcomes[0].task_id or ""][0]
     assert assoc["to"] == {"id": "1"} and assoc["types"][0]["associationTypeId"] == 216
-    assert hubspot_ledger.lookup("key-1").task_id == outcomes[0].task_id
-    assert hubspot_ledger.lookup("key-1").state == "open"
+    assert hubspot_ledger.entries["key-1"].task_id == outcomes[0].task_id
+    assert hubspot_ledger.entries["key-1"].state == "open"
 
 
 def test_commit_then_drop_is_reconciled_by_key_without_duplicate(hubspot_ledger: Any) -> None:
@@ -274,7 +275,7 @@ def test_pending_intent_from_a_crash_is_confirmed_before_creating(hubspot_ledger
     """An intent left by a killed run whose task exists is confirmed, and the CREATE becomes an update."""
     fake = FakeTasks()
     fake.tasks["9000"] = {"bant_sync_key": "key-1", "hs_task_status": "NOT_STARTED"}
-    hubspot_ledger.intend("key-1", "1", ("budget",))
+    hubspot_ledger.intend([Intent("key-1", "1", ("budget",))])
     writer, _c = _task_writer(fake, hubspot_ledger)
     outcomes = writer.apply([_create("1")], {"1": ("budget",)})
     assert outcomes[0].kind is OutcomeKind.WRITTEN and outcomes[0].task_id == "9000"
@@ -295,5 +296,5 @@ def test_update_and_complete_use_the_ledger_task_id(hubspot_ledger: Any) -> None
     complete = TaskWrite(TaskAction.COMPLETE, "key-1", "1", "77", "", "", date(2026, 3, 6))
     assert writer.apply([complete], {})[0].kind is OutcomeKind.WRITTEN
     assert fake.tasks[created.task_id or ""]["hs_task_status"] == "COMPLETED"
-    assert hubspot_ledger.lookup("key-1").state == "completed"
+    assert hubspot_ledger.entries["key-1"].state == "completed"
     assert len(fake.tasks) == 1

@@ -12,6 +12,7 @@ import pytest
 import responses
 
 from connectors.model import Cursor, OutcomeKind, StatusWrite, TaskAction, TaskWrite, WritePlan
+from connectors.registry import Intent
 from rules.model import Status
 from tests.connectors.sf_support import (
     BASE,
@@ -385,8 +386,7 @@ def test_known_tasks_are_completed_by_id_touching_only_status(sf: responses.Requ
         ],
     )
     ledger = MemoryLedger()
-    ledger.intend("bs1-key-0", opp_id(0), ("budget",))
-    ledger.intend("bs1-key-1", opp_id(1), ("need",))
+    ledger.intend([Intent("bs1-key-0", opp_id(0), ("budget",)), Intent("bs1-key-1", opp_id(1), ("need",))])
     writes = tuple(
         replace(task(i, TaskAction.COMPLETE), task_id=tid) for i, tid in enumerate(("00T1", "00T2"))
     )

@@ -1,6 +1,6 @@
 """Follow-up tasks in HubSpot, effectively once.
 
-HubSpot has no upsert that also associates, so a create is: write the intent to the ledger, send
+HubSpot has no upsert that also associates, so a create is: write the chunk's intents to the ledger, send
 `tasks/batch/create` with the task->deal association in the same call
 (https://developers.hubspot.com/docs/api/crm/tasks#create-tasks), then confirm the id in the ledger. If a
 create's outcome is uncertain (timeout, dropped connection, 5xx after send), or intents are left pending by
@@ -20,7 +20,7 @@ from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import format_datetime
 from connectors.hubspot.write import RowResult, batch_update, chunks, read_results
 from connectors.model import OutcomeKind, RowOutcome, TaskAction, TaskWrite, WriteTarget
-from connectors.registry import TaskLedger
+from connectors.registry import Confirmation, Intent, TaskLedger
 
 _PRIORITY = {"high": "HIGH", "normal": "MEDIUM", "medium": "MEDIUM", "low": "LOW"}
 OPEN = "open"
@@ -76,10 +76,13 @@ class TaskWriter:
         pending = [entry for entry in self._ledger.pending() if entry.task_id is None]
         if pending:
             found = self.lookup([entry.sync_key for entry in pending])
-            for entry in pending:
-                record = found.get(entry.sync_key)
-                if record is not None:
-                    self._ledger.confirm(entry.sync_key, str(record.id), _state(record), entry.missing)
+            self._ledger.confirm(
+                [
+                    Confirmation(entry.sync_key, str(record.id), _state(record), entry.missing)
+                    for entry in pending
+                    if (record := found.get(entry.sync_key)) is not None
+                ]
+            )
         self._reconciled_pending = True
 
     def apply(self, writes: Sequence[TaskWrite], missing: Mapping[str, tuple[str, ...]]) -> list[RowOutcome]:
@@ -91,8 +94,9 @@ class TaskWriter:
         completes: list[tuple[TaskWrite, str]] = []
         outcomes: dict[int, RowOutcome] = {}
         unknown: list[tuple[int, TaskWrite]] = []
+        entries = self._ledger.lookup(write.sync_key for write in writes)
         for index, write in enumerate(writes):
-            entry = self._ledger.lookup(write.sync_key)
+            entry = entries.get(write.sync_key)
             task_id = write.task_id or (entry.task_id if entry else None)
             if write.action is TaskAction.CREATE and not (task_id and entry and entry.state == OPEN):
                 creates.append(write)
@@ -129,8 +133,7 @@ class TaskWriter:
     ) -> dict[str, RowOutcome]:
         if self.association_type_id is None:
             raise RuntimeError("preflight() must run before tasks are created (association type unknown)")
-        for write in chunk:
-            self._ledger.intend(write.sync_key, write.deal_id, missing.get(write.deal_id, ()))
+        self._ledger.intend([Intent(w.sync_key, w.deal_id, missing.get(w.deal_id, ())) for w in chunk])
         by_key = {w.sync_key: w for w in chunk}
         done: dict[str, RowResult] = {}
         attempts = 0
@@ -155,14 +158,16 @@ class TaskWriter:
             for key in by_key:
                 done.setdefault(key, RowResult(False, "UNCERTAIN", f"{exc}; reconciled by key next run"))
         outcomes: dict[str, RowOutcome] = {}
+        confirmations: list[Confirmation] = []
         for key, write in by_key.items():
             result = done[key]
             if result.ok:
                 task_id = str(result.record.id)
-                self._ledger.confirm(key, task_id, OPEN, missing.get(write.deal_id, ()))
+                confirmations.append(Confirmation(key, task_id, OPEN, missing.get(write.deal_id, ())))
                 outcomes[key] = _outcome(write, OutcomeKind.WRITTEN, task_id)
             else:
                 outcomes[key] = _outcome(write, OutcomeKind.REJECTED, None, result.code, result.message)
+        self._ledger.confirm(confirmations)
         return outcomes
 
     def _create_input(self, write: TaskWrite) -> dict[str, Any]:
@@ -196,16 +201,20 @@ class TaskWriter:
         ]
         results = batch_update(self._client, "tasks_batch", payload, "task")
         outcomes: dict[str, RowOutcome] = {}
+        confirmations: list[Confirmation] = []
+        state = COMPLETED if complete else OPEN
         for write, task_id in rows:
             result = results[task_id]
             if result.ok:
-                state = COMPLETED if complete else OPEN
-                self._ledger.confirm(write.sync_key, task_id, state, missing.get(write.deal_id, ()))
+                confirmations.append(
+                    Confirmation(write.sync_key, task_id, state, missing.get(write.deal_id, ()))
+                )
                 outcomes[write.sync_key] = _outcome(write, OutcomeKind.WRITTEN, task_id)
             else:
                 outcomes[write.sync_key] = _outcome(
                     write, OutcomeKind.REJECTED, task_id, result.code, result.message
                 )
+        self._ledger.confirm(confirmations)
         return outcomes
 
 

@@ -23,7 +23,7 @@ from simple_salesforce.format import format_soql
 
 from connectors.errors import TransientError
 from connectors.model import OutcomeKind, RowOutcome, TaskAction, TaskWrite, WriteTarget
-from connectors.registry import TaskLedger
+from connectors.registry import Confirmation, Intent, TaskLedger
 from connectors.salesforce.write import CHUNK, CollectionWriter, SaveResult
 
 OPEN, COMPLETED = "Not Started", "Completed"
@@ -91,9 +91,14 @@ class TaskWriter:
         """One RowOutcome per write, in order. `missing` (deal id -> criteria) is what the ledger records."""
         if not writes:
             return []
-        for write in writes:
-            if write.action is TaskAction.CREATE or self.ledger.lookup(write.sync_key) is None:
-                self.ledger.intend(write.sync_key, write.deal_id, missing.get(write.deal_id, ()))
+        known = self.ledger.lookup(write.sync_key for write in writes)
+        self.ledger.intend(
+            [
+                Intent(w.sync_key, w.deal_id, missing.get(w.deal_id, ()))
+                for w in writes
+                if w.action is TaskAction.CREATE or w.sync_key not in known
+            ]
+        )
         by_id = [i for i, w in enumerate(writes) if w.action is TaskAction.COMPLETE and w.task_id]
         keyed = [i for i in range(len(writes)) if i not in set(by_id)]
         outcomes: dict[int, RowOutcome] = dict(
@@ -104,10 +109,18 @@ class TaskWriter:
             done = self._upsert(rest) if self.external_id else self._reconcile_then_write(rest)
             outcomes.update(zip(keyed, done, strict=True))
         ordered = [outcomes[i] for i in range(len(writes))]
-        for write, outcome in zip(writes, ordered, strict=True):
-            if outcome.kind is not OutcomeKind.REJECTED and outcome.task_id:
-                state = COMPLETED_STATE if write.action is TaskAction.COMPLETE else OPEN_STATE
-                self.ledger.confirm(write.sync_key, outcome.task_id, state, missing.get(write.deal_id, ()))
+        self.ledger.confirm(
+            [
+                Confirmation(
+                    write.sync_key,
+                    outcome.task_id,
+                    COMPLETED_STATE if write.action is TaskAction.COMPLETE else OPEN_STATE,
+                    missing.get(write.deal_id, ()),
+                )
+                for write, outcome in zip(writes, ordered, strict=True)
+                if outcome.kind is not OutcomeKind.REJECTED and outcome.task_id
+            ]
+        )
         return ordered
 
     def _complete(self, writes: Sequence[TaskWrite]) -> list[RowOutcome]:

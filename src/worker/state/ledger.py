@@ -1,19 +1,20 @@
 """The task ledger: a durable record of every follow-up task bant-sync creates, keyed by sync key.
 
 A connector that cannot create tasks idempotently in the CRM (HubSpot has no upsert by property) writes
-`intend` before sending a create and `confirm` once the CRM answered with the task id. An intent still
-pending after a crash or a timeout is reconciled by searching the CRM for the sync key before any
-re-create (DESIGN.md §6 "Tasks effectively once"). Implements connectors.registry.TaskLedger.
+`intend` before sending a batch of creates and `confirm` once the CRM answered with the task ids (one
+transaction each per batch). An intent still pending after a crash or a timeout is reconciled by looking
+the sync key up in the CRM before any re-create (DESIGN.md §6 "Tasks effectively once"). Implements
+connectors.registry.TaskLedger.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
-from connectors.registry import LedgerEntry, TaskLedger
+from connectors.registry import Confirmation, Intent, LedgerEntry, TaskLedger
 from worker.state.engine import Database
 from worker.state.errors import UnknownRecordError
 from worker.state.schema import task_ledger
@@ -38,40 +39,79 @@ class StoreLedger:
         self._db = db
         self._connection = connection
 
-    def intend(self, sync_key: str, deal_id: str, missing: tuple[str, ...]) -> None:
-        """Record that a task with `sync_key` is about to be created. Call it right before each create:
-        it replaces whatever the key recorded before (e.g. a completed task) with a pending intent."""
-        values = {"deal_id": deal_id, "task_id": None, "state": INTENDED, "missing": tuple(missing)}
-        stmt = self._db.insert(task_ledger).values(connection=self._connection, sync_key=sync_key, **values)
+    def intend(self, intents: Sequence[Intent]) -> None:
+        """Record, in one transaction, that tasks with these sync keys are about to be created. Call it right
+        before sending the creates: each replaces whatever its key recorded before (e.g. a completed task)
+        with a pending intent."""
+        if not intents:
+            return
+        stmt = self._db.insert(task_ledger)
         stmt = stmt.on_conflict_do_update(
-            index_elements=[task_ledger.c.connection, task_ledger.c.sync_key], set_=values
+            index_elements=[task_ledger.c.connection, task_ledger.c.sync_key],
+            set_={name: stmt.excluded[name] for name in ("deal_id", "task_id", "state", "missing")},
         )
+        rows = {
+            intent.sync_key: {
+                "connection": self._connection,
+                "sync_key": intent.sync_key,
+                "deal_id": intent.deal_id,
+                "task_id": None,
+                "state": INTENDED,
+                "missing": tuple(intent.missing),
+            }
+            for intent in intents
+        }
         with self._db.write() as conn:
-            conn.execute(stmt)
+            conn.execute(stmt, list(rows.values()))
 
-    def confirm(self, sync_key: str, task_id: str, state: str, missing: tuple[str, ...]) -> None:
-        """Record the CRM's task id and whether the task is open or completed."""
-        if state not in CONFIRMED_STATES:
-            raise ValueError(f"ledger state must be {OPEN!r} or {COMPLETED!r}, got {state!r}")
+    def confirm(self, confirmations: Sequence[Confirmation]) -> None:
+        """Record, in one transaction, the CRM's task ids and whether each task is open or completed."""
+        if not confirmations:
+            return
+        for confirmation in confirmations:
+            if confirmation.state not in CONFIRMED_STATES:
+                raise ValueError(
+                    f"ledger state must be {OPEN!r} or {COMPLETED!r}, got {confirmation.state!r}"
+                )
         stmt = (
             update(task_ledger)
-            .where(task_ledger.c.connection == self._connection, task_ledger.c.sync_key == sync_key)
-            .values(task_id=task_id, state=state, missing=tuple(missing))
+            .where(task_ledger.c.connection == self._connection, task_ledger.c.sync_key == bindparam("key"))
+            .values(task_id=bindparam("task"), state=bindparam("to_state"), missing=bindparam("to_missing"))
         )
+        rows = [
+            {"key": c.sync_key, "task": c.task_id, "to_state": c.state, "to_missing": tuple(c.missing)}
+            for c in confirmations
+        ]
         with self._db.write() as conn:
-            if conn.execute(stmt).rowcount == 0:
+            unknown = sorted({c.sync_key for c in confirmations} - set(self._known(conn, rows)))
+            if unknown:
                 raise UnknownRecordError(
-                    f"task sync key {sync_key!r} is not in the ledger of connection {self._connection!r}: "
-                    f"call intend(sync_key, deal_id, missing) before creating the task"
+                    f"task sync key {unknown[0]!r} is not in the ledger of connection {self._connection!r}: "
+                    f"call intend() with it before creating the task"
                 )
+            conn.execute(stmt, rows)
 
-    def lookup(self, sync_key: str) -> LedgerEntry | None:
-        query = select(task_ledger).where(
-            task_ledger.c.connection == self._connection, task_ledger.c.sync_key == sync_key
-        )
+    def _known(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Iterator[str]:
+        keys = sorted({row["key"] for row in rows})
+        for start in range(0, len(keys), _IN_CHUNK):
+            query = select(task_ledger.c.sync_key).where(
+                task_ledger.c.connection == self._connection,
+                task_ledger.c.sync_key.in_(keys[start : start + _IN_CHUNK]),
+            )
+            yield from conn.execute(query).scalars()
+
+    def lookup(self, sync_keys: Iterable[str]) -> dict[str, LedgerEntry]:
+        """The entries of those sync keys that the ledger holds, by key (one query per 5,000 keys)."""
+        keys = sorted(set(sync_keys))
+        found: dict[str, LedgerEntry] = {}
         with self._db.read() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else _entry(row)
+            for start in range(0, len(keys), _IN_CHUNK):
+                query = select(task_ledger).where(
+                    task_ledger.c.connection == self._connection,
+                    task_ledger.c.sync_key.in_(keys[start : start + _IN_CHUNK]),
+                )
+                found.update((row.sync_key, _entry(row)) for row in conn.execute(query).all())
+        return found
 
     def pending(self) -> list[LedgerEntry]:
         """Intents never confirmed: creates whose outcome is unknown, to reconcile by key."""

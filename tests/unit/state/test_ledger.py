@@ -1,4 +1,5 @@
-"""The task ledger: intend → confirm → lookup/pending, per connection, and open tasks per page."""
+"""The task ledger: intend → confirm → lookup/pending, per connection, in batches of one transaction each,
+and open tasks per page."""
 
 from __future__ import annotations
 
@@ -7,88 +8,112 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import event
 
-from connectors.registry import LedgerEntry
+from connectors.registry import Confirmation, Intent, LedgerEntry
 from worker.state import StateStore, UnknownRecordError
+
+
+def _one(store: StateStore, connection: str, key: str) -> LedgerEntry | None:
+    return store.ledger(connection).lookup([key]).get(key)
 
 
 def test_intent_is_pending_until_confirmed(store: StateStore) -> None:
     """An intent has no task id and is listed as pending; confirming records the id and clears it."""
     ledger = store.ledger("hs")
-    ledger.intend("k1", "deal-1", ("budget", "need"))
-    assert ledger.lookup("k1") == LedgerEntry("k1", "deal-1", None, "intended", ("budget", "need"))
+    ledger.intend([Intent("k1", "deal-1", ("budget", "need"))])
+    assert ledger.lookup(["k1"]) == {"k1": LedgerEntry("k1", "deal-1", None, "intended", ("budget", "need"))}
     assert ledger.pending() == [LedgerEntry("k1", "deal-1", None, "intended", ("budget", "need"))]
-    ledger.confirm("k1", "task-9", "open", ("need",))
-    assert ledger.lookup("k1") == LedgerEntry("k1", "deal-1", "task-9", "open", ("need",))
+    ledger.confirm([Confirmation("k1", "task-9", "open", ("need",))])
+    assert ledger.lookup(["k1"]) == {"k1": LedgerEntry("k1", "deal-1", "task-9", "open", ("need",))}
     assert ledger.pending() == []
 
 
-def test_unknown_key_looks_up_none_and_cannot_be_confirmed(store: StateStore) -> None:
-    """lookup of an unknown key is None; confirm without intend raises UnknownRecordError."""
+def test_unknown_key_is_not_looked_up_and_cannot_be_confirmed(store: StateStore) -> None:
+    """lookup leaves out unknown keys; a confirm naming one raises UnknownRecordError and records none of
+    its batch."""
     ledger = store.ledger("hs")
-    assert ledger.lookup("k") is None
+    ledger.intend([Intent("known", "d", ())])
+    assert ledger.lookup(["k", "known"]).keys() == {"known"}
     with pytest.raises(UnknownRecordError, match="intend"):
-        ledger.confirm("k", "task-1", "open", ())
+        ledger.confirm([Confirmation("known", "task-0", "open", ()), Confirmation("k", "task-1", "open", ())])
+    assert _one(store, "hs", "known") == LedgerEntry("known", "d", None, "intended", ())
 
 
 def test_confirm_state_is_validated(store: StateStore) -> None:
     """confirm only takes "open" or "completed"."""
     ledger = store.ledger("hs")
-    ledger.intend("k", "d", ())
+    ledger.intend([Intent("k", "d", ())])
     with pytest.raises(ValueError, match="open"):
-        ledger.confirm("k", "t", "intended", ())
+        ledger.confirm([Confirmation("k", "t", "intended", ())])
 
 
 def test_intend_again_replaces_a_completed_entry(store: StateStore) -> None:
     """A new intent on a key whose task was completed makes it pending again with no task id."""
     ledger = store.ledger("hs")
-    ledger.intend("k", "d", ("budget",))
-    ledger.confirm("k", "t1", "completed", ())
-    ledger.intend("k", "d", ("timing",))
-    assert ledger.lookup("k") == LedgerEntry("k", "d", None, "intended", ("timing",))
+    ledger.intend([Intent("k", "d", ("budget",))])
+    ledger.confirm([Confirmation("k", "t1", "completed", ())])
+    ledger.intend([Intent("k", "d", ("timing",)), Intent("k2", "d2", ())])
+    assert ledger.lookup(["k", "k2"]) == {
+        "k": LedgerEntry("k", "d", None, "intended", ("timing",)),
+        "k2": LedgerEntry("k2", "d2", None, "intended", ()),
+    }
 
 
 def test_ledgers_are_per_connection(store: StateStore) -> None:
     """The same sync key on two connections is two entries."""
-    store.ledger("hs").intend("k", "d", ())
-    assert store.ledger("sf").lookup("k") is None
+    store.ledger("hs").intend([Intent("k", "d", ())])
+    assert _one(store, "sf", "k") is None
     assert store.ledger("sf").pending() == []
-    store.ledger("sf").intend("k", "other", ())
-    store.ledger("sf").confirm("k", "t", "open", ())
-    assert store.ledger("hs").lookup("k") == LedgerEntry("k", "d", None, "intended", ())
+    store.ledger("sf").intend([Intent("k", "other", ())])
+    store.ledger("sf").confirm([Confirmation("k", "t", "open", ())])
+    assert _one(store, "hs", "k") == LedgerEntry("k", "d", None, "intended", ())
 
 
 @pytest.fixture
-def count_selects(store: StateStore) -> Iterator[list[str]]:
-    statements: list[str] = []
+def statements(store: StateStore) -> Iterator[list[str]]:
+    seen: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
+        seen.append(statement.lstrip().split()[0].upper())
 
     engine = store._db.engine
     event.listen(engine, "before_cursor_execute", record)
-    yield statements
+    yield seen
     event.remove(engine, "before_cursor_execute", record)
 
 
-def test_open_tasks_for_a_page_is_one_query(store: StateStore, count_selects: list[str]) -> None:
+def test_a_batch_is_one_transaction(store: StateStore, statements: list[str]) -> None:
+    """Intending, confirming and looking up 100 tasks each take one transaction, not one per task."""
+    ledger = store.ledger("hs")
+    ledger.intend([Intent(f"k{n}", f"deal-{n}", ("need",)) for n in range(100)])
+    ledger.confirm([Confirmation(f"k{n}", f"t{n}", "open", ()) for n in range(100)])
+    found = ledger.lookup(f"k{n}" for n in range(100))
+    assert len(found) == 100 and found["k7"] == LedgerEntry("k7", "deal-7", "t7", "open", ())
+    if store._db.backend == "sqlite":
+        assert statements.count("BEGIN") == 3
+    assert statements.count("INSERT") <= 1 and statements.count("UPDATE") <= 1
+
+
+def test_open_tasks_for_a_page_is_one_query(store: StateStore, statements: list[str]) -> None:
     """open_tasks_for returns only open tasks of the given deals, in one SELECT for a 2,000-deal page."""
     ledger = store.ledger("hs")
-    for n in range(6):
-        ledger.intend(f"k{n}", f"deal-{n}", ())
-    ledger.confirm("k0", "t0", "open", ("budget",))
-    ledger.confirm("k1", "t1", "completed", ())
-    ledger.confirm("k2", "t2", "open", ())
-    store.ledger("other").intend("x", "deal-0", ())
-    store.ledger("other").confirm("x", "tx", "open", ())
-    count_selects.clear()
+    ledger.intend([Intent(f"k{n}", f"deal-{n}", ()) for n in range(6)])
+    ledger.confirm(
+        [
+            Confirmation("k0", "t0", "open", ("budget",)),
+            Confirmation("k1", "t1", "completed", ()),
+            Confirmation("k2", "t2", "open", ()),
+        ]
+    )
+    store.ledger("other").intend([Intent("x", "deal-0", ())])
+    store.ledger("other").confirm([Confirmation("x", "tx", "open", ())])
+    statements.clear()
     page = [f"deal-{n}" for n in range(2000)]
     found = ledger.open_tasks_for(page)
     assert found == {
         "deal-0": LedgerEntry("k0", "deal-0", "t0", "open", ("budget",)),
         "deal-2": LedgerEntry("k2", "deal-2", "t2", "open", ()),
     }
-    assert len(count_selects) == 1
+    assert statements.count("SELECT") == 1
     assert store.open_tasks_for("hs", iter(["deal-2", "deal-2"])) == {"deal-2": found["deal-2"]}
     assert ledger.open_tasks_for([]) == {}
 
@@ -96,13 +121,16 @@ def test_open_tasks_for_a_page_is_one_query(store: StateStore, count_selects: li
 def test_open_tasks_lists_every_open_task_of_the_connection(store: StateStore) -> None:
     """open_tasks returns all open entries of this connection by deal id, nothing intended or completed."""
     ledger = store.ledger("hs")
-    for n in range(4):
-        ledger.intend(f"k{n}", f"deal-{n}", ())
-    ledger.confirm("k0", "t0", "open", ())
-    ledger.confirm("k1", "t1", "completed", ())
-    ledger.confirm("k3", "t3", "open", ("need",))
-    store.ledger("other").intend("x", "deal-9", ())
-    store.ledger("other").confirm("x", "tx", "open", ())
+    ledger.intend([Intent(f"k{n}", f"deal-{n}", ()) for n in range(4)])
+    ledger.confirm(
+        [
+            Confirmation("k0", "t0", "open", ()),
+            Confirmation("k1", "t1", "completed", ()),
+            Confirmation("k3", "t3", "open", ("need",)),
+        ]
+    )
+    store.ledger("other").intend([Intent("x", "deal-9", ())])
+    store.ledger("other").confirm([Confirmation("x", "tx", "open", ())])
     assert ledger.open_tasks() == {
         "deal-0": LedgerEntry("k0", "deal-0", "t0", "open", ()),
         "deal-3": LedgerEntry("k3", "deal-3", "t3", "open", ("need",)),
