@@ -23,6 +23,7 @@ from connectors.hubspot.client import HubSpotClient, HubSpotRequestError, map_ap
 from connectors.hubspot.ratelimit import RateLimiter
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.retry import RetryPolicy
+from tests.connectors.hs_support import RawResponse
 
 
 def _api_exception(status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
@@ -85,6 +86,7 @@ class FakeApi:
     def __init__(self, outcomes: list[Any]) -> None:
         self.outcomes = outcomes
         self.tokens_seen: list[str] = []
+        self.raw: list[RawResponse] = []
         self.api_client = SimpleNamespace(configuration=SimpleNamespace(access_token=""), close=lambda: None)
 
     def do_search_with_http_info(self, *args: Any, **kwargs: Any) -> Any:
@@ -93,7 +95,11 @@ class FakeApi:
         outcome = self.outcomes.pop(0)
         if isinstance(outcome, Exception):
             raise outcome
-        return outcome, 200, {"X-HubSpot-RateLimit-Remaining": "99", "X-HubSpot-RateLimit-Max": "100"}
+        headers = {"X-HubSpot-RateLimit-Remaining": "99", "X-HubSpot-RateLimit-Max": "100"}
+        if kwargs.get("_preload_content") is False:
+            self.raw.append(RawResponse(outcome, headers=headers))
+            return self.raw[-1]
+        return outcome, 200, headers
 
 
 def _client(api: FakeApi, tokens: Any) -> tuple[HubSpotClient, list[float]]:
@@ -117,6 +123,26 @@ def test_429_then_success_waits_retry_after_and_counts_both_calls() -> None:
     assert client.call("search", "deals_search", "do_search", {}) == "ok"
     assert client.calls == 2
     assert 2.0 in slept
+
+
+def test_call_json_returns_the_body_unmodelled_and_releases_the_connection() -> None:
+    """call_json asks the SDK for the raw response, parses its JSON and gives the connection back."""
+    api = FakeApi([{"results": [{"id": "7", "properties": {"dealname": "x"}}], "total": 1}])
+    client, _slept = _client(api, StaticToken("tok"))
+    body = client.call_json("search", "deals_search", "do_search", {})
+    assert body == {"results": [{"id": "7", "properties": {"dealname": "x"}}], "total": 1}
+    assert [r.released for r in api.raw] == [True]
+    assert client.calls == 1
+
+
+def test_call_json_body_that_is_not_json_is_transient_and_retried() -> None:
+    """A 2xx whose body is not a JSON object (a proxy's page, a cut-off body) is retried like a 5xx."""
+    api = FakeApi([b"<html>gateway</html>", b"[1, 2]", {"results": []}, b"{cut"])
+    client, _slept = _client(api, StaticToken("tok"))
+    assert client.call_json("search", "deals_search", "do_search", {}) == {"results": []}
+    assert client.calls == 3 and all(r.released for r in api.raw)
+    with pytest.raises(TransientError, match="not JSON"):
+        client.call_json("search", "deals_search", "do_search", {}, retry=False)
 
 
 def test_dropped_connection_is_transient_and_retried() -> None:

@@ -11,12 +11,6 @@ from typing import Any
 import pytest
 import urllib3.exceptions
 from hubspot.crm.deals.exceptions import ApiException
-from hubspot.crm.deals.models import (
-    BatchResponseSimplePublicObject,
-    BatchResponseSimplePublicObjectWithErrors,
-    SimplePublicObject,
-    StandardError,
-)
 
 from connectors.errors import SchemaDriftError
 from connectors.hubspot.auth import StaticToken
@@ -29,36 +23,44 @@ from connectors.hubspot.write import batch_update, read_results
 from connectors.model import OutcomeKind, StatusWrite, TaskAction, TaskWrite
 from connectors.registry import Intent
 from rules.model import Status
+from tests.connectors.hs_support import RawResponse
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def _obj(obj_id: str, props: dict[str, str] | None = None) -> SimplePublicObject:
-    return SimplePublicObject(
-        id=obj_id, properties=props or {}, created_at=NOW, updated_at=NOW, archived=False
-    )
+def _obj(obj_id: str, props: dict[str, str] | None = None) -> dict[str, Any]:
+    stamp = NOW.isoformat().replace("+00:00", "Z")
+    return {
+        "id": obj_id,
+        "properties": props or {},
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "archived": False,
+    }
 
 
-def test_207_rows_read_one_by_one_from_sdk_models() -> None:
-    """A 207 WithErrors object: ids in results are ok, ids named in errors carry HubSpot's category."""
-    response = BatchResponseSimplePublicObjectWithErrors(
-        status="COMPLETE",
-        results=[_obj("1"), _obj("3")],
+def _batch(results: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    stamp = NOW.isoformat().replace("+00:00", "Z")
+    return {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp, **extra}
+
+
+def test_207_rows_read_one_by_one() -> None:
+    """A 207 body: ids in results are ok, ids named in errors carry HubSpot's category."""
+    response = _batch(
+        [_obj("1"), _obj("3")],
+        numErrors=1,
         errors=[
-            StandardError(
-                status="error",
-                category="VALIDATION_ERROR",
-                message="Property values were not valid",
-                context={"ids": ["2"]},
-                errors=[],
-                links={},
-            )
+            {
+                "status": "error",
+                "category": "VALIDATION_ERROR",
+                "message": "Property values were not valid",
+                "context": {"ids": ["2"]},
+                "errors": [],
+                "links": {},
+            }
         ],
-        num_errors=1,
-        started_at=NOW,
-        completed_at=NOW,
     )
-    rows = read_results(response, ["1", "2", "3", "4"], lambda r: r.id)
+    rows = read_results(response, ["1", "2", "3", "4"], lambda r: r["id"])
     assert rows["1"].ok and rows["3"].ok
     assert not rows["2"].ok and rows["2"].code == "VALIDATION_ERROR"
     assert not rows["4"].ok and rows["4"].code == "NO_RESULT"
@@ -66,10 +68,7 @@ def test_207_rows_read_one_by_one_from_sdk_models() -> None:
 
 def test_200_response_all_ok() -> None:
     """A plain 200 batch response marks every row ok."""
-    response = BatchResponseSimplePublicObject(
-        status="COMPLETE", results=[_obj("1")], started_at=NOW, completed_at=NOW
-    )
-    assert read_results(response, ["1"], lambda r: r.id)["1"].ok
+    assert read_results(_batch([_obj("1")]), ["1"], lambda r: r["id"])["1"].ok
 
 
 class FakeDealsBatch:
@@ -108,7 +107,7 @@ class FakeDealsBatch:
             )
             exc.headers = {}
             raise exc
-        return BatchResponseSimplePublicObject(status="COMPLETE", results=[_obj(i) for i in ids]), 200, {}
+        return RawResponse(_batch([_obj(i) for i in ids]))
 
 
 def _client(sdk: Any) -> HubSpotClient:
@@ -212,19 +211,19 @@ class FakeTasks:
         if self.drop_creates:
             self.drop_creates -= 1
             raise urllib3.exceptions.ProtocolError("Connection aborted.")
-        return BatchResponseSimplePublicObject(status="COMPLETE", results=results), 201, {}
+        return RawResponse(_batch(results), 201)
 
     def read_with_http_info(self, body: dict[str, Any], **_: Any) -> Any:
         assert body["idProperty"] == "bant_sync_key"
         wanted = {row["id"] for row in body["inputs"]}
         found = [_obj(i, dict(t)) for i, t in self.tasks.items() if t["bant_sync_key"] in wanted]
-        return BatchResponseSimplePublicObject(status="COMPLETE", results=found), 200, {}
+        return RawResponse(_batch(found))
 
     def update_with_http_info(self, body: dict[str, Any], **_: Any) -> Any:
         for row in body["inputs"]:
             self.tasks[row["id"]].update(row["properties"])
         results = [_obj(row["id"]) for row in body["inputs"]]
-        return BatchResponseSimplePublicObject(status="COMPLETE", results=results), 200, {}
+        return RawResponse(_batch(results))
 
 
 def _task_writer(fake: FakeTasks, ledger: Any) -> tuple[TaskWriter, HubSpotClient]:

@@ -82,10 +82,11 @@ class HubSpotConnector:
             self.settings.page_size,
             self._mapping["modified_at"],
         )
-        response = self.client.call(SEARCH, "deals_search", "do_search", body)
-        records = tuple(Record(str(r.id), dict(r.properties or {})) for r in response.results or [])
-        paging = getattr(response, "paging", None)
-        after = getattr(getattr(paging, "next", None), "after", None)
+        response = self.client.call_json(SEARCH, "deals_search", "do_search", body)
+        records = tuple(
+            Record(str(r["id"]), dict(r.get("properties") or {})) for r in response.get("results") or []
+        )
+        after = ((response.get("paging") or {}).get("next") or {}).get("after")
         return Result(records, after is not None)
 
     def _pages(self, since: Any, filters: Sequence[dict[str, Any]]) -> Iterator[Page]:

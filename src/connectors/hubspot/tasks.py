@@ -55,18 +55,20 @@ class TaskWriter:
             props.update({self._key: write.sync_key, "hs_task_status": "NOT_STARTED", "hs_task_type": "TODO"})
         return props
 
-    def lookup(self, keys: Sequence[str], *, retry: bool = True) -> dict[str, Any]:
-        """Existing tasks by sync key (read-your-writes consistent), in chunks of 100."""
-        found: dict[str, Any] = {}
+    def lookup(self, keys: Sequence[str], *, retry: bool = True) -> dict[str, dict[str, Any]]:
+        """Existing tasks (their JSON) by sync key (read-your-writes consistent), in chunks of 100."""
+        found: dict[str, dict[str, Any]] = {}
         for chunk in chunks(list(keys)):
             body = {
                 "idProperty": self._key,
                 "inputs": [{"id": key} for key in chunk],
                 "properties": [self._key, "hs_task_status"],
             }
-            response = self._client.call("other", "tasks_batch", "read", body, archived=False, retry=retry)
-            for record in getattr(response, "results", None) or []:
-                key = (record.properties or {}).get(self._key)
+            response = self._client.call_json(
+                "other", "tasks_batch", "read", body, archived=False, retry=retry
+            )
+            for record in response.get("results") or []:
+                key = (record.get("properties") or {}).get(self._key)
                 if key:
                     found[key] = record
         return found
@@ -78,7 +80,7 @@ class TaskWriter:
             found = self.lookup([entry.sync_key for entry in pending])
             self._ledger.confirm(
                 [
-                    Confirmation(entry.sync_key, str(record.id), _state(record), entry.missing)
+                    Confirmation(entry.sync_key, str(record["id"]), _state(record), entry.missing)
                     for entry in pending
                     if (record := found.get(entry.sync_key)) is not None
                 ]
@@ -112,7 +114,7 @@ class TaskWriter:
                 record = found.get(write.sync_key)
                 if record is not None:
                     target = completes if write.action is TaskAction.COMPLETE else updates
-                    target.append((write, str(record.id)))
+                    target.append((write, str(record["id"])))
                 elif write.action is TaskAction.UPDATE:
                     creates.append(write)
                 else:
@@ -148,9 +150,9 @@ class TaskWriter:
             if not todo:
                 return
             body = {"inputs": [self._create_input(w) for w in todo]}
-            response = self._client.call("other", "tasks_batch", "create", body, retry=False)
+            response = self._client.call_json("other", "tasks_batch", "create", body, retry=False)
             keys = [w.sync_key for w in todo]
-            done.update(read_results(response, keys, lambda r: (r.properties or {}).get(self._key)))
+            done.update(read_results(response, keys, lambda r: (r.get("properties") or {}).get(self._key)))
 
         try:
             self._client.policy.call(attempt)
@@ -162,7 +164,7 @@ class TaskWriter:
         for key, write in by_key.items():
             result = done[key]
             if result.ok:
-                task_id = str(result.record.id)
+                task_id = str(result.record["id"])
                 confirmations.append(Confirmation(key, task_id, OPEN, missing.get(write.deal_id, ())))
                 outcomes[key] = _outcome(write, OutcomeKind.WRITTEN, task_id)
             else:
@@ -218,8 +220,8 @@ class TaskWriter:
         return outcomes
 
 
-def _state(record: Any) -> str:
-    status = (getattr(record, "properties", None) or {}).get("hs_task_status")
+def _state(record: Mapping[str, Any]) -> str:
+    status = (record.get("properties") or {}).get("hs_task_status")
     return COMPLETED if status == "COMPLETED" else OPEN
 
 

@@ -1,17 +1,17 @@
 """Batched writes with per-row outcomes.
 
 HubSpot batch endpoints take at most 100 inputs. When some rows fail and others succeed HubSpot answers
-207 Multi-Status, which hubspot-api-client returns as a `BatchResponse...WithErrors` object instead of
-raising (https://developers.hubspot.com/docs/api/crm/understanding-the-crm#batch-operations): the
-`errors` list names the failed ids under `context.ids`. A whole-batch 400 (one invalid value refuses the
-batch) is narrowed down by splitting the chunk, so one bad row never fails the others; a 400 saying a
-property does not exist is schema drift and stops the connection.
+207 Multi-Status, which hubspot-api-client does not raise for; the body (read as JSON) holds `results` and
+an `errors` list naming the failed ids under `context.ids`
+(https://developers.hubspot.com/docs/api/crm/understanding-the-crm#batch-operations). A whole-batch 400
+(one invalid value refuses the batch) is narrowed down by splitting the chunk, so one bad row never fails
+the others; a 400 saying a property does not exist is schema drift and stops the connection.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +105,7 @@ def _update_chunk(
 ) -> dict[str, RowResult]:
     body = {"inputs": [{"id": row_id, "properties": props} for row_id, props in chunk]}
     try:
-        response = client.call("other", api, "update", body)
+        response = client.call_json("other", api, "update", body)
     except HubSpotRequestError as exc:
         if exc.status != 400:
             raise
@@ -118,7 +118,7 @@ def _update_chunk(
             ) from None
         named, _loose = error_rows(exc.body.get("errors") or [exc.body])
         return _narrow(client, api, chunk, object_label, named, exc)
-    return read_results(response, [row_id for row_id, _ in chunk], lambda record: str(record.id))
+    return read_results(response, [row_id for row_id, _ in chunk], lambda record: str(record["id"]))
 
 
 def _narrow(
@@ -146,12 +146,16 @@ def _narrow(
     return outcomes
 
 
-def read_results(response: Any, expected: Sequence[str], key_of: Any) -> dict[str, RowResult]:
-    """Walk a batch response (200 or 207) row by row: results are ok, errors are refused by id."""
+def read_results(
+    response: Mapping[str, Any], expected: Sequence[str], key_of: Callable[[Mapping[str, Any]], str | None]
+) -> dict[str, RowResult]:
+    """Walk a batch response's JSON (200 or 207) row by row: results are ok, errors are refused by id."""
     outcomes: dict[str, RowResult] = {}
-    for record in _attr(response, "results") or []:
-        outcomes[key_of(record)] = RowResult(True, record=record)
-    named, loose = error_rows(_attr(response, "errors") or [])
+    for record in response.get("results") or []:
+        key = key_of(record)
+        if key is not None:
+            outcomes[key] = RowResult(True, record=record)
+    named, loose = error_rows(response.get("errors") or [])
     fallback = loose[0] if len(loose) == 1 else None
     for key in expected:
         if key in outcomes:
