@@ -6,14 +6,34 @@ Validated once, all problems reported together, read-only after. See the README'
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sysconfig
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from worker.secrets import Secret
 
-PROJECT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+def shipped_config_dir(candidates: Sequence[Path] | None = None) -> Path:
+    """The shipped `config/` (default.toml, frameworks/): the source checkout's for an editable install,
+    else the copy a wheel installs under `<prefix>/share/bant-sync/config` (pyproject's data-files)."""
+    if candidates is None:
+        schemes = [sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")]
+        candidates = [
+            Path(__file__).resolve().parents[2] / "config",
+            *(
+                Path(sysconfig.get_path("data", scheme)) / "share" / "bant-sync" / "config"
+                for scheme in schemes
+            ),
+        ]
+    for candidate in candidates:
+        if (candidate / "default.toml").is_file():
+            return candidate
+    return candidates[0]
+
+
+PROJECT_CONFIG_DIR = shipped_config_dir()
 DEFAULT_CONFIG_FILE = PROJECT_CONFIG_DIR / "default.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json")
