@@ -107,7 +107,7 @@ class SyncRun:
             connector = env.connector_for(request.connection)
             connection_framework = env.framework_for(request.connection)
             connector.preflight()
-            summary.status = self._pages(request, connector, connection_framework, lease, tally)
+            summary.status = self._pages(request, connector, connection_framework, lease, tally, started)
         except QuotaExhaustedError as exc:
             summary.status, summary.error = "quota_stopped", str(exc)
         except LeaseLostError as exc:
@@ -152,7 +152,13 @@ class SyncRun:
         return summary
 
     def _pages(
-        self, request: RunRequest, connector: Connector, framework: Framework, lease: Lease, tally: RunTally
+        self,
+        request: RunRequest,
+        connector: Connector,
+        framework: Framework,
+        lease: Lease,
+        tally: RunTally,
+        started: datetime,
     ) -> str:
         env = self.env
         today, deadline = env.today(), env.clock() + env.deadline
@@ -171,10 +177,23 @@ class SyncRun:
         if seen is not None:
             orphans = {d: e for d, e in ledger.open_tasks().items() if d not in seen}
             self._complete_orphans(request, connector, orphans, today, book)
+            self._forget_closed(request, book.lease, started, None)
         elif request.mode == "deal" and tally.deals["read"] == 0:
             orphans = ledger.open_tasks_for([request.deal_id or ""])
             self._complete_orphans(request, connector, orphans, today, book)
+            self._forget_closed(request, book.lease, started, request.deal_id or "")
         return "succeeded"
+
+    def _forget_closed(
+        self, request: RunRequest, lease: Lease, started: datetime, deal_id: str | None
+    ) -> None:
+        """After a sweep that saw every open deal (or found one deal no longer open), the states it did not
+        refresh belong to deals that closed: they leave the status counts and owner gauges."""
+        if request.dry_run:
+            return
+        dropped = self.env.store.forget_deal_states(lease, started, deal_id)
+        if dropped:
+            log.info("forgot deals no longer open", deals=dropped)
 
     def _run_pages(
         self,

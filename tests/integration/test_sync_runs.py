@@ -55,6 +55,42 @@ def test_fixing_bant_clears_the_status_and_completes_the_task(env: Env) -> None:
     assert summary.tasks["completed"] == 1
 
 
+def _close(env: Env, deal_id: str) -> None:
+    if env.crm == "salesforce":
+        env.sb.salesforce.update("Opportunity", deal_id, {"StageName": "Closed Lost"})
+    else:
+        env.sb.hubspot.update_deal(deal_id, {"dealstage": "closedlost"})
+
+
+def test_a_full_sweep_forgets_deals_that_closed(env: Env) -> None:
+    """A closed deal drops out of the status counts and owner gauges at the next full sweep (incremental
+    runs cannot see it close), and its task is completed then."""
+    env.run("full")
+    store = env.worker.store
+    flagged = next(i for i, d in env.view.deals().items() if d["open"] and d["status"] == "poc_unqualified")
+    before = store.status_counts(env.crm)
+    _close(env, flagged)
+    assert env.run().status == "succeeded"
+    assert store.status_counts(env.crm) == before
+    summary = env.run("full")
+    assert summary.status == "succeeded", summary.error
+    after = store.status_counts(env.crm)
+    assert after == {**before, "poc_unqualified": before["poc_unqualified"] - 1}
+    assert sum(after.values()) == sum(1 for d in env.view.deals().values() if d["open"])
+    assert [t["open"] for t in env.view.tasks() if t["deal_id"] == flagged] == [False]
+
+
+def test_a_deal_run_forgets_the_deal_once_it_closed(env: Env) -> None:
+    """`sync --deal ID` on a deal that closed completes its task and drops it from the counts."""
+    env.run("full")
+    store = env.worker.store
+    flagged = next(i for i, d in env.view.deals().items() if d["open"] and d["status"] == "poc_unqualified")
+    before = store.status_counts(env.crm)
+    _close(env, flagged)
+    assert env.run("deal", deal_id=flagged).status == "succeeded"
+    assert store.status_counts(env.crm) == {**before, "poc_unqualified": before["poc_unqualified"] - 1}
+
+
 def test_dry_run_matches_the_real_run(env: Env) -> None:
     """A dry run writes nothing and predicts the real run's writes one for one."""
     env.sb.reset_requests()

@@ -7,9 +7,10 @@ lease's fencing check: either the whole page's bookkeeping lands or none of it d
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from connectors.model import Cursor
 from rules.model import Status
@@ -117,6 +118,20 @@ def audit(db: Database, connection: str, deal_id: str | None, limit: int) -> lis
         AuditRow(r.seq, r.connection, r.run_id, r.deal_id, r.old_status, r.new_status, r.missing, r.at)
         for r in rows
     ]
+
+
+def forget_deal_states(db: Database, lease: Lease, before: datetime, deal_id: str | None = None) -> int:
+    """Drop the states a sweep did not refresh (`updated_at` before it began): those deals closed or were
+    deleted, so they no longer count in status_counts or unqualified_by_owner. Only `deal_id`'s, if named.
+    Fenced by `lease` (LeaseLostError, nothing deleted). Returns how many were dropped."""
+    stale = delete(deal_states).where(
+        deal_states.c.connection == lease.connection, deal_states.c.updated_at < before
+    )
+    if deal_id is not None:
+        stale = stale.where(deal_states.c.deal_id == deal_id)
+    with db.write() as conn:
+        verify_current(conn, lease)
+        return int(conn.execute(stale).rowcount or 0)
 
 
 def status_counts(db: Database, connection: str) -> dict[str, int]:

@@ -89,6 +89,10 @@ class StateStore:
     def audit(self, connection: str, deal_id: str | None = None, limit: int = 100) -> list[AuditRow]:
         return progress.audit(self._db, connection, deal_id, limit)
 
+    def forget_deal_states(self, lease: Lease, before: datetime, deal_id: str | None = None) -> int:
+        """Drop deal states not refreshed since `before` (the deals left the open set); see progress."""
+        return progress.forget_deal_states(self._db, lease, before, deal_id)
+
     def status_counts(self, connection: str) -> dict[str, int]:
         return progress.status_counts(self._db, connection)
 

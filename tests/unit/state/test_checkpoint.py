@@ -223,3 +223,36 @@ def test_status_enum_members_are_stored_as_their_values(store: StateStore) -> No
     assert type(row.new_status) is str
     assert [(k, type(k)) for k in store.status_counts("sf")] == [("poc_unqualified", str)]
     assert store.unqualified_by_owner("sf") == {"005A": 1}
+
+
+def test_forget_deal_states_drops_what_a_sweep_did_not_refresh(store: StateStore) -> None:
+    """States older than the sweep's start go (their deals closed); newer ones, other connections' and,
+    when one deal is named, every other deal's stay. The lease fences it like a checkpoint."""
+    _run(store, "run-1")
+    _run(store, "run-2", connection="hs")
+    lease = store.acquire_lease("sf", "run-1", T0, TTL)
+    store.checkpoint(
+        lease,
+        None,
+        [],
+        [
+            _state("old-1", "poc_unqualified"),
+            _state("old-2", "qualified"),
+            _state("new", "qualified", minute=5),
+        ],
+        {},
+    )
+    other = store.acquire_lease("hs", "run-2", T0, TTL)
+    store.checkpoint(other, None, [], [_state("old-1", "poc_unqualified")], {})
+    sweep_began = T0 + timedelta(minutes=1)
+    assert store.forget_deal_states(lease, sweep_began, "old-2") == 1
+    assert store.status_counts("sf") == {"poc_unqualified": 1, "qualified": 1}
+    assert store.forget_deal_states(lease, sweep_began) == 1
+    assert store.status_counts("sf") == {"qualified": 1}
+    assert store.unqualified_by_owner("sf") == {}
+    assert store.status_counts("hs") == {"poc_unqualified": 1}
+    store.release_lease(lease)
+    store.acquire_lease("sf", "run-3", T0 + timedelta(minutes=2), TTL)
+    with pytest.raises(LeaseLostError):
+        store.forget_deal_states(lease, T0 + timedelta(hours=1))
+    assert store.status_counts("sf") == {"qualified": 1}
