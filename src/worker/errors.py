@@ -33,3 +33,8 @@ class InputFileError(BantSyncError):
     """An input file is missing, unreadable, empty or not in a format we read."""
 
     exit_code = exit_codes.USAGE
+
+
+class RunStopped(Exception):
+    """A stop (SIGTERM/SIGINT, `serve` shutting down) came while the run waited before a retry or for the
+    rate limit: the run ends at its last checkpoint instead of waiting the wait out. Not a user error."""

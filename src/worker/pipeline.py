@@ -22,7 +22,7 @@ from connectors.model import Page, WritePlan
 from connectors.protocol import Connector
 from connectors.registry import LedgerEntry
 from rules import Framework, evaluate
-from worker.errors import BantSyncError
+from worker.errors import BantSyncError, RunStopped
 from worker.planner import PlanContext, plan_closing, plan_page
 from worker.prefetch import read_ahead
 from worker.run_model import RunRequest, RunSummary, RunTally
@@ -110,6 +110,9 @@ class SyncRun:
             summary.status = self._pages(request, connector, connection_framework, lease, tally, started)
         except QuotaExhaustedError as exc:
             summary.status, summary.error = "quota_stopped", str(exc)
+        except RunStopped:
+            log.info("stopping: a wait was cut short; the next run resumes from the last checkpoint")
+            summary.status = "stopped"
         except LeaseLostError as exc:
             summary.status, summary.error = "failed", f"lease lost mid-run: {exc}"
         except ConnectorError as exc:

@@ -15,12 +15,14 @@ from zoneinfo import ZoneInfo
 from connectors.protocol import Connector
 from connectors.registry import ConnectorContext, factory_for
 from rules import Framework
-from worker.errors import UsageError
+from worker.errors import RunStopped, UsageError
 from worker.frameworks import load_framework
 from worker.pipeline import ProgressHook, RunEnvironment, SyncRun, new_run_id
 from worker.run_model import RunRequest, RunSummary
 from worker.settings import Settings
 from worker.state import Lease, StateStore
+
+STOPPABLE_WAIT_SECONDS = 1.0
 
 
 def utc_now() -> datetime:
@@ -36,16 +38,29 @@ class Worker:
         store: StateStore | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.store = store or StateStore.open(settings.state.database_url())
         self.clock = clock
-        self.sleep = sleep
         self.stop = stop or threading.Event()
+        self._sleep = sleep if sleep is not None else time.sleep
+        self._wait = sleep if sleep is not None else self.stop.wait
         self._frameworks: dict[str, Framework] = {}
         self._zone = ZoneInfo(settings.rules.timezone)
+
+    def sleep(self, seconds: float) -> None:
+        """Every wait a connector makes (retry backoff, Retry-After, rate-limit pacing). A short one is
+        slept out, so a stopping run still finishes its page; one of `STOPPABLE_WAIT_SECONDS` or more wakes
+        as soon as a stop is asked and then, like when a stop was already asked, raises RunStopped."""
+        if seconds < STOPPABLE_WAIT_SECONDS:
+            self._sleep(seconds)
+            return
+        if not self.stop.is_set():
+            self._wait(seconds)
+        if self.stop.is_set():
+            raise RunStopped(f"stop requested during a {seconds:.0f} s wait to retry or for the rate limit")
 
     def today(self) -> date:
         return self.clock().astimezone(self._zone).date()

@@ -94,7 +94,7 @@ def _planned_line(item: dict[str, Any]) -> str:
 
 @contextmanager
 def stop_on_signals(worker: Worker) -> Iterator[None]:
-    """SIGTERM/SIGINT: let the current page finish and checkpoint, then stop the run."""
+    """SIGTERM/SIGINT: let the current page finish and checkpoint (or cut a long wait short), then stop."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         worker.stop.set()
