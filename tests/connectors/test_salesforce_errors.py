@@ -316,12 +316,12 @@ def test_preflight_names_every_field_and_the_permission(
 def test_settings_problems_are_reported_together() -> None:
     """validate() lists every bad setting in one error."""
     settings = SalesforceSettings(
-        auth="magic", login_url="http://x", quota_stop_share=2, fields={"budgit": "X"}
+        auth="magic", login_url="http://x", quota_stop_share=2, fields={"budgit": "X"}, max_in_flight=0
     )
     with pytest.raises(ConfigurationError) as caught:
         settings.validate()
     text = str(caught.value)
-    for part in ("auth = 'magic'", "https://", "quota_stop_share", "budgit"):
+    for part in ("auth = 'magic'", "https://", "quota_stop_share", "budgit", "max_in_flight"):
         assert part in text
 
 

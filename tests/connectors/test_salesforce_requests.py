@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -185,7 +187,8 @@ def ok(n: int, start: int = 0) -> list[dict[str, object]]:
 
 
 def test_status_writes_go_in_chunks_of_200_with_exact_body(sf: responses.RequestsMock) -> None:
-    """450 status writes are 3 composite/sobjects PATCH calls of 200, 200, 50 with allOrNone false."""
+    """450 status writes are 3 composite/sobjects PATCH calls of 200, 200, 50 (sent side by side) with
+    allOrNone false."""
     add_describes(sf)
     sizes: list[int] = []
 
@@ -196,9 +199,10 @@ def test_status_writes_go_in_chunks_of_200_with_exact_body(sf: responses.Request
 
     sf.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", callback=answer)
     outcomes = make_connector().apply(WritePlan(status_writes=tuple(status(i) for i in range(450))))
-    assert sizes == [200, 200, 50]
+    assert sorted(sizes, reverse=True) == [200, 200, 50]
     assert [o.kind for o in outcomes] == [OutcomeKind.WRITTEN] * 450
-    first = json.loads(next(c for c in sf.calls if c.request.method == "PATCH").request.body)
+    patches = [json.loads(c.request.body) for c in sf.calls if c.request.method == "PATCH"]
+    first = next(p for p in patches if p["records"][0]["id"] == opp_id(0))
     assert first["allOrNone"] is False
     assert first["records"][0] == {
         "attributes": {"type": "Opportunity"},
@@ -362,6 +366,53 @@ def test_uncertain_create_is_not_resent_in_ledger_mode(sf: responses.RequestsMoc
     assert outcomes[0].code == "UNCERTAIN"
     assert len([c for c in sf.calls if c.request.method == "POST"]) == 1
     assert [e.sync_key for e in ledger.pending()] == ["bs1-key-0"]
+
+
+def test_chunks_of_one_write_are_in_flight_together(sf: responses.RequestsMock) -> None:
+    """400 status writes are two PATCH calls sent side by side: each answer waits until the other call has
+    arrived (a barrier), which could never happen if the chunks went one after the other."""
+    add_describes(sf)
+    both_arrived = threading.Barrier(2, timeout=10)
+
+    def answer(request: object) -> tuple[int, dict[str, str], str]:
+        both_arrived.wait()
+        body = json.loads(request.body)  # type: ignore[attr-defined]
+        return 200, {}, json.dumps([{"id": r["id"], "success": True, "errors": []} for r in body["records"]])
+
+    sf.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", callback=answer)
+    outcomes = make_connector().apply(WritePlan(status_writes=tuple(status(i) for i in range(400))))
+    assert [o.kind for o in outcomes] == [OutcomeKind.WRITTEN] * 400
+
+
+def test_creates_in_parallel_chunks_are_each_sent_once(sf: responses.RequestsMock) -> None:
+    """Ledger mode, 250 creates in two chunks sent side by side: a 503 on either is not resent in its own
+    thread either; every create is UNCERTAIN (reconciled by key next run) and every intent stays pending."""
+    add_describes(sf, external_id=False)
+    sf.get(f"{BASE}/query/", json={"totalSize": 0, "done": True, "records": []})
+    sf.post(
+        f"{BASE}/composite/sobjects", status=503, json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "x"}]
+    )
+    ledger = MemoryLedger()
+    outcomes = make_connector(ledger=ledger).apply(WritePlan(task_writes=tuple(task(i) for i in range(250))))
+    assert {o.code for o in outcomes} == {"UNCERTAIN"}
+    assert len([c for c in sf.calls if c.request.method == "POST"]) == 2
+    assert len(ledger.pending()) == 250
+
+
+def test_single_attempt_holds_for_its_own_thread_only(sf: responses.RequestsMock) -> None:
+    """While one thread sends creates without retries, the read-ahead thread's queries still retry."""
+    sf.get(f"{BASE}/query/", status=503, json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "x"}])
+    sf.get(f"{BASE}/query/", json={"totalSize": 0, "done": True, "records": []})
+    connector = make_connector()
+    found: list[Any] = []
+    with connector.client.single_attempt():
+        reader = threading.Thread(
+            target=lambda: found.append(connector.client.sf.query("SELECT Id FROM Task"))
+        )
+        reader.start()
+        reader.join(timeout=30)
+    assert found and found[0]["done"] is True
+    assert len(query_calls(sf)) == 2
 
 
 def test_empty_plan_makes_no_call(sf: responses.RequestsMock) -> None:

@@ -90,6 +90,8 @@ class HubSpotSettings:
             problems.append("burst_limit_per_10s and search_per_second must be positive")
         if self.overlap_minutes < 0:
             problems.append("overlap_minutes must be >= 0")
+        if not 1 <= self.max_in_flight <= 10:
+            problems.append("max_in_flight must be between 1 and 10")
         blank = sorted(k for k, v in self.props.items() if not v.strip())
         if blank:
             problems.append(f"properties maps these to an empty name: {', '.join(blank)}")

@@ -3,7 +3,8 @@
 simple-salesforce builds URLs and parses JSON; it sends through the `requests.Session` we give it, so the
 seam is that session's `request()`: quota guard -> send -> classify the response into the error tree ->
 retry policy -> one re-authentication on INVALID_SESSION_ID. Nothing else in the connector retries, and
-nothing else interprets a Salesforce error envelope.
+nothing else interprets a Salesforce error envelope. Thread-safe: the read-ahead and parallel batches
+share one client.
 
 Error envelope and status codes: REST API Developer Guide, "Status Codes and Error Responses";
 `Sforce-Limit-Info`: REST API Developer Guide, "Response Headers" (api-usage=USED/MAX).
@@ -12,6 +13,7 @@ Error envelope and status codes: REST API Developer Guide, "Status Codes and Err
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -142,13 +144,15 @@ class SalesforceClient:
         self.used: int | None = None
         self.limit: int | None = None
         self._sf: Salesforce | None = None
-        self._retrying = True
+        self._lock = threading.Lock()
+        self._thread = threading.local()
 
     @property
     def sf(self) -> Salesforce:
-        if self._sf is None:
-            self._sf = self._connect(self.authenticator.login())
-        return self._sf
+        with self._lock:
+            if self._sf is None:
+                self._sf = self._connect(self.authenticator.login())
+            return self._sf
 
     def _connect(self, token: Token) -> Salesforce:
         return Salesforce(
@@ -160,11 +164,13 @@ class SalesforceClient:
         )
 
     def _reauthenticate(self, headers: dict[str, str]) -> None:
-        token = self.authenticator.login()
+        """Log in again, unless another thread already did since this request was sent."""
         sf = self.sf
-        sf.session_id = token.access_token
-        sf._generate_headers()
-        headers["Authorization"] = "Bearer " + token.access_token
+        with self._lock:
+            if headers.get("Authorization") in (None, "Bearer " + str(sf.session_id)):
+                sf.session_id = self.authenticator.login().access_token
+                sf._generate_headers()
+            headers["Authorization"] = "Bearer " + str(sf.session_id)
 
     def _guard_quota(self) -> None:
         if self.used is None or not self.limit:
@@ -184,8 +190,9 @@ class SalesforceClient:
             self.used, self.limit = int(match.group(1)), int(match.group(2))
 
     def _attempt(self, send: Callable[[], requests.Response]) -> requests.Response:
-        self._guard_quota()
-        self.calls += 1
+        with self._lock:
+            self._guard_quota()
+            self.calls += 1
         try:
             response = send()
         except requests.Timeout as exc:
@@ -197,7 +204,8 @@ class SalesforceClient:
             ) from exc
         except requests.ConnectionError as exc:
             raise TransientError(f"Salesforce connection failed ({type(exc).__name__})") from exc
-        self._record_usage(response)
+        with self._lock:
+            self._record_usage(response)
         error = classify(response)
         if error is not None:
             raise error
@@ -208,7 +216,7 @@ class SalesforceClient:
         reauthenticated = False
         while True:
             try:
-                if self._retrying:
+                if getattr(self._thread, "retrying", True):
                     return self.policy.call(self._attempt, send)
                 return self._attempt(send)
             except _SessionExpired as exc:
@@ -223,13 +231,14 @@ class SalesforceClient:
 
     @contextmanager
     def single_attempt(self) -> Iterator[None]:
-        """Within this block requests are not retried: for non-idempotent creates, whose uncertain outcome
-        must be reconciled by key instead of re-sent."""
-        self._retrying = False
+        """Within this block this thread's requests are not retried: for non-idempotent creates, whose
+        uncertain outcome must be reconciled by key instead of re-sent. Other threads (the read-ahead,
+        other batches) keep retrying."""
+        self._thread.retrying = False
         try:
             yield
         finally:
-            self._retrying = True
+            self._thread.retrying = True
 
     def query(self, soql: str, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Records of a SOQL query, page after page (`query_all_iter`), lazily."""

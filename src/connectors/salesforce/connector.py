@@ -19,9 +19,11 @@ from rules.model import Deal
 
 
 class SalesforceConnector:
-    """One Salesforce org connection for one run. Not thread-safe; make one per run."""
+    """One Salesforce org connection for one run; make one per run. Its client is shared by the read-ahead
+    (`supports_prefetch`) and the parallel batches of a write."""
 
     name = "salesforce"
+    supports_prefetch = True
 
     def __init__(
         self, settings: SalesforceSettings, context: ConnectorContext, rng: random.Random | None = None
@@ -38,7 +40,7 @@ class SalesforceConnector:
             rng=rng,
         )
         self.client = SalesforceClient(settings, dict(context.secrets), self.policy, context.clock)
-        self.writer = CollectionWriter(self.client)
+        self.writer = CollectionWriter(self.client, settings.max_in_flight)
         self.report: PreflightReport | None = None
         self._reader: OpportunityReader | None = None
 

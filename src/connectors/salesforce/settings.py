@@ -46,6 +46,10 @@ INPUT_KEYS = (
 OUTPUT_KEYS = ("status", "missing", "score", "checked_at", "flagged_since")
 
 
+MAX_IN_FLIGHT = 10
+"""Well below the 25 concurrent long-running requests Salesforce allows an org (all integrations)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SalesforceSettings:
     instance_url: str = ""
@@ -68,6 +72,8 @@ class SalesforceSettings:
     retry_max_delay: float = 60.0
     run_retry_budget: int = 200
     query_batch_size: int = 2000
+    max_in_flight: int = 4
+    """sObject Collections calls sent side by side (the next query page is read while a page is written)."""
 
     @property
     def field_map(self) -> dict[str, str]:
@@ -99,5 +105,7 @@ class SalesforceSettings:
             problems.append("query_batch_size must be between 200 and 2000 (Salesforce's batchSize range)")
         if self.overlap_minutes < 0:
             problems.append("overlap_minutes must be >= 0")
+        if not 1 <= self.max_in_flight <= MAX_IN_FLIGHT:
+            problems.append(f"max_in_flight must be between 1 and {MAX_IN_FLIGHT}")
         if problems:
             raise ConfigurationError("Salesforce settings: " + "; ".join(problems))

@@ -178,8 +178,7 @@ class TaskWriter:
         if creates:
             records = [task_record(w, self.key_field) for _, w in creates]
             try:
-                with self.writer.client.single_attempt():
-                    results = self.writer.save("composite/sobjects", "POST", records)
+                results = self.writer.save("composite/sobjects", "POST", records, retry=False)
             except TransientError as exc:
                 uncertain = SaveResult(False, code="UNCERTAIN", message=f"{exc}; reconciled by key next run")
                 results = [uncertain] * len(creates)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.concurrency import map_in_parallel
 from connectors.errors import ConfigurationError, SchemaDriftError, TransientError
 from connectors.model import OutcomeKind, RowOutcome, StatusWrite, WriteTarget
 from connectors.salesforce.client import SalesforceClient, drift_fields
@@ -61,37 +62,54 @@ def parse_save_result(item: Any) -> SaveResult:
 
 
 class CollectionWriter:
-    """Sends records to one sObject Collections endpoint (update, create or upsert) in chunks of 200."""
+    """Sends records to one sObject Collections endpoint (update, create or upsert) in chunks of 200,
+    up to `max_in_flight` chunks at once."""
 
-    def __init__(self, client: SalesforceClient) -> None:
+    def __init__(self, client: SalesforceClient, max_in_flight: int = 1) -> None:
         self.client = client
+        self.max_in_flight = max_in_flight
 
-    def save(self, path: str, method: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+    def save(
+        self, path: str, method: str, records: Sequence[dict[str, Any]], *, retry: bool = True
+    ) -> list[SaveResult]:
+        """One SaveResult per record, in order. `retry=False` (creates without an external id) sends each
+        chunk once: an uncertain outcome raises TransientError, to be reconciled by key, never re-sent."""
+        starts = range(0, len(records), CHUNK)
+        chunks = map_in_parallel(
+            lambda start: self._save_chunk(path, method, records[start : start + CHUNK], retry),
+            list(starts),
+            self.max_in_flight,
+        )
+        return [result for chunk in chunks for result in chunk]
+
+    def _save_chunk(
+        self, path: str, method: str, records: Sequence[dict[str, Any]], retry: bool
+    ) -> list[SaveResult]:
         results: list[SaveResult | None] = [None] * len(records)
-        for start in range(0, len(records), CHUNK):
-            pending = list(range(start, min(start + CHUNK, len(records))))
+        pending = list(range(len(records)))
 
-            def attempt() -> None:
-                nonlocal pending
-                body = {"allOrNone": False, "records": [records[i] for i in pending]}
-                raw = self.client.restful(path, method=method, json=body)
-                if not isinstance(raw, list) or len(raw) != len(pending):
-                    raise ConfigurationError(
-                        f"Salesforce answered {path} with {len(raw) if isinstance(raw, list) else 'no'} "
-                        f"SaveResults for {len(pending)} records; check api_version"
-                    )
-                still_locked = []
-                for index, item in zip(pending, raw, strict=True):
-                    result = parse_save_result(item)
-                    results[index] = result
-                    if result.code == LOCKED:
-                        still_locked.append(index)
-                pending = still_locked
-                if pending:
-                    raise _RowsLocked(f"{len(pending)} rows locked by another transaction")
+        def attempt() -> None:
+            nonlocal pending
+            body = {"allOrNone": False, "records": [records[i] for i in pending]}
+            raw = self.client.restful(path, method=method, json=body)
+            if not isinstance(raw, list) or len(raw) != len(pending):
+                raise ConfigurationError(
+                    f"Salesforce answered {path} with {len(raw) if isinstance(raw, list) else 'no'} "
+                    f"SaveResults for {len(pending)} records; check api_version"
+                )
+            still_locked = []
+            for index, item in zip(pending, raw, strict=True):
+                result = parse_save_result(item)
+                results[index] = result
+                if result.code == LOCKED:
+                    still_locked.append(index)
+            pending = still_locked
+            if pending:
+                raise _RowsLocked(f"{len(pending)} rows locked by another transaction")
 
-            with contextlib.suppress(_RowsLocked):
-                self.client.policy.call_when(_is_locked, attempt)
+        once = contextlib.nullcontext() if retry else self.client.single_attempt()
+        with once, contextlib.suppress(_RowsLocked):
+            self.client.policy.call_when(_is_locked, attempt)
         return [
             r if r is not None else SaveResult(False, code="NOT_SENT", message="not sent") for r in results
         ]
