@@ -40,6 +40,7 @@ class Figures:
     wall_s: float
     cpu_s: float
     peak_rss_mb: float
+    latency_s: float = 0.0
 
     def budget(self) -> int:
         n, m, t = self.read, self.status_writes, self.task_writes
@@ -51,14 +52,20 @@ class Figures:
         return self.read + self.status_writes + self.task_writes
 
     def floor_s(self) -> float:
-        """Salesforce sets no short-term rate limit; HubSpot: searches at 5/s, every call at 190 per 10 s."""
+        """Salesforce sets no short-term rate limit. HubSpot: searches at 5 per 1 s window, every call at 190
+        per 10 s window. HubSpot counts a call when it arrives, which a client only knows to lie between
+        sending and the response; so a client that must never exceed the limit holds each slot for the
+        window plus the round trip, and latency L stretches each window to (window + L)."""
         if self.crm == "salesforce":
             return 0.0
         searches = math.ceil(self.read / 200)
-        return max(searches / HUBSPOT_SEARCH_PER_SECOND, self.calls / (HUBSPOT_BURST_PER_10S / 10))
+        return max(
+            searches * (1 + self.latency_s) / HUBSPOT_SEARCH_PER_SECOND,
+            self.calls * (10 + self.latency_s) / HUBSPOT_BURST_PER_10S,
+        )
 
 
-def _figures(crm: str, label: str, summary: RunSummary, wall: float, cpu: float) -> Figures:
+def _figures(crm: str, label: str, summary: RunSummary, wall: float, cpu: float, latency_ms: int) -> Figures:
     if summary.status != "succeeded":
         raise SystemExit(f"{crm} {label} run {summary.status}: {summary.error}")
     tasks = sum(summary.tasks.get(k, 0) for k in ("created", "updated", "completed"))
@@ -73,6 +80,7 @@ def _figures(crm: str, label: str, summary: RunSummary, wall: float, cpu: float)
         wall,
         cpu,
         rss_mb,
+        latency_ms / 1000,
     )
 
 
@@ -112,7 +120,14 @@ def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
                     wall, cpu = time.perf_counter(), time.process_time()
                     summary = worker.run(RunRequest(crm, mode=mode, trigger="cli"))
                     results.append(
-                        _figures(crm, label, summary, time.perf_counter() - wall, time.process_time() - cpu)
+                        _figures(
+                            crm,
+                            label,
+                            summary,
+                            time.perf_counter() - wall,
+                            time.process_time() - cpu,
+                            latency_ms,
+                        )
                     )
             finally:
                 worker.close()
@@ -159,5 +174,5 @@ def main(crm: str, doc: str) -> None:
     print(
         "\nbudget: Salesforce ceil(N/2000) + ceil((M+T)/200) + 2 describes; HubSpot ceil(N/200) + "
         "ceil(M/100) + ceil(T/100) + 3 preflight reads. "
-        "floor: HubSpot searches / 5 per s or calls / 19 per s."
+        "floor: HubSpot searches at 5 per (1 s + latency) or calls at 190 per (10 s + latency)."
     )

@@ -67,7 +67,7 @@ class HubSpotSettings:
     search_per_second: int = 4
     max_in_flight: int = 4
     page_size: int = 200
-    deals_per_page: int = 2000
+    deals_per_page: int = 1000
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     max_attempts: int = 5
