@@ -5,9 +5,9 @@ hubspot-api-client 12 sends through urllib3. Its own retries are switched off (`
 retry layer. Each SDK method is called through its `*_with_http_info` twin so we see the response headers.
 
 `call` returns the SDK's model objects. `call_json` returns the response body as parsed JSON: the SDK
-turns every record into a model and parses each timestamp with dateutil, which at 100,000 deals was over
-half of bant-sync's CPU, so searches and batch writes (thousands of records a run) skip it
-(`_preload_content=False`, the SDK's documented way to get the raw urllib3 response).
+turns every record into a model and parses each timestamp with dateutil, which was about 40% of
+bant-sync's CPU in a profiled 30,000-deal run, so searches and batch writes (thousands of records a run)
+skip it (`_preload_content=False`, the SDK's documented way to get the raw urllib3 response).
 
 Error mapping (`map_api_exception`, the one predicate that reads HubSpot error bodies):
 
