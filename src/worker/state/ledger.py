@@ -124,23 +124,22 @@ class StoreLedger:
             return [_entry(row) for row in conn.execute(query).all()]
 
     def open_tasks_for(self, deal_ids: Iterable[str]) -> dict[str, LedgerEntry]:
-        """The open task of each deal that has one, by deal id (one query per page of deals)."""
+        """The open task of each deal that has one, by deal id (one query per page of deals).
+
+        The query names only the connection and the deal ids, so it is served by the (connection, deal_id)
+        index; with a state filter or an ORDER BY, SQLite walks every open task of the connection instead,
+        which made each page cost as much as the whole ledger."""
         wanted = sorted(set(deal_ids))
-        found: dict[str, LedgerEntry] = {}
+        rows: list[Row[Any]] = []
         with self._db.read() as conn:
             for start in range(0, len(wanted), _IN_CHUNK):
-                query = (
-                    select(task_ledger)
-                    .where(
-                        task_ledger.c.connection == self._connection,
-                        task_ledger.c.state == OPEN,
-                        task_ledger.c.deal_id.in_(wanted[start : start + _IN_CHUNK]),
-                    )
-                    .order_by(task_ledger.c.sync_key)
+                query = select(task_ledger).where(
+                    task_ledger.c.connection == self._connection,
+                    task_ledger.c.deal_id.in_(wanted[start : start + _IN_CHUNK]),
                 )
-                for row in conn.execute(query).all():
-                    found[row.deal_id] = _entry(row)
-        return found
+                rows.extend(conn.execute(query).all())
+        rows.sort(key=lambda row: row.sync_key)
+        return {row.deal_id: _entry(row) for row in rows if row.state == OPEN}
 
     def open_tasks(self) -> dict[str, LedgerEntry]:
         """Every open task of this connection by deal id: a full sweep completes those whose deal it did

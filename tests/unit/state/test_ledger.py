@@ -135,3 +135,32 @@ def test_open_tasks_lists_every_open_task_of_the_connection(store: StateStore) -
         "deal-0": LedgerEntry("k0", "deal-0", "t0", "open", ()),
         "deal-3": LedgerEntry("k3", "deal-3", "t3", "open", ("need",)),
     }
+
+
+def test_open_tasks_for_a_page_is_served_by_the_deal_index(store: StateStore) -> None:
+    """On SQLite the page query searches the (connection, deal_id) index, not every task of the
+    connection: with the state filter or ORDER BY it scanned the whole ledger once per page."""
+    if store._db.backend != "sqlite":
+        pytest.skip("the query plan checked here is SQLite's")
+    ledger = store.ledger("hs")
+    ledger.intend([Intent(f"k{n}", f"deal-{n}", ()) for n in range(50)])
+    ledger.confirm([Confirmation(f"k{n}", f"t{n}", "open", ()) for n in range(0, 50, 2)])
+    sent: list[tuple[str, object]] = []
+
+    def record(_conn: object, _cursor: object, statement: str, parameters: object, *_rest: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    engine = store._db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        found = ledger.open_tasks_for(f"deal-{n}" for n in range(10))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert sorted(found) == [f"deal-{n}" for n in (0, 2, 4, 6, 8)]
+    ((statement, parameters),) = sent
+    with engine.connect() as conn:
+        plan = " ".join(
+            str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        )
+    assert "ix_task_ledger_connection_deal" in plan, plan
