@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from connectors.hubspot.ratelimit import OTHER, SEARCH, RateLimiter
@@ -120,3 +122,33 @@ def test_429_saturates_the_named_window(policy: str, kind: str, expected_wait: f
     limiter.throttled(kind, policy)
     limiter.acquire(kind)
     assert sum(t.slept) == pytest.approx(expected_wait)
+
+
+def test_a_call_that_finishes_while_another_waits_is_recorded_at_once() -> None:
+    """While one thread sleeps waiting for a slot, another thread's finished call is released right away
+    (stamped at its own time), and a search waiting for its per-second slot does not hold up a write."""
+    time = FakeTime()
+    released = threading.Event()
+    wrote = threading.Event()
+
+    def other_thread() -> None:
+        limiter.release(OTHER)
+        released.set()
+        limiter.acquire(OTHER)
+        wrote.set()
+
+    def sleep(seconds: float) -> None:
+        helper = threading.Thread(target=other_thread)
+        helper.start()
+        assert released.wait(timeout=10), "release blocked by the waiting search"
+        assert wrote.wait(timeout=10), "a write waited behind the search"
+        helper.join()
+        time.sleep(seconds)
+
+    limiter = RateLimiter(100, 1, clock=time.clock, sleep=sleep)
+    limiter.acquire(SEARCH)
+    limiter.release(SEARCH)
+    limiter.acquire(OTHER)
+    limiter.acquire(SEARCH)
+    assert time.slept == [1.0]
+    assert limiter.search.in_window == 1 and limiter.burst.in_window == 4

@@ -86,6 +86,10 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
+        """Guards the windows; never held while sleeping, so a call that finishes is recorded at once."""
+        self._turns = {SEARCH: threading.Lock(), OTHER: threading.Lock()}
+        """Held by the one caller of a kind waiting for a slot, so waiters take slots in turn instead of
+        racing; a search waiting for its per-second slot does not hold up a write."""
         self.waited = 0.0
         self.peak_burst = 0
 
@@ -94,17 +98,18 @@ class RateLimiter:
 
     def acquire(self, kind: str) -> None:
         """Block (through `sleep`) until a call of this kind fits every window, then take a slot."""
-        with self._lock:
+        with self._turns[SEARCH if kind == SEARCH else OTHER]:
             while True:
-                now = self._clock()
-                delay = max(w.wait_time(now) for w in self._windows(kind))
-                if delay <= 0:
-                    break
-                self.waited += delay
+                with self._lock:
+                    now = self._clock()
+                    delay = max(w.wait_time(now) for w in self._windows(kind))
+                    if delay <= 0:
+                        for window in self._windows(kind):
+                            window.start()
+                        self.peak_burst = max(self.peak_burst, self.burst.in_window)
+                        return
+                    self.waited += delay
                 self._sleep(delay)
-            for window in self._windows(kind):
-                window.start()
-            self.peak_burst = max(self.peak_burst, self.burst.in_window)
 
     def release(self, kind: str, headers: Mapping[str, str] | None = None) -> None:
         """The call's response (or failure) arrived; adjust from its rate-limit headers when present."""
