@@ -4,6 +4,8 @@ INFO never carry secrets or deal free text."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,15 @@ from worker.errors import ConfigError
 from worker.run_model import RunRequest
 from worker.service import Worker
 from worker.settings_loader import load_settings
+
+
+@contextmanager
+def _sandbox(tmp_path: Path) -> Iterator[tuple[Sandbox, Path]]:
+    """A sandbox without rate limits and a config file pointing at it."""
+    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
+        config = tmp_path / "sandbox.toml"
+        sb.write_config(config)
+        yield sb, config
 
 
 def _free_port() -> int:
@@ -34,9 +45,7 @@ def _sync(capsys: pytest.CaptureFixture[str], config: Path, crm: str) -> tuple[i
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
 def test_revoked_credentials(tmp_path: Path, capsys: pytest.CaptureFixture[str], crm: str) -> None:
     """A token the CRM no longer accepts: the run fails, says to check the credentials, and hides them."""
-    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
-        config = tmp_path / "sandbox.toml"
-        sb.write_config(config)
+    with _sandbox(tmp_path) as (_sb, config):
         secrets = tmp_path / "sandbox.secrets.toml"
         secrets.write_text(f'[connections.{crm}]\naccess_token = "revoked-token-abc123"\n', encoding="utf-8")
         code, output = _sync(capsys, config, crm)
@@ -63,9 +72,7 @@ def _run_with(config: Path, replace: dict[str, str], crm: str) -> tuple[str, str
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
 def test_unreachable_crm(tmp_path: Path, crm: str) -> None:
     """Nothing listens at the configured address: a failed run whose error says the CRM is unreachable."""
-    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
-        config = tmp_path / "sandbox.toml"
-        sb.write_config(config)
+    with _sandbox(tmp_path) as (sb, config):
         port = _free_port()
         status, error = _run_with(
             config,
@@ -81,9 +88,7 @@ def test_unreachable_crm(tmp_path: Path, crm: str) -> None:
 
 def test_missing_ca_bundle_is_a_configuration_error(tmp_path: Path) -> None:
     """A `ca_bundle` path that does not exist is named in a configuration error, not a traceback."""
-    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
-        config = tmp_path / "sandbox.toml"
-        sb.write_config(config)
+    with _sandbox(tmp_path) as (sb, config):
         status, error = _run_with(config, {sb.info["ca_bundle"]: str(tmp_path / "nope.pem")}, "salesforce")
     assert status == "failed"
     assert error and "ca_bundle" in error and "nope.pem" in error
@@ -94,9 +99,7 @@ def test_missing_field_stops_the_connection_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], crm: str, field: str
 ) -> None:
     """A BANT field deleted in the CRM: exit 1 naming the field, and no deal is flagged."""
-    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
-        config = tmp_path / "sandbox.toml"
-        sb.write_config(config)
+    with _sandbox(tmp_path) as (sb, config):
         if crm == "salesforce":
             sb.salesforce.delete_field("Opportunity", field)
         else:
@@ -114,9 +117,7 @@ def test_missing_field_stops_the_connection_naming_it(
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
 def test_info_logs_carry_no_secret_and_no_deal_text(tmp_path: Path, crm: str) -> None:
     """A whole run at INFO logs run context and counts, never a token or a deal's name or BANT text."""
-    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
-        config = tmp_path / "sandbox.toml"
-        sb.write_config(config)
+    with _sandbox(tmp_path) as (sb, config):
         time = FakeTime()
         worker = Worker(load_settings(str(config), environ={}), clock=time.now, sleep=time.sleep)
         with structlog.testing.capture_logs() as logs:
@@ -137,9 +138,7 @@ def test_info_logs_carry_no_secret_and_no_deal_text(tmp_path: Path, crm: str) ->
 def test_a_bad_framework_is_a_config_error_recorded_in_run_history(tmp_path: Path) -> None:
     """A connection naming a framework that does not exist: the run is recorded as failed with the
     message, and the configuration error reaches the caller (the CLI exits 3 with it)."""
-    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
-        config = tmp_path / "sandbox.toml"
-        sb.write_config(config)
+    with _sandbox(tmp_path) as (_sb, config):
         text = config.read_text(encoding="utf-8").replace(
             'crm = "hubspot"\n', 'crm = "hubspot"\nframework = "spiced"\n'
         )
