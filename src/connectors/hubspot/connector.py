@@ -146,11 +146,6 @@ class HubSpotConnector:
                 )
         if plan.task_writes:
             missing = {w.deal_id: w.missing for w in plan.status_writes}
-            unknown = [task for task in plan.task_writes if task.deal_id not in missing]
-            known = self._context.ledger.lookup(task.sync_key for task in unknown)
-            for task in unknown:
-                entry = known.get(task.sync_key)
-                missing[task.deal_id] = entry.missing if entry else ()
             outcomes.extend(self.tasks.apply(plan.task_writes, missing))
         return outcomes
 

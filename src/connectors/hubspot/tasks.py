@@ -88,7 +88,8 @@ class TaskWriter:
         self._reconciled_pending = True
 
     def apply(self, writes: Sequence[TaskWrite], missing: Mapping[str, tuple[str, ...]]) -> list[RowOutcome]:
-        """One RowOutcome per write. `missing` (deal id -> criteria) is what the ledger records."""
+        """One RowOutcome per write. `missing` (deal id -> criteria) is what the ledger records; a deal it
+        does not name keeps what its ledger entry holds (its status did not change)."""
         if not self._reconciled_pending:
             self.reconcile_pending()
         creates: list[TaskWrite] = []
@@ -97,6 +98,10 @@ class TaskWriter:
         outcomes: dict[int, RowOutcome] = {}
         unknown: list[tuple[int, TaskWrite]] = []
         entries = self._ledger.lookup(write.sync_key for write in writes)
+        missing = {
+            **{w.deal_id: e.missing if (e := entries.get(w.sync_key)) else () for w in writes},
+            **missing,
+        }
         for index, write in enumerate(writes):
             entry = entries.get(write.sync_key)
             task_id = write.task_id or (entry.task_id if entry else None)

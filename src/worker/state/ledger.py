@@ -9,7 +9,7 @@ connectors.registry.TaskLedger.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select, update
@@ -83,7 +83,10 @@ class StoreLedger:
             for c in confirmations
         ]
         with self._db.write() as conn:
-            unknown = sorted({c.sync_key for c in confirmations} - set(self._known(conn, rows)))
+            unknown = sorted(
+                {c.sync_key for c in confirmations}
+                - set(self._known(conn, [c.sync_key for c in confirmations]))
+            )
             if unknown:
                 raise UnknownRecordError(
                     f"task sync key {unknown[0]!r} is not in the ledger of connection {self._connection!r}: "
@@ -91,8 +94,8 @@ class StoreLedger:
                 )
             conn.execute(stmt, rows)
 
-    def _known(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Iterator[str]:
-        keys = sorted({row["key"] for row in rows})
+    def _known(self, conn: Connection, sync_keys: Iterable[str]) -> Iterator[str]:
+        keys = sorted(set(sync_keys))
         for start in range(0, len(keys), _IN_CHUNK):
             query = select(task_ledger.c.sync_key).where(
                 task_ledger.c.connection == self._connection,
