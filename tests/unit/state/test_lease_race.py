@@ -130,7 +130,7 @@ def test_overtaken_holder_is_fenced_while_checkpointing(store: StateStore) -> No
     succeeded = outcomes.count(True)
     assert outcomes == [True] * succeeded + [False] * 5
     assert succeeded >= 21
-    rows = store.audit("sf", limit=1000)
+    rows = store.audit("sf", limit=succeeded + 20)
     old_seqs = [r.seq for r in rows if r.run_id == "old"]
     new_seqs = [r.seq for r in rows if r.run_id == "new"]
     assert len(old_seqs) == succeeded and len(new_seqs) == 20
