@@ -14,13 +14,24 @@ from sqlalchemy import Connection, inspect, select, text, update
 
 from worker.state.engine import Database
 from worker.state.errors import SchemaVersionError, StateError
-from worker.state.schema import SCHEMA_VERSION, metadata, schema_version
+from worker.state.schema import SCHEMA_VERSION, identities, metadata, rejections, schema_version
 
 Migration = Callable[[Connection, str], None]
 """One step: (connection inside the migration transaction, backend name "sqlite" | "postgresql")."""
 
-MIGRATIONS: Mapping[int, Migration] = {}
-"""Version n -> n+1 steps. Empty while SCHEMA_VERSION is 1; add `{1: _v1_to_v2}` with the bump to 2."""
+
+def _v1_to_v2(conn: Connection, backend: str) -> None:
+    """Reconcile: the audit row's source, a deal's qualify-out clock, what a ledger task was last written
+    with, run rejections, and the CRM identity of each connection."""
+    conn.execute(text("ALTER TABLE audit_log ADD COLUMN source VARCHAR(20)"))
+    conn.execute(text("ALTER TABLE deal_states ADD COLUMN flagged_since VARCHAR(10)"))
+    conn.execute(text("ALTER TABLE task_ledger ADD COLUMN status VARCHAR(40)"))
+    rejections.create(conn)
+    identities.create(conn)
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2}
+"""Version n -> n+1 steps."""
 
 
 def ensure_schema(

@@ -1,4 +1,4 @@
-"""The state store's tables (schema version 1) and the column types that keep values honest.
+"""The state store's tables (schema version 2) and the column types that keep values honest.
 
 Times are stored as UTC: `timestamptz` on PostgreSQL, naive-UTC text on SQLite (which has no time zone
 type); both come back tz-aware. Tuples and counters are stored as JSON text so both backends read the same.
@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from worker.state.model import utc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The newest schema this code writes. Bump it together with a migration in migrate.MIGRATIONS."""
 
 
@@ -129,6 +129,7 @@ audit_log = Table(
     Column("new_status", String(40), nullable=False),
     Column("missing", StringTuple, nullable=False),
     Column("at", UTCDateTime, nullable=False),
+    Column("source", String(20), nullable=True),
     Index("ix_audit_connection_deal", "connection", "deal_id", "seq"),
 )
 
@@ -141,6 +142,7 @@ deal_states = Table(
     Column("status", String(40), nullable=False),
     Column("missing", StringTuple, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("flagged_since", String(10), nullable=True),
     Index("ix_deal_states_connection_status", "connection", "status"),
 )
 
@@ -153,6 +155,34 @@ task_ledger = Table(
     Column("task_id", String(100), nullable=True),
     Column("state", String(20), nullable=False),
     Column("missing", StringTuple, nullable=False),
+    Column("status", String(40), nullable=True),
     Index("ix_task_ledger_connection_deal", "connection", "deal_id"),
     Index("ix_task_ledger_connection_state", "connection", "state"),
 )
+
+rejections = Table(
+    "rejections",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(100), nullable=False),
+    Column("connection", String(200), nullable=False),
+    Column("deal_id", String(100), nullable=False),
+    Column("operation", String(40), nullable=False),
+    Column("code", String(200), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_rejections_run", "run_id", "seq"),
+    Index("ix_rejections_connection_deal", "connection", "deal_id"),
+)
+"""Rows the CRM refused, per run: deal id, operation (`status`, `task_create`, ...), code and message."""
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("crm", String(40), nullable=False),
+    Column("identity", String(200), nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Index("ix_identities_identity", "identity"),
+)
+"""The CRM account (Salesforce org id, HubSpot portal id) each connection last reached."""

@@ -107,3 +107,39 @@ def test_missing_migration_step_is_a_clear_error_and_changes_nothing(target: Tar
         assert "notes" not in columns
     finally:
         db.close()
+
+
+def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Target) -> None:
+    """A store written before reconcile (version 1) gains the audit source, the qualify-out clock, the
+    ledger's written status and the rejections and identities tables; its ledger rows stay."""
+    target.open().close()
+    db = _db(target)
+    try:
+        with db.write() as conn:
+            for table in ("rejections", "identities"):
+                conn.execute(text(f"DROP TABLE {table}"))
+            for table, column in (
+                ("audit_log", "source"),
+                ("deal_states", "flagged_since"),
+                ("task_ledger", "status"),
+            ):
+                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+            conn.execute(
+                text(
+                    "INSERT INTO task_ledger (connection, sync_key, deal_id, task_id, state, missing) "
+                    "VALUES ('hs', 'bs1-abc-1', '1', 't1', 'open', '[\"budget\"]')"
+                )
+            )
+            conn.execute(text("UPDATE schema_version SET version = 1"))
+        assert ensure_schema(db) == 1
+        assert current_version(db) == SCHEMA_VERSION == 2
+        with db.read() as conn:
+            inspector = inspect(conn)
+            assert {"rejections", "identities"} <= set(inspector.get_table_names())
+            assert "status" in {c["name"] for c in inspector.get_columns("task_ledger")}
+            assert "source" in {c["name"] for c in inspector.get_columns("audit_log")}
+            assert "flagged_since" in {c["name"] for c in inspector.get_columns("deal_states")}
+            kept = conn.execute(text("SELECT task_id FROM task_ledger WHERE sync_key = 'bs1-abc-1'"))
+            assert kept.scalar() == "t1"
+    finally:
+        db.close()
