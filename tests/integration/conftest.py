@@ -320,14 +320,18 @@ class Env:
 
     def writes(self) -> int:
         """CRM write requests in the sandbox's request log since the last reset."""
-        return sum(
-            1
+        return len(self.write_requests())
+
+    def write_requests(self) -> list[str]:
+        """The CRM write requests since the last reset, as "METHOD path" (for assertion messages)."""
+        return [
+            f"{r['method']} {r['path']}"
             for r in self.sb.requests()
             if r["method"] in {"POST", "PATCH", "PUT", "DELETE"}
-            and "/search" not in r["path"]
-            and "/batch/read" not in r["path"]
-            and "oauth2" not in r["path"]
-        )
+            and "/search" not in str(r["path"])
+            and "/batch/read" not in str(r["path"])
+            and "oauth2" not in str(r["path"])
+        ]
 
     def advance_days(self, days: float) -> None:
         """Let days pass: the sandbox clock and the worker's clock move together."""
