@@ -360,6 +360,16 @@ class Env:
         self.worker = Worker(settings, clock=self.time.now, sleep=self.time.sleep)
         return self.worker
 
+    def rename_connection(self, new: str) -> None:
+        """Ops rename the connection in the config file (and its secrets file), then restart bant-sync
+        syncing it under the new name."""
+        old = self.connection or self.crm
+        for path in (self.config, self.config.with_name(f"{self.config.stem}.secrets.toml")):
+            text = path.read_text(encoding="utf-8")
+            assert f"[connections.{old}]" in text, f"{path} has no [connections.{old}] table"
+            path.write_text(text.replace(f"[connections.{old}]", f"[connections.{new}]"), encoding="utf-8")
+        self.restart(connection=new)
+
 
 @pytest.fixture(params=["salesforce", "hubspot"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:

@@ -306,13 +306,6 @@ def test_a_verdict_change_rewrites_the_subject_and_body_a_rep_edited(env: Env) -
 
 
 # ----- 7. the same CRM under another name or another install ------------------------------------------------
-def _rename_connection(config: Path, old: str, new: str) -> None:
-    for path in (config, config.with_name(f"{config.stem}.secrets.toml")):
-        text = path.read_text(encoding="utf-8")
-        assert f"[connections.{old}]" in text
-        path.write_text(text.replace(f"[connections.{old}]", f"[connections.{new}]"), encoding="utf-8")
-
-
 def _task_ids_by_deal(env: Env) -> Counter[str]:
     return Counter(t["deal_id"] for t in env.view.task_details())
 
@@ -322,8 +315,7 @@ def test_renaming_the_connection_makes_no_second_task(env: Env) -> None:
     the tasks it made under the old one and creates none."""
     env.run("full")
     before = {t["id"] for t in env.view.task_details()}
-    _rename_connection(env.config, env.crm, f"{env.crm}-renamed")
-    env.restart(connection=f"{env.crm}-renamed")
+    env.rename_connection(f"{env.crm}-renamed")
     _succeeded_without_rejections(env.run("full"))
     assert {t["id"] for t in env.view.task_details()} == before
     assert_settled(env)

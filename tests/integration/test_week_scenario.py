@@ -1,0 +1,356 @@
+"""A week in the CRM, on both CRMs: reps delete, complete and edit tasks, fix and break BANT fields, turn
+deals into POCs and close them; an admin deletes every bant-sync task, the connection is renamed, a BANT
+field is deleted in the middle of a nightly sweep. Daytime incremental runs and a nightly full sweep each
+day; after each sweep exactly one open task per unqualified deal, none for qualified or closed deals, every
+escalation visible, a rep's task edits left alone while the verdict stands, and a further full sweep writes
+nothing. Seeded randomness: the same week every time."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import FaultRule, Sandbox, SandboxOptions
+from tests.integration.conftest import CrmView, Env
+from tests.integration.invariants import (
+    DUE_BUSINESS_DAYS,
+    ESCALATED,
+    HIGH,
+    UNQUALIFIED,
+    assert_settled,
+    business_days_after,
+    task_problems,
+)
+from tests.timing import FakeTime
+from worker.run_model import RunSummary
+from worker.service import Worker
+from worker.settings_loader import load_settings
+
+SEED = 20_261_130
+DEALS = 450
+"""Synthetic open deals, read 200 a page: three pages, so a field can vanish between two of them."""
+PAGE = 200
+WEEK = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+DAYS_BEFORE_THE_WEEK = 27
+"""bant-sync was installed four weeks before Monday: deals flagged then go qualify_out on Thursday."""
+EDITS_PER_DAY = 40
+GOOD = {
+    "budget": "120000",
+    "authority": "Maria Chen, CFO",
+    "need": "Consolidate four regional billing systems",
+    "timing": "2099-03-31",
+}
+JUNK = {"budget": "TBD", "authority": "?", "need": "tbd", "timing": "2001-01-01"}
+VANISHING = {"salesforce": ("Opportunity", "BANT_Need__c"), "hubspot": ("deals", "bant_need")}
+"""The BANT input field that disappears during Friday's nightly sweep."""
+
+
+@pytest.fixture(params=["salesforce", "hubspot"])
+def week_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
+    """Whole runs against a sandbox of DEALS synthetic open deals, read PAGE deals a page."""
+    crm = str(request.param)
+    options = SandboxOptions(deals=DEALS, seed_value=7, enforce_rate_limits=False)
+    with Sandbox.start(options) as sb:
+        config = tmp_path / "sandbox.toml"
+        sb.write_config(config)
+        text = config.read_text(encoding="utf-8")
+        text = text.replace(
+            'crm = "hubspot"\n', f'crm = "hubspot"\npage_size = {PAGE}\ndeals_per_page = {PAGE}\n'
+        )
+        text = text.replace('crm = "salesforce"\n', f'crm = "salesforce"\nquery_batch_size = {PAGE}\n')
+        config.write_text(text, encoding="utf-8")
+        time = FakeTime()
+        worker = Worker(load_settings(str(config), environ={}), clock=time.now, sleep=time.sleep)
+        env = Env(sb, worker, CrmView(sb, crm), crm, config, time)
+        try:
+            yield env
+        finally:
+            env.worker.close()
+
+
+Verdict = tuple[bool, str | None, tuple[str, ...]]
+"""What bant-sync decided about a deal, as the CRM shows it: open, status, missing criteria."""
+
+
+@dataclass
+class RepEdit:
+    """A rep's edit to a task, which bant-sync must leave alone while the deal's verdict stands."""
+
+    deal_id: str
+    verdict: Verdict
+    subject: str
+    due: Any
+    owner: str
+
+
+@dataclass
+class Week:
+    env: Env
+    rng: random.Random
+    actions: Counter[str] = field(default_factory=Counter)
+    escalations: Counter[str] = field(default_factory=Counter)
+    rep_edits: dict[str, RepEdit] = field(default_factory=dict)
+
+    @property
+    def view(self) -> CrmView:
+        return self.env.view
+
+    def verdicts(self) -> dict[str, Verdict]:
+        return {
+            deal_id: (bool(deal["open"]), deal["status"], tuple(self.view.missing_of(deal_id)))
+            for deal_id, deal in self.view.deals().items()
+        }
+
+    # ----- what reps do during the day ----------------------------------------------------------------------
+    def rep_actions(self, count: int) -> None:
+        kinds = ["fix", "fix_one", "break", "junk", "poc", "close", "delete", "complete", "edit"]
+        weights = [14, 10, 14, 8, 4, 3, 16, 16, 15]
+        for kind in self.rng.choices(kinds, weights, k=count):
+            if getattr(self, f"_{kind}")():
+                self.actions[kind] += 1
+
+    def _deals(self, unqualified: bool) -> list[str]:
+        return sorted(
+            i
+            for i, d in self.view.deals().items()
+            if d["open"] and d["status"] is not None and (d["status"] in UNQUALIFIED) == unqualified
+        )
+
+    def _open_tasks(self) -> list[dict[str, Any]]:
+        open_deals = {i for i, d in self.view.deals().items() if d["open"]}
+        tasks = [t for t in self.view.task_details() if t["open"] and t["deal_id"] in open_deals]
+        return sorted(tasks, key=lambda t: str(t["id"]))
+
+    def _pick(self, items: list[Any]) -> Any:
+        return self.rng.choice(items) if items else None
+
+    def _fix(self) -> bool:
+        deal_id = self._pick(self._deals(unqualified=True))
+        if deal_id is not None:
+            self.view.set_deal_fields(deal_id, GOOD)
+        return deal_id is not None
+
+    def _fix_one(self) -> bool:
+        deal_id = self._pick(self._deals(unqualified=True))
+        missing = [m for m in self.view.missing_of(deal_id) if m in GOOD] if deal_id else []
+        if missing:
+            criterion = self.rng.choice(missing)
+            self.view.set_deal_field(deal_id, criterion, GOOD[criterion])
+        return bool(missing)
+
+    def _break(self) -> bool:
+        deal_id = self._pick(self._deals(unqualified=False))
+        if deal_id is not None:
+            self.view.set_deal_field(deal_id, self.rng.choice(sorted(GOOD)), None)
+        return deal_id is not None
+
+    def _junk(self) -> bool:
+        deal_id = self._pick(self._deals(unqualified=False) + self._deals(unqualified=True))
+        if deal_id is not None:
+            criterion = self.rng.choice(sorted(JUNK))
+            self.view.set_deal_field(deal_id, criterion, JUNK[criterion])
+        return deal_id is not None
+
+    def _poc(self) -> bool:
+        deals = self.view.deals()
+        candidates = [i for i in self._deals(unqualified=True) if str(deals[i]["type"]).lower() != "poc"]
+        deal_id = self._pick(candidates)
+        if deal_id is not None:
+            self.view.set_deal_field(deal_id, "type", "POC")
+        return deal_id is not None
+
+    def _close(self) -> bool:
+        deal_id = self._pick(self._deals(unqualified=True) + self._deals(unqualified=False))
+        if deal_id is not None:
+            self.view.close_deal(deal_id, won=self.rng.random() < 0.5)
+        return deal_id is not None
+
+    def _delete(self) -> bool:
+        task = self._pick(self._open_tasks())
+        if task is not None:
+            self.view.delete_task(task["id"])
+            self.rep_edits.pop(task["id"], None)
+        return task is not None
+
+    def _complete(self) -> bool:
+        task = self._pick(self._open_tasks())
+        if task is not None:
+            self.view.complete_task(task["id"])
+            self.rep_edits.pop(task["id"], None)
+        return task is not None
+
+    def _edit(self) -> bool:
+        task = self._pick(self._open_tasks())
+        if task is None:
+            return False
+        owner = self.rng.choice([o for o in self.view.owners() if o != task["owner"]])
+        due = self.env.today() + timedelta(days=self.rng.randint(5, 30))
+        subject = f"Call the customer about {self.rng.choice(sorted(GOOD))} ({self.rng.randint(1, 999)})"
+        self.view.edit_task(task["id"], subject=subject, due=due, owner=owner)
+        verdict = self.verdicts()[task["deal_id"]]
+        self.rep_edits[task["id"]] = RepEdit(task["deal_id"], verdict, subject, due, owner)
+        return True
+
+    # ----- runs and what must hold after them ---------------------------------------------------------------
+    def run(self, mode: str) -> RunSummary:
+        """A run that must succeed without a rejection; afterwards every deal it escalated shows an open
+        High task due today + 3 business days, and every rep edit whose deal kept its verdict stands."""
+        before = self.verdicts()
+        summary = self.env.run(mode)
+        assert summary.status == "succeeded", summary.error
+        assert summary.deals.get("rejected", 0) == 0, summary.deals
+        assert summary.tasks.get("rejected", 0) == 0, summary.tasks
+        self.check_escalations(before)
+        self.check_rep_edits()
+        return summary
+
+    def check_escalations(self, before: dict[str, Verdict]) -> None:
+        due = business_days_after(self.env.today(), DUE_BUSINESS_DAYS)
+        crm = self.env.crm
+        for deal_id, (is_open, status, _missing) in self.verdicts().items():
+            if not is_open or status not in ESCALATED or before[deal_id][1] == status:
+                continue
+            self.escalations[str(status)] += 1
+            tasks = self.view.open_tasks_of(deal_id)
+            shown = [(t["priority"], t["due"]) for t in tasks]
+            assert shown == [(HIGH[crm], due)], (
+                f"{status} deal {deal_id}: open tasks {shown}, want High, {due}"
+            )
+
+    def check_rep_edits(self) -> None:
+        verdicts = self.verdicts()
+        for task_id, edit in list(self.rep_edits.items()):
+            if verdicts[edit.deal_id] != edit.verdict:
+                del self.rep_edits[task_id]
+                continue
+            task = self.view.task(task_id)
+            assert (task["subject"], task["due"], task["owner"]) == (edit.subject, edit.due, edit.owner), (
+                f"task {task_id} was rewritten though deal {edit.deal_id}'s verdict is unchanged"
+            )
+
+    def nightly(self) -> None:
+        """The nightly full sweep, then the invariants and a further full sweep that writes nothing."""
+        self.run("full")
+        assert_settled(self.env)
+
+
+# ----- the events of the week -------------------------------------------------------------------------------
+@dataclass
+class Vanished:
+    """A field's definition and values, kept so the admin can bring it back."""
+
+    definition: Any
+    values: dict[str, Any]
+
+
+def _vanish_mid_sweep(env: Env) -> Vanished:
+    """Arm a one-shot rule deleting the field as the sweep asks for its second page."""
+    obj, name = VANISHING[env.crm]
+    values = {deal_id: env.view.deal_field(deal_id, "need") for deal_id in env.view.deals()}
+    if env.crm == "salesforce":
+        definition: Any = env.sb.salesforce.schemas[obj].fields[name]
+        rule = FaultRule(
+            "schema_change",
+            crm="salesforce",
+            method="GET",
+            path=r"/query/[^/]+$",
+            nth=1,
+            object_name=obj,
+            field_name=name,
+        )
+    else:
+        definition = env.sb.hubspot.stores[obj].registry.properties[name]
+        rule = FaultRule(
+            "schema_change",
+            crm="hubspot",
+            method="POST",
+            path=r"/objects/deals/search$",
+            nth=2,
+            object_name=obj,
+            field_name=name,
+        )
+    env.sb.add_fault(rule)
+    return Vanished(definition, values)
+
+
+def _restore(env: Env, vanished: Vanished) -> None:
+    """The admin re-creates the field as `bant-sync setup` / the metadata deploy defines it and re-imports
+    last night's values."""
+    obj, _name = VANISHING[env.crm]
+    if env.crm == "salesforce":
+        env.sb.salesforce.add_field(obj, vanished.definition)
+    else:
+        hubspot = env.sb.hubspot
+        with hubspot.lock:
+            store = hubspot.stores[obj]
+            store.registry.add(vanished.definition)
+            store.reindex()
+    for deal_id, value in sorted(vanished.values.items()):
+        if value not in (None, ""):
+            env.view.set_deal_field(deal_id, "need", value)
+
+
+def test_a_week_in_the_crm(week_env: Env) -> None:
+    """A seeded week of rep and admin activity with daytime incremental runs and nightly full sweeps:
+    after each sweep one open task per unqualified deal, none for qualified or closed deals, every
+    escalation visible, reps' task edits kept while the verdict stands, a further sweep writes nothing —
+    and the sweep during which a BANT field vanishes fails naming it and flags nothing because of it."""
+    env = week_env
+    week = Week(env, random.Random(SEED))
+    week.run("full")
+    assert_settled(env)
+    env.advance_days(DAYS_BEFORE_THE_WEEK)
+    week.nightly()
+    week.escalations.clear()
+    vanished: Vanished | None = None
+    for day in WEEK:
+        env.advance_days(1)
+        if vanished is not None:
+            _restore(env, vanished)
+            vanished = None
+        week.rep_actions(EDITS_PER_DAY // 2)
+        week.run("incremental")
+        week.rep_actions(EDITS_PER_DAY - EDITS_PER_DAY // 2)
+        week.run("incremental")
+        if day == "Tue":
+            assert env.view.delete_all_tasks() > 0
+            week.rep_edits.clear()
+        if day == "Wed":
+            env.rename_connection(f"{env.crm}-renamed")
+        if day == "Fri":
+            vanished = _vanish_mid_sweep(env)
+            before = week.verdicts()
+            summary = env.run("full")
+            _obj, name = VANISHING[env.crm]
+            assert summary.status == "failed"
+            assert summary.error and name in summary.error, summary.error
+            gained_need = [
+                deal_id
+                for deal_id, (_open, _status, missing) in week.verdicts().items()
+                if "need" in missing and "need" not in before[deal_id][2]
+            ]
+            assert gained_need == [], f"flagged as missing Need because the field vanished: {gained_need}"
+            week.check_rep_edits()
+            env.sb.clear_faults()
+            continue
+        week.nightly()
+    assert task_problems(env.view) == []
+    assert set(week.actions) == {
+        "fix",
+        "fix_one",
+        "break",
+        "junk",
+        "poc",
+        "close",
+        "delete",
+        "complete",
+        "edit",
+    }
+    assert week.escalations["qualify_out"] > 0 and week.escalations["poc_unqualified"] > 0, week.escalations
