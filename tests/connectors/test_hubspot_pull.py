@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from connectors.errors import SchemaDriftError
 from connectors.hubspot.mapping import format_datetime, parse_datetime
-from connectors.hubspot.pull import Record, Result, Sweeper, Window, search_body
+from connectors.hubspot.pull import Record, Result, Sweeper, Window, require_properties, search_body
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CAP = 10_000
@@ -165,3 +166,37 @@ def test_records_leaving_the_window_mid_sweep_skip_nothing() -> None:
         fake.records = [(i, m if i not in written else until + timedelta(minutes=1)) for i, m in fake.records]
     assert sorted(seen) == sorted(i for i, _ in records)
     assert len(seen) == len(set(seen))
+
+
+MAPPING = {"budget": "bant_budget", "need": "bant_need", "modified_at": "hs_lastmodifieddate"}
+REQUESTED = sorted(set(MAPPING.values()))
+
+
+@pytest.mark.parametrize(
+    ("results", "missing"),
+    [
+        ([{"bant_budget": None, "bant_need": None, "hs_lastmodifieddate": "1"}], ()),
+        ([{"bant_budget": "10k", "hs_lastmodifieddate": "1"}], ("bant_need",)),
+        (
+            [{"bant_budget": "", "bant_need": "x", "hs_lastmodifieddate": "1"}, {"hs_lastmodifieddate": "2"}],
+            ("bant_budget", "bant_need"),
+        ),
+        ([], ()),
+    ],
+    ids=["null-is-a-value", "one-missing", "missing-in-a-later-result", "no-results"],
+)
+def test_require_properties_names_every_requested_property_a_result_lacks(
+    results: list[dict[str, str | None]], missing: tuple[str, ...]
+) -> None:
+    """A requested property absent from any result's properties is drift (named, sorted); one answered as
+    null or empty is a value."""
+    records = [Record(str(n), props) for n, props in enumerate(results)]
+    if not missing:
+        require_properties(records, REQUESTED, MAPPING)
+        return
+    with pytest.raises(SchemaDriftError) as caught:
+        require_properties(records, REQUESTED, MAPPING)
+    assert caught.value.fields == missing
+    message = str(caught.value)
+    assert all(f"{name} (" in message for name in missing)
+    assert "bant-sync setup" in message and "property mapping" in message and "\n" not in message

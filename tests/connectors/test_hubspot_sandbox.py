@@ -237,6 +237,63 @@ def test_property_deleted_between_runs_stops_and_flags_no_deal(
     assert writes(hs_sandbox) == []
 
 
+def test_property_deleted_after_preflight_stops_before_the_first_page(
+    hs_sandbox: Any, hubspot_ledger: Any
+) -> None:
+    """bant_budget deleted after preflight (before any search): the first search answers without it and
+    the stream raises SchemaDriftError naming it and what to do, instead of a page of empty budgets."""
+    h = _harness(hs_sandbox, hubspot_ledger)
+    h.connector.preflight()
+    hs_sandbox.hubspot.delete_property("deals", "bant_budget")
+    with pytest.raises(SchemaDriftError) as caught:
+        next(iter(h.connector.fetch_changed(None, full=True)))
+    assert caught.value.fields == ("bant_budget",)
+    assert "bant_budget (budget)" in str(caught.value) and "bant-sync setup" in str(caught.value)
+
+
+def test_every_search_of_a_page_is_checked(hs_sandbox: Any, hubspot_ledger: Any) -> None:
+    """Three searches of 20 make one Page: a property deleted before the second search stops the stream
+    before that Page is handed on, though the first search had it."""
+    h = _harness(hs_sandbox, hubspot_ledger, page_size=20, deals_per_page=80)
+    h.connector.preflight()
+    hs_sandbox.add_fault(
+        FaultRule(
+            kind="schema_change",
+            crm="hubspot",
+            path=r"/deals/search$",
+            nth=2,
+            object_name="deals",
+            field_name="bant_authority",
+        )
+    )
+    pages = iter(h.connector.fetch_changed(None, full=True))
+    with pytest.raises(SchemaDriftError) as caught:
+        next(pages)
+    assert caught.value.fields == ("bant_authority",)
+    assert len(searches(hs_sandbox)) == 2
+
+
+def test_unset_properties_come_back_null_and_are_not_drift(hs_sandbox: Any, hubspot_ledger: Any) -> None:
+    """Deals that never had bant_status or bant_budget set read fine: HubSpot answers a requested property
+    without a value as null, which is an empty value, not a vanished property."""
+    h = _harness(hs_sandbox, hubspot_ledger)
+    h.connector.preflight()
+    deals = [d for page in h.connector.fetch_changed(None, full=True) for d in page.deals]
+    assert deals and all(d.flags.status is None for d in deals)
+    assert any(d.budget is None for d in deals)
+
+
+def test_fetch_one_after_the_property_vanished_is_drift(hs_sandbox: Any, hubspot_ledger: Any) -> None:
+    """A single-deal read (GET by id, which ignores unknown properties) after bant_need was deleted fails
+    naming it instead of returning a deal with no need."""
+    h = _harness(hs_sandbox, hubspot_ledger)
+    h.connector.preflight()
+    hs_sandbox.hubspot.delete_property("deals", "bant_need")
+    with pytest.raises(SchemaDriftError) as caught:
+        h.connector.fetch_one(next(iter(open_deal_ids(hs_sandbox))))
+    assert caught.value.fields == ("bant_need",)
+
+
 def test_207_partial_failure_gives_per_row_outcomes(hs_sandbox: Any, hubspot_ledger: Any) -> None:
     """Rows refused inside a 207 are rejected with HubSpot's category; the others are written."""
     h = _harness(hs_sandbox, hubspot_ledger)

@@ -188,3 +188,44 @@ def test_field_deleted_between_runs_stops_without_flagging(sfenv: SfSandboxEnv) 
     assert "Opportunity.BANT_Budget__c" in caught.value.fields
     assert "BANT_Budget__c" in str(caught.value)
     assert sfenv.write_calls() == before
+
+
+def test_field_deleted_between_query_pages_stops_before_the_next_page() -> None:
+    """BANT_Budget__c deleted after the first 200-record page: the next page (nextRecordsUrl) lacks it, and
+    the stream raises SchemaDriftError naming it instead of handing on a page of empty budgets."""
+    with start(deals=500) as sb:
+        env = SfSandboxEnv(sb)
+        connector = env.connector(query_batch_size=200)
+        connector.preflight()
+        pages = connector.fetch_changed(None, full=True)
+        first = next(pages)
+        assert len(first.deals) == 200
+        sb.salesforce.delete_field("Opportunity", "BANT_Budget__c")
+        with pytest.raises(SchemaDriftError) as caught:
+            next(pages)
+    assert caught.value.fields == ("Opportunity.BANT_Budget__c",)
+    assert "BANT_Budget__c (budget)" in str(caught.value) and "bant-sync setup --check" in str(caught.value)
+
+
+def test_fetch_one_after_a_field_vanished_is_drift(sfenv: SfSandboxEnv) -> None:
+    """A single-deal read after the field vanished mid-run fails naming it (its query is INVALID_FIELD)."""
+    connector = sfenv.connector()
+    connector.preflight()
+    deal_id = next(o["Id"] for o in sfenv.sb.salesforce.records("Opportunity") if not o["IsClosed"])
+    sfenv.sb.salesforce.delete_field("Opportunity", "BANT_Need__c")
+    with pytest.raises(SchemaDriftError) as caught:
+        connector.fetch_one(deal_id)
+    assert "BANT_Need__c" in str(caught.value)
+
+
+def test_configured_field_names_are_read_in_describe_spelling(sfenv: SfSandboxEnv) -> None:
+    """`fields` naming a field in other letter case (SOQL does not care) reads the values Salesforce sends
+    under the describe spelling, instead of reading nothing and flagging every deal."""
+    plain = sfenv.connector()
+    plain.preflight()
+    lowered = sfenv.connector(fields={"budget": "bant_budget__c", "need": "BANT_NEED__C"})
+    lowered.preflight()
+    expected = {(d.id, d.budget, d.need) for p in plain.fetch_changed(None, full=True) for d in p.deals}
+    got = {(d.id, d.budget, d.need) for p in lowered.fetch_changed(None, full=True) for d in p.deals}
+    assert got == expected
+    assert any(budget for _id, budget, _need in got)

@@ -355,3 +355,29 @@ def test_a_reanchored_window_reads_a_page_not_the_rest_of_the_table(
     )
     assert len(page.results) == 100 and page.total > 3_000
     assert examined <= 100 + 50 + 1, f"examined {examined} kept entries for one page"
+
+
+def test_requested_properties_come_back_null_when_unset_and_are_left_out_when_unknown(
+    sb: Sandbox, hs: HubSpot
+) -> None:
+    """Search answers every requested property that exists (null when the deal has no value) and leaves
+    out one that does not exist, as HubSpot ignores unknown requested properties."""
+    page = _search(hs, [], properties=["bant_budget", "bant_status", "no_such_property"], limit=100)
+    props = [r.properties for r in page.results]
+    assert props and all("bant_status" in p and "bant_budget" in p for p in props)
+    assert all(p["bant_status"] is None for p in props)
+    assert all("no_such_property" not in p for p in props)
+
+
+def test_a_deleted_property_is_left_out_until_restored_with_its_values(sb: Sandbox, hs: HubSpot) -> None:
+    """delete_property: search stops answering it; restore_property (HubSpot restores archived properties
+    from its recycling bin) brings back every deal's value without moving hs_lastmodifieddate."""
+    wanted = ["bant_need", "hs_lastmodifieddate"]
+    before = {r.id: r.properties for r in _search(hs, [], properties=wanted, limit=200).results}
+    sb.hubspot.delete_property("deals", "bant_need")
+    gone = _search(hs, [], properties=wanted, limit=200).results
+    assert gone and all("bant_need" not in r.properties for r in gone)
+    sb.hubspot.restore_property("deals", "bant_need")
+    after = {r.id: r.properties for r in _search(hs, [], properties=wanted, limit=200).results}
+    assert after == before
+    assert any(p["bant_need"] for p in after.values())

@@ -158,3 +158,20 @@ def test_modstamp_bounded_queries_match_a_full_scan(big: Sandbox, clock_set_back
             )
         )["records"]
         assert [r["Id"] for r in bounded] == [r["Id"] for r in unbounded] and bounded
+
+
+def test_a_field_deleted_after_the_query_is_left_out_of_its_later_pages(big: Sandbox) -> None:
+    """A selected field deleted between pages is absent from the next page's records (the other fields
+    are served), a new query naming it is INVALID_FIELD, and once restored it is served again."""
+    sf = sf_client(big)
+    first = sf.query("SELECT Id, Name, BANT_Budget__c FROM Opportunity")
+    assert all("BANT_Budget__c" in r for r in first["records"])
+    big.salesforce.delete_field("Opportunity", "BANT_Budget__c")
+    rest = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)["records"]
+    assert rest and all("BANT_Budget__c" not in r and "Name" in r and "Id" in r for r in rest)
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.query("SELECT Id, BANT_Budget__c FROM Opportunity")
+    assert caught.value.content[0]["errorCode"] == "INVALID_FIELD"
+    big.salesforce.restore_field("Opportunity", "BANT_Budget__c")
+    again = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)["records"]
+    assert all("BANT_Budget__c" in r for r in again)

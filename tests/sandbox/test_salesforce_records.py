@@ -278,3 +278,17 @@ def test_dates_in_python_records_are_dates(sb: Sandbox) -> None:
     record = sb.salesforce.records("Opportunity")[0]
     assert isinstance(record["CloseDate"], date)
     assert record["SystemModstamp"].tzinfo is not None
+
+
+def test_a_deleted_field_is_restored_with_its_values_and_no_record_moves(sb: Sandbox, sf: Salesforce) -> None:
+    """restore_field (Salesforce keeps a deleted custom field and its data for 15 days) brings the field
+    back in describe with every record's value; no record's SystemModstamp changes."""
+    before = {r["Id"]: r for r in sb.salesforce.records("Opportunity")}
+    sb.salesforce.delete_field("Opportunity", "BANT_Need__c")
+    assert "BANT_Need__c" not in {f["name"] for f in sf.Opportunity.describe()["fields"]}
+    with pytest.raises(KeyError):
+        sb.salesforce.restore_field("Opportunity", "BANT_Budget__c")
+    sb.salesforce.restore_field("Opportunity", "bant_need__c")
+    after = {r["Id"]: r for r in sb.salesforce.records("Opportunity")}
+    assert after == before
+    assert "BANT_Need__c" in {f["name"] for f in sf.Opportunity.describe()["fields"]}

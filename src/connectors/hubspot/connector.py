@@ -10,7 +10,7 @@ from connectors.hubspot.auth import token_source
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 from connectors.hubspot.mapping import parse_datetime, status_properties, to_deal
 from connectors.hubspot.preflight import preflight
-from connectors.hubspot.pull import Record, Result, Sweeper, Window, search_body
+from connectors.hubspot.pull import Record, Result, Sweeper, Window, require_properties, search_body
 from connectors.hubspot.ratelimit import SEARCH, RateLimiter
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.setup import SetupReport, setup
@@ -86,6 +86,7 @@ class HubSpotConnector:
         records = tuple(
             Record(str(r["id"]), dict(r.get("properties") or {})) for r in response.get("results") or []
         )
+        require_properties(records, self._properties, self._mapping)
         after = ((response.get("paging") or {}).get("next") or {}).get("after")
         return Result(records, after is not None)
 
@@ -128,6 +129,7 @@ class HubSpotConnector:
                 return None
             raise
         props = dict(record.properties or {})
+        require_properties([Record(str(record.id), props)], self._properties, self._mapping)
         if (props.get(self._mapping["is_closed"]) or "").lower() == "true":
             return None
         return to_deal(str(record.id), props, self._mapping)

@@ -7,7 +7,7 @@ Values are written the same way (https://developers.hubspot.com/docs/api/crm/pro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -75,6 +75,12 @@ def _int(raw: str | None) -> int | None:
         return int(Decimal(raw.strip()))
     except (InvalidOperation, ValueError):
         return None
+
+
+def missing_properties(props: Mapping[str, object], requested: Iterable[str]) -> tuple[str, ...]:
+    """The requested property names absent from one record's `properties`, in request order. HubSpot leaves
+    out only a property that does not exist (or is not readable); one without a value comes back as null."""
+    return tuple(name for name in requested if name not in props)
 
 
 def to_deal(deal_id: str, props: Mapping[str, str | None], mapping: Mapping[str, str]) -> Deal:

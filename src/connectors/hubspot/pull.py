@@ -10,16 +10,25 @@ bulk import), that timestamp is swept on its own, sorted by `hs_object_id` and a
 
 Every sweep has an upper bound fixed when it starts, so it never chases the deals it just wrote. Search
 also lags recent writes by up to minutes, which the caller covers by starting `overlap` before its cursor.
+
+Every response is checked for schema drift. HubSpot answers each requested property that exists (null when
+the record has no value) and silently leaves out one that does not: "If any of the specified properties are
+not present on the requested object(s), they will be ignored" (CRM objects API spec, HubSpot/HubSpot-public-
+api-spec-collection, the `properties` parameter of the read endpoints; the search request's `properties`
+is documented only as "a list of property names to include in the response"). A property deleted after
+preflight would otherwise read as empty and flag every deal, so a requested property missing from any result
+stops the run before the page holding that result is handed on (DESIGN.md §6).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.hubspot.mapping import epoch_millis
+from connectors.errors import SchemaDriftError
+from connectors.hubspot.mapping import epoch_millis, missing_properties
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,3 +159,31 @@ def search_body(
         "limit": page_size,
     }
     return body
+
+
+def require_properties(
+    records: Iterable[Record], requested: Sequence[str], mapping: Mapping[str, str]
+) -> None:
+    """Raise SchemaDriftError naming every requested property absent from any of `records`' properties."""
+    wanted = frozenset(requested)
+    missing: set[str] = set()
+    for record in records:
+        if not record.properties.keys() >= wanted:
+            missing.update(missing_properties(record.properties, requested))
+    if missing:
+        raise drift_error(sorted(missing), mapping)
+
+
+def drift_error(names: Sequence[str], mapping: Mapping[str, str]) -> SchemaDriftError:
+    """The error for deal properties HubSpot stopped returning, each named with the setting it maps."""
+    keys = {name: sorted(k for k, v in mapping.items() if v == name) for name in names}
+    listing = ", ".join(f"{name} ({'/'.join(keys[name])})" if keys[name] else name for name in names)
+    noun = "property" if len(names) == 1 else "properties"
+    return SchemaDriftError(
+        f"HubSpot stopped returning deal {noun} {listing} during the run (deleted, renamed or no longer "
+        "readable by this app): the run stopped before writing the page that holds it, and no deal was "
+        "flagged because of it. Restore the property in HubSpot (or run `bant-sync setup` for bant-sync's "
+        "own properties), or fix the property mapping in the connection's settings; the next run resumes "
+        "from the last checkpoint.",
+        fields=tuple(names),
+    )

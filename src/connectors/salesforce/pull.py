@@ -6,6 +6,11 @@ a page boundary are neither repeated nor skipped: one SOQL query serves the whol
 locator snapshot (REST API Developer Guide, "Execute a SOQL Query": `nextRecordsUrl`), and a later run
 restarts at the saved `(stamp, id)`. With an overlap window the next run re-reads the last few minutes
 (late commits can carry an older stamp) and the worker's diff turns those re-reads into no writes.
+
+Schema drift at any moment (DESIGN.md §6): a query naming a field that no longer exists fails with
+INVALID_FIELD (the client maps it to SchemaDriftError), and a record that lacks a selected field — a later
+page of a query whose field was deleted after the query ran — stops the run too, before the page holding it
+is handed on, instead of reading the field as empty and flagging the deal.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from simple_salesforce.format import format_soql
 
-from connectors.errors import ConfigurationError
+from connectors.errors import ConfigurationError, SchemaDriftError
 from connectors.model import Cursor, Page
 from rules.model import Deal, DealFlags, Value
 
@@ -62,7 +67,10 @@ CONVERTERS: dict[str, Converter] = {"date": _as_date, "datetime": _as_datetime}
 
 
 class OpportunityReader:
-    """Builds the SOQL and turns records into Deals. `types` maps each selected field to its describe type."""
+    """Builds the SOQL and turns records into Deals. `types` maps each field describe lists to its type.
+
+    Field names compare case-insensitively in SOQL, but records carry each field under its describe name, so
+    a configured name is read under the describe spelling (`bant_budget__c` as `BANT_Budget__c`)."""
 
     def __init__(
         self, field_map: Mapping[str, str], extra_fields: Mapping[str, str], types: Mapping[str, str]
@@ -70,10 +78,13 @@ class OpportunityReader:
         self.field_map = dict(field_map)
         self.extra_fields = dict(extra_fields)
         names = ["Id", "SystemModstamp", *self.field_map.values(), *self.extra_fields.values()]
-        self.columns = tuple(dict.fromkeys(names))
-        for name in self.columns:
+        for name in names:
             if not _FIELD_NAME.match(name):
                 raise ConfigurationError(f"field name {name!r} is not a Salesforce API name; fix `fields`")
+        described = {k.lower(): k for k in types}
+        self._key = {name: described.get(name.lower(), name) for name in names}
+        self.columns = tuple(dict.fromkeys(self._key[name] for name in names))
+        self._required = frozenset(self.columns)
         lowered = {k.lower(): v for k, v in types.items()}
         self._convert = {
             name: CONVERTERS.get(lowered.get(name.lower(), ""), _as_plain) for name in self.columns
@@ -111,6 +122,9 @@ class OpportunityReader:
         return format_soql(template, ", ".join(self.columns), *args)
 
     def deal(self, record: Mapping[str, Any]) -> Deal:
+        """The Deal of one record; SchemaDriftError when the record lacks a selected field."""
+        if not record.keys() >= self._required:
+            raise self._drift(tuple(c for c in self.columns if c not in record))
         get = self._value
         m = self.field_map
         missing = get(record, m["missing"])
@@ -145,7 +159,23 @@ class OpportunityReader:
         )
 
     def _value(self, record: Mapping[str, Any], name: str) -> Value:
-        return self._convert[name](record.get(name))
+        key = self._key[name]
+        return self._convert[key](record[key])
+
+    def _drift(self, names: tuple[str, ...]) -> SchemaDriftError:
+        settings = {**self.field_map, **self.extra_fields}
+        keys = {n: sorted(k for k, v in settings.items() if self._key[v] == n) for n in names}
+        listing = ", ".join(
+            f"Opportunity.{n} ({'/'.join(keys[n])})" if keys[n] else f"Opportunity.{n}" for n in names
+        )
+        return SchemaDriftError(
+            f"Salesforce stopped returning {listing} during the run (deleted, renamed or hidden from the "
+            "integration user by field-level security): the run stopped before writing the page that holds "
+            "it, and no deal was flagged because of it. Run `bant-sync setup --check`, restore the field or "
+            "redeploy config/salesforce and grant field access to the integration user, or fix `fields` in "
+            "the connection's settings; the next run resumes from the last checkpoint.",
+            tuple(f"Opportunity.{n}" for n in names),
+        )
 
 
 def _text(value: Value) -> str | None:

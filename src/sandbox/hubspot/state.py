@@ -15,6 +15,7 @@ from sandbox.clock import SandboxClock
 from sandbox.hubspot.associations import AssociationStore
 from sandbox.hubspot.errors import HsError, not_found
 from sandbox.hubspot.properties import (
+    PropertyDef,
     PropertyValueError,
     epoch_ms,
     invalid_properties,
@@ -53,6 +54,8 @@ class HubSpotState:
         self.search_lag_s = 0.0
         self.history_horizon_s = 0.0
         self._next = dict(_FIRST_ID)
+        self.deleted_properties: dict[tuple[str, str], tuple[PropertyDef, dict[str, str | None]]] = {}
+        """Deleted (archived) properties and their values by (object type, name), for `restore_property`."""
 
     # ----- the Python API -----------------------------------------------------------------------------------
     def deals(self) -> list[dict[str, object]]:
@@ -73,13 +76,32 @@ class HubSpotState:
             return self._plain("deals", obj)
 
     def delete_property(self, object_type: str, name: str) -> None:
-        """Schema drift: the property's definition and values vanish."""
+        """Schema drift: the property's definition and values vanish from every API. HubSpot moves an
+        archived property to a recycling bin it can be restored from (CRM properties API, "Archive a
+        property"): `restore_property` brings it back with its values."""
         with self.lock:
             store = self.store(object_type)
-            if store.registry.properties.pop(name, None) is None:
+            prop = store.registry.properties.pop(name, None)
+            if prop is None:
                 raise KeyError(f"{object_type} has no property {name}")
+            values = {obj.id: obj.properties.pop(name, None) for obj in store.objects.values()}
+            self.deleted_properties[(store.type, name)] = (prop, values)
+            store.reindex()
+
+    def restore_property(self, object_type: str, name: str) -> None:
+        """Restore a deleted property with the values it had; records keep their hs_lastmodifieddate."""
+        with self.lock:
+            store = self.store(object_type)
+            key = (store.type, name)
+            if key not in self.deleted_properties:
+                raise KeyError(f"{object_type} has no deleted property {name}")
+            if name in store.registry.properties:
+                raise KeyError(f"{object_type} has a property {name} again; delete it before restoring")
+            prop, values = self.deleted_properties.pop(key)
+            store.registry.add(prop)
             for obj in store.objects.values():
-                obj.properties.pop(name, None)
+                if values.get(obj.id) is not None:
+                    obj.properties[name] = values[obj.id]
             store.reindex()
 
     def rename_property(self, object_type: str, old: str, new: str) -> None:

@@ -3,6 +3,13 @@
 Pages hold up to 2,000 records; ``Sforce-Query-Options: batchSize=N`` asks for 200..2,000 (REST API
 Developer Guide, "Query Options Header"). The full result is kept per locator as value tuples, so
 follow-up pages neither re-run the query nor see later writes.
+
+A field deleted (or renamed) after the query ran is left out of every later page of that query: the field
+no longer exists when the page is served. Salesforce documents the cursor as holding the matching ids, the
+rows being read as each batch is requested ("Querying a standard or custom object gathers all the IDs and
+creates a server-side cursor to page through", SOAP API Developer Guide, queryMore()); it does not document
+what a batch looks like after a selected field is deleted. A new query naming the field fails with
+INVALID_FIELD, as it does in Salesforce.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ class _Snapshot:
     columns: tuple[str, ...]
     rows: list[tuple[object, ...]]
     batch: int
+    fields: frozenset[str] = frozenset()
+    """The columns that were fields of the object when the query ran (not relationship columns)."""
 
 
 def batch_size(request: Request) -> int:
@@ -104,7 +113,8 @@ class QueryService:
             return json_response(200, {"totalSize": result.total_size, "done": True, "records": []})
         rows = result.rows
         columns = tuple(rows[0]) if rows else ()
-        snapshot = _Snapshot(schema.name, columns, [tuple(row.values()) for row in rows], batch)
+        fields = frozenset(c for c in columns if schema.lookup(c) is not None)
+        snapshot = _Snapshot(schema.name, columns, [tuple(row.values()) for row in rows], batch, fields)
         del rows, result
         locator = None
         if len(snapshot.rows) > batch:
@@ -123,19 +133,35 @@ class QueryService:
                 self._open.move_to_end(locator)
         if snapshot is None or not offset_text.isdigit() or int(offset_text) > len(snapshot.rows):
             raise SfError("INVALID_QUERY_LOCATOR", "invalid query locator")
-        return json_response(200, self._page(snapshot, locator, int(offset_text), version))
+        return json_response(
+            200, self._page(snapshot, locator, int(offset_text), version, self._gone(snapshot))
+        )
+
+    def _gone(self, snapshot: _Snapshot) -> frozenset[str]:
+        """The snapshot's fields that no longer exist on the object (deleted or renamed since the query)."""
+        state = self._state
+        with state.lock:
+            schema = state.schemas.get(snapshot.sobject)
+            return frozenset(c for c in snapshot.fields if schema is None or schema.lookup(c) is None)
 
     @staticmethod
-    def _page(snapshot: _Snapshot, locator: str | None, offset: int, version: str) -> dict[str, object]:
+    def _page(
+        snapshot: _Snapshot,
+        locator: str | None,
+        offset: int,
+        version: str,
+        gone: frozenset[str] = frozenset(),
+    ) -> dict[str, object]:
         end = offset + snapshot.batch
         base = f"/services/data/v{version}/sobjects/{snapshot.sobject}"
         id_column = snapshot.columns.index("Id") if "Id" in snapshot.columns else None
+        served = [(i, c) for i, c in enumerate(snapshot.columns) if c not in gone]
         records = []
         for values in snapshot.rows[offset:end]:
             url = f"{base}/{values[id_column]}" if id_column is not None else base
             record: dict[str, object] = {"attributes": {"type": snapshot.sobject, "url": url}}
-            for column, value in zip(snapshot.columns, values, strict=True):
-                record[column] = to_json(value)
+            for index, column in served:
+                record[column] = to_json(values[index])
             records.append(record)
         page: dict[str, object] = {"totalSize": len(snapshot.rows), "done": end >= len(snapshot.rows)}
         if end < len(snapshot.rows) and locator is not None:

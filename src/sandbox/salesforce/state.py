@@ -41,6 +41,8 @@ class SalesforceState:
         self.unordered: set[str] = set()
         """Objects whose table order no longer follows SystemModstamp (the clock was set back)."""
         self.default_owner_id: str | None = None
+        self.deleted_fields: dict[tuple[str, str], tuple[FieldDef, dict[str, object]]] = {}
+        """Deleted fields and their values by (object, lower-cased name), for `restore_field`."""
         self._reindex_all()
 
     # ----- lookups ------------------------------------------------------------------------------------------
@@ -86,15 +88,33 @@ class SalesforceState:
             return dict(self._tables[schema.name][rid])
 
     def delete_field(self, obj: str, name: str) -> None:
-        """Schema drift: the field disappears from describe, queries and every record."""
+        """Schema drift: the field disappears from describe, queries and every record. Salesforce keeps a
+        deleted custom field and its data for 15 days, restorable until then (Salesforce Help, "Manage
+        Deleted Custom Fields"): `restore_field` brings both back."""
         with self.lock:
             schema = self.require_schema(obj)
             spec = schema.lookup(name)
             if spec is None:
                 raise KeyError(f"{schema.name} has no field {name}")
             del schema.fields[spec.name]
-            for rec in self._tables[schema.name].values():
-                rec.pop(spec.name, None)
+            values = {rid: rec.pop(spec.name, None) for rid, rec in self._tables[schema.name].items()}
+            self.deleted_fields[(schema.name, spec.name.lower())] = (spec, values)
+            self._reindex_all()
+
+    def restore_field(self, obj: str, name: str) -> None:
+        """Undelete a deleted field with the values it had; records keep their SystemModstamp."""
+        with self.lock:
+            schema = self.require_schema(obj)
+            key = (schema.name, name.lower())
+            if key not in self.deleted_fields:
+                raise KeyError(f"{schema.name} has no deleted field {name}")
+            spec, values = self.deleted_fields[key]
+            if schema.lookup(spec.name) is not None:
+                raise KeyError(f"{schema.name} has a field {spec.name} again; delete it before restoring")
+            del self.deleted_fields[key]
+            schema.fields[spec.name] = spec
+            for rid, rec in self._tables[schema.name].items():
+                rec[spec.name] = values.get(rid, spec.default)
             self._reindex_all()
 
     def rename_field(self, obj: str, old: str, new: str) -> None:
