@@ -11,7 +11,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,11 @@ from tests.integration.invariants import (
     DUE_BUSINESS_DAYS,
     ESCALATED,
     HIGH,
-    UNQUALIFIED,
     assert_settled,
     business_days_after,
     task_problems,
 )
+from tests.integration.reps import ALL_KINDS, Reps
 from tests.timing import FakeTime
 from worker.run_model import RunSummary
 from worker.service import Worker
@@ -41,13 +41,6 @@ WEEK = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 DAYS_BEFORE_THE_WEEK = 27
 """bant-sync was installed four weeks before Monday: deals flagged then go qualify_out on Thursday."""
 EDITS_PER_DAY = 40
-GOOD = {
-    "budget": "120000",
-    "authority": "Maria Chen, CFO",
-    "need": "Consolidate four regional billing systems",
-    "timing": "2099-03-31",
-}
-JUNK = {"budget": "TBD", "authority": "?", "need": "tbd", "timing": "2001-01-01"}
 VANISHING = {"salesforce": ("Opportunity", "BANT_Need__c"), "hubspot": ("deals", "bant_need")}
 """The BANT input field that disappears during Friday's nightly sweep."""
 
@@ -86,15 +79,14 @@ class RepEdit:
     deal_id: str
     verdict: Verdict
     subject: str
-    due: Any
+    due: date
     owner: str
 
 
 @dataclass
 class Week:
     env: Env
-    rng: random.Random
-    actions: Counter[str] = field(default_factory=Counter)
+    reps: Reps
     escalations: Counter[str] = field(default_factory=Counter)
     rep_edits: dict[str, RepEdit] = field(default_factory=dict)
 
@@ -108,95 +100,20 @@ class Week:
             for deal_id, deal in self.view.deals().items()
         }
 
-    # ----- what reps do during the day ----------------------------------------------------------------------
     def rep_actions(self, count: int) -> None:
-        kinds = ["fix", "fix_one", "break", "junk", "poc", "close", "delete", "complete", "edit"]
-        weights = [14, 10, 14, 8, 4, 3, 16, 16, 15]
-        for kind in self.rng.choices(kinds, weights, k=count):
-            if getattr(self, f"_{kind}")():
-                self.actions[kind] += 1
-
-    def _deals(self, unqualified: bool) -> list[str]:
-        return sorted(
-            i
-            for i, d in self.view.deals().items()
-            if d["open"] and d["status"] is not None and (d["status"] in UNQUALIFIED) == unqualified
-        )
-
-    def _open_tasks(self) -> list[dict[str, Any]]:
-        open_deals = {i for i, d in self.view.deals().items() if d["open"]}
-        tasks = [t for t in self.view.task_details() if t["open"] and t["deal_id"] in open_deals]
-        return sorted(tasks, key=lambda t: str(t["id"]))
-
-    def _pick(self, items: list[Any]) -> Any:
-        return self.rng.choice(items) if items else None
-
-    def _fix(self) -> bool:
-        deal_id = self._pick(self._deals(unqualified=True))
-        if deal_id is not None:
-            self.view.set_deal_fields(deal_id, GOOD)
-        return deal_id is not None
-
-    def _fix_one(self) -> bool:
-        deal_id = self._pick(self._deals(unqualified=True))
-        missing = [m for m in self.view.missing_of(deal_id) if m in GOOD] if deal_id else []
-        if missing:
-            criterion = self.rng.choice(missing)
-            self.view.set_deal_field(deal_id, criterion, GOOD[criterion])
-        return bool(missing)
-
-    def _break(self) -> bool:
-        deal_id = self._pick(self._deals(unqualified=False))
-        if deal_id is not None:
-            self.view.set_deal_field(deal_id, self.rng.choice(sorted(GOOD)), None)
-        return deal_id is not None
-
-    def _junk(self) -> bool:
-        deal_id = self._pick(self._deals(unqualified=False) + self._deals(unqualified=True))
-        if deal_id is not None:
-            criterion = self.rng.choice(sorted(JUNK))
-            self.view.set_deal_field(deal_id, criterion, JUNK[criterion])
-        return deal_id is not None
-
-    def _poc(self) -> bool:
-        deals = self.view.deals()
-        candidates = [i for i in self._deals(unqualified=True) if str(deals[i]["type"]).lower() != "poc"]
-        deal_id = self._pick(candidates)
-        if deal_id is not None:
-            self.view.set_deal_field(deal_id, "type", "POC")
-        return deal_id is not None
-
-    def _close(self) -> bool:
-        deal_id = self._pick(self._deals(unqualified=True) + self._deals(unqualified=False))
-        if deal_id is not None:
-            self.view.close_deal(deal_id, won=self.rng.random() < 0.5)
-        return deal_id is not None
-
-    def _delete(self) -> bool:
-        task = self._pick(self._open_tasks())
-        if task is not None:
-            self.view.delete_task(task["id"])
-            self.rep_edits.pop(task["id"], None)
-        return task is not None
-
-    def _complete(self) -> bool:
-        task = self._pick(self._open_tasks())
-        if task is not None:
-            self.view.complete_task(task["id"])
-            self.rep_edits.pop(task["id"], None)
-        return task is not None
-
-    def _edit(self) -> bool:
-        task = self._pick(self._open_tasks())
-        if task is None:
-            return False
-        owner = self.rng.choice([o for o in self.view.owners() if o != task["owner"]])
-        due = self.env.today() + timedelta(days=self.rng.randint(5, 30))
-        subject = f"Call the customer about {self.rng.choice(sorted(GOOD))} ({self.rng.randint(1, 999)})"
-        self.view.edit_task(task["id"], subject=subject, due=due, owner=owner)
-        verdict = self.verdicts()[task["deal_id"]]
-        self.rep_edits[task["id"]] = RepEdit(task["deal_id"], verdict, subject, due, owner)
-        return True
+        """Reps at work; the task edits are remembered with the verdict their deal had then."""
+        actions = self.reps.act(count)
+        verdicts = self.verdicts() if any(a.kind == "edit" for a in actions) else {}
+        for action in actions:
+            if action.task_id is None:
+                continue
+            if action.kind == "edit":
+                assert action.subject and action.due and action.owner
+                self.rep_edits[action.task_id] = RepEdit(
+                    action.deal_id, verdicts[action.deal_id], action.subject, action.due, action.owner
+                )
+            else:
+                self.rep_edits.pop(action.task_id, None)
 
     # ----- runs and what must hold after them ---------------------------------------------------------------
     def run(self, mode: str) -> RunSummary:
@@ -303,7 +220,7 @@ def test_a_week_in_the_crm(week_env: Env) -> None:
     escalation visible, reps' task edits kept while the verdict stands, a further sweep writes nothing —
     and the sweep during which a BANT field vanishes fails naming it and flags nothing because of it."""
     env = week_env
-    week = Week(env, random.Random(SEED))
+    week = Week(env, Reps(env.view, random.Random(SEED), today=env.today))
     week.run("full")
     assert_settled(env)
     env.advance_days(DAYS_BEFORE_THE_WEEK)
@@ -342,15 +259,5 @@ def test_a_week_in_the_crm(week_env: Env) -> None:
             continue
         week.nightly()
     assert task_problems(env.view) == []
-    assert set(week.actions) == {
-        "fix",
-        "fix_one",
-        "break",
-        "junk",
-        "poc",
-        "close",
-        "delete",
-        "complete",
-        "edit",
-    }
+    assert set(week.reps.done) == set(ALL_KINDS), week.reps.done
     assert week.escalations["qualify_out"] > 0 and week.escalations["poc_unqualified"] > 0, week.escalations
