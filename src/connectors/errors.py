@@ -9,13 +9,25 @@
      └── RowRejectedError       one record refused; recorded per row, the batch and the run go on
 
 Messages name the setting, field or permission to fix and never contain secrets.
+
+A write that fails part-way (a quota stop after some chunks of a batch were sent, a 5xx storm on the third
+of five calls) raises with `landed`: the RowOutcomes of the rows the CRM answered for before the failure,
+so the worker can still count, audit and checkpoint the writes that did reach the CRM.
 """
 
 from __future__ import annotations
 
+from connectors.model import RowOutcome
+
 
 class ConnectorError(Exception):
-    """Base of every error a connector raises to the worker."""
+    """Base of every error a connector raises to the worker. `landed` holds the outcomes of the rows of the
+    failed write call that the CRM had already answered for (written or rejected), in plan order; empty
+    when nothing is known to have landed (or the error did not come from a write)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.landed: list[RowOutcome] = []
 
 
 class ConfigurationError(ConnectorError):

@@ -1,5 +1,8 @@
 """The ops HTTP API `serve` exposes: trigger a resync, read run history, health and Prometheus metrics.
 
+`GET /runs/{id}` is one run as `sync --json` reports it, with every row the CRM rejected in it
+(`rejections`: deal id, operation, CRM error code and message); `GET /runs` lists runs without them.
+
 Every endpoint but `/health` needs `Authorization: Bearer <token>` (BANT_SYNC_OPS_TOKEN). A token in the
 query string is refused even when correct: URLs end up in proxy logs and shell history. A resync takes the
 connection's lease before answering, so 202 always means a run will happen and 409 names the run that
@@ -268,7 +271,8 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
         run_id = request.path_params["run_id"]
         record = worker.store.get_run(run_id)
         if record is not None:
-            return JSONResponse(run_json(record))
+            rejections = [r.as_json() for r in worker.store.run_rejections(run_id)]
+            return JSONResponse({**run_json(record), "rejections": rejections})
         pending = launcher.pending(run_id)
         if pending is not None:
             return JSONResponse(pending)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import structlog
 
@@ -21,11 +21,12 @@ from connectors.errors import ConnectorError, QuotaExhaustedError
 from connectors.model import Page, WritePlan
 from connectors.protocol import Connector
 from connectors.registry import LedgerEntry
-from rules import Framework, evaluate
+from rules import Deal, Framework, evaluate
+from worker.audit_recovery import observed_changes
 from worker.errors import BantSyncError, RunStopped
 from worker.planner import PlanContext, plan_closing, plan_page
 from worker.prefetch import read_ahead
-from worker.run_model import RunRequest, RunSummary, RunTally
+from worker.run_model import RunRequest, RunSummary, RunTally, rejections_of
 from worker.state import DealState, Lease, LeaseLostError, RunRecord, StateStore, StatusChange
 from worker.write_buffer import Flushed, PendingPage, WriteBuffer, batch_sizes
 
@@ -131,6 +132,7 @@ class SyncRun:
                     "failed",
                     summary.error or "interrupted by an unexpected error",
                 )
+            summary.rejections = [rejection.as_json() for rejection in tally.rejections]
             finished = env.clock()
             summary.finished_at = finished.isoformat()
             env.store.finish_run(
@@ -140,6 +142,7 @@ class SyncRun:
                 _prefixed(summary.deals, summary.tasks),
                 summary.api_calls,
                 summary.error,
+                tally.rejections[tally.rejections_saved :],
             )
             env.store.release_lease(lease)
             if connector is not None:
@@ -149,6 +152,7 @@ class SyncRun:
                 status=summary.status,
                 api_calls=summary.api_calls,
                 error=summary.error,
+                rejections=len(summary.rejections),
                 **{f"deals_{k}": v for k, v in summary.deals.items()},
             )
             structlog.contextvars.unbind_contextvars("run_id", "connection")
@@ -244,6 +248,7 @@ class SyncRun:
         tally.deals["read"] += len(deals)
         tally.deals["assessed"] += len(deals)
         tally.statuses.update(a.status.value for a in assessments)
+        book.observe(page.deals, ctx.now)
         open_tasks = self.env.store.ledger(request.connection).open_tasks_for(deal.id for deal in deals)
         plan = plan_page(deals, assessments, open_tasks, ctx)
         if request.dry_run:
@@ -283,7 +288,7 @@ class SyncRun:
 
 
 class _Bookkeeper:
-    """Turns each flush into counters, audit rows, deal states and one fenced checkpoint."""
+    """Turns each flush into counters, audit rows, rejections, deal states and one fenced checkpoint."""
 
     def __init__(self, store: StateStore, request: RunRequest, lease: Lease, tally: RunTally) -> None:
         self.store = store
@@ -292,28 +297,60 @@ class _Bookkeeper:
         self.tally = tally
         self.old_status: dict[str, str | None] = {}
         """What the CRM showed before, for each deal with a status write not yet sent."""
+        self.observed: list[StatusChange] = []
+        """Statuses the CRM shows that the audit log does not end with, for the next checkpoint."""
+        self.now: datetime | None = None
+        """The time of the page in hand (rejections are dated with it)."""
+
+    def observe(self, deals: Sequence[Deal], now: datetime) -> None:
+        """Queue an "observed" audit row for each deal whose shown status is not the one its audit log ends
+        with: a write whose run died before its checkpoint, or an edit made in the CRM. Not in dry runs."""
+        self.now = now
+        if self.request.dry_run or not deals:
+            return
+        known: dict[str, str | None] = {}
+        known.update(self.store.last_audited_status(self.request.connection, [d.id for d in deals]))
+        known.update((change.deal_id, change.new_status) for change in self.observed)
+        self.observed.extend(observed_changes(deals, known, now))
 
     def settle(self, flushed: Flushed) -> None:
-        self.tally.count_outcomes(flushed.plan, flushed.outcomes)
+        """Count, audit and checkpoint one flush. A flush whose CRM call failed part-way has its landed rows
+        recorded the same way (without moving the cursor), then its error is raised."""
+        plan, outcomes = flushed.plan, flushed.outcomes
+        self.tally.count_outcomes(plan, outcomes)
+        rejected = rejections_of(plan, outcomes, self.now or datetime.now(UTC))
+        for rejection in rejected:
+            log.warning(
+                "row rejected by the CRM",
+                deal_id=rejection.deal_id,
+                operation=rejection.operation,
+                code=rejection.code,
+                message=rejection.message,
+            )
+        self.tally.rejections.extend(rejected)
         written = flushed.written_status()
-        changes = []
-        for write in flushed.plan.status_writes:
+        changes = list(self.observed)
+        for write in plan.status_writes:
             old = self.old_status.pop(write.deal_id, None)
             if write.deal_id in written and old != write.status.value:
                 changes.append(
                     StatusChange(write.deal_id, old, write.status.value, write.missing, write.checked_at)
                 )
         cursors = [p.cursor for p in flushed.done if p.cursor is not None]
-        states = [state for page in flushed.done for state in page.states]
-        if flushed.plan.is_empty and not flushed.done:
-            return
-        self.store.checkpoint(
-            self.lease,
-            cursors[-1] if cursors else None,
-            changes,
-            states,
-            _prefixed(self.tally.deals, self.tally.tasks),
-        )
+        states = [state for page in flushed.done for state in page.states] + flushed.landed_states
+        if not (plan.is_empty and not flushed.done and not changes):
+            self.store.checkpoint(
+                self.lease,
+                cursors[-1] if cursors else None,
+                changes,
+                states,
+                _prefixed(self.tally.deals, self.tally.tasks),
+                rejected,
+            )
+            self.observed.clear()
+            self.tally.rejections_saved = len(self.tally.rejections)
+        if flushed.error is not None:
+            raise flushed.error
 
 
 def _prefixed(deals: Mapping[str, int], tasks: Mapping[str, int]) -> dict[str, int]:

@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from connectors.model import OutcomeKind, RowOutcome, TaskAction, WritePlan, WriteTarget
+from connectors.model import OutcomeKind, RowOutcome, TaskAction, TaskWrite, WritePlan, WriteTarget
+from worker.state import Rejection
+
+STATUS_OPERATION = "status"
+"""The rejection operation of a status write; a task write's is `task_<action>` (task_create, ...)."""
+_REFUSED = (OutcomeKind.REJECTED, OutcomeKind.INVALID)
+
+
+def task_operation(write: TaskWrite) -> str:
+    return f"task_{write.action.value}"
+
+
+def rejections_of(plan: WritePlan, outcomes: list[RowOutcome], at: datetime) -> list[Rejection]:
+    """The refused rows (rejected or invalid) among `outcomes`, each with its operation. A task outcome is
+    matched to its TaskWrite in order among the writes of its deal (apply answers one outcome per write, in
+    plan order, so this is the plain pairing; it also holds when only some outcomes came back)."""
+    writes: dict[str, deque[TaskWrite]] = {}
+    for write in plan.task_writes:
+        writes.setdefault(write.deal_id, deque()).append(write)
+    found: list[Rejection] = []
+    for outcome in outcomes:
+        task = None
+        if outcome.target is WriteTarget.TASK:
+            queue = writes.get(outcome.deal_id)
+            task = queue.popleft() if queue else None
+        if outcome.kind not in _REFUSED:
+            continue
+        operation = STATUS_OPERATION if outcome.target is WriteTarget.STATUS else "task"
+        if task is not None:
+            operation = task_operation(task)
+        found.append(Rejection(outcome.deal_id, operation, outcome.code, outcome.message, at))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +65,9 @@ class RunTally:
     tasks: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     planned: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    rejections_saved: int = 0
+    """How many of `rejections` (the first ones) a checkpoint has recorded; the rest go with finish_run."""
 
     def count_outcomes(self, plan: WritePlan, outcomes: list[RowOutcome]) -> None:
         written_status = {
@@ -93,6 +128,8 @@ class RunSummary:
     api_calls: int = 0
     error: str | None = None
     planned: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[dict[str, str | None]] = field(default_factory=list)
+    """Every row the CRM refused: `{deal_id, operation, code, message}`, in the order they came back."""
 
     def as_json(self) -> dict[str, Any]:
         deals = {
@@ -114,6 +151,7 @@ class RunSummary:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "error": self.error,
+            "rejections": list(self.rejections),
         }
         if self.dry_run:
             body["planned"] = self.planned

@@ -11,6 +11,23 @@ from worker import exit_codes
 from worker.service import Worker, utc_now
 from worker.settings import Settings
 from worker.state import StateStore
+from worker.sync_cmd import rejection_lines
+
+SHOWN_REJECTIONS = 5
+"""Rejected rows of the last run `status` shows; GET /runs/{id} has them all."""
+
+
+def last_run_rejections(store: StateStore, name: str, limit: int = SHOWN_REJECTIONS) -> dict[str, Any] | None:
+    """The rows the CRM refused in the connection's last run that wrote (dry runs write nothing): its run
+    id, how many, and the first `limit` of them; None when no such run is among the last 20."""
+    last = next((r for r in store.list_runs(name, limit=20) if not r.dry_run), None)
+    if last is None:
+        return None
+    return {
+        "run_id": last.run_id,
+        "count": store.rejection_count(last.run_id),
+        "first": [r.as_json() for r in store.run_rejections(last.run_id, limit)],
+    }
 
 
 def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]:
@@ -42,6 +59,7 @@ def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]
             }
             for r in store.list_runs(name, limit=runs)
         ],
+        "last_run_rejections": last_run_rejections(store, name),
     }
 
 
@@ -72,6 +90,11 @@ def _print_status(report: dict[str, Any]) -> None:
             f"{run['status']:<14} api={run['api_calls']} {'(dry run) ' if run['dry_run'] else ''}"
             f"{counts_text}" + (f"  error: {run['error']}" if run["error"] else "") + "\n"
         )
+    rejected = report.get("last_run_rejections")
+    if rejected:
+        title = f"rejected in run {rejected['run_id']}"
+        for line in rejection_lines(rejected["first"], rejected["count"], SHOWN_REJECTIONS, title):
+            out.write(line + "\n")
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,7 +6,7 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TextIO
@@ -78,11 +78,37 @@ def format_summary(summary: RunSummary) -> str:
     ]
     if summary.error:
         lines.append(f"  error: {summary.error}")
+    lines.extend(rejection_lines(summary.rejections, len(summary.rejections), SHOWN_REJECTIONS))
     if summary.dry_run and summary.planned:
         lines.append("  planned writes:")
         for item in summary.planned:
             lines.append("    " + _planned_line(item))
     return "\n".join(lines)
+
+
+SHOWN_REJECTIONS = 10
+"""Rejected rows the human-readable summary lists; `sync --json` and GET /runs/{id} have them all."""
+
+
+def rejection_lines(
+    shown: Sequence[Mapping[str, Any]], total: int, limit: int, title: str = "rejected rows"
+) -> list[str]:
+    """`  <title> (N):` then one line per row (`operation deal_id code: message`), at most `limit` of
+    them, and `... and K more` for the rest; nothing when there is none."""
+    if not total:
+        return []
+    indent = "  "
+    lines = [f"{indent}{title} ({total:,}):"]
+    for row in shown[:limit]:
+        message = " ".join(str(row.get("message") or "").split())
+        lines.append(
+            f"{indent}  {row['operation']:<13} {row['deal_id']}  {row.get('code') or '-'}"
+            + (f": {message}" if message else "")
+        )
+    rest = total - min(len(shown), limit)
+    if rest > 0:
+        lines.append(f"{indent}  ... and {rest:,} more")
+    return lines
 
 
 def _planned_line(item: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from connectors.errors import ConnectorError
 from connectors.model import Cursor, OutcomeKind, RowOutcome, StatusWrite, TaskWrite, WritePlan, WriteTarget
 from worker.state import DealState
 
@@ -29,11 +30,18 @@ class PendingPage:
 
 @dataclass
 class Flushed:
-    """What one flush sent and which pages it completed (in order)."""
+    """What one flush sent and which pages it completed (in order).
+
+    When the CRM call failed part-way, `error` is that ConnectorError, `outcomes` holds only the rows that
+    landed before it (the error's `landed`), `done` is empty and `landed_states` are the states of the deals
+    whose status write landed. Whoever settles a flush must raise `error` once the landed rows are recorded.
+    """
 
     plan: WritePlan
     outcomes: list[RowOutcome]
     done: list[PendingPage] = field(default_factory=list)
+    error: ConnectorError | None = None
+    landed_states: list[DealState] = field(default_factory=list)
 
     def written_status(self) -> set[str]:
         return {
@@ -78,10 +86,22 @@ class WriteBuffer:
             tuple(self._status.popleft() for _ in range(status_n)),
             tuple(self._tasks.popleft() for _ in range(tasks_n)),
         )
-        outcomes = self._apply(plan) if not plan.is_empty else []
+        try:
+            outcomes = self._apply(plan) if not plan.is_empty else []
+        except ConnectorError as exc:
+            return self._failed(plan, exc)
         flushed = Flushed(plan, outcomes)
         self._settle(status_n, tasks_n, flushed.done)
         return flushed
+
+    def _failed(self, plan: WritePlan, error: ConnectorError) -> Flushed:
+        """The part of a failed flush that landed. The buffer is not usable afterwards: the run ends."""
+        landed = list(error.landed)
+        written = {
+            o.deal_id for o in landed if o.target is WriteTarget.STATUS and o.kind is OutcomeKind.WRITTEN
+        }
+        states = [state for page in self._pages for state in page.states if state.deal_id in written]
+        return Flushed(plan, landed, [], error, states)
 
     def _settle(self, status_sent: int, tasks_sent: int, done: list[PendingPage]) -> None:
         for page in self._pages:

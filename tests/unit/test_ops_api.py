@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from tests.unit.serve_support import T0, TOKEN, TTL, FakeWorker, connection, make_worker, reset_structlog
 from worker.ops_api import RunLauncher, create_app
+from worker.state import Rejection, RunRecord
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 LIMIT = 256
@@ -225,3 +226,28 @@ def test_empty_token_is_refused(worker: FakeWorker) -> None:
     """The app cannot be built without a token."""
     with pytest.raises(ValueError, match="BANT_SYNC_OPS_TOKEN"):
         create_app(worker, "", LIMIT)
+
+
+def test_run_detail_lists_its_rejections(client: TestClient, worker: FakeWorker) -> None:
+    """GET /runs/{id} carries every row the CRM refused in that run (deal, operation, code, message), in
+    the order recorded; the listing does not, and a run without any has an empty list."""
+    worker.store.start_run(RunRecord("run-r", "main", "cli", "full", T0))
+    lease = worker.store.acquire_lease("main", "run-r", T0, TTL)
+    refused = [
+        Rejection(
+            "006B", "status", "FIELD_CUSTOM_VALIDATION_EXCEPTION", "Close Date must be in the future", T0
+        ),
+        Rejection("006A", "task_create", "INVALID_CROSS_REFERENCE_KEY", "owner is inactive", T0),
+    ]
+    worker.store.checkpoint(lease, None, [], [], {"deals_rejected": 1}, refused[:1])
+    worker.store.finish_run("run-r", T0, "succeeded", {"deals_rejected": 1}, 3, None, refused[1:])
+    worker.store.release_lease(lease)
+    body = client.get("/runs/run-r", headers=AUTH).json()
+    assert body["rejections"] == [r.as_json() for r in refused]
+    assert body["deals"] == {"rejected": 1}
+    assert "rejections" not in client.get("/runs", headers=AUTH).json()["runs"][0]
+    run_id = client.post("/resync", headers=AUTH, json={"connection": "main", "full": True}).json()["run_id"]
+    launcher(client).join(10)
+    assert client.get(f"/runs/{run_id}", headers=AUTH).json()["rejections"] == []
+    missing = client.get("/runs/run-unknown", headers=AUTH)
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/json"

@@ -5,19 +5,22 @@ HubSpot batch endpoints take at most 100 inputs. When some rows fail and others 
 an `errors` list naming the failed ids under `context.ids`
 (https://developers.hubspot.com/docs/api/crm/understanding-the-crm#batch-operations). A whole-batch 400
 (one invalid value refuses the batch) is narrowed down by splitting the chunk, so one bad row never fails
-the others; a 400 saying a property does not exist is schema drift and stops the connection.
+the others; a 400 saying a property does not exist is schema drift and stops the connection. A deal update
+that fails part-way raises with the status outcomes of the rows that landed before the failure (`landed`).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from connectors.concurrency import map_in_parallel
-from connectors.errors import SchemaDriftError
+from connectors.errors import ConnectorError, SchemaDriftError
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
+from connectors.model import OutcomeKind, RowOutcome, WriteTarget
 
 BATCH_LIMIT = 100
 
@@ -85,16 +88,45 @@ def batch_update(
     rows: Sequence[tuple[str, dict[str, str]]],
     object_label: str,
 ) -> dict[str, RowResult]:
-    """Update `(id, properties)` rows in chunks of 100; one RowResult per id."""
+    """Update `(id, properties)` rows in chunks of 100; one RowResult per id.
+
+    A failure part-way raises the first error (in row order) once the chunks in flight are done; no chunk
+    starts after it. For deals the error carries `landed`: the status outcomes of the rows HubSpot answered
+    for before it (bant-sync writes nothing on a deal but its status fields, so a deal row is a status write).
+    """
+    failed = threading.Event()
+
+    def send(
+        chunk: Sequence[tuple[str, dict[str, str]]],
+    ) -> tuple[dict[str, RowResult], ConnectorError | None]:
+        answered: dict[str, RowResult] = {}
+        if failed.is_set():
+            return answered, None
+        try:
+            _update_chunk(client, api, chunk, object_label, answered)
+        except ConnectorError as exc:
+            failed.set()
+            return answered, exc
+        return answered, None
+
     outcomes: dict[str, RowResult] = {}
-    results = map_in_parallel(
-        lambda chunk: _update_chunk(client, api, chunk, object_label),
-        list(chunks(rows)),
-        client.settings.max_in_flight,
-    )
-    for result in results:
-        outcomes.update(result)
+    errors: list[ConnectorError] = []
+    for answered, error in map_in_parallel(send, list(chunks(rows)), client.settings.max_in_flight):
+        outcomes.update(answered)
+        if error is not None:
+            errors.append(error)
+    if errors:
+        if object_label == "deal":
+            errors[0].landed = [
+                _status_outcome(row_id, outcomes[row_id]) for row_id, _ in rows if row_id in outcomes
+            ]
+        raise errors[0]
     return outcomes
+
+
+def _status_outcome(deal_id: str, result: RowResult) -> RowOutcome:
+    kind = OutcomeKind.WRITTEN if result.ok else OutcomeKind.REJECTED
+    return RowOutcome(deal_id, WriteTarget.STATUS, kind, result.code, result.message)
 
 
 def _update_chunk(
@@ -102,7 +134,10 @@ def _update_chunk(
     api: str,
     chunk: Sequence[tuple[str, dict[str, str]]],
     object_label: str,
-) -> dict[str, RowResult]:
+    into: dict[str, RowResult],
+) -> None:
+    """Send one chunk, recording each row's result in `into` as soon as HubSpot answers for it (so what
+    landed before a failure is known)."""
     body = {"inputs": [{"id": row_id, "properties": props} for row_id, props in chunk]}
     try:
         response = client.call_json("other", api, "update", body)
@@ -117,8 +152,9 @@ def _update_chunk(
                 fields=drift,
             ) from None
         named, _loose = error_rows(exc.body.get("errors") or [exc.body])
-        return _narrow(client, api, chunk, object_label, named, exc)
-    return read_results(response, [row_id for row_id, _ in chunk], lambda record: str(record["id"]))
+        _narrow(client, api, chunk, object_label, named, exc, into)
+        return
+    into.update(read_results(response, [row_id for row_id, _ in chunk], lambda record: str(record["id"])))
 
 
 def _narrow(
@@ -128,22 +164,23 @@ def _narrow(
     object_label: str,
     named: dict[str, RowResult],
     exc: HubSpotRequestError,
-) -> dict[str, RowResult]:
+    into: dict[str, RowResult],
+) -> None:
     """A whole chunk was refused: reject the rows HubSpot named, else split until the bad rows stand alone."""
     if len(chunk) == 1:
         row_id = chunk[0][0]
-        return {row_id: named.get(row_id) or RowResult(False, exc.category or str(exc.status), str(exc))}
+        into[row_id] = named.get(row_id) or RowResult(False, exc.category or str(exc.status), str(exc))
+        return
     known = [row for row in chunk if row[0] in named]
     rest = [row for row in chunk if row[0] not in named]
     if known:
-        outcomes = {row_id: named[row_id] for row_id, _ in known}
+        into.update((row_id, named[row_id]) for row_id, _ in known)
         if rest:
-            outcomes.update(_update_chunk(client, api, rest, object_label))
-        return outcomes
+            _update_chunk(client, api, rest, object_label, into)
+        return
     middle = len(chunk) // 2
-    outcomes = _update_chunk(client, api, chunk[:middle], object_label)
-    outcomes.update(_update_chunk(client, api, chunk[middle:], object_label))
-    return outcomes
+    _update_chunk(client, api, chunk[:middle], object_label, into)
+    _update_chunk(client, api, chunk[middle:], object_label, into)
 
 
 def read_results(

@@ -3,19 +3,21 @@
 `composite/sobjects` answers HTTP 200 even when rows fail (allOrNone=false); each SaveResult at index i
 belongs to record i (REST API Developer Guide, "sObject Collections"). Rows refused with
 UNABLE_TO_LOCK_ROW — another transaction holds the record — are re-sent alone after a backoff, through the
-same retry policy and run budget; what still fails is reported per row and retried on a later run.
+same retry policy and run budget; what still fails is reported per row and retried on a later run. A status
+write that fails part-way raises with the outcomes of the rows that landed before the failure (`landed`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.concurrency import map_in_parallel
-from connectors.errors import ConfigurationError, SchemaDriftError, TransientError
+from connectors.errors import ConfigurationError, ConnectorError, SchemaDriftError, TransientError
 from connectors.model import OutcomeKind, RowOutcome, StatusWrite, WriteTarget
 from connectors.salesforce.client import SalesforceClient, drift_fields
 
@@ -82,9 +84,42 @@ class CollectionWriter:
         )
         return [result for chunk in chunks for result in chunk]
 
+    def save_landed(
+        self, path: str, method: str, records: Sequence[dict[str, Any]]
+    ) -> tuple[list[SaveResult | None], ConnectorError | None]:
+        """Like `save`, but a failure does not lose what landed before it: one SaveResult per record the
+        CRM answered for (None for the rest), and the first error (in record order), if any. No chunk is
+        started after one failed; chunks already in flight finish and count."""
+        failed = threading.Event()
+
+        def send(start: int) -> tuple[list[SaveResult | None], ConnectorError | None]:
+            chunk = records[start : start + CHUNK]
+            if failed.is_set():
+                return [None] * len(chunk), None
+            results, error = self._send_chunk(path, method, chunk, True)
+            if error is not None:
+                failed.set()
+            return results, error
+
+        chunks = map_in_parallel(send, list(range(0, len(records), CHUNK)), self.max_in_flight)
+        error = next((chunk_error for _, chunk_error in chunks if chunk_error is not None), None)
+        return [result for results, _ in chunks for result in results], error
+
     def _save_chunk(
         self, path: str, method: str, records: Sequence[dict[str, Any]], retry: bool
     ) -> list[SaveResult]:
+        results, error = self._send_chunk(path, method, records, retry)
+        if error is not None:
+            raise error
+        return [
+            r if r is not None else SaveResult(False, code="NOT_SENT", message="not sent") for r in results
+        ]
+
+    def _send_chunk(
+        self, path: str, method: str, records: Sequence[dict[str, Any]], retry: bool
+    ) -> tuple[list[SaveResult | None], ConnectorError | None]:
+        """One SaveResult per record, or None for the records whose outcome is unknown because an attempt
+        failed (returned with that error)."""
         results: list[SaveResult | None] = [None] * len(records)
         pending = list(range(len(records)))
 
@@ -108,11 +143,14 @@ class CollectionWriter:
                 raise _RowsLocked(f"{len(pending)} rows locked by another transaction")
 
         once = contextlib.nullcontext() if retry else self.client.single_attempt()
-        with once, contextlib.suppress(_RowsLocked):
-            self.client.policy.call_when(_is_locked, attempt)
-        return [
-            r if r is not None else SaveResult(False, code="NOT_SENT", message="not sent") for r in results
-        ]
+        try:
+            with once, contextlib.suppress(_RowsLocked):
+                self.client.policy.call_when(_is_locked, attempt)
+        except ConnectorError as exc:
+            for index in pending:
+                results[index] = None
+            return results, exc
+        return results, None
 
 
 def sf_datetime(moment: datetime) -> str:
@@ -136,19 +174,22 @@ def status_record(write: StatusWrite, field_map: dict[str, str]) -> dict[str, An
 def write_statuses(
     writer: CollectionWriter, writes: Sequence[StatusWrite], field_map: dict[str, str]
 ) -> list[RowOutcome]:
-    """Update bant-sync's output fields on each opportunity; one RowOutcome per write, in order."""
+    """Update bant-sync's output fields on each opportunity; one RowOutcome per write, in order. A failure
+    part-way raises with `landed`: the outcomes of the writes the org answered for before it."""
     if not writes:
         return []
     records = [status_record(w, field_map) for w in writes]
-    results = writer.save("composite/sobjects", "PATCH", records)
-    outcomes = []
-    for write, result in zip(writes, results, strict=True):
-        if result.success:
-            outcomes.append(RowOutcome(write.deal_id, WriteTarget.STATUS, OutcomeKind.WRITTEN))
-        else:
-            outcomes.append(
-                RowOutcome(
-                    write.deal_id, WriteTarget.STATUS, OutcomeKind.REJECTED, result.code, result.message
-                )
-            )
-    return outcomes
+    results, error = writer.save_landed("composite/sobjects", "PATCH", records)
+    if error is not None:
+        error.landed = [_outcome(w, r) for w, r in zip(writes, results, strict=True) if r is not None]
+        raise error
+    return [_outcome(w, r or _NOT_SENT) for w, r in zip(writes, results, strict=True)]
+
+
+_NOT_SENT = SaveResult(False, code="NOT_SENT", message="not sent")
+
+
+def _outcome(write: StatusWrite, result: SaveResult) -> RowOutcome:
+    if result.success:
+        return RowOutcome(write.deal_id, WriteTarget.STATUS, OutcomeKind.WRITTEN)
+    return RowOutcome(write.deal_id, WriteTarget.STATUS, OutcomeKind.REJECTED, result.code, result.message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 TRIGGERS: frozenset[str] = frozenset({"schedule", "cli", "http", "demo"})
 MODES: frozenset[str] = frozenset({"incremental", "full", "deal", "owner"})
@@ -14,6 +14,10 @@ RUNNING = "running"
 ABANDONED = "abandoned"
 """A run left "running" whose lease expired: its process died (see StateStore.mark_abandoned)."""
 RUN_STATUSES: frozenset[str] = FINISHED_STATUSES | {RUNNING, ABANDONED}
+RUN_SOURCE = "run"
+"""An audit row a run wrote when its own status write landed."""
+OBSERVED_SOURCE = "observed"
+"""An audit row for a status the CRM showed that the audit log did not end with (see audit_recovery)."""
 
 
 def utc(name: str, value: datetime) -> datetime:
@@ -44,13 +48,16 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class StatusChange:
-    """One deal's qualification status moving from `old_status` (None: first seen) to `new_status`."""
+    """One deal's qualification status moving from `old_status` (None: first seen) to `new_status`.
+    `source` is "run" for a write of this run, "observed" for a status found in the CRM that the audit log
+    did not end with (a write whose run died before its checkpoint, or an edit made in the CRM)."""
 
     deal_id: str
     old_status: str | None
     new_status: str
     missing: tuple[str, ...]
     at: datetime
+    source: str = RUN_SOURCE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", utc("at", self.at))
@@ -61,13 +68,16 @@ class StatusChange:
 
 @dataclass(frozen=True, slots=True)
 class DealState:
-    """The latest status the worker knows for one deal (for status counts and per-owner reports)."""
+    """The latest status the worker knows for one deal (for status counts and per-owner reports).
+    `flagged_since` is the day its current unqualified stretch began (None when it is not unqualified, or
+    for a state written before the store kept it)."""
 
     deal_id: str
     owner_id: str | None
     status: str
     missing: tuple[str, ...]
     updated_at: datetime
+    flagged_since: date | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "updated_at", utc("updated_at", self.updated_at))
@@ -77,7 +87,8 @@ class DealState:
 
 @dataclass(frozen=True, slots=True)
 class AuditRow:
-    """A stored StatusChange with where it came from. `seq` orders rows (higher is later)."""
+    """A stored StatusChange with where it came from. `seq` orders rows (higher is later); `source` is
+    "run" or "observed" (rows stored before schema version 2 read as "run")."""
 
     seq: int
     connection: str
@@ -87,6 +98,31 @@ class AuditRow:
     new_status: str
     missing: tuple[str, ...]
     at: datetime
+    source: str = RUN_SOURCE
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One row the CRM refused in a run. `operation`: "status" for a status write, "task_<action>"
+    (task_create, task_update, ...) for a task write; `code` and `message` are the CRM's own words."""
+
+    deal_id: str
+    operation: str
+    code: str | None
+    message: str | None
+    at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at", utc("at", self.at))
+
+    def as_json(self) -> dict[str, str | None]:
+        """As `sync --json`, `status` and `GET /runs/{id}` show it."""
+        return {
+            "deal_id": self.deal_id,
+            "operation": self.operation,
+            "code": self.code,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True, slots=True)

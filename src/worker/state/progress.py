@@ -1,7 +1,8 @@
 """Where a connection's sync stands: its cursor, the audit log of status changes, latest status per deal.
 
 `checkpoint` is the one write the pipeline makes after each page, all in one transaction behind the
-lease's fencing check: either the whole page's bookkeeping lands or none of it does.
+lease's fencing check: either the whole page's bookkeeping (cursor, audit rows, deal states, the rows the
+CRM rejected, the run's counters) lands or none of it does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from connectors.model import Cursor
 from rules.model import Status
 from worker.state.engine import Database
 from worker.state.leases import verify_current
-from worker.state.model import AuditRow, DealState, Lease, StatusChange
+from worker.state.model import RUN_SOURCE, AuditRow, DealState, Lease, Rejection, StatusChange
+from worker.state.rejections import insert_rejections
 from worker.state.schema import audit_log, cursors, deal_states, runs
 
 _UNQUALIFIED = tuple(status.value for status in Status if status.is_unqualified)
@@ -31,6 +33,7 @@ def checkpoint(
     status_changes: Sequence[StatusChange],
     deal_states_: Sequence[DealState],
     run_progress: Mapping[str, int],
+    rejections_: Sequence[Rejection] = (),
 ) -> None:
     """Record one page's progress atomically, or raise LeaseLostError and record nothing."""
     with db.write() as conn:
@@ -41,6 +44,7 @@ def checkpoint(
             conn.execute(audit_log.insert(), [_audit_values(lease, change) for change in status_changes])
         if deal_states_:
             _upsert_deal_states(db, conn, lease.connection, deal_states_)
+        insert_rejections(conn, lease.run_id, lease.connection, rejections_)
         conn.execute(update(runs).where(runs.c.run_id == lease.run_id).values(counts=dict(run_progress)))
 
 
@@ -64,6 +68,7 @@ def _audit_values(lease: Lease, change: StatusChange) -> dict[str, Any]:
         "new_status": change.new_status,
         "missing": change.missing,
         "at": change.at,
+        "source": change.source,
     }
 
 
@@ -82,6 +87,7 @@ def _upsert_deal_states(db: Database, conn: Connection, connection: str, states:
             "status": s.status,
             "missing": s.missing,
             "updated_at": s.updated_at,
+            "flagged_since": s.flagged_since.isoformat() if s.flagged_since else None,
         }
         for s in newest.values()
     ]
@@ -94,6 +100,7 @@ def _upsert_deal_states(db: Database, conn: Connection, connection: str, states:
             "status": excluded.status,
             "missing": excluded.missing,
             "updated_at": excluded.updated_at,
+            "flagged_since": excluded.flagged_since,
         },
         where=deal_states.c.updated_at <= excluded.updated_at,
     )
@@ -115,7 +122,17 @@ def audit(db: Database, connection: str, deal_id: str | None, limit: int) -> lis
     with db.read() as conn:
         rows = conn.execute(query).all()
     return [
-        AuditRow(r.seq, r.connection, r.run_id, r.deal_id, r.old_status, r.new_status, r.missing, r.at)
+        AuditRow(
+            r.seq,
+            r.connection,
+            r.run_id,
+            r.deal_id,
+            r.old_status,
+            r.new_status,
+            r.missing,
+            r.at,
+            r.source or RUN_SOURCE,
+        )
         for r in rows
     ]
 

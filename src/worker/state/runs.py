@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from worker.state.engine import Database
 from worker.state.errors import DuplicateRunError, UnknownRecordError
-from worker.state.model import ABANDONED, RUNNING, RunRecord, check_finish_status, utc
+from worker.state.model import ABANDONED, RUNNING, Rejection, RunRecord, check_finish_status, utc
+from worker.state.rejections import insert_rejections
 from worker.state.schema import leases, runs
 
 
@@ -49,8 +50,10 @@ def finish_run(
     counts: Mapping[str, int],
     api_calls: int,
     error: str | None,
+    rejections_: Sequence[Rejection] = (),
 ) -> None:
-    """Close a run with its final status and figures (also over a run marked abandoned meanwhile)."""
+    """Close a run with its final status and figures (also over a run marked abandoned meanwhile), and
+    record the rejections no checkpoint recorded."""
     check_finish_status(status)
     values = {
         "finished_at": utc("finished_at", finished_at),
@@ -60,9 +63,13 @@ def finish_run(
         "error": error,
     }
     with db.write() as conn:
-        result = conn.execute(update(runs).where(runs.c.run_id == run_id).values(**values))
-        if result.rowcount == 0:
+        result = conn.execute(
+            update(runs).where(runs.c.run_id == run_id).values(**values).returning(runs.c.connection)
+        )
+        connection = result.scalar()
+        if connection is None:
             raise UnknownRecordError(f"run {run_id} was never started: call start_run before finish_run")
+        insert_rejections(conn, run_id, connection, rejections_)
 
 
 def _record(row: Row[Any]) -> RunRecord:

@@ -7,15 +7,15 @@ and the pipeline decide what "now" is. Safe to share between threads; each proce
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from connectors.model import Cursor
 from connectors.registry import LedgerEntry
-from worker.state import leases, progress, runs
+from worker.state import deals, leases, progress, rejections, runs
 from worker.state.engine import Database
 from worker.state.ledger import StoreLedger
 from worker.state.migrate import ensure_schema
-from worker.state.model import AuditRow, DealState, Lease, RunRecord, StatusChange
+from worker.state.model import AuditRow, DealState, Lease, Rejection, RunRecord, StatusChange
 
 
 class StateStore:
@@ -81,13 +81,30 @@ class StateStore:
         status_changes: Sequence[StatusChange],
         deal_states: Sequence[DealState],
         run_progress: Mapping[str, int],
+        rejections: Sequence[Rejection] = (),
     ) -> None:
         """In one transaction: check `lease` is current (else LeaseLostError, nothing written), move the
-        cursor forward (never back), append the audit rows, upsert deal states, save the run's counters."""
-        progress.checkpoint(self._db, lease, cursor, status_changes, deal_states, run_progress)
+        cursor forward (never back), append the audit rows, upsert deal states, append the rows the CRM
+        rejected to the run's rejections, save the run's counters."""
+        progress.checkpoint(self._db, lease, cursor, status_changes, deal_states, run_progress, rejections)
 
     def audit(self, connection: str, deal_id: str | None = None, limit: int = 100) -> list[AuditRow]:
         return progress.audit(self._db, connection, deal_id, limit)
+
+    # one page of deals (one query per page; see state.deals)
+    def deal_states_for(self, connection: str, deal_ids: Iterable[str]) -> dict[str, DealState]:
+        """The stored state of each of these deals that has one, by deal id."""
+        return deals.deal_states_for(self._db, connection, deal_ids)
+
+    def last_audited_status(self, connection: str, deal_ids: Iterable[str]) -> dict[str, str]:
+        """The status each deal's latest audit row moved it to (the last status known to have reached the
+        CRM), by deal id; deals never audited are absent."""
+        return deals.last_audited_status(self._db, connection, deal_ids)
+
+    def flag_clocks(self, connection: str, deal_ids: Iterable[str]) -> dict[str, date]:
+        """The day each unqualified deal was first flagged in its current unqualified stretch, by deal id:
+        its state's flagged_since, else derived from the audit log (see state.deals.flag_clocks)."""
+        return deals.flag_clocks(self._db, connection, deal_ids)
 
     def forget_deal_states(self, lease: Lease, before: datetime, deal_id: str | None = None) -> int:
         """Drop deal states not refreshed since `before` (the deals left the open set); see progress."""
@@ -111,8 +128,10 @@ class StateStore:
         counts: Mapping[str, int],
         api_calls: int,
         error: str | None,
+        rejections: Sequence[Rejection] = (),
     ) -> None:
-        runs.finish_run(self._db, run_id, finished_at, status, counts, api_calls, error)
+        """Close the run; `rejections` are any refused rows that no checkpoint recorded."""
+        runs.finish_run(self._db, run_id, finished_at, status, counts, api_calls, error, rejections)
 
     def list_runs(self, connection: str | None = None, limit: int = 20) -> list[RunRecord]:
         return runs.list_runs(self._db, connection, limit)
@@ -122,6 +141,14 @@ class StateStore:
 
     def mark_abandoned(self, connection: str, now: datetime) -> list[str]:
         return runs.mark_abandoned(self._db, connection, now)
+
+    def run_rejections(self, run_id: str, limit: int | None = None) -> list[Rejection]:
+        """The rows the CRM refused in `run_id`, in the order they were recorded (the first `limit`)."""
+        return rejections.run_rejections(self._db, run_id, limit)
+
+    def rejection_count(self, run_id: str) -> int:
+        """How many rows the CRM refused in `run_id`."""
+        return rejections.rejection_count(self._db, run_id)
 
     # task ledger
     def ledger(self, connection: str) -> StoreLedger:

@@ -1,0 +1,118 @@
+"""What the store knows about one page of deals: their states, the status the audit log ends with, and the
+day each unqualified deal was first flagged. One query per 5,000 deal ids (a page is at most 2,000), each
+served by the (connection, deal_id) leading columns of the table's key or index.
+
+Where the latest status comes from. `deal_states.status` is the latest *assessment* (saved when a page is
+done, also for a deal whose status write the CRM rejected), and its row is dropped when the deal closes; the
+audit log holds every status that *reached the CRM*, in order. To tell whether the CRM shows a status the
+audit log missed, compare with the audit log (`last_audited_status`), never with deal_states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select
+
+from rules.model import Status
+from worker.state.engine import Database
+from worker.state.model import DealState
+from worker.state.schema import audit_log, deal_states
+
+UNQUALIFIED = frozenset(status.value for status in Status if status.is_unqualified)
+_IN_CHUNK = 5000
+"""Deal ids per IN (...) query: well under both backends' bound-parameter limits."""
+
+
+def _chunks(deal_ids: Iterable[str]) -> Iterator[list[str]]:
+    wanted = sorted(set(deal_ids))
+    for start in range(0, len(wanted), _IN_CHUNK):
+        yield wanted[start : start + _IN_CHUNK]
+
+
+def _state(row: Row[Any]) -> DealState:
+    flagged = date.fromisoformat(row.flagged_since) if row.flagged_since else None
+    return DealState(row.deal_id, row.owner_id, row.status, row.missing, row.updated_at, flagged)
+
+
+def deal_states_for(db: Database, connection: str, deal_ids: Iterable[str]) -> dict[str, DealState]:
+    """The stored state of each of these deals that has one, by deal id."""
+    found: dict[str, DealState] = {}
+    with db.read() as conn:
+        for chunk in _chunks(deal_ids):
+            query = select(deal_states).where(
+                deal_states.c.connection == connection, deal_states.c.deal_id.in_(chunk)
+            )
+            found.update((row.deal_id, _state(row)) for row in conn.execute(query).all())
+    return found
+
+
+def _last_audited(conn: Connection, connection: str, chunk: list[str]) -> dict[str, str]:
+    latest = (
+        select(audit_log.c.deal_id, func.max(audit_log.c.seq).label("seq"))
+        .where(audit_log.c.connection == connection, audit_log.c.deal_id.in_(chunk))
+        .group_by(audit_log.c.deal_id)
+        .subquery()
+    )
+    query = select(audit_log.c.deal_id, audit_log.c.new_status).join(latest, audit_log.c.seq == latest.c.seq)
+    return {deal_id: status for deal_id, status in conn.execute(query).all()}
+
+
+def last_audited_status(db: Database, connection: str, deal_ids: Iterable[str]) -> dict[str, str]:
+    """The `new_status` of each deal's latest audit row, by deal id (deals never audited are absent)."""
+    found: dict[str, str] = {}
+    with db.read() as conn:
+        for chunk in _chunks(deal_ids):
+            found.update(_last_audited(conn, connection, chunk))
+    return found
+
+
+def flag_clocks(db: Database, connection: str, deal_ids: Iterable[str]) -> dict[str, date]:
+    """The day each unqualified deal's current unqualified stretch began, by deal id.
+
+    `deal_states.flagged_since` when the deal's state is unqualified and has it. Otherwise (a state written
+    before the store kept the day, or no state at all) from the audit log, when its latest row is
+    unqualified: the date (UTC) of the most recent change into an unqualified status from a status that is
+    not (or from none); if the log holds no such change (it begins mid-stretch), its oldest row of the
+    stretch. Deals that are not unqualified, or that the store knows nothing about, are absent.
+    """
+    clocks: dict[str, date] = {}
+    with db.read() as conn:
+        for chunk in _chunks(deal_ids):
+            query = select(deal_states.c.deal_id, deal_states.c.status, deal_states.c.flagged_since).where(
+                deal_states.c.connection == connection, deal_states.c.deal_id.in_(chunk)
+            )
+            derive = set(chunk)
+            for deal_id, status, flagged in conn.execute(query).all():
+                if status not in UNQUALIFIED:
+                    derive.discard(deal_id)
+                elif flagged:
+                    clocks[deal_id] = date.fromisoformat(flagged)
+                    derive.discard(deal_id)
+            if derive:
+                clocks.update(_clocks_from_audit(conn, connection, sorted(derive)))
+    return clocks
+
+
+def _clocks_from_audit(conn: Connection, connection: str, deal_ids: list[str]) -> dict[str, date]:
+    query = (
+        select(audit_log.c.deal_id, audit_log.c.old_status, audit_log.c.new_status, audit_log.c.at)
+        .where(audit_log.c.connection == connection, audit_log.c.deal_id.in_(deal_ids))
+        .order_by(audit_log.c.deal_id, audit_log.c.seq.desc())
+    )
+    clocks: dict[str, date] = {}
+    walking: str | None = None
+    settled = True
+    for deal_id, old, new, at in conn.execute(query).all():
+        if deal_id != walking:
+            walking, settled = deal_id, False
+        if settled:
+            continue
+        if new not in UNQUALIFIED:
+            settled = True
+            continue
+        clocks[deal_id] = at.date()
+        settled = old is None or old not in UNQUALIFIED
+    return clocks
