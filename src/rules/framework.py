@@ -7,13 +7,16 @@ reports every problem at once, each with its key, so a typo never ships a silent
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from rules.checks import DEFAULT_PLACEHOLDERS, Check, Verdict, compile_checks
-from rules.model import Deal, Value
+from rules.checks import Check, Verdict, compile_checks
+from rules.dates import DEFAULT_DATE_RULES, DateRules
+from rules.model import CANONICAL_FIELDS, Deal, Value
+from rules.text import DEFAULT_TEXT_RULES, TextRules
 
 
 class FrameworkError(ValueError):
@@ -40,6 +43,19 @@ class Criterion:
     judge: Callable[[Value, date], Verdict] = dataclasses.field(
         default=lambda value, today: None, compare=False, repr=False
     )
+    read: Callable[[Deal], Value] = dataclasses.field(default=lambda deal: None, compare=False, repr=False)
+
+
+def field_reader(field_name: str) -> Callable[[Deal], Value]:
+    """`deal -> value of field_name` without deal.value()'s per-call dispatch (canonical or extra)."""
+    if field_name in CANONICAL_FIELDS:
+        getter: Callable[[Deal], Value] = operator.attrgetter(field_name)
+        return getter
+
+    def extra(deal: Deal) -> Value:
+        return deal.extra.get(field_name)
+
+    return extra
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +102,23 @@ class Framework:
     scope: Scope = Scope()
     poc_requires_all: bool = True
     qualify_out_after_days: int = 30
-    placeholders: frozenset[str] = DEFAULT_PLACEHOLDERS
+    text: TextRules = DEFAULT_TEXT_RULES
+    dates: DateRules = DEFAULT_DATE_RULES
     description: str = ""
     _required_by_stage: Mapping[str, tuple[Criterion, ...]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
     )
+    total_weight: float = dataclasses.field(default=0.0, compare=False, repr=False)
 
     def required_at(self, stage: str | None) -> tuple[Criterion, ...]:
         """Criteria required for an ordinary deal at `stage`."""
         if stage is None:
             return self.criteria
         return self._required_by_stage.get(stage.strip().lower(), self.criteria)
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        return self.text.placeholders
 
     def criterion(self, name: str) -> Criterion:
         for criterion in self.criteria:
@@ -114,10 +136,15 @@ def build_framework(
     scope: Scope | None = None,
     poc_requires_all: bool = True,
     qualify_out_after_days: int = 30,
-    placeholders: frozenset[str] = DEFAULT_PLACEHOLDERS,
+    text: TextRules = DEFAULT_TEXT_RULES,
+    dates: DateRules = DEFAULT_DATE_RULES,
+    placeholders: frozenset[str] | None = None,
     description: str = "",
 ) -> Framework:
-    """Assemble a Framework, compiling each criterion's checks and the per-stage requirement table once."""
+    """Assemble a Framework, compiling each criterion's checks and the per-stage requirement table once.
+    `placeholders`, when given, replaces the placeholder list of `text`."""
+    if placeholders is not None:
+        text = dataclasses.replace(text, placeholders=placeholders)
     compiled = tuple(
         Criterion(
             name=c.name,
@@ -127,7 +154,8 @@ def build_framework(
             required_from_stage=c.required_from_stage,
             weight=c.weight,
             hint=c.hint,
-            judge=compile_checks(c.checks, placeholders),
+            judge=compile_checks(c.checks, text, dates),
+            read=field_reader(c.field),
         )
         for c in criteria
     )
@@ -147,7 +175,9 @@ def build_framework(
         scope=scope or Scope(),
         poc_requires_all=poc_requires_all,
         qualify_out_after_days=qualify_out_after_days,
-        placeholders=placeholders,
+        text=text,
+        dates=dates,
         description=description,
         _required_by_stage=required,
+        total_weight=sum(c.weight for c in compiled),
     )

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rules.checks import DEFAULT_PLACEHOLDERS, Check, CheckKind
+from rules.checks import Check, CheckKind
+from rules.dates import DEFAULT_DATE_RULES, DateForm, DateRules, SlashOrder
 from rules.framework import Criterion, Framework, FrameworkError, PocMatcher, Scope, build_framework
+from rules.text import DEFAULT_TEXT_RULES, TextRules, normalise
 
 _TOP_KEYS = (
     "name",
@@ -22,11 +24,24 @@ _TOP_KEYS = (
     "poc_requires_all",
     "poc",
     "scope",
+    "text",
+    "dates",
     "criteria",
 )
 _CRITERION_KEYS = ("name", "label", "field", "checks", "required_from_stage", "weight", "hint")
 _POC_KEYS = ("deal_types", "stages", "name_pattern")
 _SCOPE_KEYS = ("pipelines", "exclude_stages", "exclude_deal_types")
+_TEXT_KEYS = (
+    "placeholders",
+    "extra_placeholders",
+    "negations",
+    "extra_negations",
+    "fillers",
+    "extra_fillers",
+    "reject_repeated_characters",
+    "require_letters",
+)
+_DATES_KEYS = ("formats", "slash_order")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CHECK = re.compile(r"^(?P<kind>[a-z_]+)(:(?P<arg>.*))?$", re.DOTALL)
 
@@ -145,6 +160,93 @@ def _table(data: Mapping[str, Any], key: str, known: tuple[str, ...], problems: 
     return raw
 
 
+def _phrase_list(value: Any, key: str, problems: _Problems, symbols_ok: bool) -> tuple[str, ...]:
+    """A list of phrases; a blank one, or (unless `symbols_ok`) one with no letter or digit, is reported."""
+    phrases = problems.strings(value, key)
+    for position, phrase in enumerate(phrases):
+        if not phrase.strip():
+            problems.add(f"{key}[{position}]", "is blank")
+        elif not symbols_ok and not normalise(phrase):
+            problems.add(
+                f"{key}[{position}]",
+                f"{phrase!r} has no letter or digit to match; list it under placeholders",
+            )
+    return tuple(p.strip() for p in phrases if p.strip())
+
+
+def _phrases(
+    table: Mapping[str, Any],
+    name: str,
+    default: Iterable[str],
+    problems: _Problems,
+    *,
+    key: str,
+    symbols_ok: bool = False,
+) -> frozenset[str]:
+    """`name` replaces the default list when set ([] empties it); `extra_<name>` adds to the list."""
+    replaced = table.get(name)
+    listed = default if replaced is None else _phrase_list(replaced, key, problems, symbols_ok)
+    extra = _phrase_list(table.get(f"extra_{name}"), f"text.extra_{name}", problems, symbols_ok)
+    return frozenset(listed) | frozenset(extra)
+
+
+def _flag(table: Mapping[str, Any], key: str, problems: _Problems) -> bool:
+    value = table.get(key.removeprefix("text."), True)
+    if not isinstance(value, bool):
+        problems.add(key, "must be true or false")
+        return True
+    return value
+
+
+def _text_rules(data: Mapping[str, Any], problems: _Problems) -> TextRules:
+    """The `[text]` table over the defaults. A top-level `placeholders` list (the older spelling) still
+    replaces the default placeholders."""
+    table = _table(data, "text", _TEXT_KEYS, problems)
+    placeholders_key = "text.placeholders"
+    if data.get("placeholders") is not None:
+        if table.get("placeholders") is not None:
+            problems.add("placeholders", "set both here and in [text]: keep the one in [text]")
+        else:
+            table = {**table, "placeholders": data["placeholders"]}
+            placeholders_key = "placeholders"
+    default = DEFAULT_TEXT_RULES
+    return TextRules(
+        placeholders=_phrases(
+            table, "placeholders", default.placeholders, problems, key=placeholders_key, symbols_ok=True
+        ),
+        negations=_phrases(table, "negations", default.negations, problems, key="text.negations"),
+        fillers=_phrases(table, "fillers", default.fillers, problems, key="text.fillers"),
+        reject_repeated_characters=_flag(table, "text.reject_repeated_characters", problems),
+        require_letters=_flag(table, "text.require_letters", problems),
+    )
+
+
+def _date_rules(data: Mapping[str, Any], problems: _Problems) -> DateRules:
+    """The `[dates]` table: which forms besides ISO `date_not_past` reads, and how to read a/b/yyyy."""
+    table = _table(data, "dates", _DATES_KEYS, problems)
+    known = tuple(form.value for form in DateForm)
+    formats = set(DEFAULT_DATE_RULES.formats)
+    if table.get("formats") is not None:
+        formats = set()
+        for position, name in enumerate(problems.strings(table.get("formats"), "dates.formats")):
+            if name == "iso":
+                continue  # always read; accepted so a list can spell every form out
+            if name not in known:
+                problems.add(
+                    f"dates.formats[{position}]",
+                    f"unknown date form {name!r}{did_you_mean(name, known)} (known: iso, {', '.join(known)})",
+                )
+                continue
+            formats.add(DateForm(name))
+    order = table.get("slash_order", DEFAULT_DATE_RULES.slash_order.value)
+    orders = tuple(o.value for o in SlashOrder)
+    if order not in orders:
+        hint = did_you_mean(order, orders) if isinstance(order, str) else ""
+        problems.add("dates.slash_order", f"must be 'month_first' or 'day_first'{hint}")
+        order = DEFAULT_DATE_RULES.slash_order.value
+    return DateRules(formats=frozenset(formats), slash_order=SlashOrder(order))
+
+
 def framework_from_mapping(data: Mapping[str, Any], source: str) -> Framework:
     """Build a Framework from a parsed definition, or raise FrameworkError listing every problem."""
     problems = _Problems(source)
@@ -157,12 +259,8 @@ def framework_from_mapping(data: Mapping[str, Any], source: str) -> Framework:
     days = data.get("qualify_out_after_days", 30)
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         problems.add("qualify_out_after_days", "must be a whole number of days, at least 1")
-    raw_placeholders = data.get("placeholders")
-    placeholders = (
-        DEFAULT_PLACEHOLDERS
-        if raw_placeholders is None
-        else frozenset(p.strip().lower() for p in problems.strings(raw_placeholders, "placeholders"))
-    )
+    text_rules = _text_rules(data, problems)
+    date_rules = _date_rules(data, problems)
     poc_requires_all = data.get("poc_requires_all", True)
     if not isinstance(poc_requires_all, bool):
         problems.add("poc_requires_all", "must be true or false")
@@ -213,6 +311,7 @@ def framework_from_mapping(data: Mapping[str, Any], source: str) -> Framework:
         scope=scope,
         poc_requires_all=bool(poc_requires_all),
         qualify_out_after_days=days,
-        placeholders=placeholders,
+        text=text_rules,
+        dates=date_rules,
         description=description if isinstance(description, str) else "",
     )
