@@ -5,7 +5,7 @@ from rules.dates import DEFAULT_DATE_RULES, DateForm, DateRules, SlashOrder
 from rules.evaluate import evaluate
 from rules.framework import Criterion, Framework, FrameworkError, PocMatcher, Scope, build_framework
 from rules.framework_loader import framework_from_mapping, parse_check
-from rules.model import CANONICAL_FIELDS, Assessment, Deal, DealFlags, Status, Value
+from rules.model import CANONICAL_FIELDS, Assessment, Deal, DealFlags, Gap, Status, Value
 from rules.text import DEFAULT_NEGATIONS, DEFAULT_PLACEHOLDERS, DEFAULT_TEXT_RULES, TextRules
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "DealFlags",
     "Framework",
     "FrameworkError",
+    "Gap",
     "PocMatcher",
     "Scope",
     "SlashOrder",

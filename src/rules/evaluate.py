@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from rules.framework import Framework
-from rules.model import Assessment, Deal, Status
+from rules.model import Assessment, Deal, Gap, Status
 
 
 def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
@@ -17,15 +17,14 @@ def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
     is_poc = framework.poc.matches(deal)
     criteria = framework.criteria
     met_weight = 0.0
-    total_weight = 0.0
-    failures: dict[str, str] = {}
+    failed: list[Gap] = []
     for criterion in criteria:
-        total_weight += criterion.weight
-        verdict = criterion.judge(deal.value(criterion.field), today)
+        verdict = criterion.judge(criterion.read(deal), today)
         if verdict is None:
             met_weight += criterion.weight
         else:
-            failures[criterion.name] = f"{criterion.label}: {verdict}"
+            failed.append(criterion.gap(verdict))
+    total_weight = framework.total_weight or sum(c.weight for c in criteria)
     score = round(100 * met_weight / total_weight) if total_weight else 100
 
     if framework.scope.excludes(deal):
@@ -33,9 +32,10 @@ def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
     required = criteria if is_poc and framework.poc_requires_all else framework.required_at(deal.stage)
     if not required:
         return Assessment(deal.id, Status.NOT_EVALUATED, (), score, (), is_poc, None)
-
-    missing = tuple(c.name for c in required if c.name in failures)
-    if not missing:
+    if len(required) != len(criteria):
+        names = {c.name for c in required}
+        failed = [gap for gap in failed if gap.criterion in names]
+    if not failed:
         return Assessment(deal.id, Status.QUALIFIED, (), score, (), is_poc, None)
 
     flagged_since = deal.flagged_since if deal.flagged_since and deal.flagged_since <= today else today
@@ -45,5 +45,7 @@ def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
         status = Status.POC_UNQUALIFIED
     else:
         status = Status.NEEDS_QUALIFICATION
-    reasons = tuple(failures[name] for name in missing)
-    return Assessment(deal.id, status, missing, score, reasons, is_poc, flagged_since)
+    gaps = tuple(failed)
+    missing = tuple([gap.criterion for gap in gaps])
+    reasons = tuple([gap.reason for gap in gaps])
+    return Assessment(deal.id, status, missing, score, reasons, is_poc, flagged_since, gaps)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from rules.checks import Check, Verdict, compile_checks
+from rules.checks import FIXED_VERDICTS, Check, Verdict, compile_checks
 from rules.dates import DEFAULT_DATE_RULES, DateRules
-from rules.model import CANONICAL_FIELDS, Deal, Value
+from rules.model import CANONICAL_FIELDS, Deal, Gap, Value
 from rules.text import DEFAULT_TEXT_RULES, TextRules
 
 
@@ -44,6 +44,15 @@ class Criterion:
         default=lambda value, today: None, compare=False, repr=False
     )
     read: Callable[[Deal], Value] = dataclasses.field(default=lambda deal: None, compare=False, repr=False)
+    _fixed_gaps: Mapping[str, Gap] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def gap(self, verdict: str) -> Gap:
+        """The Gap for a failed verdict. Those that do not depend on the value (the common "missing" and
+        "blank") are built once per criterion: an assessment allocates only what it must."""
+        fixed = self._fixed_gaps.get(verdict)
+        if fixed is not None:
+            return fixed
+        return Gap(self.name, self.label, self.hint, self.field, f"{self.label}: {verdict}")
 
 
 def field_reader(field_name: str) -> Callable[[Deal], Value]:
@@ -156,6 +165,7 @@ def build_framework(
             hint=c.hint,
             judge=compile_checks(c.checks, text, dates),
             read=field_reader(c.field),
+            _fixed_gaps={v: Gap(c.name, c.label, c.hint, c.field, f"{c.label}: {v}") for v in FIXED_VERDICTS},
         )
         for c in criteria
     )

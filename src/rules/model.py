@@ -93,12 +93,27 @@ _DEAL_VALUE_FIELDS = frozenset(CANONICAL_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
+class Gap:
+    """One missing criterion, with what a follow-up task needs to tell the rep what to ask the buyer.
+
+    `field` is the deal field the criterion reads (a canonical one such as "budget", or a custom field name),
+    so a connector can name the CRM field to update; `reason` is the sentence in `Assessment.reasons`.
+    """
+
+    criterion: str
+    label: str
+    hint: str
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Assessment:
     """The verdict on one deal at one date.
 
     `missing` lists criterion names in framework order; `reasons` holds one sentence per missing criterion;
     `flagged_since` is the date the deal became unqualified (kept from the deal, or today when it just did),
-    None when it is not unqualified.
+    None when it is not unqualified; `gaps` holds one Gap per missing criterion, in the same order.
     """
 
     deal_id: str
@@ -108,3 +123,4 @@ class Assessment:
     reasons: tuple[str, ...]
     is_poc: bool
     flagged_since: date | None
+    gaps: tuple[Gap, ...] = ()
