@@ -7,8 +7,10 @@ concrete question and, when the rules gave one, the reason it counts as missing 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, timedelta
+
+from rules.model import Gap
 
 SUBJECT_MAX = 255
 """Salesforce Task.Subject is a 255-character field; HubSpot accepts more, we keep one rule."""
@@ -84,6 +86,64 @@ def task_description(
 def _reason_key(reason: str) -> str:
     head, _, _ = reason.partition(":")
     return head.strip().lower().replace(" ", "_")
+
+
+def follow_up_subject(deal_name: str | None, gaps: Sequence[Gap], status: str | None) -> str:
+    """task_subject's line, naming each gap by its framework label: "[bant-sync] Acme: confirm Economic
+    buyer, Champion"; POCs and qualify-out deals say so. At most 255 characters."""
+    what = ", ".join(gap.label for gap in gaps) or "qualification"
+    name = (deal_name or "").strip() or "deal"
+    flag = _STATUS_WORDS.get(status or "")
+    subject = f"{SUBJECT_PREFIX} {name}: " + (f"{flag} — confirm {what}" if flag else f"confirm {what}")
+    if len(subject) <= SUBJECT_MAX:
+        return subject
+    return subject[: SUBJECT_MAX - 1] + "…"
+
+
+def _question(gap: Gap) -> str:
+    """What to ask the buyer: the framework's hint, else the built-in or generic prompt for the criterion
+    (whose own leading label gives way to the gap's)."""
+    if gap.hint.strip():
+        return gap.hint.strip()
+    _, _, ask = prompt_for(gap.criterion).partition(" — ")
+    return ask[:1].upper() + ask[1:]
+
+
+def _now(gap: Gap) -> str:
+    """The reason without its leading "<Label>: ", which the block already names."""
+    return gap.reason.removeprefix(f"{gap.label}: ")
+
+
+def follow_up_description(
+    deal_name: str | None,
+    gaps: Sequence[Gap],
+    status: str | None,
+    field_names: Mapping[str, str],
+    reopened: bool = False,
+) -> str:
+    """The task body: one block per gap, in the order given (framework order), with the question to put to
+    the buyer, why the current value does not count, and the CRM field to update (`field_names` maps a
+    canonical or custom deal field to the CRM's name for it; the line is left out when it has none).
+    Deterministic, so an unchanged assessment yields the same text; at most 32,000 characters."""
+    name = (deal_name or "").strip() or "this deal"
+    lines: list[str] = []
+    if reopened:
+        missing = ", ".join(gap.label for gap in gaps) or "qualification"
+        lines.append(f"Reopened by bant-sync: {name} is still missing {missing}.")
+    lines.append(f"bant-sync found qualification gaps on {name}. Please confirm with the customer:")
+    for gap in gaps:
+        lines.append(f"- {gap.label}: {_question(gap)}")
+        lines.append(f"  Now: {_now(gap)}")
+        crm_field = field_names.get(gap.field)
+        if crm_field:
+            lines.append(f"  Update: {crm_field}")
+    if status == "poc_unqualified":
+        lines.append("This is a POC: every criterion is required before the POC goes ahead.")
+    elif status == "qualify_out":
+        lines.append("This deal has been unqualified for a long time: qualify it or close it out.")
+    lines.append("Update the fields on the deal; this task completes itself once the deal qualifies.")
+    text = "\n".join(lines)
+    return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
 
 
 def add_business_days(start: date, days: int, holidays: Collection[date] = ()) -> date:

@@ -7,14 +7,18 @@ from datetime import date
 import pytest
 
 from connectors.tasks import (
+    DESCRIPTION_MAX,
     SUBJECT_MAX,
     add_business_days,
     due_date,
+    follow_up_description,
+    follow_up_subject,
     prompt_for,
     sync_key,
     task_description,
     task_subject,
 )
+from rules.model import Gap
 
 
 @pytest.mark.parametrize(
@@ -90,3 +94,106 @@ def test_sync_key_is_deterministic_and_distinct_per_connection() -> None:
     assert key != sync_key("sf-test", "006000000000001AAA")
     assert key != sync_key("sf-prod", "006000000000002AAA")
     assert len(key) <= 64
+
+
+BUDGET = Gap("budget", "Budget", "What budget is set aside?", "budget", "Budget: 'TBD' is a placeholder")
+TIMING = Gap("timing", "Timing", "", "timing", "Timing: 'Q1 2024' has passed")
+CHAMPION = Gap(
+    "champion",
+    "Champion",
+    "Who will sell this internally?",
+    "champion_name",
+    "Champion: 'no one yet' says it is not known",
+)
+ECONOMIC_BUYER = Gap("economic_buyer", "Economic buyer", "", "authority", "Economic buyer: missing")
+SF_FIELDS = {"budget": "BANT_Budget__c", "timing": "BANT_Timing__c", "champion_name": "Champion__c"}
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("needs_qualification", "[bant-sync] Initech: confirm Champion, Economic buyer"),
+        ("poc_unqualified", "[bant-sync] Initech: POC without BANT — confirm Champion, Economic buyer"),
+        ("qualify_out", "[bant-sync] Initech: qualify or close out — confirm Champion, Economic buyer"),
+    ],
+    ids=["ordinary", "poc", "qualify-out"],
+)
+def test_follow_up_subject_names_the_framework_labels(status: str, expected: str) -> None:
+    """The subject names each gap by its framework label (not a label made from the criterion name)."""
+    assert follow_up_subject("Initech", (CHAMPION, ECONOMIC_BUYER), status) == expected
+
+
+def test_follow_up_subject_is_cut_to_the_salesforce_limit() -> None:
+    """A long deal name never gives a subject over 255 characters; no gaps still reads sensibly."""
+    subject = follow_up_subject("x" * 400, (BUDGET,), None)
+    assert len(subject) == SUBJECT_MAX and subject.endswith("…")
+    assert follow_up_subject(None, (), None) == "[bant-sync] deal: confirm qualification"
+
+
+def test_follow_up_description_has_one_block_per_gap() -> None:
+    """Each gap gets its label and question, why the value does not count, and the CRM field to update."""
+    text = follow_up_description("Acme", (BUDGET, TIMING), "needs_qualification", SF_FIELDS)
+    assert text.splitlines() == [
+        "bant-sync found qualification gaps on Acme. Please confirm with the customer:",
+        "- Budget: What budget is set aside?",
+        "  Now: 'TBD' is a placeholder",
+        "  Update: BANT_Budget__c",
+        "- Timing: Confirm the decision date (not in the past) or the buying timeframe.",
+        "  Now: 'Q1 2024' has passed",
+        "  Update: BANT_Timing__c",
+        "Update the fields on the deal; this task completes itself once the deal qualifies.",
+    ]
+
+
+def test_custom_framework_labels_hints_and_fields_come_through() -> None:
+    """A MEDDIC-like gap shows its own label and hint, the mapped custom field, and no Update line when the
+    field has no CRM name; a gap without a hint falls back to the generic prompt under its own label."""
+    text = follow_up_description("Initech", (CHAMPION, ECONOMIC_BUYER), "poc_unqualified", SF_FIELDS)
+    lines = text.splitlines()
+    assert lines[1:6] == [
+        "- Champion: Who will sell this internally?",
+        "  Now: 'no one yet' says it is not known",
+        "  Update: Champion__c",
+        "- Economic buyer: Confirm it with the customer and record it on the deal.",
+        "  Now: missing",
+    ]
+    assert lines[6] == "This is a POC: every criterion is required before the POC goes ahead."
+    assert "Update: " not in "".join(lines[4:6])
+
+
+@pytest.mark.parametrize(
+    ("status", "reopened", "first", "before_last"),
+    [
+        (
+            "qualify_out",
+            False,
+            "bant-sync found qualification gaps on Acme. Please confirm with the customer:",
+            "This deal has been unqualified for a long time: qualify it or close it out.",
+        ),
+        (
+            "needs_qualification",
+            True,
+            "Reopened by bant-sync: Acme is still missing Budget, Timing.",
+            "  Update: BANT_Timing__c",
+        ),
+    ],
+    ids=["qualify-out", "reopened"],
+)
+def test_follow_up_description_status_and_reopened_lines(
+    status: str, reopened: bool, first: str, before_last: str
+) -> None:
+    """Qualify-out deals are told to qualify or close; a reopened task says why it came back, first."""
+    lines = follow_up_description("Acme", (BUDGET, TIMING), status, SF_FIELDS, reopened=reopened).splitlines()
+    assert lines[0] == first
+    assert lines[-2] == before_last
+    assert lines[-1] == "Update the fields on the deal; this task completes itself once the deal qualifies."
+
+
+def test_follow_up_description_is_deterministic_and_capped() -> None:
+    """The same gaps give the same text; a huge reason never makes it longer than Salesforce accepts."""
+    assert follow_up_description("Acme", (BUDGET,), None, {}) == follow_up_description(
+        "Acme", (BUDGET,), None, {}
+    )
+    huge = Gap("need", "Need", "", "need", "Need: " + "x" * 40_000)
+    text = follow_up_description("Acme", (huge,), None, {})
+    assert len(text) == DESCRIPTION_MAX and text.endswith("…")
