@@ -2,13 +2,15 @@
 
 Canonical columns: id, name, owner_id, stage, pipeline, deal_type, amount, close_date, budget, authority,
 need, timing, flagged_since. Other columns are kept in `Deal.extra` for custom frameworks. A bad row is
-reported with its line number and skipped; the rest are read.
+reported with its line number and skipped; the rest are read. In a CSV, a row's line is the one it starts
+on, and an unbalanced quote is a bad row (never a silent merge of the rows after it).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -106,19 +108,71 @@ def _open_text(path: Path) -> str:
     return text
 
 
+def _quote_problem(error: csv.Error, first: int, end: int) -> str:
+    """What a strict CSV reader's complaint means for the user: almost always an unbalanced quote."""
+    message = str(error)
+    if "end of data" in message:
+        return "unbalanced quote: a quoted value starts on this line and is never closed"
+    if "expected after" in message:
+        where = "" if end == first else f" (line {end})"
+        return (
+            f"unbalanced quote: a quoted value starts on this line and its closing quote{where} is followed "
+            'by more text; write a quote inside a quoted value as two ("")'
+        )
+    return f"not readable as CSV ({message})"
+
+
 def _csv_records(text: str) -> Iterator[tuple[int, Mapping[str, Any] | BadRow]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames or "id" not in [f.strip() for f in reader.fieldnames]:
+    """Each CSV record with the line it starts on. A record whose quoting is broken is a BadRow naming that
+    line, and reading resumes on the next line, so one stray quote never silently swallows the rows after
+    it. A quoted value may span lines (a multi-line note) only when its row still has one value per column.
+    """
+    lines = io.StringIO(text, newline="").readlines()
+    header: list[str] | None = None
+    position = 0  # lines before the one the current reader started on
+    while position < len(lines):
+        reader = csv.reader(itertools.islice(lines, position, None), strict=True)
+        done = 0  # lines the reader had consumed when the last complete record ended
+        try:
+            for row in reader:
+                first, last = position + done + 1, position + reader.line_num
+                done = reader.line_num
+                if header is None:
+                    header = _header(row)
+                    continue
+                if not row:
+                    continue
+                if last > first and len(row) != len(header):
+                    reason = (
+                        f"unbalanced quote: a quoted value starts on this line and runs on to line {last}, "
+                        f"leaving {len(row)} values for {len(header)} columns"
+                    )
+                    yield first, BadRow(first, reason)
+                    position = first
+                    break
+                if len(row) > len(header):
+                    yield first, BadRow(first, "more values than header columns")
+                    continue
+                yield first, dict(zip(header, [*row, *([None] * (len(header) - len(row)))], strict=True))
+            else:
+                return
+        except csv.Error as exc:
+            first = position + done + 1
+            if header is None:
+                raise InputFileError(f"the CSV header cannot be read: {_quote_problem(exc, 1, 1)}") from None
+            yield first, BadRow(first, _quote_problem(exc, first, position + reader.line_num))
+            position = first
+
+
+def _header(row: list[str]) -> list[str]:
+    names = [name.strip() for name in row]
+    if "id" not in names:
         raise InputFileError(
             "the CSV header has no 'id' column (canonical columns: "
             + ", ".join(c for c in CANONICAL_FIELDS if c != "modified_at")
             + ")"
         )
-    for row in reader:
-        if None in row:
-            yield reader.line_num, BadRow(reader.line_num, "more values than header columns")
-            continue
-        yield reader.line_num, {k.strip(): v for k, v in row.items() if k is not None}
+    return names
 
 
 def _jsonl_records(text: str) -> Iterator[tuple[int, Mapping[str, Any] | BadRow]]:

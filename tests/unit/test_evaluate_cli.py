@@ -134,3 +134,71 @@ def test_bad_today_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
         main(["evaluate", str(SAMPLE), "--today", "27/11/2026"])
     assert info.value.code == 2
     assert "is not a date in YYYY-MM-DD form" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("broken", "line", "message"),
+    [
+        (
+            'D2,"Broken,r,Qualification,,1,2027-01-01,1000,CEO,a long enough need,2027-01-01,\n',
+            3,
+            "unbalanced quote: a quoted value starts on this line and is never closed",
+        ),
+        (
+            'D2,"Bro"ken,r,Qualification,,1,2027-01-01,1000,CEO,a long enough need,2027-01-01,\n',
+            3,
+            "unbalanced quote: a quoted value starts on this line and its closing quote is followed",
+        ),
+    ],
+    ids=["never-closed", "stray-quote"],
+)
+def test_an_unbalanced_quote_is_a_bad_row_not_fewer_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], broken: str, line: int, message: str
+) -> None:
+    """A stray quote is reported with its line and exit 4; the rows after it are still assessed."""
+    good = "D{n},Good,r,Qualification,,1,2027-01-01,1000,CEO,needs a long enough need,2027-01-01,\n"
+    path = tmp_path / "deals.csv"
+    path.write_text(
+        HEADER + good.format(n=1) + broken + good.format(n=3) + good.format(n=4), encoding="utf-8"
+    )
+    code, out, err = run(capsys, str(path), "--format", "jsonl")
+    assert code == exit_codes.ROWS_SKIPPED
+    assert [json.loads(row)["id"] for row in out.splitlines()] == ["D1", "D3", "D4"]
+    assert f"{path}:{line}: skipped: {message}" in err
+    assert "1 row(s) skipped, 3 assessed" in err
+
+
+def test_a_quote_that_swallows_later_rows_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An opened quote closed rows later (so the record has the wrong number of values) is reported at the
+    line it opens on, and the swallowed rows are read on their own."""
+    good = "D{n},Good,r,Qualification,,1,2027-01-01,1000,CEO,needs a long enough need,2027-01-01,\n"
+    path = tmp_path / "deals.csv"
+    path.write_text(
+        HEADER
+        + good.format(n=1)
+        + 'D2,"Broken,r,Qualification,,1,2027-01-01,1000,CEO,a long enough need,2027-01-01,\n'
+        + good.format(n=3)
+        + 'D4,Quoted,r,Qualification,,1,2027-01-01,1000,CEO,"needs a long enough need",2027-01-01,\n',
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, str(path), "--format", "jsonl")
+    assert code == exit_codes.ROWS_SKIPPED
+    assert [json.loads(row)["id"] for row in out.splitlines()] == ["D1", "D3", "D4"]
+    assert f"{path}:3: skipped: unbalanced quote" in err
+
+
+def test_a_quoted_value_may_span_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A multi-line note inside quotes, with one value per column, is a normal row."""
+    path = tmp_path / "deals.csv"
+    path.write_text(
+        HEADER
+        + 'D1,Notes,r,Qualification,,1,2027-01-01,1000,CEO,"Replace the nightly ETL\n'
+        + 'that misses SLAs",2027-01-01,\n'
+        + "D2,Good,r,Qualification,,1,2027-01-01,1000,CEO,needs a long enough need,2027-01-01,\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, str(path), "--format", "jsonl")
+    assert code == exit_codes.OK, err
+    assert [json.loads(row)["status"] for row in out.splitlines()] == ["qualified", "qualified"]
