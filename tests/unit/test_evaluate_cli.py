@@ -136,6 +136,43 @@ def test_bad_today_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert "is not a date in YYYY-MM-DD form" in capsys.readouterr().err
 
 
+GAMING = ROOT / "config" / "examples" / "gaming.csv"
+
+
+def test_every_gaming_attempt_is_missing_with_its_value_quoted(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each row of the gaming example misses exactly the criterion it games, with a reason quoting it."""
+    with GAMING.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    code, out, err = run(capsys, str(GAMING), "--format", "jsonl")
+    assert code == exit_codes.OK, err
+    records = {r["id"]: r for r in map(json.loads, out.splitlines())}
+    assert len(records) == len(rows) >= 10
+    for row in rows:
+        criterion = row["name"].removeprefix("Gamed ").partition(":")[0]
+        record = records[row["id"]]
+        assert record["status"] == "needs_qualification", row["id"]
+        assert record["missing"] == [criterion], row["id"]
+        assert f"'{row[criterion].strip()}'" in record["reasons"][0], row["id"]
+
+
+def test_the_issue_s_gaming_values_are_all_in_the_example() -> None:
+    """The example keeps every value the issue reported as passing, so the test above covers them."""
+    text = GAMING.read_text(encoding="utf-8")
+    for value in [
+        "no budget yet",
+        "not sure yet",
+        "no idea",
+        "TBC",
+        "TBA",
+        "T.B.D.",
+        "N/A.",
+        "a" * 20,
+        "Q1 2024",
+        "12/31/2024",
+    ]:
+        assert f",{value}," in text, value
+
+
 @pytest.mark.parametrize(
     ("broken", "line", "message"),
     [
