@@ -11,6 +11,8 @@ Built-in and third-party connectors run the same suite. In a test module::
 
 The environment needs at least 3 open deals, one of them with an owner, and must count the CRM write
 requests it receives. Each call of `env.connector()` stands for a new run (a fresh connector instance).
+Tasks are keyed from `connector.identity` as the worker keys them; `find_tasks` must fill each task's
+`subject`, `due` and `priority` as the CRM holds them (the suite checks what an UPDATE leaves alone).
 Needs pytest (a dev dependency); nothing at runtime imports this module.
 """
 
@@ -21,7 +23,17 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Protocol
 
-from connectors.model import Cursor, OutcomeKind, Page, StatusWrite, TaskAction, TaskWrite, WritePlan
+from connectors.model import (
+    CONTENT_FIELDS,
+    Cursor,
+    OutcomeKind,
+    Page,
+    StatusWrite,
+    TaskAction,
+    TaskField,
+    TaskWrite,
+    WritePlan,
+)
 from connectors.protocol import Connector
 from connectors.tasks import sync_key, task_description, task_subject
 from rules.model import Deal, Status
@@ -69,17 +81,46 @@ def _status(deal: Deal, now: datetime, missing: tuple[str, ...] = ("budget",)) -
     return StatusWrite(deal.id, status, missing, 75 if missing else 100, now, now.date() if missing else None)
 
 
-def _task(deal: Deal, action: TaskAction, connection: str = "contract") -> TaskWrite:
+def _task(
+    deal: Deal,
+    action: TaskAction,
+    identity: str,
+    task_id: str | None = None,
+    fields: frozenset[TaskField] = frozenset(),
+) -> TaskWrite:
+    """A task write keyed as the worker keys it: from the CRM account's identity and the deal id."""
     missing = ("budget", "timing")
     return TaskWrite(
         action,
-        sync_key(connection, deal.id),
+        sync_key(identity, deal.id),
         deal.id,
         deal.owner_id,
         task_subject(deal.name, missing),
         task_description(deal.name, missing),
         date(2030, 1, 7),
+        task_id=task_id,
+        fields=fields,
     )
+
+
+def _owned_deal(connector_env: ContractEnv) -> Deal:
+    return next(d for d in _deals(_sweep(connector_env.connector())) if d.owner_id)
+
+
+def _run(connector_env: ContractEnv) -> Connector:
+    """A new run's connector, preflighted (its identity known)."""
+    connector = connector_env.connector()
+    connector.preflight()
+    return connector
+
+
+def _create(connector_env: ContractEnv, deal: Deal) -> tuple[str, str]:
+    """Create the deal's task in a new run; its (sync key, task id)."""
+    connector = _run(connector_env)
+    write = _task(deal, TaskAction.CREATE, connector.identity)
+    (outcome,) = connector.apply(WritePlan(task_writes=(write,)))
+    assert outcome.kind is OutcomeKind.WRITTEN and outcome.task_id, outcome
+    return write.sync_key, outcome.task_id
 
 
 class ConnectorContract:
@@ -147,22 +188,84 @@ class ConnectorContract:
         assert target.id in seen
         assert seen[target.id].budget == "USD 50k approved"
 
-    def test_task_create_is_idempotent_and_completes(self, connector_env: ContractEnv) -> None:
-        """Creating the same keyed task twice (two runs) leaves one open task; completing leaves none."""
-        deal = next(d for d in _deals(_sweep(connector_env.connector())) if d.owner_id)
-        for _ in range(2):
-            connector = connector_env.connector()
-            connector.preflight()
-            (outcome,) = connector.apply(WritePlan(task_writes=(_task(deal, TaskAction.CREATE),)))
-            assert outcome.kind is OutcomeKind.WRITTEN and outcome.task_id
+    def test_identity_is_stable_across_runs_and_names_the_crm(self, connector_env: ContractEnv) -> None:
+        """identity is `<connector name>:<account id>` and the same in every run against one account."""
+        first, second = _run(connector_env), _run(connector_env)
+        crm, _, account = first.identity.partition(":")
+        assert crm == first.name and account
+        assert second.identity == first.identity
+
+    def test_a_second_create_under_one_key_never_makes_a_second_task(
+        self, connector_env: ContractEnv
+    ) -> None:
+        """Creating the same keyed task in two runs leaves one open task: the second create is written onto
+        the same task (an upsert) or refused (the key is taken); completing it by id leaves none open."""
+        deal = _owned_deal(connector_env)
+        key, task_id = _create(connector_env, deal)
+        connector = _run(connector_env)
+        (again,) = connector.apply(
+            WritePlan(task_writes=(_task(deal, TaskAction.CREATE, connector.identity),))
+        )
+        assert again.kind in (OutcomeKind.WRITTEN, OutcomeKind.REJECTED)
+        if again.kind is OutcomeKind.WRITTEN:
+            assert again.task_id == task_id
         assert connector_env.open_tasks(deal.id) == 1
-        connector = connector_env.connector()
-        connector.preflight()
-        task_id = outcome.task_id
-        complete = replace(_task(deal, TaskAction.COMPLETE), task_id=task_id)
-        (done,) = connector.apply(WritePlan(task_writes=(complete,)))
-        assert done.kind is OutcomeKind.WRITTEN
+        complete = _task(deal, TaskAction.COMPLETE, connector.identity, task_id)
+        (done,) = _run(connector_env).apply(WritePlan(task_writes=(complete,)))
+        assert done.kind is OutcomeKind.WRITTEN and done.sync_key == key
         assert connector_env.open_tasks(deal.id) == 0
+
+    def test_find_tasks_reads_a_task_by_key_open_then_completed(self, connector_env: ContractEnv) -> None:
+        """find_tasks finds a created task under its key, open; after COMPLETE it reports it closed; an
+        unknown key is left out, and no key at all finds nothing."""
+        deal = _owned_deal(connector_env)
+        key, task_id = _create(connector_env, deal)
+        connector = _run(connector_env)
+        unknown = sync_key(connector.identity, connector_env.unknown_deal_id())
+        found = connector.find_tasks([key, unknown])
+        assert list(found) == [key]
+        assert (found[key].task_id, found[key].sync_key, found[key].is_open) == (task_id, key, True)
+        complete = _task(deal, TaskAction.COMPLETE, connector.identity, task_id)
+        assert connector.apply(WritePlan(task_writes=(complete,)))[0].kind is OutcomeKind.WRITTEN
+        later = _run(connector_env).find_tasks([key])
+        assert (later[key].task_id, later[key].is_open) == (task_id, False)
+        assert connector.find_tasks([]) == {}
+
+    def test_reopen_makes_a_completed_task_open_again(self, connector_env: ContractEnv) -> None:
+        """REOPEN of a completed task opens that same task again: one open task, under the same id."""
+        deal = _owned_deal(connector_env)
+        key, task_id = _create(connector_env, deal)
+        connector = _run(connector_env)
+        identity = connector.identity
+        connector.apply(WritePlan(task_writes=(_task(deal, TaskAction.COMPLETE, identity, task_id),)))
+        assert connector_env.open_tasks(deal.id) == 0
+        reopen = _task(deal, TaskAction.REOPEN, identity, task_id, CONTENT_FIELDS | {TaskField.DUE})
+        (outcome,) = _run(connector_env).apply(WritePlan(task_writes=(reopen,)))
+        assert (outcome.kind, outcome.task_id) == (OutcomeKind.WRITTEN, task_id)
+        assert connector_env.open_tasks(deal.id) == 1
+        found = _run(connector_env).find_tasks([key])[key]
+        assert (found.task_id, found.is_open) == (task_id, True)
+
+    def test_an_update_of_the_subject_changes_only_the_subject(self, connector_env: ContractEnv) -> None:
+        """An UPDATE with fields={SUBJECT} rewrites the subject and leaves due date, priority and owner as
+        they were, though the write carries other values for them."""
+        deal = _owned_deal(connector_env)
+        key, task_id = _create(connector_env, deal)
+        connector = _run(connector_env)
+        before = connector.find_tasks([key])[key]
+        update = replace(
+            _task(deal, TaskAction.UPDATE, connector.identity, task_id, frozenset({TaskField.SUBJECT})),
+            subject="[bant-sync] contract: the subject alone changed",
+            description="not to be written",
+            due=date(2031, 6, 2),
+            priority="Low",
+        )
+        (outcome,) = connector.apply(WritePlan(task_writes=(update,)))
+        assert outcome.kind is OutcomeKind.WRITTEN
+        after = _run(connector_env).find_tasks([key])[key]
+        assert before.subject != update.subject
+        assert after == replace(before, subject=update.subject)
+        assert connector_env.open_tasks(deal.id) == 1
 
     def test_one_outcome_per_row_in_order(self, connector_env: ContractEnv) -> None:
         """apply returns status outcomes then task outcomes, one per write, naming their deals."""
@@ -171,7 +274,7 @@ class ConnectorContract:
         now = connector_env.now().replace(microsecond=0)
         plan = WritePlan(
             status_writes=tuple(_status(d, now, ("timing",)) for d in deals),
-            task_writes=tuple(_task(d, TaskAction.CREATE, "contract-order") for d in deals),
+            task_writes=tuple(_task(d, TaskAction.CREATE, connector.identity) for d in deals),
         )
         outcomes = connector.apply(plan)
         assert [o.deal_id for o in outcomes] == [d.id for d in deals] * 2

@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+
+from worker.state import StateStore, StoreLedger
 
 # --- HubSpot connector fixtures (names prefixed hubspot_) -------------------------------------------------
 
 
-class HubSpotMemoryLedger:
-    """A TaskLedger kept in memory, for HubSpot connector tests."""
-
-    def __init__(self) -> None:
-        from connectors.registry import LedgerEntry
-
-        self._entry = LedgerEntry
-        self.entries: dict[str, LedgerEntry] = {}
-
-    def intend(self, intents):  # type: ignore[no-untyped-def]
-        for i in intents:
-            current = self.entries.get(i.sync_key)
-            if current is None or current.task_id is None:
-                self.entries[i.sync_key] = self._entry(i.sync_key, i.deal_id, None, "intended", i.missing)
-
-    def confirm(self, confirmations):  # type: ignore[no-untyped-def]
-        for c in confirmations:
-            deal_id = self.entries[c.sync_key].deal_id if c.sync_key in self.entries else ""
-            self.entries[c.sync_key] = self._entry(c.sync_key, deal_id, c.task_id, c.state, c.missing)
-
-    def lookup(self, sync_keys):  # type: ignore[no-untyped-def]
-        return {key: self.entries[key] for key in sync_keys if key in self.entries}
-
-    def pending(self):  # type: ignore[no-untyped-def]
-        return [e for e in self.entries.values() if e.task_id is None]
-
-
 @pytest.fixture
-def hubspot_ledger() -> HubSpotMemoryLedger:
-    """An empty in-memory task ledger."""
-    return HubSpotMemoryLedger()
+def hubspot_ledger(tmp_path: Path) -> Iterator[StoreLedger]:
+    """An empty task ledger of connection "hs" in a SQLite state store: the worker's own ledger, shared by
+    every run of one test (connectors keep no task state; TaskSync keeps this one)."""
+    store = StateStore.open(f"sqlite:///{tmp_path}/state.db")
+    try:
+        yield store.ledger("hs")
+    finally:
+        store.close()

@@ -1,9 +1,11 @@
 """Driving the Salesforce connector against the sandbox: an environment and a small sync loop that uses
-the worker's real planner and the rules engine (what a run does, without the state store)."""
+the worker's real planner, task reconciliation (TaskSync) and write order, with the rules engine and a task
+ledger in an in-memory state store (what a run does, without leases, checkpoints or audit)."""
 
 from __future__ import annotations
 
 import random
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,16 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from connectors.contract import ContractEnv
-from connectors.model import Cursor, OutcomeKind, RowOutcome
+from connectors.model import Cursor, OutcomeKind, RowOutcome, WritePlan
 from connectors.registry import ConnectorContext
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.salesforce.settings import DEFAULT_FIELDS
 from rules import Framework, evaluate, framework_from_mapping
-from tests.connectors.sf_support import MemoryLedger
-from worker.planner import PlanContext, plan_page
+from worker.pipeline import OrderedApply
+from worker.planner import PlanContext, plan_statuses
+from worker.state import StateStore, StoreLedger
+from worker.task_sync import TaskSync
 
 BANT = Path(__file__).resolve().parents[2] / "config" / "frameworks" / "bant.toml"
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+NOT_A_PULL = re.compile(r"\bFROM (Organization|Task)\b")
 
 
 def bant() -> Framework:
@@ -28,11 +33,13 @@ def bant() -> Framework:
 
 
 class SfSandboxEnv(ContractEnv):
-    """A sandbox-backed environment; one MemoryLedger shared by every run, like the worker's store."""
+    """A sandbox-backed environment; one task ledger shared by every run, like the worker's store (an
+    in-memory SQLite store: only the thread running `sync` touches it)."""
 
     def __init__(self, sb: Any, **settings: Any) -> None:
         self.sb = sb
-        self.ledger = MemoryLedger()
+        self.store = StateStore.open("sqlite://")
+        self.ledger: StoreLedger = self.store.ledger("sandbox")
         self.sleeps: list[float] = []
         self.overrides = settings
 
@@ -60,7 +67,6 @@ class SfSandboxEnv(ContractEnv):
         context = ConnectorContext(
             connection="sandbox",
             secrets=self.secrets(settings.auth),
-            ledger=self.ledger,
             clock=self.sb.clock.now,
             sleep=self.sleeps.append,
         )
@@ -87,12 +93,23 @@ class SfSandboxEnv(ContractEnv):
         return sum(1 for r in self.requests() if r["method"] in WRITE_METHODS and "/oauth2/" not in r["path"])
 
     def query_calls(self) -> int:
-        return sum(1 for r in self.requests() if "/query" in r["path"])
+        """Opportunity query calls, follow-up pages included (not preflight's Organization query nor task
+        lookups by key)."""
+        return sum(
+            1
+            for r in self.requests()
+            if "/query" in r["path"] and not NOT_A_PULL.search(str((r.get("query") or {}).get("q", "")))
+        )
 
     def open_tasks(self, deal_id: str) -> int:
         return sum(
             1 for t in self.sb.salesforce.records("Task") if t["WhatId"] == deal_id and not t["IsClosed"]
         )
+
+    def bant_tasks(self) -> list[dict[str, Any]]:
+        """Every Task bant-sync keyed (under the configured key field), open or not."""
+        key = self.settings().task_key_field
+        return [t for t in self.sb.salesforce.records("Task") if t.get(key)]
 
     def open_deal_count(self) -> int:
         return sum(1 for o in self.sb.salesforce.records("Opportunity") if not o["IsClosed"])
@@ -117,21 +134,26 @@ def sync(
     full: bool = False,
     progress: Progress | None = None,
 ) -> tuple[Cursor | None, list[RowOutcome]]:
-    """One run: preflight, then page by page assess, diff, apply; returns the last cursor and outcomes.
+    """One run: preflight, then page by page assess, read the page's tasks by key, plan, and write (status
+    first, then tasks through TaskSync, which keeps the ledger); returns the last cursor and outcomes.
     `progress` is updated after each page, so a run that raises still shows where it got to."""
     framework = bant()
     progress = progress if progress is not None else Progress(cursor)
     progress.cursor = cursor
     connector.preflight()
+    tasks = TaskSync(connector, env.ledger)
+    writer = OrderedApply(connector, tasks)
     for page in connector.fetch_changed(cursor, full=full):
         now = env.now()
-        ctx = PlanContext("sandbox", now.date(), now, 3)
+        ctx = PlanContext(now.date(), now, 3, field_names=connector.field_names)
         assessments = [evaluate(deal, framework, ctx.today) for deal in page.deals]
-        ids = {deal.id for deal in page.deals}
-        open_tasks = {
-            e.deal_id: e for e in env.ledger.entries.values() if e.state == "open" and e.deal_id in ids
-        }
-        progress.outcomes += connector.apply(plan_page(page.deals, assessments, open_tasks, ctx))
+        facts = tasks.facts(page.deals, assessments)
+        plan = WritePlan(
+            plan_statuses(page.deals, page.deals, assessments, ctx),
+            tuple(tasks.plan(page.deals, assessments, facts, ctx)),
+        )
+        if not plan.is_empty:
+            progress.outcomes += writer.apply(plan)
         progress.cursor = page.cursor
     return progress.cursor, progress.outcomes
 

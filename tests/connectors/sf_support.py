@@ -1,13 +1,16 @@
-"""Helpers for the Salesforce connector tests: describe payloads, a memory ledger, connector builders."""
+"""Helpers for the Salesforce connector tests: describe payloads, the Organization query, connectors."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
-from connectors.registry import Confirmation, ConnectorContext, Intent, LedgerEntry
+import responses
+
+from connectors.registry import ConnectorContext
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.salesforce.settings import DEFAULT_FIELDS
 
@@ -78,35 +81,42 @@ def task_describe(external_id: bool = True) -> dict[str, Any]:
     return {"name": "Task", "createable": True, "updateable": True, "fields": fields}
 
 
-class MemoryLedger:
-    """A TaskLedger in memory."""
+ORG_ID = "00D5g000004ABCDEAA"
+"""The org's 18-character id; the connector's identity uses its first 15 characters."""
+ORG_SOQL = "SELECT Id FROM Organization LIMIT 1"
 
-    def __init__(self) -> None:
-        self.entries: dict[str, LedgerEntry] = {}
-        self.calls: list[str] = []
 
-    def intend(self, intents: Sequence[Intent]) -> None:
-        for i in intents:
-            self.calls.append(f"intend {i.sync_key}")
-            self.entries[i.sync_key] = LedgerEntry(i.sync_key, i.deal_id, None, "intended", i.missing)
+def soql_of(request: Any) -> str:
+    """The SOQL text of a query request (the `q` parameter), "" for any other request."""
+    return parse_qs(urlparse(request.url or "").query).get("q", [""])[0]
 
-    def confirm(self, confirmations: Sequence[Confirmation]) -> None:
-        for c in confirmations:
-            self.calls.append(f"confirm {c.sync_key} {c.task_id}")
-            deal = self.entries[c.sync_key].deal_id if c.sync_key in self.entries else ""
-            self.entries[c.sync_key] = LedgerEntry(c.sync_key, deal, c.task_id, c.state, c.missing)
 
-    def lookup(self, sync_keys: Iterable[str]) -> dict[str, LedgerEntry]:
-        return {key: self.entries[key] for key in sync_keys if key in self.entries}
+def _is_org_query(request: Any) -> tuple[bool, str]:
+    return soql_of(request) == ORG_SOQL, "not the Organization query"
 
-    def pending(self) -> list[LedgerEntry]:
-        return [e for e in self.entries.values() if e.task_id is None]
+
+def _not_org_query(request: Any) -> tuple[bool, str]:
+    return soql_of(request) != ORG_SOQL, "the Organization query"
+
+
+def add_organization(sf: responses.RequestsMock, org_id: str = ORG_ID) -> None:
+    """Answer preflight's `SELECT Id FROM Organization LIMIT 1` with one org, however often it is asked."""
+    record = {"attributes": {"type": "Organization"}, "Id": org_id}
+    sf.get(
+        f"{BASE}/query/",
+        match=[_is_org_query],
+        json={"totalSize": 1, "done": True, "records": [record]},
+    )
+
+
+def add_query(sf: responses.RequestsMock, **kwargs: Any) -> None:
+    """Answer the next query other than the Organization one (responses' `json=`, `status=`, ...)."""
+    sf.get(f"{BASE}/query/", match=[_not_org_query], **kwargs)
 
 
 def make_connector(
     sleeps: list[float] | None = None,
     secrets: dict[str, str] | None = None,
-    ledger: MemoryLedger | None = None,
     clock: Callable[[], datetime] = lambda: NOW,
     **overrides: Any,
 ) -> SalesforceConnector:
@@ -116,7 +126,6 @@ def make_connector(
     context = ConnectorContext(
         connection="sf-test",
         secrets=secrets if secrets is not None else {"access_token": TOKEN},
-        ledger=ledger or MemoryLedger(),
         clock=clock,
         sleep=(sleeps if sleeps is not None else []).append,
     )

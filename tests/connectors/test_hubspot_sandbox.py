@@ -12,16 +12,21 @@ import pytest
 from connectors.contract import ConnectorContract
 from connectors.errors import SchemaDriftError
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
-from connectors.model import Cursor, OutcomeKind, RowOutcome, StatusWrite, TaskAction, TaskWrite, WritePlan
+from connectors.model import Cursor, OutcomeKind, RowOutcome, StatusWrite, WritePlan
 from connectors.registry import ConnectorContext
-from connectors.tasks import due_date, sync_key, task_description, task_subject
+from connectors.tasks import sync_key
 from rules import Deal, Framework, Status, evaluate
 from worker.frameworks import load_framework
+from worker.pipeline import OrderedApply
+from worker.planner import PlanContext, plan_statuses
+from worker.state import StateStore, StoreLedger
+from worker.task_sync import TaskSync
 
 sandbox = pytest.importorskip("sandbox")
 Sandbox = sandbox.Sandbox
 SandboxOptions = sandbox.SandboxOptions
 FaultRule = sandbox.FaultRule
+PORTAL_ID = pytest.importorskip("sandbox.hubspot.portal").PORTAL_ID
 
 WRITE_PATHS = ("/crm/v3/objects/deals/batch/update", "/crm/v3/objects/tasks/batch/create")
 
@@ -52,11 +57,11 @@ class Harness:
 
     sb: Any
     connector: HubSpotConnector
-    ledger: Any
+    ledger: StoreLedger
     slept: list[float] = field(default_factory=list)
 
 
-def _harness(sb: Any, ledger: Any, secrets: dict[str, str] | None = None, **settings: Any) -> Harness:
+def _harness(sb: Any, ledger: StoreLedger, secrets: dict[str, str] | None = None, **settings: Any) -> Harness:
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:
@@ -64,40 +69,10 @@ def _harness(sb: Any, ledger: Any, secrets: dict[str, str] | None = None, **sett
         sb.clock.advance(seconds)
 
     secrets = secrets or {"access_token": sb.info["hubspot"]["access_token"]}
-    context = ConnectorContext("hs", secrets, ledger, sb.clock.now, sleep)
+    context = ConnectorContext("hs", secrets, sb.clock.now, sleep)
     base = {"host": sb.info["hubspot"]["host"], "burst_limit_per_10s": 10_000, "search_per_second": 1_000}
     connector = HubSpotConnector(HubSpotSettings(**{**base, **settings}), context)
     return Harness(sb, connector, ledger, slept)
-
-
-def plan_page(deals: tuple[Deal, ...], framework: Framework, now: datetime, ledger: Any) -> WritePlan:
-    """The worker's diff in miniature: status only when it changed, one task per unqualified deal."""
-    today = now.date()
-    statuses: list[StatusWrite] = []
-    tasks: list[TaskWrite] = []
-    for deal in deals:
-        a = evaluate(deal, framework, today)
-        shown = (deal.flags.status, deal.flags.missing or (), deal.flags.score, deal.flagged_since)
-        if (a.status.value, a.missing, a.score, a.flagged_since) != shown:
-            statuses.append(StatusWrite(deal.id, a.status, a.missing, a.score, now, a.flagged_since))
-        key = sync_key("hs", deal.id)
-        entry = ledger.lookup([key]).get(key)
-        is_open = entry is not None and entry.state == "open"
-        if a.status.is_unqualified and (not is_open or entry.missing != a.missing):
-            tasks.append(
-                TaskWrite(
-                    TaskAction.UPDATE if is_open else TaskAction.CREATE,
-                    key,
-                    deal.id,
-                    deal.owner_id,
-                    task_subject(deal.name, a.missing, a.status.value),
-                    task_description(deal.name, a.missing, a.reasons, a.status.value),
-                    due_date(today, 3),
-                )
-            )
-        elif not a.status.is_unqualified and is_open:
-            tasks.append(TaskWrite(TaskAction.COMPLETE, key, deal.id, deal.owner_id, "", "", today))
-    return WritePlan(tuple(statuses), tuple(tasks))
 
 
 @dataclass
@@ -108,16 +83,27 @@ class RunResult:
 
 
 def run(h: Harness, framework: Framework, cursor: Cursor | None = None, *, full: bool = False) -> RunResult:
-    """One sync run: preflight, then page by page assess, plan, apply; the cursor after the last page."""
+    """One sync run: preflight, then page by page assess, read the page's tasks by key, plan (the worker's
+    planner) and write (status first, then tasks through TaskSync, which keeps the ledger); the cursor
+    after the last page."""
     h.connector.preflight()
+    tasks = TaskSync(h.connector, h.ledger)
+    writer = OrderedApply(h.connector, tasks)
     deals: list[Deal] = []
     outcomes: list[RowOutcome] = []
     newest = cursor
     for page in h.connector.fetch_changed(cursor, full=full):
         deals.extend(page.deals)
-        plan = plan_page(page.deals, framework, h.sb.clock.now(), h.ledger)
+        now = h.sb.clock.now()
+        ctx = PlanContext(now.date(), now, 3, field_names=h.connector.field_names)
+        assessments = [evaluate(deal, framework, ctx.today) for deal in page.deals]
+        facts = tasks.facts(page.deals, assessments)
+        plan = WritePlan(
+            plan_statuses(page.deals, page.deals, assessments, ctx),
+            tuple(tasks.plan(page.deals, assessments, facts, ctx)),
+        )
         if not plan.is_empty:
-            outcomes.extend(h.connector.apply(plan))
+            outcomes.extend(writer.apply(plan))
         if page.cursor is not None:
             newest = max(newest, page.cursor) if newest else page.cursor
     return RunResult(deals, outcomes, newest)
@@ -340,10 +326,65 @@ def test_commit_then_drop_on_task_create_gives_no_duplicate(
     assert task_outcomes and all(o.kind is OutcomeKind.WRITTEN for o in task_outcomes)
     keys = [t["properties"]["bant_sync_key"] for t in bant_tasks(hs_sandbox)]
     assert len(keys) == len(set(keys)) == len(task_outcomes)
-    assert hubspot_ledger.pending() == []
+    entries = [e for rows in hubspot_ledger.unsettled().values() for e in rows]
+    assert sorted((e.sync_key, e.state) for e in entries) == sorted((k, "open") for k in keys)
     paths = [r["path"] for r in hs_sandbox.requests()]
     assert paths.count("/crm/v3/objects/tasks/batch/create") == 1
     assert "/crm/v3/objects/tasks/batch/read" in paths[paths.index("/crm/v3/objects/tasks/batch/create") :]
+
+
+def test_identity_is_the_portal_id_and_keys_the_tasks(
+    hs_sandbox: Any, bant: Framework, hubspot_ledger: Any
+) -> None:
+    """identity is `hubspot:<portalId>` from GET /account-info/v3/details (read once per preflight), and
+    each task a run creates is keyed from it and its deal."""
+    h = _harness(hs_sandbox, hubspot_ledger)
+    run(h, bant)
+    identity = h.connector.identity
+    assert identity == f"hubspot:{PORTAL_ID}"
+    details = [r for r in hs_sandbox.requests() if r["path"] == "/account-info/v3/details"]
+    assert [r["method"] for r in details] == ["GET"]
+    tasks = bant_tasks(hs_sandbox)
+    assert tasks
+    for task in tasks:
+        (deal_id,) = task["associations"]["deals"]
+        assert task["properties"]["bant_sync_key"] == sync_key(identity, deal_id)
+
+
+def test_a_fresh_ledger_finds_the_tasks_by_key_and_creates_none(
+    hs_sandbox: Any, bant: Framework, hubspot_ledger: Any
+) -> None:
+    """A renamed connection or a second install (an empty ledger) against the same portal reads the tasks
+    under their keys and writes nothing: keys come from the portal, not from the connection's name."""
+    run(_harness(hs_sandbox, hubspot_ledger), bant)
+    before = len(bant_tasks(hs_sandbox))
+    hs_sandbox.reset_requests()
+    other = StateStore.open("sqlite://")
+    try:
+        again = run(_harness(hs_sandbox, other.ledger("hs-renamed")), bant, full=True)
+    finally:
+        other.close()
+    assert again.outcomes == [] and writes(hs_sandbox) == []
+    assert len(bant_tasks(hs_sandbox)) == before
+
+
+def test_a_task_a_person_completed_is_reopened_while_its_deal_is_unqualified(
+    hs_sandbox: Any, bant: Framework, hubspot_ledger: Any
+) -> None:
+    """A rep completes a follow-up task of a deal that is still unqualified: the next run reopens that same
+    task (NOT_STARTED) rather than creating another; the deal keeps one task."""
+    run(_harness(hs_sandbox, hubspot_ledger), bant)
+    task = bant_tasks(hs_sandbox)[0]
+    (deal_id,) = task["associations"]["deals"]
+    with hs_sandbox.hubspot.lock:
+        hs_sandbox.hubspot.update("tasks", task["id"], {"hs_task_status": "COMPLETED"})
+    assert open_tasks_of(hs_sandbox, deal_id) == 0
+    again = run(_harness(hs_sandbox, hubspot_ledger), bant, full=True)
+    assert [(o.deal_id, o.kind, o.task_id) for o in again.outcomes if o.target.value == "task"] == [
+        (deal_id, OutcomeKind.WRITTEN, task["id"])
+    ]
+    mine = [t for t in bant_tasks(hs_sandbox) if deal_id in t["associations"]["deals"]]
+    assert [(t["id"], t["properties"]["hs_task_status"]) for t in mine] == [(task["id"], "NOT_STARTED")]
 
 
 def test_429_storm_completes_within_the_burst_limit(bant: Framework, hubspot_ledger: Any) -> None:
@@ -402,7 +443,7 @@ def _ts(raw: str) -> datetime:
 
 
 class HubSpotContractEnv:
-    """The shared contract suite's view of a seeded sandbox; one ledger across runs, like the worker's."""
+    """The shared contract suite's view of a seeded sandbox (its connectors keep no task state)."""
 
     def __init__(self, sb: Any, ledger: Any) -> None:
         self.sb = sb

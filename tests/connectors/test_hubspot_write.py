@@ -1,9 +1,11 @@
-"""Batched write-back and tasks: 207 rows read one by one, 400 narrowed, creates reconciled by key."""
+"""Batched write-back and tasks: 207 rows read one by one, 400 narrowed, tasks found by key, created
+without duplicates, written field by field; the portal id from the account details."""
 
 from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +14,8 @@ import pytest
 import urllib3.exceptions
 from hubspot.crm.deals.exceptions import ApiException
 
-from connectors.errors import SchemaDriftError
+from connectors.errors import ConfigurationError, SchemaDriftError
+from connectors.hubspot import HubSpotConnector
 from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import status_properties, to_deal
@@ -20,8 +23,8 @@ from connectors.hubspot.ratelimit import RateLimiter
 from connectors.hubspot.settings import DEFAULT_PROPERTIES, HubSpotSettings
 from connectors.hubspot.tasks import TaskWriter
 from connectors.hubspot.write import batch_update, read_results
-from connectors.model import OutcomeKind, StatusWrite, TaskAction, TaskWrite
-from connectors.registry import Intent
+from connectors.model import CrmTask, OutcomeKind, StatusWrite, TaskAction, TaskField, TaskWrite
+from connectors.registry import ConnectorContext
 from rules.model import Status
 from tests.connectors.hs_support import RawResponse
 
@@ -189,111 +192,313 @@ def test_status_properties_format() -> None:
 
 
 class FakeTasks:
-    """In-memory HubSpot tasks with a unique bant_sync_key; can commit a create then drop the connection."""
+    """In-memory HubSpot tasks with a unique bant_sync_key. `drops` says, per create call, how many of its
+    rows are committed before the connection drops (the answer is lost); later calls answer normally."""
 
-    def __init__(self, drop_creates: int = 0) -> None:
+    def __init__(self, drops: tuple[int, ...] = ()) -> None:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.associations: dict[str, list[Any]] = {}
-        self.drop_creates = drop_creates
-        self.create_calls = 0
+        self.drops = list(drops)
+        self.log: list[tuple[str, dict[str, Any]]] = []
         self.api_client = SimpleNamespace(configuration=SimpleNamespace(access_token=""), close=lambda: None)
 
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        return [body for name, body in self.log if name == method]
+
     def create_with_http_info(self, body: dict[str, Any], **_: Any) -> Any:
-        self.create_calls += 1
+        self.log.append(("create", body))
+        commit = self.drops.pop(0) if self.drops else None
         results = []
-        for row in body["inputs"]:
+        for row in body["inputs"][:commit]:
             key = row["properties"]["bant_sync_key"]
             assert all(t["bant_sync_key"] != key for t in self.tasks.values()), "duplicate task created"
             task_id = str(9000 + len(self.tasks))
             self.tasks[task_id] = dict(row["properties"])
             self.associations[task_id] = row["associations"]
             results.append(_obj(task_id, dict(row["properties"])))
-        if self.drop_creates:
-            self.drop_creates -= 1
+        if commit is not None:
             raise urllib3.exceptions.ProtocolError("Connection aborted.")
         return RawResponse(_batch(results), 201)
 
-    def read_with_http_info(self, body: dict[str, Any], **_: Any) -> Any:
-        assert body["idProperty"] == "bant_sync_key"
+    def read_with_http_info(self, body: dict[str, Any], **kwargs: Any) -> Any:
+        self.log.append(("read", {**body, "archived": kwargs.get("archived")}))
         wanted = {row["id"] for row in body["inputs"]}
         found = [_obj(i, dict(t)) for i, t in self.tasks.items() if t["bant_sync_key"] in wanted]
         return RawResponse(_batch(found))
 
     def update_with_http_info(self, body: dict[str, Any], **_: Any) -> Any:
+        self.log.append(("update", body))
         for row in body["inputs"]:
             self.tasks[row["id"]].update(row["properties"])
         results = [_obj(row["id"]) for row in body["inputs"]]
         return RawResponse(_batch(results))
 
 
-def _task_writer(fake: FakeTasks, ledger: Any) -> tuple[TaskWriter, HubSpotClient]:
+def _task_writer(fake: FakeTasks) -> TaskWriter:
     sdk = SimpleNamespace(crm=SimpleNamespace(objects=SimpleNamespace(tasks=SimpleNamespace(batch_api=fake))))
-    client = _client(sdk)
-    writer = TaskWriter(client, ledger, "bant_sync_key")
+    writer = TaskWriter(_client(sdk), "bant_sync_key")
     writer.association_type_id = 216
-    return writer, client
+    return writer
 
 
-def _create(deal: str) -> TaskWrite:
+def _write(
+    deal: str,
+    action: TaskAction = TaskAction.CREATE,
+    task_id: str | None = None,
+    fields: frozenset[TaskField] = frozenset(),
+) -> TaskWrite:
     return TaskWrite(
-        TaskAction.CREATE,
+        action,
         f"key-{deal}",
         deal,
         "77",
         "[bant-sync] confirm Budget",
         "Budget?",
         date(2026, 3, 5),
+        task_id=task_id,
+        fields=fields,
     )
 
 
-def test_create_associates_in_the_same_call_and_confirms_the_ledger(hubspot_ledger: Any) -> None:
-    """One batch/create call carries the task->deal association (type 216); the ledger holds the id."""
+def test_create_sends_every_owned_property_and_the_association_in_one_call() -> None:
+    """One batch/create call: each task carries its key, content, noon-UTC due date, owner, NOT_STARTED
+    status and the task->deal association (type 216)."""
     fake = FakeTasks()
-    writer, _c = _task_writer(fake, hubspot_ledger)
-    outcomes = writer.apply([_create("1"), _create("2")], {"1": ("budget",), "2": ("budget",)})
+    outcomes = _task_writer(fake).apply([_write("1"), _write("2")])
     assert [o.kind for o in outcomes] == [OutcomeKind.WRITTEN, OutcomeKind.WRITTEN]
-    assert fake.create_calls == 1
-    assoc = fake.associations[outcomes[0].task_id or ""][0]
-    assert assoc["to"] == {"id": "1"} and assoc["types"][0]["associationTypeId"] == 216
-    assert hubspot_ledger.entries["key-1"].task_id == outcomes[0].task_id
-    assert hubspot_ledger.entries["key-1"].state == "open"
+    assert [o.task_id for o in outcomes] == ["9000", "9001"]
+    (body,) = fake.calls("create")
+    assert body["inputs"][0] == {
+        "properties": {
+            "bant_sync_key": "key-1",
+            "hs_task_subject": "[bant-sync] confirm Budget",
+            "hs_task_body": "Budget?",
+            "hs_task_priority": "HIGH",
+            "hs_timestamp": "2026-03-05T12:00:00.000Z",
+            "hubspot_owner_id": "77",
+            "hs_task_status": "NOT_STARTED",
+            "hs_task_type": "TODO",
+        },
+        "associations": [
+            {
+                "to": {"id": "1"},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 216}],
+            }
+        ],
+    }
+    assert fake.calls("read") == []
 
 
-def test_commit_then_drop_is_reconciled_by_key_without_duplicate(hubspot_ledger: Any) -> None:
-    """A create applied but whose response was lost is found by key; nothing is created twice."""
-    fake = FakeTasks(drop_creates=1)
-    writer, _c = _task_writer(fake, hubspot_ledger)
-    outcomes = writer.apply([_create("1"), _create("2")], {})
-    assert all(o.kind is OutcomeKind.WRITTEN for o in outcomes)
-    assert len(fake.tasks) == 2
-    assert fake.create_calls == 1
-    assert {e.task_id for e in hubspot_ledger.entries.values()} == set(fake.tasks)
-
-
-def test_pending_intent_from_a_crash_is_confirmed_before_creating(hubspot_ledger: Any) -> None:
-    """An intent left by a killed run whose task exists is confirmed, and the CREATE becomes an update."""
-    fake = FakeTasks()
-    fake.tasks["9000"] = {"bant_sync_key": "key-1", "hs_task_status": "NOT_STARTED"}
-    hubspot_ledger.intend([Intent("key-1", "1", ("budget",))])
-    writer, _c = _task_writer(fake, hubspot_ledger)
-    outcomes = writer.apply([_create("1")], {"1": ("budget",)})
-    assert outcomes[0].kind is OutcomeKind.WRITTEN and outcomes[0].task_id == "9000"
-    assert fake.create_calls == 0
-    assert len(fake.tasks) == 1
-
-
-def test_update_and_complete_use_the_ledger_task_id(hubspot_ledger: Any) -> None:
-    """UPDATE rewrites subject/body in place; COMPLETE sets COMPLETED; the ledger state follows."""
-    fake = FakeTasks()
-    writer, _c = _task_writer(fake, hubspot_ledger)
-    created = writer.apply([_create("1")], {"1": ("budget",)})[0]
-    update = TaskWrite(
-        TaskAction.UPDATE, "key-1", "1", "77", "[bant-sync] confirm Timing", "Timing?", date(2026, 3, 6)
+@pytest.mark.parametrize(
+    ("drops", "log", "resent"),
+    [
+        ((2,), ["create", "read"], []),
+        ((0,), ["create", "read", "create"], ["key-1", "key-2"]),
+        ((1,), ["create", "read", "create"], ["key-2"]),
+    ],
+    ids=["all-committed", "none-committed", "first-committed"],
+)
+def test_a_create_whose_answer_was_lost_is_looked_up_before_it_is_resent(
+    drops: tuple[int, ...], log: list[str], resent: list[str]
+) -> None:
+    """The connection drops after a create call: before retrying, the chunk's keys are read by idProperty
+    and only the tasks HubSpot does not hold are sent again; no task is ever created twice."""
+    fake = FakeTasks(drops)
+    outcomes = _task_writer(fake).apply([_write("1"), _write("2")])
+    assert [name for name, _ in fake.log] == log
+    assert [[r["properties"]["bant_sync_key"] for r in b["inputs"]] for b in fake.calls("create")[1:]] == (
+        [resent] if resent else []
     )
-    assert writer.apply([update], {"1": ("timing",)})[0].kind is OutcomeKind.WRITTEN
-    assert fake.tasks[created.task_id or ""]["hs_task_subject"] == "[bant-sync] confirm Timing"
-    complete = TaskWrite(TaskAction.COMPLETE, "key-1", "1", "77", "", "", date(2026, 3, 6))
-    assert writer.apply([complete], {})[0].kind is OutcomeKind.WRITTEN
-    assert fake.tasks[created.task_id or ""]["hs_task_status"] == "COMPLETED"
-    assert hubspot_ledger.entries["key-1"].state == "completed"
+    assert all(o.kind is OutcomeKind.WRITTEN for o in outcomes)
+    assert sorted(o.task_id or "" for o in outcomes) == sorted(fake.tasks) and len(fake.tasks) == 2
+
+
+def test_a_create_that_never_gets_an_answer_is_uncertain() -> None:
+    """When every attempt drops before committing, each row is REJECTED with code UNCERTAIN (looked up by
+    key next run), after max_attempts creates, each but the first preceded by a lookup."""
+    fake = FakeTasks(drops=(0, 0, 0))
+    outcomes = _task_writer(fake).apply([_write("1")])
+    assert [(o.kind, o.code) for o in outcomes] == [(OutcomeKind.REJECTED, "UNCERTAIN")]
+    assert [name for name, _ in fake.log] == ["create", "read", "create", "read", "create"]
+    assert fake.tasks == {}
+
+
+def test_find_reads_keys_by_id_property_100_at_a_time() -> None:
+    """find sends tasks/batch/read with idProperty = the key property, the task properties it maps and
+    archived=false, at most 100 distinct keys per call; each task found becomes a CrmTask."""
+    fake = FakeTasks()
+    fake.tasks["9000"] = {
+        "bant_sync_key": "key-0007",
+        "hs_task_status": "COMPLETED",
+        "hs_task_subject": "s",
+        "hs_timestamp": "2026-03-05T12:00:00.000Z",
+        "hubspot_owner_id": "77",
+        "hs_task_priority": "HIGH",
+    }
+    fake.tasks["9001"] = {
+        "bant_sync_key": "key-0008",
+        "hs_task_status": "NOT_STARTED",
+        "hubspot_owner_id": "",
+    }
+    keys = [f"key-{i:04d}" for i in range(250)]
+    found = _task_writer(fake).find(keys + keys[:5])
+    reads = fake.calls("read")
+    assert [len(body["inputs"]) for body in reads] == [100, 100, 50]
+    assert [row["id"] for body in reads for row in body["inputs"]] == keys
+    assert {body["idProperty"] for body in reads} == {"bant_sync_key"}
+    assert reads[0]["archived"] is False
+    assert sorted(reads[0]["properties"]) == sorted(
+        [
+            "bant_sync_key",
+            "hs_task_status",
+            "hs_task_subject",
+            "hs_task_body",
+            "hs_task_priority",
+            "hs_timestamp",
+            "hubspot_owner_id",
+        ]
+    )
+    assert found == {
+        "key-0007": CrmTask("9000", "key-0007", False, "s", date(2026, 3, 5), "77", "HIGH"),
+        "key-0008": CrmTask("9001", "key-0008", True),
+    }
+
+
+@pytest.mark.parametrize(
+    ("write", "sent"),
+    [
+        (
+            _write("1", TaskAction.UPDATE, "9000", frozenset({TaskField.SUBJECT})),
+            {"hs_task_subject": "[bant-sync] confirm Budget"},
+        ),
+        (
+            _write("1", TaskAction.UPDATE, "9000", frozenset({TaskField.DESCRIPTION, TaskField.DUE})),
+            {"hs_task_body": "Budget?", "hs_timestamp": "2026-03-05T12:00:00.000Z"},
+        ),
+        (_write("1", TaskAction.UPDATE, "9000", frozenset({TaskField.KEY})), {"bant_sync_key": "key-1"}),
+        (
+            _write("1", TaskAction.REOPEN, "9000", frozenset({TaskField.PRIORITY})),
+            {"hs_task_priority": "HIGH", "hs_task_status": "NOT_STARTED"},
+        ),
+        (_write("1", TaskAction.REOPEN, "9000"), {"hs_task_status": "NOT_STARTED"}),
+        (_write("1", TaskAction.COMPLETE, "9000"), {"hs_task_status": "COMPLETED"}),
+        (
+            _write("1", TaskAction.COMPLETE, "9000", frozenset({TaskField.KEY})),
+            {"bant_sync_key": "key-1", "hs_task_status": "COMPLETED"},
+        ),
+    ],
+    ids=[
+        "update-subject",
+        "update-body-and-due",
+        "rekey",
+        "reopen-with-priority",
+        "reopen",
+        "complete",
+        "complete-and-rekey",
+    ],
+)
+def test_writes_by_id_send_only_the_properties_named(write: TaskWrite, sent: dict[str, str]) -> None:
+    """UPDATE, REOPEN and COMPLETE send only the properties of `write.fields`, REOPEN with hs_task_status
+    NOT_STARTED and COMPLETE with COMPLETED: a rep's other edits stay."""
+    fake = FakeTasks()
+    fake.tasks["9000"] = {"bant_sync_key": "key-1", "hs_task_status": "COMPLETED"}
+    (outcome,) = _task_writer(fake).apply([write])
+    (body,) = fake.calls("update")
+    assert body["inputs"] == [{"id": "9000", "properties": sent}]
+    assert (outcome.kind, outcome.task_id) == (OutcomeKind.WRITTEN, "9000")
+
+
+def test_a_write_by_id_without_a_task_id_is_invalid() -> None:
+    """An UPDATE that names no task id is INVALID (NO_TASK_ID) and sends nothing."""
+    fake = FakeTasks()
+    (outcome,) = _task_writer(fake).apply(
+        [_write("1", TaskAction.UPDATE, None, frozenset({TaskField.SUBJECT}))]
+    )
+    assert (outcome.kind, outcome.code) == (OutcomeKind.INVALID, "NO_TASK_ID")
+    assert fake.log == []
+
+
+def test_create_update_complete_and_reopen_keep_one_task() -> None:
+    """A task's life in one portal: created, its subject rewritten, completed, reopened — always one task."""
+    fake = FakeTasks()
+    writer = _task_writer(fake)
+    (created,) = writer.apply([_write("1")])
+    task_id = created.task_id
+    update = replace(
+        _write("1", TaskAction.UPDATE, task_id, frozenset({TaskField.SUBJECT})), subject="Timing?"
+    )
+    complete = _write("1", TaskAction.COMPLETE, task_id)
+    reopen = _write("1", TaskAction.REOPEN, task_id)
+    seen = []
+    for write in (update, complete, reopen):
+        assert writer.apply([write])[0].kind is OutcomeKind.WRITTEN
+        task = fake.tasks[task_id or ""]
+        seen.append((task["hs_task_subject"], task["hs_task_status"]))
+    assert seen == [("Timing?", "NOT_STARTED"), ("Timing?", "COMPLETED"), ("Timing?", "NOT_STARTED")]
+    assert writer.find(["key-1"])["key-1"].is_open
     assert len(fake.tasks) == 1
+
+
+class FakeApiClient:
+    """The SDK's ApiClient as AccountInfoApi uses it: `call_api` recorded and answered with a raw body."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+        self.configuration = SimpleNamespace(access_token="")
+        self.requests: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        self.requests.append((args, kwargs))
+        return RawResponse(self.payload)
+
+    def close(self) -> None:
+        pass
+
+
+def _account_sdk(api_client: FakeApiClient) -> Any:
+    return SimpleNamespace(
+        crm=SimpleNamespace(owners=SimpleNamespace(owners_api=SimpleNamespace(api_client=api_client)))
+    )
+
+
+def test_account_info_is_a_get_of_the_details_endpoint() -> None:
+    """The portal id comes from GET /account-info/v3/details, sent through the SDK's ApiClient with the
+    token, as JSON, and counted as an API call."""
+    api_client = FakeApiClient({"portalId": 24681357, "timeZone": "US/Eastern"})
+    client = _client(_account_sdk(api_client))
+    assert client.call_json("other", "account_info", "details") == {
+        "portalId": 24681357,
+        "timeZone": "US/Eastern",
+    }
+    ((args, kwargs),) = api_client.requests
+    assert args[:2] == ("/account-info/v3/details", "GET")
+    assert kwargs["auth_settings"] == ["oauth2"] and kwargs["_preload_content"] is False
+    assert api_client.configuration.access_token == "t"
+    assert client.calls == 1
+
+
+def _connector(api_client: FakeApiClient, monkeypatch: pytest.MonkeyPatch) -> HubSpotConnector:
+    """A connector on a fake SDK whose deal/task preflight checks pass (they are not the subject)."""
+    monkeypatch.setattr("connectors.hubspot.connector.preflight", lambda client, settings: 216)
+    context = ConnectorContext("hs", {"access_token": "t"}, lambda: NOW, lambda _s: None)
+    return HubSpotConnector(HubSpotSettings(), context, sdk=_account_sdk(api_client))
+
+
+def test_identity_names_the_portal_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """identity is `hubspot:<portalId>`, read on first use (no full preflight needed) and never asked
+    again, preflight included."""
+    api_client = FakeApiClient({"portalId": 24681357})
+    connector = _connector(api_client, monkeypatch)
+    assert connector.identity == "hubspot:24681357"
+    assert connector.tasks.association_type_id is None
+    connector.preflight()
+    assert connector.identity == "hubspot:24681357"
+    assert len(api_client.requests) == 1
+    assert connector.tasks.association_type_id == 216
+
+
+def test_account_details_without_a_portal_id_stop_preflight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Account details that carry no portalId are a ConfigurationError, never an identity."""
+    connector = _connector(FakeApiClient({"timeZone": "US/Eastern"}), monkeypatch)
+    with pytest.raises(ConfigurationError, match="portalId"):
+        connector.preflight()

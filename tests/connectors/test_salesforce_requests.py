@@ -1,25 +1,41 @@
-"""Salesforce connector request shapes against `responses`: SOQL text, paging, chunking, upsert bodies."""
+"""Salesforce connector request shapes against `responses`: SOQL text, paging, chunking, the org identity,
+task lookups by key and task write bodies."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import pytest
 import responses
+from simple_salesforce.format import format_soql
 
-from connectors.model import Cursor, OutcomeKind, StatusWrite, TaskAction, TaskWrite, WritePlan
-from connectors.registry import Intent
+from connectors.errors import ConfigurationError
+from connectors.model import (
+    CONTENT_FIELDS,
+    CrmTask,
+    Cursor,
+    OutcomeKind,
+    StatusWrite,
+    TaskAction,
+    TaskField,
+    TaskWrite,
+    WritePlan,
+)
+from connectors.salesforce.settings import DEFAULT_FIELDS
 from rules.model import Status
+from tests.connectors import sf_support
 from tests.connectors.sf_support import (
     BASE,
+    ORG_ID,
+    ORG_SOQL,
     TOKEN,
-    MemoryLedger,
+    add_organization,
+    add_query,
     make_connector,
     opp_id,
     opp_record,
@@ -42,16 +58,23 @@ def sf() -> Iterator[responses.RequestsMock]:
 
 
 def add_describes(sf: responses.RequestsMock, external_id: bool = True) -> None:
+    """What preflight reads: both describes and the Organization query."""
     sf.get(f"{BASE}/sobjects/Opportunity/describe", json=opportunity_describe())
     sf.get(f"{BASE}/sobjects/Task/describe", json=task_describe(external_id))
+    add_organization(sf)
 
 
 def soql_of(call: responses.Call) -> str:
-    return parse_qs(urlparse(call.request.url).query)["q"][0]
+    return sf_support.soql_of(call.request)
 
 
 def query_calls(sf: responses.RequestsMock) -> list[responses.Call]:
-    return [c for c in sf.calls if "/query" in (c.request.url or "")]
+    """Every query call but preflight's Organization query."""
+    return [c for c in sf.calls if "/query" in (c.request.url or "") and soql_of(c) != ORG_SOQL]
+
+
+def org_calls(sf: responses.RequestsMock) -> list[responses.Call]:
+    return [c for c in sf.calls if "/query" in (c.request.url or "") and soql_of(c) == ORG_SOQL]
 
 
 @pytest.mark.parametrize(
@@ -78,7 +101,7 @@ def test_soql_text_for_each_pull_mode(
 ) -> None:
     """The SOQL names mapped fields only, open deals, the cursor window in UTC `Z`, and (stamp, Id) order."""
     add_describes(sf)
-    sf.get(f"{BASE}/query/", json={"totalSize": 0, "done": True, "records": []})
+    add_query(sf, json={"totalSize": 0, "done": True, "records": []})
     connector = make_connector(overlap_minutes=overlap)
     cursor = kwargs.pop("cursor")
     assert list(connector.fetch_changed(cursor, **kwargs)) == []  # type: ignore[arg-type]
@@ -91,7 +114,7 @@ def test_soql_text_for_each_pull_mode(
 def test_scoped_queries_quote_their_values(sf: responses.RequestsMock) -> None:
     """Owner and single-deal scopes put quoted, escaped values into the SOQL."""
     add_describes(sf)
-    sf.get(f"{BASE}/query/", json={"totalSize": 0, "done": True, "records": []})
+    add_query(sf, json={"totalSize": 0, "done": True, "records": []})
     connector = make_connector()
     list(connector.fetch_by_owner("005x' OR Name != '"))
     assert connector.fetch_one(opp_id(3)) is None
@@ -119,8 +142,8 @@ def test_records_follow_next_records_url_and_map_to_deals(sf: responses.Requests
         BANT_Flagged_Since__c="2026-02-20",
     )
     second = opp_record(2, stamp="2026-03-01T10:00:00.000+0000")
-    sf.get(
-        f"{BASE}/query/",
+    add_query(
+        sf,
         json={
             "totalSize": 2,
             "done": False,
@@ -154,7 +177,7 @@ def test_pages_hold_at_most_the_batch_size(sf: responses.RequestsMock) -> None:
     """A 450-record result with batch size 200 yields pages of 200, 200, 50, cursors ascending."""
     add_describes(sf)
     records = [opp_record(i, stamp=f"2026-03-01T10:{i // 60:02d}:{i % 60:02d}.000+0000") for i in range(450)]
-    sf.get(f"{BASE}/query/", json={"totalSize": 450, "done": True, "records": records})
+    add_query(sf, json={"totalSize": 450, "done": True, "records": records})
     pages = list(make_connector(query_batch_size=200).fetch_changed(None))
     assert [len(p.deals) for p in pages] == [200, 200, 50]
     cursors = [p.cursor for p in pages]
@@ -166,7 +189,7 @@ def test_overlap_rereads_never_move_the_cursor_back(sf: responses.RequestsMock) 
     """Records re-read inside the overlap window leave the page cursor at the saved position or later."""
     add_describes(sf)
     saved = Cursor(datetime(2026, 3, 1, 10, 4, tzinfo=UTC), opp_id(9))
-    sf.get(f"{BASE}/query/", json={"totalSize": 1, "done": True, "records": [opp_record(1)]})
+    add_query(sf, json={"totalSize": 1, "done": True, "records": [opp_record(1)]})
     (page,) = list(make_connector().fetch_changed(saved))
     assert page.cursor == saved
 
@@ -267,105 +290,297 @@ def test_rows_still_locked_after_the_attempt_cap_are_rejected_not_raised(sf: res
     assert len([c for c in sf.calls if c.request.method == "PATCH"]) == 3
 
 
-def task(i: int, action: TaskAction = TaskAction.CREATE) -> TaskWrite:
+def echo_ids(request: Any) -> tuple[int, dict[str, str], str]:
+    """Answer a composite/sobjects call with one success per record, by the record's id."""
+    body = json.loads(request.body)
+    return 200, {}, json.dumps([{"id": r["id"], "success": True, "errors": []} for r in body["records"]])
+
+
+def patches(sf: responses.RequestsMock) -> list[responses.Call]:
+    return [c for c in sf.calls if c.request.method == "PATCH"]
+
+
+def test_identity_is_the_org_id_read_once(sf: responses.RequestsMock) -> None:
+    """identity is `salesforce:` and the 15-character org id from `SELECT Id FROM Organization LIMIT 1`,
+    read on first use (no describe needed) and never asked again, preflight included."""
+    add_describes(sf)
+    connector = make_connector()
+    assert connector.identity == "salesforce:00D5g000004ABCD"
+    assert [c for c in sf.calls if "/describe" in (c.request.url or "")] == []
+    connector.preflight()
+    assert connector.identity == f"salesforce:{ORG_ID[:15]}"
+    assert len(org_calls(sf)) == 1
+
+
+def test_preflight_reads_the_org_id(sf: responses.RequestsMock) -> None:
+    """A preflight that passes has read the org id: identity then needs no further call."""
+    add_describes(sf)
+    connector = make_connector()
+    connector.preflight()
+    calls = len(sf.calls)
+    assert connector.identity == "salesforce:00D5g000004ABCD"
+    assert len(sf.calls) == calls and len(org_calls(sf)) == 1
+
+
+def test_an_org_query_without_a_record_stops_preflight(sf: responses.RequestsMock) -> None:
+    """No Organization record (a user without API access to it) is a ConfigurationError, not an identity."""
+    sf.get(f"{BASE}/sobjects/Opportunity/describe", json=opportunity_describe())
+    sf.get(f"{BASE}/sobjects/Task/describe", json=task_describe())
+    sf.get(f"{BASE}/query/", json={"totalSize": 0, "done": True, "records": []})
+    with pytest.raises(ConfigurationError, match="Organization"):
+        make_connector().preflight()
+
+
+def test_field_names_map_canonical_fields_to_opportunity_fields() -> None:
+    """field_names names each canonical field's Opportunity field, extra fields included."""
+    names = make_connector(extra_fields={"region": "Region__c"}).field_names
+    assert names["budget"] == DEFAULT_FIELDS["budget"] == "BANT_Budget__c"
+    assert names["region"] == "Region__c"
+
+
+FIND = (
+    "SELECT Id, {:literal}, IsClosed, Subject, ActivityDate, OwnerId, Priority FROM Task "
+    "WHERE {:literal} IN {} ORDER BY CreatedDate ASC"
+)
+
+
+def test_find_tasks_queries_200_keys_at_a_time_escaped(sf: responses.RequestsMock) -> None:
+    """450 distinct keys (some asked twice, one with a quote) are 3 SOQL queries of at most 200 keys, each
+    key once, quoted and escaped by format_soql; no preflight is needed to look tasks up."""
+    keys = [f"bs2-{i:04d}" for i in range(449)] + ["bs2-x'y"]
+    add_query(sf, json={"totalSize": 0, "done": True, "records": []})
+    assert make_connector().find_tasks(keys + keys[:10]) == {}
+    wanted = sorted(keys)
+    texts = [soql_of(c) for c in query_calls(sf)]
+    assert texts == [
+        format_soql(FIND, "BANT_Sync_Key__c", "BANT_Sync_Key__c", wanted[start : start + 200])
+        for start in (0, 200, 400)
+    ]
+    assert "'bs2-x\\'y')" in texts[-1]
+    assert org_calls(sf) == []
+
+
+def test_find_tasks_reads_state_and_fields_and_keeps_the_oldest_of_a_key(sf: responses.RequestsMock) -> None:
+    """Each key found maps to a CrmTask (open unless IsClosed, due from ActivityDate); of two tasks under
+    one key the oldest (first by CreatedDate) wins; a key without a task is left out."""
+    base = {"attributes": {"type": "Task"}, "OwnerId": "005A", "Priority": "High", "Subject": "s"}
+    records = [
+        {**base, "Id": "00T1", "BANT_Sync_Key__c": "k1", "IsClosed": False, "ActivityDate": "2026-03-05"},
+        {**base, "Id": "00T9", "BANT_Sync_Key__c": "k1", "IsClosed": True, "ActivityDate": None},
+        {**base, "Id": "00T2", "BANT_Sync_Key__c": "k2", "IsClosed": True, "ActivityDate": None},
+    ]
+    add_query(sf, json={"totalSize": 3, "done": True, "records": records})
+    found = make_connector().find_tasks(["k1", "k2", "k3"])
+    assert found == {
+        "k1": CrmTask("00T1", "k1", True, "s", date(2026, 3, 5), "005A", "High"),
+        "k2": CrmTask("00T2", "k2", False, "s", None, "005A", "High"),
+    }
+
+
+def test_find_tasks_of_no_keys_makes_no_call(sf: responses.RequestsMock) -> None:
+    """An empty key list is answered without a request."""
+    connector = make_connector()
+    assert connector.find_tasks([]) == {}
+    assert len(sf.calls) == 0
+
+
+def task(
+    i: int,
+    action: TaskAction = TaskAction.CREATE,
+    task_id: str | None = None,
+    fields: frozenset[TaskField] = frozenset(),
+    owner_id: str | None = "005A",
+) -> TaskWrite:
     return TaskWrite(
         action,
-        f"bs1-key-{i}",
+        f"bs2-key-{i}",
         opp_id(i),
-        "005A",
+        owner_id,
         "[bant-sync] Acme: confirm Budget",
         "Confirm budget",
         date(2026, 3, 5),
+        task_id=task_id,
+        fields=fields,
     )
 
 
-def test_tasks_are_upserted_by_sync_key_after_the_status_call(sf: responses.RequestsMock) -> None:
-    """Status PATCH first, then one upsert PATCH on Task/BANT_Sync_Key__c with the full task body."""
+def test_creates_are_upserted_by_key_and_the_rest_written_by_id(sf: responses.RequestsMock) -> None:
+    """With an External ID key: the status PATCH, then the by-id task PATCH, then one upsert PATCH on
+    Task/BANT_Sync_Key__c carrying every owned field of the new task, open; one outcome per task write."""
     add_describes(sf)
-    sf.patch(f"{BASE}/composite/sobjects", json=ok(1))
+    sf.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", callback=echo_ids)
     sf.patch(
         f"{BASE}/composite/sobjects/Task/BANT_Sync_Key__c",
-        json=[
-            {"id": "00T1", "success": True, "created": True, "errors": []},
-            {"id": "00T2", "success": True, "created": False, "errors": []},
-            {"id": "00T3", "success": True, "created": False, "errors": []},
-        ],
+        json=[{"id": "00T1", "success": True, "created": True, "errors": []}],
     )
     plan = WritePlan(
         status_writes=(status(0),),
-        task_writes=(task(0), task(1, TaskAction.UPDATE), task(2, TaskAction.COMPLETE)),
+        task_writes=(
+            task(0),
+            task(1, TaskAction.UPDATE, "00T2", frozenset({TaskField.SUBJECT})),
+            task(2, TaskAction.COMPLETE, "00T3"),
+        ),
     )
-    ledger = MemoryLedger()
-    outcomes = make_connector(ledger=ledger).apply(plan)
-    writes = [c for c in sf.calls if c.request.method == "PATCH"]
-    assert [urlparse(c.request.url).path for c in writes] == [
+    outcomes = make_connector().apply(plan)
+    calls = patches(sf)
+    assert [urlparse(c.request.url).path for c in calls] == [
+        "/services/data/v59.0/composite/sobjects",
         "/services/data/v59.0/composite/sobjects",
         "/services/data/v59.0/composite/sobjects/Task/BANT_Sync_Key__c",
     ]
-    records = json.loads(writes[1].request.body)["records"]
-    assert records[0] == {
-        "attributes": {"type": "Task"},
-        "BANT_Sync_Key__c": "bs1-key-0",
-        "WhatId": opp_id(0),
-        "Subject": "[bant-sync] Acme: confirm Budget",
-        "Description": "Confirm budget",
-        "ActivityDate": "2026-03-05",
-        "Priority": "High",
-        "OwnerId": "005A",
-        "Status": "Not Started",
-    }
-    assert "Status" not in records[1]
-    assert records[2]["Status"] == "Completed"
-    assert [(o.task_id, o.sync_key, o.extra.get("created")) for o in outcomes[1:]] == [
-        ("00T1", "bs1-key-0", "true"),
-        ("00T2", "bs1-key-1", "false"),
-        ("00T3", "bs1-key-2", "false"),
+    assert [r["id"] for r in json.loads(calls[1].request.body)["records"]] == ["00T2", "00T3"]
+    assert json.loads(calls[2].request.body)["records"] == [
+        {
+            "attributes": {"type": "Task"},
+            "BANT_Sync_Key__c": "bs2-key-0",
+            "WhatId": opp_id(0),
+            "Subject": "[bant-sync] Acme: confirm Budget",
+            "Description": "Confirm budget",
+            "ActivityDate": "2026-03-05",
+            "Priority": "High",
+            "OwnerId": "005A",
+            "Status": "Not Started",
+        }
     ]
-    states = {k: (e.task_id, e.state, e.missing) for k, e in ledger.entries.items()}
-    assert states == {
-        "bs1-key-0": ("00T1", "open", ("budget",)),
-        "bs1-key-1": ("00T2", "open", ()),
-        "bs1-key-2": ("00T3", "completed", ()),
-    }
+    assert [(o.kind, o.task_id, o.sync_key) for o in outcomes[1:]] == [
+        (OutcomeKind.WRITTEN, "00T1", "bs2-key-0"),
+        (OutcomeKind.WRITTEN, "00T2", "bs2-key-1"),
+        (OutcomeKind.WRITTEN, "00T3", "bs2-key-2"),
+    ]
 
 
-def test_without_external_id_tasks_are_reconciled_by_key_then_created_once(
-    sf: responses.RequestsMock,
-) -> None:
-    """Ledger fallback: query keys, update the task that exists, create the other once, record the ledger."""
+def test_an_upsert_is_retried_after_a_transient_error(sf: responses.RequestsMock) -> None:
+    """An upsert by External ID is safe to resend: a 503 is retried after a backoff and the task written."""
+    add_describes(sf)
+    upsert = f"{BASE}/composite/sobjects/Task/BANT_Sync_Key__c"
+    sf.patch(upsert, status=503, json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "x"}])
+    sf.patch(upsert, json=[{"id": "00T1", "success": True, "created": True, "errors": []}])
+    sleeps: list[float] = []
+    (outcome,) = make_connector(sleeps).apply(WritePlan(task_writes=(task(0),)))
+    assert (outcome.kind, outcome.task_id) == (OutcomeKind.WRITTEN, "00T1")
+    assert len(patches(sf)) == 2 and len(sleeps) == 1
+
+
+def test_without_external_id_creates_are_posted_once_without_a_lookup(sf: responses.RequestsMock) -> None:
+    """Without an External ID key, creates are one POST of new records (key, deal, open), and nothing is
+    looked up first: finding existing tasks is the worker's job (find_tasks)."""
     add_describes(sf, external_id=False)
-    sf.get(
-        f"{BASE}/query/",
-        json={"totalSize": 1, "done": True, "records": [{"Id": "00TOLD", "BANT_Sync_Key__c": "bs1-key-0"}]},
+    sf.post(
+        f"{BASE}/composite/sobjects",
+        json=[{"id": "00TA", "success": True, "errors": []}, {"id": "00TB", "success": True, "errors": []}],
     )
-    sf.patch(f"{BASE}/composite/sobjects", json=[{"id": "00TOLD", "success": True, "errors": []}])
-    sf.post(f"{BASE}/composite/sobjects", json=[{"id": "00TNEW", "success": True, "errors": []}])
-    ledger = MemoryLedger()
-    outcomes = make_connector(ledger=ledger).apply(WritePlan(task_writes=(task(0), task(1))))
-    assert "BANT_Sync_Key__c IN ('bs1-key-0','bs1-key-1')" in soql_of(query_calls(sf)[0])
-    patch = json.loads(next(c for c in sf.calls if c.request.method == "PATCH").request.body)
-    assert patch["records"][0]["id"] == "00TOLD"
-    assert [o.task_id for o in outcomes] == ["00TOLD", "00TNEW"]
-    assert ledger.calls == [
-        "intend bs1-key-0",
-        "intend bs1-key-1",
-        "confirm bs1-key-0 00TOLD",
-        "confirm bs1-key-1 00TNEW",
+    outcomes = make_connector().apply(WritePlan(task_writes=(task(0), task(1))))
+    (call,) = [c for c in sf.calls if c.request.method == "POST"]
+    records = json.loads(call.request.body)["records"]
+    assert [(r["BANT_Sync_Key__c"], r["WhatId"], r["Status"], "id" in r) for r in records] == [
+        ("bs2-key-0", opp_id(0), "Not Started", False),
+        ("bs2-key-1", opp_id(1), "Not Started", False),
     ]
+    assert [o.task_id for o in outcomes] == ["00TA", "00TB"]
+    assert query_calls(sf) == [] and patches(sf) == []
 
 
-def test_uncertain_create_is_not_resent_in_ledger_mode(sf: responses.RequestsMock) -> None:
-    """A 503 on the create POST is not retried; the row is UNCERTAIN and the intent stays pending."""
+def test_uncertain_create_without_external_id_is_not_resent(sf: responses.RequestsMock) -> None:
+    """A 503 on the create POST is not retried: the row is REJECTED with code UNCERTAIN (the next run's
+    lookup by key settles it), after exactly one POST and no backoff."""
     add_describes(sf, external_id=False)
-    sf.get(f"{BASE}/query/", json={"totalSize": 0, "done": True, "records": []})
     sf.post(
         f"{BASE}/composite/sobjects", status=503, json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "x"}]
     )
-    ledger = MemoryLedger()
-    outcomes = make_connector(ledger=ledger).apply(WritePlan(task_writes=(task(0),)))
-    assert outcomes[0].code == "UNCERTAIN"
+    sleeps: list[float] = []
+    (outcome,) = make_connector(sleeps).apply(WritePlan(task_writes=(task(0),)))
+    assert (outcome.kind, outcome.code, outcome.sync_key) == (OutcomeKind.REJECTED, "UNCERTAIN", "bs2-key-0")
     assert len([c for c in sf.calls if c.request.method == "POST"]) == 1
-    assert [e.sync_key for e in ledger.pending()] == ["bs1-key-0"]
+    assert sleeps == []
+
+
+def test_creates_in_parallel_chunks_are_each_sent_once(sf: responses.RequestsMock) -> None:
+    """Without an External ID, 250 creates in two chunks sent side by side: a 503 on either is not resent
+    in its own thread either; every create is UNCERTAIN."""
+    add_describes(sf, external_id=False)
+    sf.post(
+        f"{BASE}/composite/sobjects", status=503, json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "x"}]
+    )
+    outcomes = make_connector().apply(WritePlan(task_writes=tuple(task(i) for i in range(250))))
+    assert {o.code for o in outcomes} == {"UNCERTAIN"}
+    assert len([c for c in sf.calls if c.request.method == "POST"]) == 2
+
+
+NOT_STARTED, COMPLETED = {"Status": "Not Started"}, {"Status": "Completed"}
+CONTENT = {"Subject": "[bant-sync] Acme: confirm Budget", "Description": "Confirm budget", "Priority": "High"}
+
+
+@pytest.mark.parametrize(
+    ("write", "sent"),
+    [
+        (task(5, TaskAction.UPDATE, "00T5", frozenset({TaskField.SUBJECT})), {"Subject": CONTENT["Subject"]}),
+        (
+            task(5, TaskAction.UPDATE, "00T5", frozenset({*CONTENT_FIELDS, TaskField.DUE})),
+            {**CONTENT, "ActivityDate": "2026-03-05"},
+        ),
+        (task(5, TaskAction.UPDATE, "00T5", frozenset({TaskField.KEY})), {"BANT_Sync_Key__c": "bs2-key-5"}),
+        (task(5, TaskAction.UPDATE, "00T5", frozenset({TaskField.OWNER})), {"OwnerId": "005A"}),
+        (task(5, TaskAction.UPDATE, "00T5", frozenset({TaskField.OWNER}), owner_id=None), {}),
+        (
+            task(5, TaskAction.REOPEN, "00T5", frozenset({TaskField.SUBJECT, TaskField.DUE})),
+            {"Subject": CONTENT["Subject"], "ActivityDate": "2026-03-05", **NOT_STARTED},
+        ),
+        (task(5, TaskAction.REOPEN, "00T5"), NOT_STARTED),
+        (task(5, TaskAction.COMPLETE, "00T5"), COMPLETED),
+        (
+            task(5, TaskAction.COMPLETE, "00T5", frozenset({TaskField.KEY})),
+            {"BANT_Sync_Key__c": "bs2-key-5", **COMPLETED},
+        ),
+    ],
+    ids=[
+        "update-subject",
+        "update-content-and-due",
+        "rekey",
+        "reassign",
+        "no-owner-left-alone",
+        "reopen-with-fields",
+        "reopen-status-only",
+        "complete-status-only",
+        "complete-and-rekey",
+    ],
+)
+def test_writes_by_id_send_only_the_fields_named(
+    sf: responses.RequestsMock, write: TaskWrite, sent: dict[str, str]
+) -> None:
+    """UPDATE, REOPEN and COMPLETE send the task id and only the fields in `write.fields`, REOPEN with Status
+    Not Started and COMPLETE with Completed: a rep's other edits (and their "In Progress") stay."""
+    add_describes(sf)
+    sf.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", callback=echo_ids)
+    (outcome,) = make_connector().apply(WritePlan(task_writes=(write,)))
+    (call,) = patches(sf)
+    assert json.loads(call.request.body)["records"] == [
+        {"attributes": {"type": "Task"}, "id": "00T5", **sent}
+    ]
+    assert (outcome.kind, outcome.task_id) == (OutcomeKind.WRITTEN, "00T5")
+
+
+def test_a_deleted_task_counts_as_completed_but_not_as_updated(sf: responses.RequestsMock) -> None:
+    """COMPLETE on a task a user deleted is UNCHANGED (nothing left to complete); an UPDATE of a deleted
+    task is REJECTED with Salesforce's code (the worker looks it up again next run)."""
+    add_describes(sf)
+    deleted = {
+        "success": False,
+        "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "deleted", "fields": []}],
+    }
+    sf.patch(
+        f"{BASE}/composite/sobjects", json=[{"id": "00T1", "success": True, "errors": []}, deleted, deleted]
+    )
+    writes = (
+        task(0, TaskAction.COMPLETE, "00T1"),
+        task(1, TaskAction.COMPLETE, "00T2"),
+        task(2, TaskAction.UPDATE, "00T3", frozenset({TaskField.SUBJECT})),
+    )
+    outcomes = make_connector().apply(WritePlan(task_writes=writes))
+    assert [(o.kind, o.code, o.task_id) for o in outcomes] == [
+        (OutcomeKind.WRITTEN, None, "00T1"),
+        (OutcomeKind.UNCHANGED, "ENTITY_IS_DELETED", "00T2"),
+        (OutcomeKind.REJECTED, "ENTITY_IS_DELETED", "00T3"),
+    ]
 
 
 def test_chunks_of_one_write_are_in_flight_together(sf: responses.RequestsMock) -> None:
@@ -382,21 +597,6 @@ def test_chunks_of_one_write_are_in_flight_together(sf: responses.RequestsMock) 
     sf.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", callback=answer)
     outcomes = make_connector().apply(WritePlan(status_writes=tuple(status(i) for i in range(400))))
     assert [o.kind for o in outcomes] == [OutcomeKind.WRITTEN] * 400
-
-
-def test_creates_in_parallel_chunks_are_each_sent_once(sf: responses.RequestsMock) -> None:
-    """Ledger mode, 250 creates in two chunks sent side by side: a 503 on either is not resent in its own
-    thread either; every create is UNCERTAIN (reconciled by key next run) and every intent stays pending."""
-    add_describes(sf, external_id=False)
-    sf.get(f"{BASE}/query/", json={"totalSize": 0, "done": True, "records": []})
-    sf.post(
-        f"{BASE}/composite/sobjects", status=503, json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "x"}]
-    )
-    ledger = MemoryLedger()
-    outcomes = make_connector(ledger=ledger).apply(WritePlan(task_writes=tuple(task(i) for i in range(250))))
-    assert {o.code for o in outcomes} == {"UNCERTAIN"}
-    assert len([c for c in sf.calls if c.request.method == "POST"]) == 2
-    assert len(ledger.pending()) == 250
 
 
 def test_single_attempt_holds_for_its_own_thread_only(sf: responses.RequestsMock) -> None:
@@ -421,34 +621,3 @@ def test_empty_plan_makes_no_call(sf: responses.RequestsMock) -> None:
     assert connector.apply(WritePlan()) == []
     assert len(sf.calls) == 0
     assert connector.api_calls == 0
-
-
-def test_known_tasks_are_completed_by_id_touching_only_status(sf: responses.RequestsMock) -> None:
-    """COMPLETE with a task id PATCHes Status only; a task a user deleted counts as done in the ledger."""
-    add_describes(sf)
-    sf.patch(
-        f"{BASE}/composite/sobjects",
-        json=[
-            {"id": "00T1", "success": True, "errors": []},
-            {
-                "success": False,
-                "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "deleted", "fields": []}],
-            },
-        ],
-    )
-    ledger = MemoryLedger()
-    ledger.intend([Intent("bs1-key-0", opp_id(0), ("budget",)), Intent("bs1-key-1", opp_id(1), ("need",))])
-    writes = tuple(
-        replace(task(i, TaskAction.COMPLETE), task_id=tid) for i, tid in enumerate(("00T1", "00T2"))
-    )
-    outcomes = make_connector(ledger=ledger).apply(WritePlan(task_writes=writes))
-    (call,) = [c for c in sf.calls if c.request.method == "PATCH"]
-    assert json.loads(call.request.body)["records"] == [
-        {"attributes": {"type": "Task"}, "id": "00T1", "Status": "Completed"},
-        {"attributes": {"type": "Task"}, "id": "00T2", "Status": "Completed"},
-    ]
-    assert [o.kind for o in outcomes] == [OutcomeKind.WRITTEN, OutcomeKind.UNCHANGED]
-    assert [(e.task_id, e.state) for e in ledger.entries.values()] == [
-        ("00T1", "completed"),
-        ("00T2", "completed"),
-    ]

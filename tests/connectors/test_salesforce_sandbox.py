@@ -11,8 +11,11 @@ import pytest
 from connectors.contract import ConnectorContract
 from connectors.errors import QuotaExhaustedError, SchemaDriftError
 from connectors.model import OutcomeKind, WriteTarget
+from connectors.tasks import legacy_sync_key, sync_key
 from sandbox import FaultRule, Sandbox, SandboxOptions
+from sandbox.salesforce.schema import FieldDef
 from tests.connectors.sf_sandbox_support import Progress, SfSandboxEnv, sync, written
+from worker.state import LedgerEntry
 
 
 def start(**options: object) -> Sandbox:
@@ -176,6 +179,92 @@ def test_commit_then_drop_on_task_upsert_never_duplicates(sfenv: SfSandboxEnv) -
     )
     assert keys and max(keys.values()) == 1
     assert len(keys) == len(tasks)
+
+
+QUALIFIED = {
+    "budget": "USD 85,000 approved",
+    "authority": "Dana Reyes, CFO",
+    "need": "Replace three nightly ETL jobs",
+    "timing": "Decision in Q3",
+}
+
+
+def test_identity_is_the_org_id_and_keys_the_tasks(sfenv: SfSandboxEnv) -> None:
+    """identity is `salesforce:` and the org's 15-character id, the same in every run; each task a run
+    creates is keyed from it and its deal."""
+    (org,) = sfenv.sb.salesforce.records("Organization")
+    first, second = sfenv.connector(), sfenv.connector()
+    assert first.identity == second.identity == f"salesforce:{org['Id'][:15]}"
+    sync(sfenv, first, full=True)
+    tasks = sfenv.bant_tasks()
+    assert tasks
+    assert all(t["BANT_Sync_Key__c"] == sync_key(first.identity, t["WhatId"]) for t in tasks)
+
+
+def test_without_an_external_id_a_lost_create_is_found_next_run_even_after_the_deal_qualified() -> None:
+    """Key field without the External ID attribute: the create POST is applied but its answer lost, so its
+    tasks are UNCERTAIN and stay `intended` in the ledger. The next run finds them by key: nothing is
+    created again, and the task of a deal that qualified in between is completed."""
+    with start() as sb:
+        sb.salesforce.add_field(
+            "Task", FieldDef("BANT_Plain_Key__c", "BANT Plain Key", "string", length=255, unique=True)
+        )
+        env = SfSandboxEnv(sb, task_key_field="BANT_Plain_Key__c")
+        sb.add_fault(
+            FaultRule(
+                kind="commit_then_drop",
+                crm="salesforce",
+                method="POST",
+                path=r"/composite/sobjects$",
+                times=1,
+            )
+        )
+        _, first = sync(env, env.connector(), full=True)
+        lost = {o.sync_key: o.deal_id for o in first if o.code == "UNCERTAIN"}
+        assert lost and all(o.kind is OutcomeKind.REJECTED for o in first if o.code == "UNCERTAIN")
+        assert {e.state for e in env.ledger.lookup(lost).values()} == {"intended"}
+        qualified = sorted(lost.values())[0]
+        for name, value in QUALIFIED.items():
+            env.edit_deal(qualified, name, value)
+        env.advance(60)
+        posts = sum(1 for r in env.requests() if r["method"] == "POST")
+        _, second = sync(env, env.connector(), full=True)
+        assert sum(1 for r in env.requests() if r["method"] == "POST") == posts
+        keys = Counter(t["BANT_Plain_Key__c"] for t in env.bant_tasks())
+        assert max(keys.values()) == 1 and set(lost) <= set(keys)
+        closed = {t["WhatId"] for t in env.bant_tasks() if t["IsClosed"]}
+        assert closed == {qualified}
+        entries = env.ledger.lookup(lost)
+        assert all(e.task_id for e in entries.values())
+        assert {k: e.state for k, e in entries.items()} == {
+            k: "completed" if d == qualified else "open" for k, d in lost.items()
+        }
+        done = [o for o in second if o.target is WriteTarget.TASK]
+        assert [(o.deal_id, o.kind) for o in done] == [(qualified, OutcomeKind.WRITTEN)]
+
+
+def test_a_task_under_a_pre_0_2_key_is_rekeyed_not_duplicated(sfenv: SfSandboxEnv) -> None:
+    """A task the ledger knows under its pre-0.2 key (hashed from the connection name) is adopted: the next
+    run writes the new key onto that same task, and the ledger forgets the old key."""
+    sync(sfenv, sfenv.connector(), full=True)
+    task = sfenv.bant_tasks()[0]
+    deal_id, task_id, key = task["WhatId"], task["Id"], task["BANT_Sync_Key__c"]
+    legacy = legacy_sync_key("sandbox", deal_id)
+    sfenv.sb.salesforce.update("Task", task_id, {"BANT_Sync_Key__c": legacy})
+    entry = sfenv.ledger.lookup([key])[key]
+    sfenv.ledger.forget([key])
+    sfenv.ledger.record([LedgerEntry(legacy, deal_id, task_id, "open", entry.missing, None)])
+    _, outcomes = sync(sfenv, sfenv.connector(), full=True)
+    assert [(o.deal_id, o.kind, o.task_id) for o in outcomes if o.target is WriteTarget.TASK] == [
+        (deal_id, OutcomeKind.WRITTEN, task_id)
+    ]
+    mine = [t for t in sfenv.bant_tasks() if t["WhatId"] == deal_id]
+    assert [(t["Id"], t["BANT_Sync_Key__c"]) for t in mine] == [(task_id, key)]
+    assert sfenv.ledger.lookup([legacy]) == {}
+    assert (sfenv.ledger.lookup([key])[key].task_id, sfenv.ledger.lookup([key])[key].state) == (
+        task_id,
+        "open",
+    )
 
 
 def test_field_deleted_between_runs_stops_without_flagging(sfenv: SfSandboxEnv) -> None:

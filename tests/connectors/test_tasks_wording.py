@@ -13,7 +13,9 @@ from connectors.tasks import (
     due_date,
     follow_up_description,
     follow_up_subject,
+    legacy_sync_key,
     prompt_for,
+    retired_key,
     sync_key,
     task_description,
     task_subject,
@@ -87,13 +89,45 @@ def test_negative_days_refused() -> None:
         add_business_days(date(2026, 3, 2), -1)
 
 
-def test_sync_key_is_deterministic_and_distinct_per_connection() -> None:
-    """Same connection and deal → same key; another connection or deal → another key; short enough."""
-    key = sync_key("sf-prod", "006000000000001AAA")
-    assert key == sync_key("sf-prod", "006000000000001AAA")
-    assert key != sync_key("sf-test", "006000000000001AAA")
-    assert key != sync_key("sf-prod", "006000000000002AAA")
-    assert len(key) <= 64
+SF_ORG = "salesforce:00D5g000004ABCD"
+
+
+def test_sync_key_is_derived_from_the_crm_identity_and_the_deal() -> None:
+    """Same CRM account and deal → same key (pinned: a changed formula would duplicate every task);
+    another account or deal → another key."""
+    key = sync_key(SF_ORG, "006000000000001AAA")
+    assert key == "bs2-141ad04902a26d8a-006000000000001AAA"
+    assert key == sync_key(SF_ORG, "006000000000001AAA")
+    assert key != sync_key("salesforce:00D5g000004ABCE", "006000000000001AAA")
+    assert key != sync_key("hubspot:24681357", "006000000000001AAA")
+    assert key != sync_key(SF_ORG, "006000000000002AAA")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [sync_key("hubspot:24681357", "9" * 80), legacy_sync_key("a-long-connection-name", "9" * 80)],
+    ids=["current", "legacy"],
+)
+def test_keys_fit_salesforce_and_hubspot_limits(key: str) -> None:
+    """A very long deal id is cut: the key is 64 characters, within both CRMs' limits."""
+    assert len(key) == 64
+
+
+def test_legacy_key_is_the_pre_0_2_key_named_after_the_connection() -> None:
+    """legacy_sync_key reproduces the key bant-sync wrote before 0.2 (pinned), so old tasks are found and
+    adopted; it never equals the current key."""
+    legacy = legacy_sync_key("sf-prod", "006000000000001AAA")
+    assert legacy == "bs1-c0a2c32389b949f4980a3dbb-006000000000001AAA"
+    assert legacy != sync_key("sf-prod", "006000000000001AAA")
+
+
+def test_retired_key_frees_the_key_and_names_the_task() -> None:
+    """A retired key differs from the key it retires, names the task id, and fits in 64 characters."""
+    key = sync_key(SF_ORG, "006000000000001AAA")
+    assert retired_key(key, "00T5g00000XyZab") == f"{key}~done-00T5g00000XyZab"
+    long_key = sync_key(SF_ORG, "9" * 80)
+    retired = retired_key(long_key, "00T5g00000XyZab")
+    assert retired != long_key and len(retired) <= 64 and retired.endswith("~done-00T5g00000XyZab")
 
 
 BUDGET = Gap("budget", "Budget", "What budget is set aside?", "budget", "Budget: 'TBD' is a placeholder")

@@ -85,3 +85,64 @@ def test_pages_without_writes_complete_at_once_in_order() -> None:
     buffer.add(quiet, WritePlan())
     assert buffer.flush().done == []
     assert buffer.flush(final=True).done == [first, quiet]
+
+
+def ids(writes: tuple[StatusWrite, ...] | tuple[TaskWrite, ...]) -> list[str]:
+    return [w.deal_id for w in writes]
+
+
+def test_a_task_waits_while_its_deal_s_status_write_is_queued() -> None:
+    """A flush that sends only part of the status queue holds back the first task whose deal's status write
+    is still queued, and every task after it (order kept); the final flush sends status before task."""
+    sent = Recorder()
+    buffer = WriteBuffer(sent, 3, 2)
+    pending = PendingPage(Cursor(NOW, "D5"), [])
+    buffer.add(
+        pending,
+        WritePlan(
+            tuple(status(d) for d in ("D0", "D1", "D2", "D3")),
+            tuple(task(d) for d in ("D0", "D1", "D3", "D5")),
+        ),
+    )
+    first = buffer.flush()
+    assert (ids(first.plan.status_writes), ids(first.plan.task_writes)) == (["D0", "D1", "D2"], ["D0", "D1"])
+    assert first.done == []
+    last = buffer.flush(final=True)
+    assert (ids(last.plan.status_writes), ids(last.plan.task_writes)) == (["D3"], ["D3", "D5"])
+    assert last.done == [pending] and buffer.empty
+
+
+def test_a_non_final_flush_sends_only_full_task_batches() -> None:
+    """Tasks cleared to go (their statuses sent) are still cut down to whole batches until the final flush:
+    3 cleared tasks with a batch of 2 send 2, the third waits."""
+    sent = Recorder()
+    buffer = WriteBuffer(sent, 10, 2)
+    deals = [f"D{n}" for n in range(13)]
+    buffer.add(
+        PendingPage(Cursor(NOW, "D12"), []),
+        WritePlan(tuple(status(d) for d in deals), tuple(task(d) for d in ("D0", "D1", "D2", "D10"))),
+    )
+    first = buffer.flush()
+    assert len(first.plan.status_writes) == 10
+    assert ids(first.plan.task_writes) == ["D0", "D1"]
+    last = buffer.flush(final=True)
+    assert ids(last.plan.task_writes) == ["D2", "D10"]
+    assert ids(last.plan.status_writes) == ["D10", "D11", "D12"]
+
+
+def test_no_task_is_ever_sent_before_its_status_write() -> None:
+    """Over a run of pages with uneven batch sizes, each deal's task goes in the same call as its status
+    write or a later one, and nothing is sent twice or lost."""
+    sent = Recorder()
+    buffer = WriteBuffer(sent, 20, 3)
+    for index in range(6):
+        pending, plan = page(11, index * 11, 5 + index)
+        buffer.add(pending, plan)
+        if buffer.ready():
+            buffer.flush()
+    buffer.flush(final=True)
+    status_call = {w.deal_id: n for n, plan in enumerate(sent.calls) for w in plan.status_writes}
+    task_call = {w.deal_id: n for n, plan in enumerate(sent.calls) for w in plan.task_writes}
+    assert len(status_call) == 66 and len(task_call) == sum(5 + i for i in range(6))
+    assert all(task_call[d] >= status_call[d] for d in task_call)
+    assert sum(len(p.task_writes) for p in sent.calls) == len(task_call)
