@@ -162,7 +162,7 @@ def test_completed_tasks_leave_keeps_the_task_completed_and_creates_nothing(env:
     other task is created for the deal, by incremental runs or full sweeps."""
     env.run("full")
     env.restart(environ={"BANT_SYNC_RUN__COMPLETED_TASKS": "leave"})
-    deal_id = _deal(env)
+    deal_id = _deal(env, {"needs_qualification"})
     task = _the_open_task(env, deal_id)
     env.view.complete_task(task["id"])
     _touch(env, deal_id)
@@ -177,9 +177,8 @@ def test_completed_tasks_leave_keeps_the_task_completed_and_creates_nothing(env:
 
 # ----- 3. escalations are always visible --------------------------------------------------------------------
 def test_going_qualify_out_reopens_the_task_high_and_due_soon(env: Env) -> None:
-    """Thirty-one days after being flagged, the full sweep turns every still-unqualified deal qualify_out;
-    each one's task is open (the one a rep completed is reopened), High, and due today + 3 business
-    days."""
+    """Thirty-one days after being flagged, every still-unqualified deal goes qualify_out with its task
+    open (one a rep completed reopened), High and due today + 3 business days."""
     env.run("full")
     deal_id = _deal(env, {"needs_qualification"})
     task = _the_open_task(env, deal_id)
@@ -203,9 +202,8 @@ def test_going_qualify_out_reopens_the_task_high_and_due_soon(env: Env) -> None:
 
 @pytest.mark.parametrize("completed_tasks", ["reopen", "leave"])
 def test_a_deal_turned_poc_reopens_its_task_high_and_due_soon(env: Env, completed_tasks: str) -> None:
-    """A rep completes the task of an unqualified non-POC deal; a week later the deal's type becomes POC:
-    the next run shows it poc_unqualified with its task open, High and due today + 3 business days —
-    even when `completed_tasks = "leave"`, since an escalation is always visible."""
+    """A non-POC deal whose rep completed its task becomes a POC a week later: the task is reopened, High,
+    due today + 3 business days — under `completed_tasks = "leave"` too (escalations are always visible)."""
     env.run("full")
     if completed_tasks != "reopen":
         _with_run_setting(env, "completed_tasks", completed_tasks)
@@ -369,13 +367,15 @@ def test_two_connections_on_one_crm_account_are_refused_naming_both(
 # ----- 9. tasks written by the previous version -------------------------------------------------------------
 def _legacy_state(env: Env) -> dict[str, str]:
     """Turn the CRM and the state store into what bant-sync before 0.2 left: every task and ledger row keyed
-    `legacy_sync_key(connection, deal)`. Returns each task's current (new) key by task id."""
+    `legacy_sync_key(connection, deal)`, the ledger filed under the connection's name. Returns each task's
+    current (new) key by task id."""
     tasks = env.view.task_details()
     new_keys = {t["id"]: t["key"] for t in tasks}
     url = load_settings(str(env.config), environ={}).state.database_url()
     assert url.startswith("sqlite:///"), url
     env.worker.close()
     with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE task_ledger SET connection = ?", (env.crm,))
         for task in tasks:
             old = legacy_sync_key(env.crm, task["deal_id"])
             env.view.set_task_key(task["id"], old)

@@ -215,10 +215,8 @@ def _restore(env: Env, vanished: Vanished) -> None:
 
 
 def test_a_week_in_the_crm(week_env: Env) -> None:
-    """A seeded week of rep and admin activity with daytime incremental runs and nightly full sweeps:
-    after each sweep one open task per unqualified deal, none for qualified or closed deals, every
-    escalation visible, reps' task edits kept while the verdict stands, a further sweep writes nothing —
-    and the sweep during which a BANT field vanishes fails naming it and flags nothing because of it."""
+    """A seeded week of rep and admin activity: after every nightly sweep the invariants hold and nothing is
+    left to write; the sweep a BANT field vanishes from fails naming it and flags nothing because of it."""
     env = week_env
     week = Week(env, Reps(env.view, random.Random(SEED), today=env.today))
     week.run("full")
