@@ -18,10 +18,15 @@ from rules import Deal, evaluate, framework_from_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = date(2026, 11, 27)
+# Genuine values, placeholders and the gaming attempts the junk-text and date rules catch.
 BUDGETS = ["85000", "$120,000", "TBD", "", None, "n/a", "approved in FY27 plan", "0", "1.5M"]
+BUDGETS += ["no budget yet"]
 AUTHORITIES = ["Dana Whitfield (CFO)", "IT Director", None, "unknown", "?", "VP Operations"]
+AUTHORITIES += ["N/A.", "not sure"]
 NEEDS = ["Replace three nightly ETL jobs that miss SLAs", "help", None, "Consolidate reporting", "TBD"]
+NEEDS += ["a" * 20]
 TIMINGS = ["2027-01-15", "2026-06-30", "Q1 2027", None, "?", "end of year"]
+TIMINGS += ["12/31/2024", "Dec 2027"]
 STAGES = ["Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote", "Negotiation/Review"]
 
 

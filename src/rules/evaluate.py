@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from rules.framework import Framework
-from rules.model import Assessment, Deal, Gap, Status
+from rules.model import Assessment, Deal, Gap, Status, new_assessment
 
 
 def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
@@ -28,15 +28,15 @@ def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
     score = round(100 * met_weight / total_weight) if total_weight else 100
 
     if framework.scope.excludes(deal):
-        return Assessment(deal.id, Status.NOT_EVALUATED, (), score, (), is_poc, None)
+        return new_assessment(deal.id, Status.NOT_EVALUATED, (), score, (), is_poc, None)
     required = criteria if is_poc and framework.poc_requires_all else framework.required_at(deal.stage)
     if not required:
-        return Assessment(deal.id, Status.NOT_EVALUATED, (), score, (), is_poc, None)
+        return new_assessment(deal.id, Status.NOT_EVALUATED, (), score, (), is_poc, None)
     if len(required) != len(criteria):
         names = {c.name for c in required}
         failed = [gap for gap in failed if gap.criterion in names]
     if not failed:
-        return Assessment(deal.id, Status.QUALIFIED, (), score, (), is_poc, None)
+        return new_assessment(deal.id, Status.QUALIFIED, (), score, (), is_poc, None)
 
     flagged_since = deal.flagged_since if deal.flagged_since and deal.flagged_since <= today else today
     if (today - flagged_since).days > framework.qualify_out_after_days:
@@ -48,4 +48,4 @@ def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
     gaps = tuple(failed)
     missing = tuple([gap.criterion for gap in gaps])
     reasons = tuple([gap.reason for gap in gaps])
-    return Assessment(deal.id, status, missing, score, reasons, is_poc, flagged_since, gaps)
+    return new_assessment(deal.id, status, missing, score, reasons, is_poc, flagged_since, gaps)

@@ -15,7 +15,7 @@ from datetime import date
 
 from rules.checks import FIXED_VERDICTS, Check, Verdict, compile_checks
 from rules.dates import DEFAULT_DATE_RULES, DateRules
-from rules.model import CANONICAL_FIELDS, Deal, Gap, Value
+from rules.model import CANONICAL_FIELDS, Deal, Gap, Value, new_gap
 from rules.text import DEFAULT_TEXT_RULES, TextRules
 
 
@@ -52,7 +52,7 @@ class Criterion:
         fixed = self._fixed_gaps.get(verdict)
         if fixed is not None:
             return fixed
-        return Gap(self.name, self.label, self.hint, self.field, f"{self.label}: {verdict}")
+        return new_gap(self.name, self.label, self.hint, self.field, f"{self.label}: {verdict}")
 
 
 def field_reader(field_name: str) -> Callable[[Deal], Value]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -124,3 +124,58 @@ class Assessment:
     is_poc: bool
     flagged_since: date | None
     gaps: tuple[Gap, ...] = ()
+
+
+# Fast constructors for the two objects evaluate() builds per deal. A frozen dataclass's __init__ sets each
+# field through object.__setattr__, which costs more than the rest of building a Gap; setting the slots
+# directly gives the same object (equal, hashable, immutable) in about a third of the time, which keeps
+# the rules above 100,000 assessments per second. The unpacking below fails at import if a field is
+# added or removed without updating these functions.
+_new = object.__new__
+_gap_criterion, _gap_label, _gap_hint, _gap_field, _gap_reason = (
+    getattr(Gap, f.name).__set__ for f in fields(Gap)
+)
+(
+    _a_deal_id,
+    _a_status,
+    _a_missing,
+    _a_score,
+    _a_reasons,
+    _a_is_poc,
+    _a_flagged_since,
+    _a_gaps,
+) = (getattr(Assessment, f.name).__set__ for f in fields(Assessment))
+
+
+def new_gap(criterion: str, label: str, hint: str, field: str, reason: str) -> Gap:
+    """Gap(criterion, label, hint, field, reason), built faster."""
+    gap = _new(Gap)
+    _gap_criterion(gap, criterion)
+    _gap_label(gap, label)
+    _gap_hint(gap, hint)
+    _gap_field(gap, field)
+    _gap_reason(gap, reason)
+    return gap
+
+
+def new_assessment(
+    deal_id: str,
+    status: Status,
+    missing: tuple[str, ...],
+    score: int,
+    reasons: tuple[str, ...],
+    is_poc: bool,
+    flagged_since: date | None,
+    gaps: tuple[Gap, ...] = (),
+) -> Assessment:
+    """Assessment(...) with the same arguments, built faster."""
+    assessment = _new(Assessment)
+    _a_deal_id(assessment, deal_id)
+    _a_status(assessment, status)
+    _a_missing(assessment, missing)
+    _a_score(assessment, score)
+    _a_reasons(assessment, reasons)
+    _a_is_poc(assessment, is_poc)
+    _a_flagged_since(assessment, flagged_since)
+    _a_gaps(assessment, gaps)
+    return assessment

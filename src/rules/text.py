@@ -66,7 +66,9 @@ def normalise(text: str) -> str:
     spaced = " ".join(text.lower().split())
     if spaced.replace(" ", "").isalnum():  # the common case, several times faster than the regex
         return spaced
-    return _NON_WORD.sub(" ", spaced.translate(_APOSTROPHES)).strip()
+    if "'" in spaced or "’" in spaced or "`" in spaced:
+        spaced = spaced.translate(_APOSTROPHES)
+    return _NON_WORD.sub(" ", spaced).strip()
 
 
 def _compact(lower: str) -> str:
@@ -130,13 +132,16 @@ class TextRules:
         """PLACEHOLDER or NOT_KNOWN when the (stripped, non-blank) text says nothing, else None."""
         lower = text.lower()
         head = lower[:2]
-        if not head.isalnum():
-            head = _compact(lower)[:2]
-            if not head:
+        if head.isalnum():
+            if head not in self._heads:
+                return None
+            spaced = normalise(text)
+        else:
+            spaced = normalise(text)
+            if not spaced:
                 return PLACEHOLDER if lower in self._symbols else None
-        if head not in self._heads:
-            return None
-        spaced = normalise(text)
+            if spaced.replace(" ", "")[:2] not in self._heads:
+                return None
         if spaced.replace(" ", "") in self._keys:
             return PLACEHOLDER
         if spaced in self._phrases:

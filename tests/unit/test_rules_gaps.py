@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from rules import Assessment, Deal, Framework, Gap, Status, evaluate
+from rules.model import new_assessment, new_gap
 
 TODAY = date(2026, 11, 27)
 
@@ -86,3 +87,15 @@ def test_every_shipped_criterion_has_a_label_and_a_question_for_the_buyer(
     for criterion in framework.criteria:
         assert criterion.label and criterion.label != criterion.name, criterion.name
         assert criterion.hint.endswith("?") and len(criterion.hint) >= 30, criterion.name
+
+
+def test_fast_constructors_build_the_same_objects() -> None:
+    """new_gap / new_assessment give objects equal (and hashing equal) to the dataclass constructors."""
+    gap = Gap("budget", "Budget", "How much?", "budget", "Budget: missing")
+    fast_gap = new_gap("budget", "Budget", "How much?", "budget", "Budget: missing")
+    assert fast_gap == gap and hash(fast_gap) == hash(gap) and repr(fast_gap) == repr(gap)
+    args = ("D", Status.NEEDS_QUALIFICATION, ("budget",), 75, ("Budget: missing",), True, TODAY, (gap,))
+    assert new_assessment(*args) == Assessment(*args)
+    assert new_assessment(*args[:7]) == Assessment(*args[:7])
+    with pytest.raises(AttributeError):
+        fast_gap.reason = "changed"  # type: ignore[misc]
