@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 
-from rules import DEFAULT_TEXT_RULES, Framework, TextRules, evaluate, parse_check
+from rules import (
+    DEFAULT_NEGATIONS,
+    DEFAULT_PLACEHOLDERS,
+    DEFAULT_TEXT_RULES,
+    Framework,
+    TextRules,
+    evaluate,
+    parse_check,
+)
 from rules.checks import compile_checks
 from rules.model import Deal, Value
 from rules.text import normalise
+from tests.conftest import ROOT
 
 TODAY = date(2026, 11, 27)
 GOOD = {
@@ -160,3 +170,19 @@ def test_one_of_choices_are_never_junk_for_their_criterion() -> None:
     assert stance("no", TODAY) is None
     assert stance("TBD", TODAY) == "'TBD' is a placeholder"
     assert DEFAULT_TEXT_RULES.unknown("not sure") is not None
+
+
+def test_the_readme_lists_the_default_phrases() -> None:
+    """The README's "Qualification rules" section lists exactly the default placeholders, negations and
+    fillers, so the documentation cannot drift from the code."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Qualification rules", 1)[1].split("\n## ", 1)[0]
+    placeholders, negations = re.findall(r"Default list:\s*`([^`]*)`", section)
+    (fillers,) = re.findall(r"a trailing filler aside\s*\(`([^`]*)`\)", section)
+
+    def listed(text: str) -> set[str]:
+        return {" ".join(item.split()) for item in text.split(",")}
+
+    assert listed(placeholders) == DEFAULT_PLACEHOLDERS
+    assert listed(negations) == DEFAULT_NEGATIONS
+    assert listed(fillers) == DEFAULT_TEXT_RULES.fillers
