@@ -30,7 +30,7 @@ from sandbox.salesforce.routes import SalesforceFront
 from sandbox.salesforce.state import SalesforceState
 from sandbox.seeds import SEEDS, SeedError, build_story
 from sandbox.seeds.catalog import REPS
-from sandbox.seeds.load import hubspot_owners, load_hubspot, load_salesforce
+from sandbox.seeds.load import hubspot_owners, load_hubspot, load_salesforce, organization_record
 from sandbox.server import HttpServer
 from sandbox.tls import make_jwt_key, make_tls_material
 from sandbox.tokens import TokenStore
@@ -202,10 +202,12 @@ class Sandbox:
 
     # ----- internals ----------------------------------------------------------------------------------------
     def _build_world(self) -> _World:
+        """Both CRMs seeded afresh (a sandbox refresh keeps the org id and portal id, as real ones do)."""
         options, now = self.options, self.clock.now()
         story = build_story(options.seed, options.seed_value, options.deals, now)
         salesforce = SalesforceState(self.clock, bare=options.bare)
         salesforce.default_owner_id = load_salesforce(salesforce, story, now, self._creds.username)
+        salesforce.insert_seed("Organization", [organization_record(self._creds.org_id, now)])
         hubspot = HubSpotState(self.clock, bare=options.bare, owners=hubspot_owners(now))
         load_hubspot(hubspot, story)
         sf_front = SalesforceFront(salesforce, self.clock, self._creds, self._sf_tokens, self._usage)

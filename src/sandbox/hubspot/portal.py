@@ -16,6 +16,10 @@ TYPE_IDS = {"deals": "0-3", "tasks": "0-27"}
 _PORTAL_CREATED = "2024-01-01T00:00:00.000Z"
 
 
+PORTAL_ID = 24681357
+"""The sandbox portal's id: fixed, so a reset (a sandbox refresh) keeps it, as a real portal does."""
+
+
 class PortalService:
     def __init__(self, state: HubSpotState, clock: SandboxClock) -> None:
         self._state = state
@@ -34,6 +38,23 @@ class PortalService:
         if len(parts) == 3 and parts[2] == "stages":
             return json_response(200, {"results": pipeline["stages"]})
         return json_response(200, pipeline)
+
+    def account_details(self) -> Response:
+        """``GET /account-info/v3/details``: the portal's id and settings (Account Information API)."""
+        return json_response(
+            200,
+            {
+                "portalId": PORTAL_ID,
+                "accountType": "DEVELOPER_TEST",
+                "timeZone": "US/Eastern",
+                "companyCurrency": "USD",
+                "additionalCurrencies": [],
+                "utcOffset": "-05:00",
+                "utcOffsetMilliseconds": -18000000,
+                "uiDomain": "app.hubspot.com",
+                "dataHostingLocation": "na1",
+            },
+        )
 
     def owners(self, request: Request, parts: list[str]) -> Response:
         owners = self._state.owners

@@ -113,6 +113,8 @@ class HubSpotFront:
             return self._properties.handle(request, parts[3:])
         if parts[:3] == ["crm", "v3", "pipelines"] and method == "GET":
             return self._portal.pipelines(request, parts[3:])
+        if parts == ["account-info", "v3", "details"] and method == "GET":
+            return self._portal.account_details()
         if parts[:3] == ["crm", "v3", "owners"] and method == "GET":
             return self._portal.owners(request, parts[3:])
         if parts[:3] == ["crm", "v4", "associations"] and len(parts) == 6 and parts[5] == "labels":

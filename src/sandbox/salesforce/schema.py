@@ -227,3 +227,16 @@ def user_schema() -> ObjectSchema:
         *_system_fields(),
     ]
     return ObjectSchema("User", "User", {f.name: f for f in fields})
+
+
+def organization_schema() -> ObjectSchema:
+    """The org's one Organization record (read-only): queried for the org id."""
+    ro = {"createable": False, "updateable": False}
+    fields = [
+        _id_field("Organization"),
+        FieldDef("Name", "Name", "string", length=80, **ro),  # type: ignore[arg-type]
+        FieldDef("OrganizationType", "Edition", "string", length=40, **ro),  # type: ignore[arg-type]
+        FieldDef("IsSandbox", "Is Sandbox", "boolean", nillable=False, **ro),  # type: ignore[arg-type]
+        *_system_fields(),
+    ]
+    return ObjectSchema("Organization", "Organization", {f.name: f for f in fields})

@@ -18,6 +18,7 @@ from sandbox.salesforce.schema import (
     FieldDef,
     ObjectSchema,
     opportunity_schema,
+    organization_schema,
     task_schema,
     user_schema,
 )
@@ -32,7 +33,8 @@ class SalesforceState:
         self.lock = threading.RLock()
         self._clock = clock
         self.schemas: dict[str, ObjectSchema] = {
-            s.name: s for s in (opportunity_schema(bare), task_schema(bare), user_schema())
+            s.name: s
+            for s in (opportunity_schema(bare), task_schema(bare), user_schema(), organization_schema())
         }
         self._tables: dict[str, dict[str, Record]] = {name: {} for name in self.schemas}
         self._counters: dict[str, int] = dict.fromkeys(self.schemas, 0)

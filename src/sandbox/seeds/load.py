@@ -121,3 +121,16 @@ def load_hubspot(state: HubSpotState, story: Story) -> None:
                 props[name] = value
         deals.append(HsObject(str(num), num, props, deal.created, deal.modified, epoch_ms(deal.modified)))
     state.insert_seed("deals", sorted(deals, key=lambda o: o.modstamp_ms))
+
+
+def organization_record(org_id: str, now: datetime) -> Record:
+    """The org's Organization record."""
+    return {
+        "Id": org_id,
+        "Name": "bant-sync sandbox",
+        "OrganizationType": "Developer Edition",
+        "IsSandbox": True,
+        "CreatedDate": now,
+        "LastModifiedDate": now,
+        "SystemModstamp": now,
+    }
