@@ -41,15 +41,35 @@ class StatusWrite:
 
 
 class TaskAction(StrEnum):
+    """What a task write does. CREATE sends every owned field with the task open; UPDATE and REOPEN send
+    the fields named in `TaskWrite.fields` of an existing task (REOPEN also sets it open); COMPLETE sets
+    its status to completed (and only the `fields` named, normally none)."""
+
     CREATE = "create"
     UPDATE = "update"
+    REOPEN = "reopen"
     COMPLETE = "complete"
+
+
+class TaskField(StrEnum):
+    """The task fields bant-sync may write; a connector maps each to its CRM's field (its field table)."""
+
+    SUBJECT = "subject"
+    DESCRIPTION = "description"
+    PRIORITY = "priority"
+    DUE = "due"
+    OWNER = "owner"
+    KEY = "key"
+
+
+CONTENT_FIELDS = frozenset({TaskField.SUBJECT, TaskField.DESCRIPTION, TaskField.PRIORITY})
+"""Rewritten when the verdict changes (status or missing criteria), never to undo a person's edit."""
 
 
 @dataclass(frozen=True, slots=True)
 class TaskWrite:
-    """One follow-up task change for a deal's owner. `sync_key` is deterministic per deal and connection;
-    `task_id` is the CRM id when known (update/complete of a task created earlier)."""
+    """One follow-up task change for a deal's owner. `sync_key` names the CRM account and the deal;
+    `task_id` is the CRM id (every action but CREATE); `fields` are what UPDATE/REOPEN write."""
 
     action: TaskAction
     sync_key: str
@@ -60,6 +80,20 @@ class TaskWrite:
     due: date
     priority: str = "High"
     task_id: str | None = None
+    fields: frozenset[TaskField] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class CrmTask:
+    """A bant-sync task as the CRM holds it now, found by its sync key."""
+
+    task_id: str
+    sync_key: str
+    is_open: bool
+    subject: str | None = None
+    due: date | None = None
+    owner_id: str | None = None
+    priority: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

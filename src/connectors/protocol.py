@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from connectors.model import Cursor, Page, RowOutcome, WritePlan
+from connectors.model import CrmTask, Cursor, Page, RowOutcome, WritePlan
 from rules.model import Deal
 
 
@@ -20,6 +20,11 @@ class Connector(Protocol):
     - `fetch_one` / `fetch_by_owner` serve scoped resyncs.
     - `apply(plan)` performs the writes in batches and returns one RowOutcome per status write and per task
       write; a rejected row never fails the others.
+    - `identity` (known after preflight) names the CRM account: `salesforce:<org id>`,
+      `hubspot:<portal id>`. Task keys are derived from it, never from the connection's name.
+    - `find_tasks(keys)` reads the bant-sync tasks the CRM holds under those sync keys, in batches (the
+      worker reconciles against them; a connector keeps no state of its own about tasks).
+    - `field_names` maps canonical deal fields (`budget`, ...) to the CRM's names, for task wording.
     - `api_calls` counts the CRM API calls made by this instance (for run records and budgets).
     """
 
@@ -34,6 +39,14 @@ class Connector(Protocol):
     def fetch_by_owner(self, owner_id: str) -> Iterator[Page]: ...
 
     def apply(self, plan: WritePlan) -> list[RowOutcome]: ...
+
+    @property
+    def identity(self) -> str: ...
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, CrmTask]: ...
+
+    @property
+    def field_names(self) -> Mapping[str, str]: ...
 
     @property
     def api_calls(self) -> int: ...

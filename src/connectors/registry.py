@@ -12,7 +12,7 @@ where `factory` is a ConnectorFactory. The worker turns the `[connections.NAME]`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -24,51 +24,6 @@ from connectors.protocol import Connector
 ENTRY_POINT_GROUP = "bant_sync.connectors"
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """The worker's record of one bant-sync task: intended (task_id None), open, or completed."""
-
-    sync_key: str
-    deal_id: str
-    task_id: str | None
-    state: str
-    missing: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Intent:
-    """A task about to be created for `deal_id` under `sync_key`, recorded before the create is sent."""
-
-    sync_key: str
-    deal_id: str
-    missing: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Confirmation:
-    """The CRM's answer for a task: its id, and whether it is open or completed."""
-
-    sync_key: str
-    task_id: str
-    state: str
-    missing: tuple[str, ...] = ()
-
-
-class TaskLedger(Protocol):
-    """Durable record of task creations, so an uncertain create is reconciled by key before any re-create.
-
-    Every method takes a batch and is one transaction: a chunk of 100 creates costs one commit before it is
-    sent and one after, not one per task."""
-
-    def intend(self, intents: Sequence[Intent]) -> None: ...
-
-    def confirm(self, confirmations: Sequence[Confirmation]) -> None: ...
-
-    def lookup(self, sync_keys: Iterable[str]) -> dict[str, LedgerEntry]: ...
-
-    def pending(self) -> list[LedgerEntry]: ...
-
-
 @dataclass(frozen=True)
 class ConnectorContext:
     """What the worker hands a connector besides its settings. `clock` returns tz-aware UTC now; `sleep`
@@ -76,7 +31,6 @@ class ConnectorContext:
 
     connection: str
     secrets: Mapping[str, str]
-    ledger: TaskLedger
     clock: Callable[[], datetime]
     sleep: Callable[[float], None]
 

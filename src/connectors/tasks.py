@@ -167,8 +167,21 @@ def due_date(today: date, business_days: int, holidays: Collection[date] = ()) -
     return add_business_days(today, business_days, holidays)
 
 
-def sync_key(connection: str, deal_id: str) -> str:
-    """The deterministic key of a deal's bant-sync task in one connection: at most 64 characters, safe for
-    Salesforce's 255-character external id and HubSpot's unique property."""
+def sync_key(identity: str, deal_id: str) -> str:
+    """The key of a deal's bant-sync task: the CRM account's identity (Salesforce org id, HubSpot portal
+    id) and the deal id, so renaming a connection or a second install against the same CRM finds the same
+    task. At most 64 characters, safe for Salesforce's external id and HubSpot's unique property."""
+    digest = hashlib.sha256(f"{identity}\x00{deal_id}".encode()).hexdigest()[:16]
+    return f"bs2-{digest}-{deal_id}"[:64]
+
+
+def legacy_sync_key(connection: str, deal_id: str) -> str:
+    """The key bant-sync used before 0.2, hashed from the connection's name: tasks keyed this way are
+    adopted (re-keyed with `sync_key`), never duplicated."""
     digest = hashlib.sha256(f"{connection}\x00{deal_id}".encode()).hexdigest()[:24]
     return f"bs1-{digest}-{deal_id}"[:64]
+
+
+def retired_key(key: str, task_id: str) -> str:
+    """Where a completed task's key goes when `completed_tasks = "new_task"` frees it for a new task."""
+    return f"{key[:40]}~done-{task_id}"[:64]

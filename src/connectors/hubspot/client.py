@@ -48,7 +48,32 @@ _API_EXCEPTIONS: tuple[type[Exception], ...] = tuple(
     importlib.import_module(f"hubspot.{pkg}.exceptions").ApiException for pkg in _SDK_PACKAGES
 )
 
+
+class AccountInfoApi:
+    """`GET /account-info/v3/details` (the portal's id and time zone) through the SDK's own ApiClient:
+    hubspot-api-client 12 ships no module for the account-info API
+    (https://developers.hubspot.com/docs/api/settings/account-information-api)."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.api_client = api_client
+
+    def details_with_http_info(self, **kwargs: Any) -> Any:
+        return self.api_client.call_api(
+            "/account-info/v3/details",
+            "GET",
+            {},
+            [],
+            {"Accept": "application/json"},
+            response_types_map={200: "object"},
+            auth_settings=["oauth2"],
+            _return_http_data_only=False,
+            _preload_content=kwargs.get("_preload_content", True),
+            _request_timeout=kwargs.get("_request_timeout"),
+        )
+
+
 _APIS: dict[str, Callable[[Any], Any]] = {
+    "account_info": lambda c: AccountInfoApi(c.crm.owners.owners_api.api_client),
     "deals_search": lambda c: c.crm.deals.search_api,
     "deals_batch": lambda c: c.crm.deals.batch_api,
     "deals_basic": lambda c: c.crm.deals.basic_api,

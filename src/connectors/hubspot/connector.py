@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from connectors.errors import ConfigurationError
 from connectors.hubspot.auth import token_source
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 from connectors.hubspot.mapping import parse_datetime, status_properties, to_deal
@@ -16,7 +17,7 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.setup import SetupReport, setup
 from connectors.hubspot.tasks import TaskWriter
 from connectors.hubspot.write import batch_update
-from connectors.model import Cursor, OutcomeKind, Page, RowOutcome, WritePlan, WriteTarget
+from connectors.model import CrmTask, Cursor, OutcomeKind, Page, RowOutcome, WritePlan, WriteTarget
 from connectors.registry import ConnectorContext
 from connectors.retry import RetryPolicy
 from rules.model import Deal
@@ -56,7 +57,8 @@ class HubSpotConnector:
             context.clock,
             settings.refresh_margin_seconds,
         )
-        self.tasks = TaskWriter(self.client, context.ledger, settings.task_key_property)
+        self.tasks = TaskWriter(self.client, settings.task_key_property)
+        self._portal_id: str | None = None
         self.last_sweep: Sweeper | None = None
         self._properties = sorted(set(self._mapping.values()))
         self._open_filter = {"propertyName": self._mapping["is_closed"], "operator": "NEQ", "value": "true"}
@@ -67,6 +69,31 @@ class HubSpotConnector:
 
     def preflight(self) -> None:
         self.tasks.association_type_id = preflight(self.client, self.settings)
+        if self._portal_id is None:
+            self._portal_id = self._read_portal_id()
+
+    def _read_portal_id(self) -> str:
+        """The portal's id (Account Information API; any token of the portal may read it)."""
+        details = self.client.call_json("other", "account_info", "details")
+        portal = details.get("portalId")
+        if portal is None:
+            raise ConfigurationError("HubSpot's account details carry no portalId; check the access token")
+        return str(portal)
+
+    @property
+    def identity(self) -> str:
+        """`hubspot:<portal id>` (known after preflight)."""
+        if self._portal_id is None:
+            self._portal_id = self._read_portal_id()
+        return f"hubspot:{self._portal_id}"
+
+    @property
+    def field_names(self) -> Mapping[str, str]:
+        return dict(self._mapping)
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, CrmTask]:
+        """The bant-sync tasks this portal holds under these sync keys."""
+        return self.tasks.find(keys) if keys else {}
 
     def setup(self) -> SetupReport:
         return setup(self.client, self.settings)
@@ -147,8 +174,7 @@ class HubSpotConnector:
                     RowOutcome(write.deal_id, WriteTarget.STATUS, kind, result.code, result.message)
                 )
         if plan.task_writes:
-            missing = {w.deal_id: w.missing for w in plan.status_writes}
-            outcomes.extend(self.tasks.apply(plan.task_writes, missing))
+            outcomes.extend(self.tasks.apply(plan.task_writes))
         return outcomes
 
     def close(self) -> None:

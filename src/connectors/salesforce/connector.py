@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 
-from connectors.model import Cursor, Page, RowOutcome, WritePlan
+from connectors.errors import ConfigurationError
+from connectors.model import CrmTask, Cursor, Page, RowOutcome, WritePlan
 from connectors.registry import ConnectorContext
 from connectors.retry import RetryPolicy
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.preflight import PreflightReport, preflight
 from connectors.salesforce.pull import OpportunityReader, paginate
 from connectors.salesforce.settings import SalesforceSettings
-from connectors.salesforce.tasks import TaskWriter
+from connectors.salesforce.tasks import TaskWriter, find_tasks
 from connectors.salesforce.write import CollectionWriter, write_statuses
 from rules.model import Deal
 
@@ -43,15 +44,43 @@ class SalesforceConnector:
         self.writer = CollectionWriter(self.client, settings.max_in_flight)
         self.report: PreflightReport | None = None
         self._reader: OpportunityReader | None = None
+        self._org_id: str | None = None
 
     def preflight(self) -> None:
         """Authenticate and check both objects; raise SchemaDriftError naming every problem."""
         report = preflight(self.client, self.settings)
         report.raise_for_problems()
         self.report = report
+        if self._org_id is None:
+            self._org_id = self._read_org_id()
         self._reader = OpportunityReader(
             self.settings.field_map, self.settings.extra_fields, report.opportunity_types
         )
+
+    def _read_org_id(self) -> str:
+        """The org's id (`SELECT Id FROM Organization`): every user can read it, whatever the auth mode."""
+        for record in self.client.query("SELECT Id FROM Organization LIMIT 1"):
+            return str(record["Id"])[:15]
+        raise ConfigurationError(
+            "Salesforce returned no Organization record; check that the integration user has API access"
+        )
+
+    @property
+    def identity(self) -> str:
+        """`salesforce:<15-character org id>` (known after preflight)."""
+        if self._org_id is None:
+            self._org_id = self._read_org_id()
+        return f"salesforce:{self._org_id}"
+
+    @property
+    def field_names(self) -> Mapping[str, str]:
+        return {**self.settings.field_map, **self.settings.extra_fields}
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, CrmTask]:
+        """The bant-sync tasks this org holds under these sync keys."""
+        if not keys:
+            return {}
+        return find_tasks(self.writer, keys, self.settings.task_key_field)
 
     def check(self) -> PreflightReport:
         """The preflight report without raising (for `bant-sync setup --check`)."""
@@ -99,14 +128,10 @@ class SalesforceConnector:
             self.preflight()
         assert self.report is not None
         outcomes = write_statuses(self.writer, plan.status_writes, self.settings.field_map)
-        tasks = TaskWriter(
-            self.writer,
-            self.settings.task_key_field,
-            self.context.ledger,
-            self.report.task_key_is_external_id,
-        )
-        missing = {w.deal_id: w.missing for w in plan.status_writes}
-        return outcomes + tasks.apply(plan.task_writes, missing)
+        if not plan.task_writes:
+            return outcomes
+        tasks = TaskWriter(self.writer, self.settings.task_key_field, self.report.task_key_is_external_id)
+        return outcomes + tasks.apply(plan.task_writes)
 
     @property
     def api_calls(self) -> int:

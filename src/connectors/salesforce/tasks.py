@@ -1,202 +1,154 @@
-"""Follow-up tasks on Salesforce: exactly one per deal, keyed by `BANT_Sync_Key__c`.
+"""Follow-up tasks on Salesforce, keyed by `BANT_Sync_Key__c`: found by key, created, updated, completed.
 
-Activity custom fields can carry the External ID attribute. Salesforce Object Reference, "Custom Fields"
-(developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/custom_fields.htm) lists
-Task and Event among the standard objects that support custom fields, and its "External ID Attribute on
-Custom Fields" section allows the attribute on any custom text, number or email field. In metadata such
-fields are defined on the `Activity` object and surface on Task (`objects/Activity/fields/…`; a file under
-`objects/Task/fields/` is refused by the Metadata API). So tasks are upserted by key through
-`PATCH composite/sobjects/Task/BANT_Sync_Key__c` (REST API Developer Guide, "Upsert Multiple Records"):
-a retry after an uncertain outcome updates the task the first attempt made instead of duplicating it.
+The connector keeps no state about tasks: the worker reads them with `find_tasks`, decides, and sends
+TaskWrites (worker.task_sync). Activity custom fields can carry the External ID attribute (Salesforce Object
+Reference, "Custom Fields"; in metadata they are defined on `Activity` and surface on Task), so creates are
+upserted by key through `PATCH composite/sobjects/Task/BANT_Sync_Key__c` (REST API Developer Guide,
+"Upsert Multiple Records"): a retry after an uncertain outcome updates the task the first attempt made
+instead of duplicating it. When describe shows the key is not an External ID, a create is sent once
+(`POST composite/sobjects`, never retried): an uncertain answer is a rejection that the next run's lookup
+by key settles.
 
-When describe shows the key field is not an External ID (an admin created it without the attribute), the
-connector falls back to the ledger: look tasks up by key first, update what exists, and create the rest
-once (no blind retry of a create), recording intent and confirmation in the worker's TaskLedger.
+Lookups are SOQL over the key, 200 keys per query: a query travels in the GET URL, and Salesforce refuses
+URIs over 16,384 bytes (REST API Developer Guide, "Limits"), which a page of 2,000 keys would exceed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from simple_salesforce.format import format_soql
 
 from connectors.errors import TransientError
-from connectors.model import OutcomeKind, RowOutcome, TaskAction, TaskWrite, WriteTarget
-from connectors.registry import Confirmation, Intent, TaskLedger
+from connectors.model import CrmTask, OutcomeKind, RowOutcome, TaskAction, TaskField, TaskWrite, WriteTarget
 from connectors.salesforce.write import CHUNK, CollectionWriter, SaveResult
 
 OPEN, COMPLETED = "Not Started", "Completed"
-OPEN_STATE, COMPLETED_STATE = "open", "completed"
 GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "INVALID_ID_FIELD"})
-"""Ledger states (worker.state.ledger)."""
+"""A task someone deleted: nothing left to complete."""
+
+FIELDS: dict[TaskField, str] = {
+    TaskField.SUBJECT: "Subject",
+    TaskField.DESCRIPTION: "Description",
+    TaskField.PRIORITY: "Priority",
+    TaskField.DUE: "ActivityDate",
+    TaskField.OWNER: "OwnerId",
+}
+"""The field table: bant-sync's task fields -> Task fields (the key field is configurable)."""
 
 
-def task_record(write: TaskWrite, key_field: str, *, with_key: bool = True) -> dict[str, Any]:
-    """The Task fields bant-sync owns. An update leaves Status alone, so a rep's "In Progress" stays."""
+def _value(write: TaskWrite, name: TaskField) -> Any:
+    return {
+        TaskField.SUBJECT: write.subject,
+        TaskField.DESCRIPTION: write.description,
+        TaskField.PRIORITY: write.priority,
+        TaskField.DUE: write.due.isoformat(),
+        TaskField.OWNER: write.owner_id,
+        TaskField.KEY: write.sync_key,
+    }[name]
+
+
+def task_record(write: TaskWrite, key_field: str) -> dict[str, Any]:
+    """The Task fields one write sets. A create sets them all, open; an update only `write.fields`."""
     record: dict[str, Any] = {"attributes": {"type": "Task"}}
-    if with_key:
-        record[key_field] = write.sync_key
-    record.update(
-        WhatId=write.deal_id,
-        Subject=write.subject,
-        Description=write.description,
-        ActivityDate=write.due.isoformat(),
-        Priority=write.priority,
-    )
-    if write.owner_id:
-        record["OwnerId"] = write.owner_id
     if write.action is TaskAction.CREATE:
+        names = set(FIELDS) | {TaskField.KEY}
+        record["WhatId"] = write.deal_id
         record["Status"] = OPEN
     elif write.action is TaskAction.COMPLETE:
+        names = set(write.fields)
         record["Status"] = COMPLETED
+    else:
+        names = set(write.fields)
+        if write.action is TaskAction.REOPEN:
+            record["Status"] = OPEN
+    for name in names:
+        value = _value(write, name)
+        if name is TaskField.OWNER and not value:
+            continue
+        record[key_field if name is TaskField.KEY else FIELDS[name]] = value
+    if write.task_id and write.action is not TaskAction.CREATE:
+        record["id"] = write.task_id
     return record
 
 
 def _outcome(write: TaskWrite, result: SaveResult, task_id: str | None = None) -> RowOutcome:
     if result.success:
-        extra = {"created": str(result.created).lower()} if result.created is not None else {}
         return RowOutcome(
             write.deal_id,
             WriteTarget.TASK,
             OutcomeKind.WRITTEN,
             task_id=result.id or task_id,
             sync_key=write.sync_key,
-            extra=extra,
         )
+    kind = OutcomeKind.REJECTED
+    if write.action is TaskAction.COMPLETE and result.code in GONE:
+        kind = OutcomeKind.UNCHANGED
     return RowOutcome(
-        write.deal_id,
-        WriteTarget.TASK,
-        OutcomeKind.REJECTED,
-        result.code,
-        result.message,
-        task_id=task_id,
-        sync_key=write.sync_key,
+        write.deal_id, WriteTarget.TASK, kind, result.code, result.message, task_id, write.sync_key
     )
 
 
 class TaskWriter:
-    """Writes one plan's tasks and keeps the worker's TaskLedger true: intent before a create, the CRM id
-    and open/completed state after every write that succeeded (the planner reads open tasks from it)."""
+    """Sends one batch of TaskWrites: creates by key, everything else by task id."""
 
-    def __init__(
-        self, writer: CollectionWriter, key_field: str, ledger: TaskLedger, external_id: bool
-    ) -> None:
+    def __init__(self, writer: CollectionWriter, key_field: str, external_id: bool) -> None:
         self.writer = writer
         self.key_field = key_field
-        self.ledger = ledger
         self.external_id = external_id
 
-    def apply(self, writes: Sequence[TaskWrite], missing: Mapping[str, tuple[str, ...]]) -> list[RowOutcome]:
-        """One RowOutcome per write, in order. `missing` (deal id -> criteria) is what the ledger records."""
-        if not writes:
-            return []
-        known = self.ledger.lookup(write.sync_key for write in writes)
-        self.ledger.intend(
-            [
-                Intent(w.sync_key, w.deal_id, missing.get(w.deal_id, ()))
-                for w in writes
-                if w.action is TaskAction.CREATE or w.sync_key not in known
-            ]
-        )
-        by_id = [i for i, w in enumerate(writes) if w.action is TaskAction.COMPLETE and w.task_id]
-        keyed = [i for i in range(len(writes)) if i not in set(by_id)]
-        outcomes: dict[int, RowOutcome] = dict(
-            zip(by_id, self._complete([writes[i] for i in by_id]), strict=True)
-        )
-        rest = [writes[i] for i in keyed]
-        if rest:
-            done = self._upsert(rest) if self.external_id else self._reconcile_then_write(rest)
-            outcomes.update(zip(keyed, done, strict=True))
-        ordered = [outcomes[i] for i in range(len(writes))]
-        self.ledger.confirm(
-            [
-                Confirmation(
-                    write.sync_key,
-                    outcome.task_id,
-                    COMPLETED_STATE if write.action is TaskAction.COMPLETE else OPEN_STATE,
-                    missing.get(write.deal_id, ()),
-                )
-                for write, outcome in zip(writes, ordered, strict=True)
-                if outcome.kind is not OutcomeKind.REJECTED and outcome.task_id
-            ]
-        )
-        return ordered
-
-    def _complete(self, writes: Sequence[TaskWrite]) -> list[RowOutcome]:
-        """Complete known tasks by id, touching only Status: the rep's subject and notes stay as they are.
-        A task someone deleted counts as done (nothing left to complete)."""
-        if not writes:
-            return []
-        records = [{"attributes": {"type": "Task"}, "id": w.task_id, "Status": COMPLETED} for w in writes]
-        results = self.writer.save("composite/sobjects", "PATCH", records)
-        outcomes = []
-        for write, result in zip(writes, results, strict=True):
-            if not result.success and result.code in GONE:
-                outcomes.append(
-                    RowOutcome(
-                        write.deal_id,
-                        WriteTarget.TASK,
-                        OutcomeKind.UNCHANGED,
-                        result.code,
-                        result.message,
-                        task_id=write.task_id,
-                        sync_key=write.sync_key,
-                    )
-                )
-            else:
-                outcomes.append(_outcome(write, result, write.task_id))
-        return outcomes
-
-    def _upsert(self, writes: Sequence[TaskWrite]) -> list[RowOutcome]:
-        """Create, update or complete in one upsert per 200, keyed by the sync key."""
-        records = [task_record(w, self.key_field) for w in writes]
-        results = self.writer.save(f"composite/sobjects/Task/{self.key_field}", "PATCH", records)
-        return [_outcome(w, r) for w, r in zip(writes, results, strict=True)]
-
-    def _reconcile_then_write(self, writes: Sequence[TaskWrite]) -> list[RowOutcome]:
-        """Fallback without an External ID: find tasks by key, update what exists, create the rest once."""
-        existing = find_tasks_by_key(self.writer, [w.sync_key for w in writes], self.key_field)
+    def apply(self, writes: Sequence[TaskWrite]) -> list[RowOutcome]:
+        """One RowOutcome per write, in order."""
+        creates = [i for i, w in enumerate(writes) if w.action is TaskAction.CREATE]
+        by_id = [i for i, w in enumerate(writes) if w.action is not TaskAction.CREATE]
         outcomes: dict[int, RowOutcome] = {}
-        updates: list[tuple[int, TaskWrite, str]] = []
-        creates: list[tuple[int, TaskWrite]] = []
-        for index, write in enumerate(writes):
-            task_id = existing.get(write.sync_key) or write.task_id
-            if task_id:
-                updates.append((index, write, task_id))
-            elif write.action is TaskAction.COMPLETE:
-                outcomes[index] = RowOutcome(
-                    write.deal_id, WriteTarget.TASK, OutcomeKind.UNCHANGED, sync_key=write.sync_key
-                )
-            else:
-                creates.append((index, write))
-        if updates:
-            records = [{**task_record(w, self.key_field, with_key=False), "id": t} for _, w, t in updates]
+        if by_id:
+            records = [task_record(writes[i], self.key_field) for i in by_id]
             results = self.writer.save("composite/sobjects", "PATCH", records)
-            for (index, write, task_id), result in zip(updates, results, strict=True):
-                outcomes[index] = _outcome(write, result, task_id)
+            for index, result in zip(by_id, results, strict=True):
+                outcomes[index] = _outcome(writes[index], result, writes[index].task_id)
         if creates:
-            records = [task_record(w, self.key_field) for _, w in creates]
-            try:
-                results = self.writer.save("composite/sobjects", "POST", records, retry=False)
-            except TransientError as exc:
-                uncertain = SaveResult(False, code="UNCERTAIN", message=f"{exc}; reconciled by key next run")
-                results = [uncertain] * len(creates)
-            for (index, write), result in zip(creates, results, strict=True):
-                outcomes[index] = _outcome(write, result)
+            records = [task_record(writes[i], self.key_field) for i in creates]
+            for index, result in zip(creates, self._create(records), strict=True):
+                outcomes[index] = _outcome(writes[index], result)
         return [outcomes[i] for i in range(len(writes))]
 
+    def _create(self, records: list[dict[str, Any]]) -> list[SaveResult]:
+        if self.external_id:
+            return self.writer.save(f"composite/sobjects/Task/{self.key_field}", "PATCH", records)
+        try:
+            return self.writer.save("composite/sobjects", "POST", records, retry=False)
+        except TransientError as exc:
+            uncertain = SaveResult(False, code="UNCERTAIN", message=f"{exc}; looked up by key next run")
+            return [uncertain] * len(records)
 
-def find_tasks_by_key(writer: CollectionWriter, keys: Sequence[str], key_field: str) -> dict[str, str]:
-    """Task id by sync key, for the keys that already have a task (one query per 200 keys)."""
-    found: dict[str, str] = {}
-    for start in range(0, len(keys), CHUNK):
+
+def find_tasks(writer: CollectionWriter, keys: Sequence[str], key_field: str) -> dict[str, CrmTask]:
+    """The tasks Salesforce holds under these sync keys (one query per 200 keys; the oldest wins a tie)."""
+    found: dict[str, CrmTask] = {}
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), CHUNK):
         soql = format_soql(
-            "SELECT Id, {:literal} FROM Task WHERE {:literal} IN {} ORDER BY CreatedDate ASC",
+            "SELECT Id, {:literal}, IsClosed, Subject, ActivityDate, OwnerId, Priority FROM Task "
+            "WHERE {:literal} IN {} ORDER BY CreatedDate ASC",
             key_field,
             key_field,
-            list(keys[start : start + CHUNK]),
+            unique[start : start + CHUNK],
         )
         for record in writer.client.query(soql):
-            found.setdefault(str(record[key_field]), str(record["Id"]))
+            key = str(record[key_field])
+            if key in found:
+                continue
+            due = record.get("ActivityDate")
+            found[key] = CrmTask(
+                task_id=str(record["Id"]),
+                sync_key=key,
+                is_open=not record.get("IsClosed"),
+                subject=record.get("Subject"),
+                due=date.fromisoformat(due) if isinstance(due, str) and due else None,
+                owner_id=record.get("OwnerId"),
+                priority=record.get("Priority"),
+            )
     return found
