@@ -12,22 +12,23 @@ import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 import structlog
 
-from connectors.errors import ConnectorError, QuotaExhaustedError
-from connectors.model import Page, WritePlan
+from connectors.errors import ConnectorError, QuotaExhaustedError, SchemaDriftError
+from connectors.model import OutcomeKind, Page, RowOutcome, TaskWrite, WritePlan, WriteTarget
 from connectors.protocol import Connector
-from connectors.registry import LedgerEntry
 from rules import Deal, Framework, evaluate
 from worker.audit_recovery import observed_changes
-from worker.errors import BantSyncError, RunStopped
-from worker.planner import PlanContext, plan_closing, plan_page
+from worker.errors import BantSyncError, ConfigError, RunStopped
+from worker.planner import PlanContext, plan_closing, plan_statuses
 from worker.prefetch import read_ahead
 from worker.run_model import RunRequest, RunSummary, RunTally, rejections_of
 from worker.state import DealState, Lease, LeaseLostError, RunRecord, StateStore, StatusChange
+from worker.state.ledger import LedgerEntry
+from worker.task_sync import TaskSync
 from worker.write_buffer import Flushed, PendingPage, WriteBuffer, batch_sizes
 
 log = structlog.get_logger()
@@ -46,6 +47,9 @@ class RunEnvironment:
     lease_ttl: timedelta = timedelta(minutes=15)
     deadline: timedelta = timedelta(hours=2)
     task_due_business_days: int = 3
+    completed_tasks: str = "reopen"
+    configured: frozenset[str] = frozenset()
+    """The connection names of the current config (two of them on one CRM account are refused)."""
     stop: threading.Event | None = None
     progress: ProgressHook | None = None
 
@@ -108,6 +112,7 @@ class SyncRun:
             connector = env.connector_for(request.connection)
             connection_framework = env.framework_for(request.connection)
             connector.preflight()
+            self._check_identity(request.connection, connector)
             summary.status = self._pages(request, connector, connection_framework, lease, tally, started)
         except QuotaExhaustedError as exc:
             summary.status, summary.error = "quota_stopped", str(exc)
@@ -158,6 +163,47 @@ class SyncRun:
             structlog.contextvars.unbind_contextvars("run_id", "connection")
         return summary
 
+    def _check_identity(self, connection: str, connector: Connector) -> None:
+        """Record which CRM account this connection reaches; refuse when another enabled connection of this
+        config reaches the same one (their runs would fight over the same deals and tasks). A connection of
+        the same CRM whose account is not known yet is asked for it (one light call, once)."""
+        env = self.env
+        identity = connector.identity
+        env.store.record_identity(connection, connector.name, identity, env.clock())
+        known = set(env.store.connections_of(identity))
+        for other in sorted(env.configured - {connection}):
+            if env.store.identity_of(other) is not None:
+                continue
+            peer = env.connector_for(other)
+            try:
+                if peer.name != connector.name:
+                    continue
+                env.store.record_identity(other, peer.name, peer.identity, env.clock())
+                if peer.identity == identity:
+                    known.add(other)
+            except ConnectorError as exc:
+                log.info("could not read the CRM account of another connection", other=other, error=str(exc))
+            finally:
+                peer.close()
+        others = sorted(c for c in known if c != connection and c in env.configured)
+        if others:
+            raise ConfigError(
+                [
+                    f"connections {connection!r} and {others[0]!r} both point at the same CRM account "
+                    f"({identity}): keep one of them (remove the other or set `enabled = false` on it)"
+                ]
+            )
+
+    def _context(self, today: date, connector: Connector) -> PlanContext:
+        env = self.env
+        return PlanContext(
+            today,
+            env.clock(),
+            env.task_due_business_days,
+            env.completed_tasks,
+            connector.field_names,
+        )
+
     def _pages(
         self,
         request: RunRequest,
@@ -171,23 +217,28 @@ class SyncRun:
         today, deadline = env.today(), env.clock() + env.deadline
         seen: set[str] | None = set() if request.mode == "full" else None
         book = _Bookkeeper(env.store, request, lease, tally)
-        buffer = WriteBuffer(connector.apply, *batch_sizes(connector))
+        identity = connector.identity
+        if not request.dry_run and env.store.rehome_ledger(request.connection, identity):
+            log.info("task ledger filed under the CRM account", identity=identity)
+        ledger = env.store.ledger(identity)
+        tasks = TaskSync(connector, ledger, dry_run=request.dry_run)
+        writer = OrderedApply(connector, tasks)
+        buffer = WriteBuffer(writer.apply, *batch_sizes(connector))
         pages = _pages(connector, request, env.store)
         if getattr(connector, "supports_prefetch", False):
             pages = read_ahead(pages)
         with closing(pages):
-            status = self._run_pages(request, framework, pages, book, buffer, seen, today, deadline)
+            status = self._run_pages(request, framework, pages, book, buffer, seen, today, deadline, tasks)
         if status != "succeeded":
             return status
         book.settle(buffer.flush(final=True))
-        ledger = env.store.ledger(request.connection)
         if seen is not None:
-            orphans = {d: e for d, e in ledger.open_tasks().items() if d not in seen}
-            self._complete_orphans(request, connector, orphans, today, book)
+            leftover = {d: e for d, e in ledger.unsettled().items() if d not in seen}
+            self._complete_orphans(request, tasks, writer, leftover, today, book)
             self._forget_closed(request, book.lease, started, None)
         elif request.mode == "deal" and tally.deals["read"] == 0:
-            orphans = ledger.open_tasks_for([request.deal_id or ""])
-            self._complete_orphans(request, connector, orphans, today, book)
+            leftover = ledger.entries_for([request.deal_id or ""])
+            self._complete_orphans(request, tasks, writer, leftover, today, book)
             self._forget_closed(request, book.lease, started, request.deal_id or "")
         return "succeeded"
 
@@ -212,13 +263,14 @@ class SyncRun:
         seen: set[str] | None,
         today: date,
         deadline: datetime,
+        tasks: TaskSync,
     ) -> str:
         """Every page in turn; "stopped" (after a final flush) on a stop signal or past the deadline."""
         env = self.env
         tally = book.tally
-        for page in pages:
-            ctx = PlanContext(request.connection, today, env.clock(), env.task_due_business_days)
-            self._page(page, request, framework, ctx, buffer, book)
+        for page in _until_drift(pages, lambda: book.settle(buffer.flush(final=True))):
+            ctx = self._context(today, tasks.connector)
+            self._page(page, request, framework, ctx, buffer, book, tasks)
             if seen is not None:
                 seen.update(deal.id for deal in page.deals)
             book.lease = env.store.renew_lease(book.lease, env.clock(), env.lease_ttl)
@@ -233,6 +285,18 @@ class SyncRun:
                 return "stopped"
         return "succeeded"
 
+    def _clocked(self, connection: str, deals: Sequence[Deal]) -> list[Deal]:
+        """The deals with bant-sync's own qualify-out clock in `flagged_since`: the state store's date when
+        it knows the deal, else (a store that never saw it) the date the CRM shows. A person who blanks or
+        edits the CRM field changes nothing; the next write puts the store's date back."""
+        ids = [deal.id for deal in deals]
+        known = self.env.store.deal_states_for(connection, ids)
+        clocks = self.env.store.flag_clocks(connection, ids)
+        return [
+            replace(deal, flagged_since=clocks.get(deal.id) if deal.id in known else deal.flagged_since)
+            for deal in deals
+        ]
+
     def _page(
         self,
         page: Page,
@@ -241,24 +305,30 @@ class SyncRun:
         ctx: PlanContext,
         buffer: WriteBuffer,
         book: _Bookkeeper,
+        tasks: TaskSync,
     ) -> None:
-        deals = page.deals
+        shown = page.deals
+        deals = self._clocked(request.connection, shown)
         assessments = [evaluate(deal, framework, ctx.today) for deal in deals]
         tally = book.tally
         tally.deals["read"] += len(deals)
         tally.deals["assessed"] += len(deals)
         tally.statuses.update(a.status.value for a in assessments)
         book.observe(page.deals, ctx.now)
-        open_tasks = self.env.store.ledger(request.connection).open_tasks_for(deal.id for deal in deals)
-        plan = plan_page(deals, assessments, open_tasks, ctx)
+        facts = tasks.facts(deals, assessments)
+        plan = WritePlan(
+            plan_statuses(deals, shown, assessments, ctx), tuple(tasks.plan(deals, assessments, facts, ctx))
+        )
         if request.dry_run:
-            tally.record_dry_run(plan, len(deals), {d.id: d.flags.status for d in deals})
+            tally.record_dry_run(plan, len(deals), {d.id: d.flags.status for d in shown})
             return
         tally.deals["unchanged"] += len(deals) - len(plan.status_writes)
-        by_id = {deal.id: deal for deal in deals}
+        by_id = {deal.id: deal for deal in shown}
         book.old_status.update((w.deal_id, by_id[w.deal_id].flags.status) for w in plan.status_writes)
         states = [
-            DealState(deal.id, deal.owner_id, a.status.value, a.missing, ctx.now)
+            DealState(
+                deal.id, deal.owner_id, a.status.value, a.missing, ctx.now, flagged_since=a.flagged_since
+            )
             for deal, a in zip(deals, assessments, strict=True)
         ]
         cursor = page.cursor if request.mode in ("incremental", "full") else None
@@ -269,22 +339,81 @@ class SyncRun:
     def _complete_orphans(
         self,
         request: RunRequest,
-        connector: Connector,
-        orphans: Mapping[str, LedgerEntry],
+        tasks: TaskSync,
+        writer: OrderedApply,
+        leftover: Mapping[str, list[LedgerEntry]],
         today: date,
         book: _Bookkeeper,
     ) -> None:
-        """Complete the open tasks of deals that are no longer open (closed, deleted, out of the query)."""
-        if not orphans:
+        """Complete, in the CRM, the open tasks of deals that are no longer open (closed, deleted, out of
+        the query): looked up by every key the ledger knows for them and by their current key."""
+        if not leftover:
             return
-        ctx = PlanContext(request.connection, today, self.env.clock(), self.env.task_due_business_days)
-        plan: WritePlan = plan_closing(orphans, ctx)
+        deal_of = {tasks.key(deal_id): deal_id for deal_id in leftover}
+        deal_of.update((e.sync_key, d) for d, entries in leftover.items() for e in entries)
+        found = tasks.connector.find_tasks(sorted(deal_of))
+        tasks.correct_ledger(leftover, found)
+        plan: WritePlan = plan_closing(found, deal_of, self._context(today, tasks.connector))
         if request.dry_run:
             book.tally.record_dry_run(plan, 0, {})
             return
-        buffer = WriteBuffer(connector.apply, *batch_sizes(connector))
+        if plan.is_empty:
+            return
+        buffer = WriteBuffer(writer.apply, *batch_sizes(tasks.connector))
         buffer.add(PendingPage(None, []), plan)
         book.settle(buffer.flush(final=True))
+
+
+def _until_drift(pages: Iterator[Page], settle: Callable[[], None]) -> Iterator[Page]:
+    """The pages; when reading the next one finds schema drift, the pages read before it are written and
+    checkpointed first (they were read with every field present), then the drift ends the run."""
+    try:
+        yield from pages
+    except SchemaDriftError:
+        settle()
+        raise
+
+
+class OrderedApply:
+    """The write step of a run: status writes, then task writes through TaskSync. A deal whose status
+    write the CRM rejected in this run gets no task write (its task and its status field must never
+    contradict each other); its task rows are reported unchanged, code `HELD`."""
+
+    def __init__(self, connector: Connector, tasks: TaskSync) -> None:
+        self.connector = connector
+        self.tasks = tasks
+        self.rejected_status: set[str] = set()
+
+    def apply(self, plan: WritePlan) -> list[RowOutcome]:
+        outcomes: list[RowOutcome] = []
+        if plan.status_writes:
+            outcomes = self.connector.apply(WritePlan(status_writes=plan.status_writes))
+            self.rejected_status.update(
+                o.deal_id for o in outcomes if o.kind in (OutcomeKind.REJECTED, OutcomeKind.INVALID)
+            )
+        send = [w for w in plan.task_writes if w.deal_id not in self.rejected_status]
+        try:
+            sent = iter(self.tasks.apply(send))
+        except ConnectorError as exc:
+            exc.landed[:0] = outcomes
+            raise
+        outcomes.extend(
+            next(sent) if write.deal_id not in self.rejected_status else _held(write)
+            for write in plan.task_writes
+        )
+        return outcomes
+
+
+def _held(write: TaskWrite) -> RowOutcome:
+    return RowOutcome(
+        write.deal_id,
+        WriteTarget.TASK,
+        OutcomeKind.UNCHANGED,
+        "HELD",
+        "not written: the CRM rejected this deal's status write in this run",
+        write.task_id,
+        write.sync_key,
+    )
 
 
 class _Bookkeeper:

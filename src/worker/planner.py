@@ -1,29 +1,67 @@
-"""Diff before write: turn one page's assessments into the writes that change something, and nothing else.
+"""Diff before write: turn one page's assessments, and what the CRM holds, into the writes that change
+something, and nothing else. Pure: no I/O, time passed in.
 
 A status write goes out only when the deal's output fields differ from the assessment (status, missing,
-score, flagged-since); checked-at rides along with a real change. Tasks: exactly one open follow-up task per
-unqualified deal — created when the deal first needs qualification, updated in place when what is missing
-(or the status) changes, completed when the deal qualifies or drops out of scope.
+score, flagged-since); checked-at rides along with a real change.
+
+Tasks are reconciled, not replayed: exactly one open follow-up task per unqualified deal, decided against
+the task the CRM holds under the deal's sync key (`CrmTask`, None when there is none) and the ledger's
+record of the verdict bant-sync last wrote into it.
+
+- unqualified, no task: create it;
+- unqualified, task open: rewrite subject, body and priority only when the verdict (status, missing
+  criteria) changed since bant-sync last wrote it, so a person's own edits are not fought over; an
+  escalation (the deal turned `qualify_out`, or a POC) also raises the priority and moves the due date;
+- unqualified, task completed: if bant-sync completed it (the deal had qualified), reopen it; if a person
+  did, follow `completed_tasks`: `reopen` (default) with a first line saying what is still missing,
+  `new_task` (retire its key and create a fresh task) or `leave` (an escalation reopens it regardless);
+- qualified or not evaluated, task open: complete it.
+A task found under a pre-0.2 key (named after the connection) is adopted: re-keyed in the same write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from connectors.model import StatusWrite, TaskAction, TaskWrite, WritePlan
-from connectors.registry import LedgerEntry
-from connectors.tasks import due_date, sync_key, task_description, task_subject
+from connectors.model import (
+    CONTENT_FIELDS,
+    CrmTask,
+    StatusWrite,
+    TaskAction,
+    TaskField,
+    TaskWrite,
+    WritePlan,
+)
+from connectors.tasks import due_date, follow_up_description, follow_up_subject, retired_key
 from rules import Assessment, Deal
+from worker.state.ledger import COMPLETED, LedgerEntry
+
+ESCALATIONS = frozenset({"qualify_out", "poc_unqualified"})
 
 
 @dataclass(frozen=True, slots=True)
 class PlanContext:
-    connection: str
     today: date
     now: datetime
     task_due_business_days: int
+    completed_tasks: str = "reopen"
+    field_names: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFacts:
+    """What is known of one deal's task before deciding: its key, the CRM's task (under that key, or
+    under an older key to adopt), and the ledger's record of it."""
+
+    key: str
+    crm: CrmTask | None = None
+    entry: LedgerEntry | None = None
+
+    @property
+    def adopting(self) -> bool:
+        return self.crm is not None and self.crm.sync_key != self.key
 
 
 def status_differs(deal: Deal, assessment: Assessment) -> bool:
@@ -37,53 +75,116 @@ def status_differs(deal: Deal, assessment: Assessment) -> bool:
     )
 
 
-def _task(
-    action: TaskAction, deal: Deal, assessment: Assessment, ctx: PlanContext, task_id: str | None
+def _priority(assessment: Assessment) -> str:
+    return "High" if assessment.is_poc or assessment.status.value == "qualify_out" else "Normal"
+
+
+def _write(
+    action: TaskAction,
+    deal: Deal,
+    assessment: Assessment,
+    ctx: PlanContext,
+    facts: TaskFacts,
+    fields: frozenset[TaskField] = frozenset(),
+    *,
+    reopened: bool = False,
 ) -> TaskWrite:
     status = assessment.status.value
+    gaps = assessment.gaps
     return TaskWrite(
         action=action,
-        sync_key=sync_key(ctx.connection, deal.id),
+        sync_key=facts.key,
         deal_id=deal.id,
         owner_id=deal.owner_id,
-        subject=task_subject(deal.name, assessment.missing, status),
-        description=task_description(deal.name, assessment.missing, assessment.reasons, status),
+        subject=follow_up_subject(deal.name, gaps, status),
+        description=follow_up_description(deal.name, gaps, status, ctx.field_names, reopened),
         due=due_date(ctx.today, ctx.task_due_business_days),
-        priority="High" if assessment.is_poc or status == "qualify_out" else "Normal",
-        task_id=task_id,
+        priority=_priority(assessment),
+        task_id=facts.crm.task_id if facts.crm is not None else None,
+        fields=fields,
     )
 
 
-def plan_task(
-    deal: Deal, assessment: Assessment, open_task: LedgerEntry | None, ctx: PlanContext
-) -> TaskWrite | None:
-    """The one task change this deal needs, if any."""
-    if assessment.status.is_unqualified:
-        if open_task is None:
-            return _task(TaskAction.CREATE, deal, assessment, ctx, None)
-        if (
-            deal.flags.status != assessment.status.value
-            or tuple(deal.flags.missing or ()) != assessment.missing
-        ):
-            return _task(TaskAction.UPDATE, deal, assessment, ctx, open_task.task_id)
-        return None
-    if open_task is not None:
-        return _task(TaskAction.COMPLETE, deal, assessment, ctx, open_task.task_id)
-    return None
+def _last_verdict(deal: Deal, facts: TaskFacts) -> tuple[str | None, tuple[str, ...] | None]:
+    """The verdict the task was last written with: the ledger's, else (a pre-0.2 row, or a task the ledger
+    never saw) what the deal showed before this run."""
+    entry = facts.entry
+    if entry is not None and facts.crm is not None and entry.task_id == facts.crm.task_id:
+        return entry.status or deal.flags.status, entry.missing
+    return deal.flags.status, deal.flags.missing
 
 
-def plan_page(
-    deals: Sequence[Deal],
-    assessments: Sequence[Assessment],
-    open_tasks: Mapping[str, LedgerEntry],
-    ctx: PlanContext,
-) -> WritePlan:
-    """Every write one page needs, status writes first (they never race the task writes of a deal)."""
-    status_writes: list[StatusWrite] = []
-    task_writes: list[TaskWrite] = []
-    for deal, assessment in zip(deals, assessments, strict=True):
-        if status_differs(deal, assessment):
-            status_writes.append(
+def plan_task(deal: Deal, assessment: Assessment, facts: TaskFacts, ctx: PlanContext) -> list[TaskWrite]:
+    """The task writes this deal needs (none, one, or a retire-and-create pair). A task found under an
+    older key is re-keyed by whichever write touches it, or by a write of its own."""
+    writes = _plan_task(deal, assessment, facts, ctx)
+    crm = facts.crm
+    if crm is None or not facts.adopting:
+        return writes
+    if any(w.task_id == crm.task_id and TaskField.KEY in w.fields for w in writes):
+        return writes
+    if any(w.task_id == crm.task_id for w in writes):
+        return [
+            replace(w, fields=w.fields | {TaskField.KEY}) if w.task_id == crm.task_id else w for w in writes
+        ]
+    rekey = _write(TaskAction.UPDATE, deal, assessment, ctx, facts, frozenset({TaskField.KEY}))
+    return [rekey, *writes]
+
+
+def _plan_task(deal: Deal, assessment: Assessment, facts: TaskFacts, ctx: PlanContext) -> list[TaskWrite]:
+    crm = facts.crm
+    rekey = frozenset({TaskField.KEY}) if facts.adopting else frozenset()
+    if not assessment.status.is_unqualified:
+        if crm is not None and crm.is_open:
+            return [_write(TaskAction.COMPLETE, deal, assessment, ctx, facts)]
+        return []
+    if crm is None:
+        return [_write(TaskAction.CREATE, deal, assessment, ctx, facts)]
+    status = assessment.status.value
+    last_status, last_missing = _last_verdict(deal, facts)
+    changed = (last_status, last_missing) != (status, assessment.missing)
+    escalated = status in ESCALATIONS and last_status != status
+    if crm.is_open:
+        fields = rekey
+        if changed:
+            fields |= CONTENT_FIELDS
+        if escalated:
+            fields |= CONTENT_FIELDS | {TaskField.DUE}
+        return [_write(TaskAction.UPDATE, deal, assessment, ctx, facts, fields)] if fields else []
+    reopen = CONTENT_FIELDS | {TaskField.DUE} | rekey
+    entry = facts.entry
+    we_completed = entry is not None and entry.task_id == crm.task_id and entry.state == COMPLETED
+    policy = "reopen" if we_completed else ctx.completed_tasks
+    if policy == "leave" and escalated:
+        policy = "reopen"
+    if policy == "reopen":
+        return [_write(TaskAction.REOPEN, deal, assessment, ctx, facts, reopen, reopened=not we_completed)]
+    if policy == "new_task":
+        retire = TaskWrite(
+            action=TaskAction.UPDATE,
+            sync_key=retired_key(facts.key, crm.task_id),
+            deal_id=deal.id,
+            owner_id=None,
+            subject="",
+            description="",
+            due=ctx.today,
+            task_id=crm.task_id,
+            fields=frozenset({TaskField.KEY}),
+        )
+        fresh = TaskFacts(facts.key, None, None)
+        return [retire, _write(TaskAction.CREATE, deal, assessment, ctx, fresh)]
+    return []
+
+
+def plan_statuses(
+    deals: Sequence[Deal], shown: Sequence[Deal], assessments: Sequence[Assessment], ctx: PlanContext
+) -> tuple[StatusWrite, ...]:
+    """The status writes of a page: `shown` are the deals as the CRM showed them (their flagged-since
+    field included), `deals` as assessed (with bant-sync's own qualify-out clock)."""
+    writes = []
+    for deal, seen, assessment in zip(deals, shown, assessments, strict=True):
+        if status_differs(seen, assessment):
+            writes.append(
                 StatusWrite(
                     deal_id=deal.id,
                     status=assessment.status,
@@ -93,25 +194,37 @@ def plan_page(
                     flagged_since=assessment.flagged_since,
                 )
             )
-        task = plan_task(deal, assessment, open_tasks.get(deal.id), ctx)
-        if task is not None:
-            task_writes.append(task)
-    return WritePlan(tuple(status_writes), tuple(task_writes))
+    return tuple(writes)
 
 
-def plan_closing(orphans: Mapping[str, LedgerEntry], ctx: PlanContext) -> WritePlan:
-    """Complete the open tasks of deals a full sweep no longer sees (closed, deleted, or out of the query)."""
+def plan_page(
+    deals: Sequence[Deal],
+    assessments: Sequence[Assessment],
+    facts: Mapping[str, TaskFacts],
+    ctx: PlanContext,
+    shown: Sequence[Deal] | None = None,
+) -> WritePlan:
+    """Every write one page needs, status writes first (they never race the task writes of a deal)."""
+    task_writes: list[TaskWrite] = []
+    for deal, assessment in zip(deals, assessments, strict=True):
+        task_writes.extend(plan_task(deal, assessment, facts[deal.id], ctx))
+    return WritePlan(plan_statuses(deals, shown or deals, assessments, ctx), tuple(task_writes))
+
+
+def plan_closing(tasks: Mapping[str, CrmTask], deal_of: Mapping[str, str], ctx: PlanContext) -> WritePlan:
+    """Complete the open tasks of deals a run no longer sees open (closed, deleted, or out of the query)."""
     writes = tuple(
         TaskWrite(
             action=TaskAction.COMPLETE,
-            sync_key=entry.sync_key,
-            deal_id=deal_id,
+            sync_key=key,
+            deal_id=deal_of[key],
             owner_id=None,
-            subject=task_subject(None, entry.missing),
+            subject="",
             description="The deal is closed or no longer open: bant-sync completed this follow-up.",
             due=ctx.today,
-            task_id=entry.task_id,
+            task_id=task.task_id,
         )
-        for deal_id, entry in sorted(orphans.items())
+        for key, task in sorted(tasks.items())
+        if task.is_open
     )
     return WritePlan((), writes)

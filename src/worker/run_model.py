@@ -108,7 +108,12 @@ class RunTally:
             self.planned.append({"kind": "task", "action": task.action.value, "deal_id": task.deal_id})
 
 
-_TASK_COUNTER = {TaskAction.CREATE: "created", TaskAction.UPDATE: "updated", TaskAction.COMPLETE: "completed"}
+_TASK_COUNTER = {
+    TaskAction.CREATE: "created",
+    TaskAction.UPDATE: "updated",
+    TaskAction.REOPEN: "reopened",
+    TaskAction.COMPLETE: "completed",
+}
 
 
 @dataclass

@@ -73,7 +73,6 @@ class Worker:
         context = ConnectorContext(
             connection=conn.name,
             secrets=conn.revealed_secrets(),
-            ledger=self.store.ledger(conn.name),
             clock=self.clock,
             sleep=self.sleep,
         )
@@ -96,6 +95,8 @@ class Worker:
             lease_ttl=timedelta(seconds=run.lease_ttl_seconds),
             deadline=timedelta(minutes=run.deadline_minutes),
             task_due_business_days=run.task_due_business_days,
+            completed_tasks=run.completed_tasks,
+            configured=frozenset(n for n, c in self.settings.connections.items() if c.enabled),
             stop=self.stop,
             progress=progress,
         )

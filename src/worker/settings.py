@@ -37,6 +37,7 @@ PROJECT_CONFIG_DIR = shipped_config_dir()
 DEFAULT_CONFIG_FILE = PROJECT_CONFIG_DIR / "default.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json")
+COMPLETED_TASK_POLICIES = ("reopen", "new_task", "leave")
 
 
 def default_state_dir() -> str:
@@ -83,6 +84,19 @@ class RunSettings:
     lease_ttl_seconds: int = 900
     deadline_minutes: int = 120
     task_due_business_days: int = 3
+    completed_tasks: str = "reopen"
+    """What a run does with a task a person completed while its deal is still unqualified."""
+
+    def __post_init__(self) -> None:
+        if self.completed_tasks not in COMPLETED_TASK_POLICIES:
+            raise ValueError(
+                f"run.completed_tasks must be one of {', '.join(COMPLETED_TASK_POLICIES)}, "
+                f"not {self.completed_tasks!r}"
+            )
+        if self.task_due_business_days < 0:
+            raise ValueError(
+                f"run.task_due_business_days must be 0 or more, not {self.task_due_business_days}"
+            )
 
 
 @dataclass(frozen=True)

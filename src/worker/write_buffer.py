@@ -4,7 +4,9 @@ A page of 200 HubSpot deals yields ~110 new tasks: sent page by page that is two
 page instead of the 1.1 the API-call budget allows (DESIGN.md §5). The buffer sends only full batches until
 the run ends, and keeps the bookkeeping honest: a page counts as done — its cursor may be checkpointed,
 its audit rows and deal states saved — only once every write planned for it has been sent, and pages are
-done in order. Memory stays bounded: at most one batch of each kind is carried, plus the page in hand.
+done in order. A deal's task write never goes out before its status write (the worker holds the task of
+a deal whose status write was rejected). Memory stays bounded: at most one batch of each kind is carried,
+plus the tasks waiting for their status batch and the page in hand.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class WriteBuffer:
         """Send full batches (everything when `final`) and return the pages that are now complete."""
         status_n = len(self._status) if final else len(self._status) - len(self._status) % self._status_batch
         tasks_n = len(self._tasks) if final else len(self._tasks) - len(self._tasks) % self._task_batch
+        tasks_n = min(tasks_n, self._cleared_tasks(status_n))
+        if not final:
+            tasks_n -= tasks_n % self._task_batch
         plan = WritePlan(
             tuple(self._status.popleft() for _ in range(status_n)),
             tuple(self._tasks.popleft() for _ in range(tasks_n)),
@@ -93,6 +98,15 @@ class WriteBuffer:
         flushed = Flushed(plan, outcomes)
         self._settle(status_n, tasks_n, flushed.done)
         return flushed
+
+    def _cleared_tasks(self, status_sent: int) -> int:
+        """How many queued tasks may go now: a task waits while its deal's status write is still queued, so
+        the worker knows whether that status write was rejected before it writes the deal's task."""
+        waiting = {write.deal_id for index, write in enumerate(self._status) if index >= status_sent}
+        for index, write in enumerate(self._tasks):
+            if write.deal_id in waiting:
+                return index
+        return len(self._tasks)
 
     def _failed(self, plan: WritePlan, error: ConnectorError) -> Flushed:
         """The part of a failed flush that landed. The buffer is not usable afterwards: the run ends."""

@@ -26,6 +26,7 @@ from tests.connectors.sf_support import (
     BASE,
     INSTANCE,
     NOW,
+    add_organization,
     make_connector,
     opp_id,
     opportunity_describe,
@@ -38,6 +39,7 @@ LOGIN = "https://login.example.test"
 @pytest.fixture
 def sf() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        add_organization(mock)
         yield mock
 
 
@@ -112,7 +114,7 @@ def test_timeouts_are_transient_and_retried(sf: responses.RequestsMock) -> None:
     sf.get(f"{BASE}/sobjects/Task/describe", json=task_describe())
     connector = make_connector()
     connector.preflight()
-    assert connector.api_calls == 3
+    assert connector.api_calls == 4, "two describes (one retried) and the org id query"
 
 
 def rsa_pem() -> tuple[str, rsa.RSAPublicKey]:
@@ -179,7 +181,7 @@ def test_session_expiry_reauthenticates_once_and_resends(
     connector = jwt_connector(keypair)
     connector.preflight()
     auths = [c.request.headers.get("Authorization") for c in sf.calls if "/services/data" in c.request.url]
-    assert auths == ["Bearer T1", "Bearer T2", "Bearer T2"]
+    assert auths == ["Bearer T1", "Bearer T2", "Bearer T2", "Bearer T2"], "the org id query uses T2 too"
     assert connector.client.authenticator.logins == 2
 
 
@@ -268,6 +270,13 @@ def test_quota_guard_stops_before_the_configured_share(sf: responses.RequestsMoc
     sf.get(
         f"{BASE}/sobjects/Task/describe",
         json=task_describe(),
+        headers={"Sforce-Limit-Info": "api-usage=79/100"},
+    )
+    org = {"attributes": {"type": "Organization"}, "Id": "00D000000000001"}
+    sf.replace(
+        responses.GET,
+        f"{BASE}/query/",
+        json={"totalSize": 1, "done": True, "records": [org]},
         headers={"Sforce-Limit-Info": "api-usage=80/100"},
     )
     connector = make_connector()
@@ -276,8 +285,8 @@ def test_quota_guard_stops_before_the_configured_share(sf: responses.RequestsMoc
     with pytest.raises(QuotaExhaustedError) as caught:
         connector.apply(WritePlan(status_writes=(write,)))
     assert (caught.value.used, caught.value.limit) == (80, 100)
-    assert connector.api_calls == 2
-    assert len(sf.calls) == 2
+    assert connector.api_calls == 3
+    assert len(sf.calls) == 3
 
 
 @pytest.mark.parametrize(

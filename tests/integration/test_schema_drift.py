@@ -183,11 +183,6 @@ def test_a_field_deleted_mid_run_stops_before_its_page_and_flags_nothing(
     assert check.status == "succeeded" and check.planned == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker: writes of pages read before the drift wait in the write buffer and are dropped when the "
-    "next page fails (see the schema-drift report); they should be flushed and checkpointed first",
-)
 def test_pages_read_before_the_drift_are_written_and_checkpointed(
     drift_env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
 
-from connectors.model import Cursor, Page, RowOutcome, WritePlan
+from connectors.model import CrmTask, Cursor, Page, RowOutcome, WritePlan
 from connectors.protocol import Connector
 from rules.model import Deal
 from worker.pipeline import ProgressHook
@@ -29,8 +29,9 @@ class FakeConnector:
 
     name = "fake"
 
-    def __init__(self, fail: BaseException | None = None) -> None:
+    def __init__(self, fail: BaseException | None = None, account: str = "account") -> None:
         self._fail = fail
+        self._account = account
         self.calls = 0
 
     def preflight(self) -> None:
@@ -54,6 +55,17 @@ class FakeConnector:
         return []
 
     @property
+    def identity(self) -> str:
+        return f"fake:{self._account}"
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, CrmTask]:
+        return {}
+
+    @property
+    def field_names(self) -> Mapping[str, str]:
+        return {}
+
+    @property
     def api_calls(self) -> int:
         return self.calls
 
@@ -69,7 +81,7 @@ class FakeWorker(Worker):
 
     def connector(self, connection: str) -> Connector:
         self.settings.connection(connection)
-        return FakeConnector(self.fail)
+        return FakeConnector(self.fail, account=connection)
 
     def run(
         self,

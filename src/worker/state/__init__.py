@@ -14,7 +14,7 @@ from worker.state.errors import (
     StateUnavailableError,
     UnknownRecordError,
 )
-from worker.state.ledger import StoreLedger
+from worker.state.ledger import LedgerEntry, StoreLedger
 from worker.state.model import (
     FINISHED_STATUSES,
     MODES,
@@ -48,6 +48,7 @@ __all__ = [
     "Lease",
     "LeaseHeldError",
     "LeaseLostError",
+    "LedgerEntry",
     "Rejection",
     "RunRecord",
     "SchemaVersionError",

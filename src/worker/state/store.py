@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from connectors.model import Cursor
-from connectors.registry import LedgerEntry
-from worker.state import deals, leases, progress, rejections, runs
+from worker.state import deals, identities, leases, progress, rejections, runs
+from worker.state import ledger as ledger_rows
 from worker.state.engine import Database
-from worker.state.ledger import StoreLedger
+from worker.state.ledger import LedgerEntry, StoreLedger
 from worker.state.migrate import ensure_schema
 from worker.state.model import AuditRow, DealState, Lease, Rejection, RunRecord, StatusChange
 
@@ -151,8 +151,22 @@ class StateStore:
         return rejections.rejection_count(self._db, run_id)
 
     # task ledger
-    def ledger(self, connection: str) -> StoreLedger:
-        return StoreLedger(self._db, connection)
+    def ledger(self, identity: str) -> StoreLedger:
+        """The task ledger of one CRM account (its identity; a 0.1 store filed it under the connection)."""
+        return StoreLedger(self._db, identity)
+
+    def rehome_ledger(self, connection: str, identity: str) -> int:
+        return ledger_rows.rehome(self._db, connection, identity)
 
     def open_tasks_for(self, connection: str, deal_ids: Iterable[str]) -> dict[str, LedgerEntry]:
         return self.ledger(connection).open_tasks_for(deal_ids)
+
+    # CRM identities
+    def record_identity(self, connection: str, crm: str, identity: str, now: datetime) -> None:
+        identities.record_identity(self._db, connection, crm, identity, now)
+
+    def connections_of(self, identity: str) -> list[str]:
+        return identities.connections_of(self._db, identity)
+
+    def identity_of(self, connection: str) -> str | None:
+        return identities.identity_of(self._db, connection)
