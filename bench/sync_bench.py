@@ -26,7 +26,11 @@ from worker.settings_loader import load_settings
 
 HUBSPOT_BURST_PER_10S = 190
 HUBSPOT_SEARCH_PER_SECOND = 5
-PREFLIGHT_CALLS = {"salesforce": 2, "hubspot": 3}
+PREFLIGHT_CALLS = {"salesforce": 3, "hubspot": 4}
+"""Salesforce: two describes and the org id; HubSpot: properties of deals and tasks, association labels and
+the account details (portal id)."""
+LOOKUP_CHUNK = {"salesforce": 200, "hubspot": 100}
+"""Task keys per lookup call (Salesforce: SOQL in a URL capped at 16,384 bytes; HubSpot: batch read)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Figures:
     read: int
     status_writes: int
     task_writes: int
+    checked: int
     calls: int
     wall_s: float
     cpu_s: float
@@ -44,9 +49,16 @@ class Figures:
 
     def budget(self) -> int:
         n, m, t = self.read, self.status_writes, self.task_writes
+        lookups = math.ceil(self.checked / LOOKUP_CHUNK[self.crm])
         if self.crm == "salesforce":
-            return math.ceil(n / 2000) + math.ceil((m + t) / 200) + PREFLIGHT_CALLS["salesforce"]
-        return math.ceil(n / 200) + math.ceil(m / 100) + math.ceil(t / 100) + PREFLIGHT_CALLS["hubspot"]
+            return math.ceil(n / 2000) + lookups + math.ceil((m + t) / 200) + PREFLIGHT_CALLS["salesforce"]
+        return (
+            math.ceil(n / 200)
+            + lookups
+            + math.ceil(m / 100)
+            + math.ceil(t / 100)
+            + PREFLIGHT_CALLS["hubspot"]
+        )
 
     def naive(self) -> int:
         return self.read + self.status_writes + self.task_writes
@@ -68,7 +80,7 @@ class Figures:
 def _figures(crm: str, label: str, summary: RunSummary, wall: float, cpu: float, latency_ms: int) -> Figures:
     if summary.status != "succeeded":
         raise SystemExit(f"{crm} {label} run {summary.status}: {summary.error}")
-    tasks = sum(summary.tasks.get(k, 0) for k in ("created", "updated", "completed"))
+    tasks = sum(summary.tasks.get(k, 0) for k in ("created", "updated", "reopened", "completed"))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return Figures(
         crm,
@@ -76,6 +88,7 @@ def _figures(crm: str, label: str, summary: RunSummary, wall: float, cpu: float,
         summary.deals.get("read", 0),
         summary.deals.get("written", 0),
         tasks,
+        summary.tasks.get("checked", 0),
         summary.api_calls,
         wall,
         cpu,
@@ -172,7 +185,7 @@ def main(crm: str, doc: str) -> None:
                     )
                 )
     print(
-        "\nbudget: Salesforce ceil(N/2000) + ceil((M+T)/200) + 2 describes; HubSpot ceil(N/200) + "
-        "ceil(M/100) + ceil(T/100) + 3 preflight reads. "
+        "\nbudget: Salesforce ceil(N/2000) + ceil(K/200) task lookups + ceil((M+T)/200) + 3 preflight reads; "
+        "HubSpot ceil(N/200) + ceil(K/100) task lookups + ceil(M/100) + ceil(T/100) + 4 preflight reads. "
         "floor: HubSpot searches at 5 per (1 s + latency) or calls at 190 per (10 s + latency)."
     )

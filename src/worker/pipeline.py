@@ -316,6 +316,7 @@ class SyncRun:
         tally.statuses.update(a.status.value for a in assessments)
         book.observe(page.deals, ctx.now)
         facts = tasks.facts(deals, assessments)
+        tally.tasks["checked"] = tasks.checked
         plan = WritePlan(
             plan_statuses(deals, shown, assessments, ctx), tuple(tasks.plan(deals, assessments, facts, ctx))
         )

@@ -80,14 +80,14 @@ class RunTally:
                 OutcomeKind.INVALID,
             ):
                 self.deals[outcome.kind.value] += 1
-        actions = {t.deal_id: t.action for t in plan.task_writes}
-        for outcome in outcomes:
-            if outcome.target is not WriteTarget.TASK:
-                continue
+        task_outcomes = [o for o in outcomes if o.target is WriteTarget.TASK]
+        for write, outcome in zip(plan.task_writes, task_outcomes, strict=False):
             if outcome.kind is OutcomeKind.WRITTEN:
-                self.tasks[_TASK_COUNTER[actions.get(outcome.deal_id, TaskAction.UPDATE)]] += 1
+                self.tasks[_TASK_COUNTER[write.action]] += 1
             elif outcome.kind in (OutcomeKind.REJECTED, OutcomeKind.INVALID):
                 self.tasks["rejected"] += 1
+            elif outcome.code == "HELD":
+                self.tasks["held"] += 1
 
     def record_dry_run(self, plan: WritePlan, assessed: int, old_status: dict[str, str | None]) -> None:
         self.deals["unchanged"] += assessed - len(plan.status_writes)

@@ -40,6 +40,8 @@ class TaskSync:
         self.connector = connector
         self.ledger = ledger
         self.dry_run = dry_run
+        self.checked = 0
+        """Task keys looked up in the CRM so far in this run."""
         self.verdicts: dict[str, Verdict] = {}
         """The verdict each planned write carries (by sync key), recorded in the ledger once it lands."""
         self._identity: str | None = None
@@ -62,7 +64,9 @@ class TaskSync:
             if assessment.status.is_unqualified or rows:
                 wanted.append(self.key(deal.id))
                 wanted.extend(entry.sync_key for entry in rows)
-        found = self.connector.find_tasks(sorted(set(wanted))) if wanted else {}
+        keys = sorted(set(wanted))
+        self.checked += len(keys)
+        found = self.connector.find_tasks(keys) if keys else {}
         self.correct_ledger(entries, found)
         facts: dict[str, TaskFacts] = {}
         for deal in deals:

@@ -28,6 +28,7 @@ SF_DEAL_FIELDS = {
     "name": "Name",
     "owner": "OwnerId",
     "status": "BANT_Status__c",
+    "flagged_since": "BANT_Flagged_Since__c",
     "missing": "BANT_Missing__c",
 }
 """CRM-neutral deal field names -> Salesforce Opportunity fields."""
@@ -43,6 +44,7 @@ HS_DEAL_FIELDS = {
     "name": "dealname",
     "owner": "hubspot_owner_id",
     "status": "bant_status",
+    "flagged_since": "bant_flagged_since",
     "missing": "bant_missing",
 }
 """CRM-neutral deal field names -> HubSpot deal properties."""

@@ -39,7 +39,9 @@ def test_unchanged_rerun_writes_nothing(env: Env) -> None:
     again = env.run()
     assert again.status == "succeeded", again.error
     assert again.deals.get("written", 0) == 0
-    assert sum(again.tasks.values()) == 0
+    assert {k: v for k, v in again.tasks.items() if k != "checked" and v} == {}
+    with_task = {t["deal_id"] for t in env.view.tasks()}
+    assert again.tasks["checked"] == len(with_task), "each deal's task is read from the CRM, nothing else"
     assert env.writes() == 0
 
 

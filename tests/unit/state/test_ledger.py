@@ -185,3 +185,16 @@ def test_entries_for_a_page_is_served_by_the_deal_index(store: StateStore) -> No
             str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
         )
     assert "ix_task_ledger_connection_deal" in plan, plan
+
+
+def test_rows_filed_under_a_connection_name_move_to_the_crm_identity(store: StateStore) -> None:
+    """rehome_ledger moves a 0.1 ledger (filed under the connection's name) to the CRM identity in one go;
+    where the identity already holds a key, its row wins; a second call moves nothing."""
+    store.ledger("hubspot").record([entry(1), entry(2, "completed")])
+    store.ledger("hubspot:42").record([entry(2, "open", ("need",))])
+    assert store.rehome_ledger("hubspot", "hubspot:42") == 1
+    assert store.ledger("hubspot").lookup(["k1", "k2"]) == {}
+    moved = store.ledger("hubspot:42").lookup(["k1", "k2"])
+    assert moved == {"k1": entry(1), "k2": entry(2, "open", ("need",))}
+    assert store.rehome_ledger("hubspot", "hubspot:42") == 0
+    assert store.rehome_ledger("hubspot:42", "hubspot:42") == 0
