@@ -72,9 +72,7 @@ def format_summary(summary: RunSummary) -> str:
         f"unchanged {deals['unchanged']:,}  rejected {deals['rejected']:,}",
         f"  tasks   created {tasks['created']:,}  updated {tasks['updated']:,}  "
         f"completed {tasks['completed']:,}"
-        + "".join(
-            f"  {name} {tasks[name]:,}" for name in ("reopened", "rejected", "held") if tasks.get(name)
-        )
+        + "".join(f"  {name} {tasks[name]:,}" for name in ("reopened", "rejected", "held") if tasks.get(name))
         + (f"  (checked in the CRM: {tasks['checked']:,})" if tasks.get("checked") else ""),
         "  status  " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.statuses.items())),
         f"  api calls {summary.api_calls:,}",
