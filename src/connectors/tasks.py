@@ -46,48 +46,6 @@ def _label(criterion: str) -> str:
     return criterion.replace("_", " ").strip().capitalize()
 
 
-def task_subject(deal_name: str | None, missing: Sequence[str], status: str | None = None) -> str:
-    """One line naming the deal and what to confirm, e.g. "[bant-sync] Acme renewal: confirm Budget,
-    Timing"; POCs and qualify-out deals say so."""
-    what = ", ".join(_label(m) for m in missing) or "qualification"
-    name = (deal_name or "").strip() or "deal"
-    flag = _STATUS_WORDS.get(status or "")
-    subject = f"{SUBJECT_PREFIX} {name}: " + (f"{flag} — confirm {what}" if flag else f"confirm {what}")
-    if len(subject) <= SUBJECT_MAX:
-        return subject
-    return subject[: SUBJECT_MAX - 1] + "…"
-
-
-def task_description(
-    deal_name: str | None,
-    missing: Sequence[str],
-    reasons: Sequence[str] = (),
-    status: str | None = None,
-) -> str:
-    """Multi-line body: one line per missing criterion with the question to answer and, when known, why
-    the current value does not count. Deterministic, so an unchanged assessment yields the same text."""
-    name = (deal_name or "").strip() or "this deal"
-    lines = [f"bant-sync found qualification gaps on {name}. Please confirm with the customer:"]
-    by_label = {_reason_key(r): r for r in reasons}
-    for criterion in missing:
-        lines.append(f"- {prompt_for(criterion)}")
-        reason = by_label.get(criterion.strip().lower())
-        if reason:
-            lines.append(f"  Now: {reason}")
-    if status == "poc_unqualified":
-        lines.append("This is a POC: every criterion is required before the POC goes ahead.")
-    elif status == "qualify_out":
-        lines.append("This deal has been unqualified for a long time: qualify it or close it out.")
-    lines.append("Update the fields on the deal; this task completes itself once the deal qualifies.")
-    text = "\n".join(lines)
-    return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
-
-
-def _reason_key(reason: str) -> str:
-    head, _, _ = reason.partition(":")
-    return head.strip().lower().replace(" ", "_")
-
-
 def follow_up_subject(deal_name: str | None, gaps: Sequence[Gap], status: str | None) -> str:
     """task_subject's line, naming each gap by its framework label: "[bant-sync] Acme: confirm Economic
     buyer, Champion"; POCs and qualify-out deals say so. At most 255 characters."""

@@ -17,44 +17,8 @@ from connectors.tasks import (
     prompt_for,
     retired_key,
     sync_key,
-    task_description,
-    task_subject,
 )
 from rules.model import Gap
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [
-        ("needs_qualification", "[bant-sync] Acme renewal: confirm Budget, Timing"),
-        ("poc_unqualified", "[bant-sync] Acme renewal: POC without BANT — confirm Budget, Timing"),
-        ("qualify_out", "[bant-sync] Acme renewal: qualify or close out — confirm Budget, Timing"),
-    ],
-    ids=["ordinary", "poc", "qualify-out"],
-)
-def test_subject_names_deal_and_missing_criteria(status: str, expected: str) -> None:
-    """The subject says which deal and which criteria, and flags POCs and qualify-out deals."""
-    assert task_subject("Acme renewal", ("budget", "timing"), status) == expected
-
-
-def test_subject_is_cut_to_the_salesforce_limit() -> None:
-    """A very long deal name never produces a subject over 255 characters."""
-    subject = task_subject("x" * 400, ("budget",))
-    assert len(subject) == SUBJECT_MAX
-    assert subject.endswith("…")
-
-
-def test_description_asks_one_question_per_missing_criterion_with_reason() -> None:
-    """Each missing criterion gets its question and, when the rules said why, the current problem."""
-    text = task_description(
-        "Acme", ("budget", "need"), reasons=("Budget: 'TBD' is a placeholder",), status="poc_unqualified"
-    )
-    lines = text.splitlines()
-    assert lines[1] == f"- {prompt_for('budget')}"
-    assert lines[2] == "  Now: Budget: 'TBD' is a placeholder"
-    assert lines[3] == f"- {prompt_for('need')}"
-    assert "POC" in text
-    assert task_description("Acme", ("budget", "need"), ("Budget: 'TBD' is a placeholder",)) != text
 
 
 def test_unknown_criterion_gets_a_generic_prompt() -> None:
