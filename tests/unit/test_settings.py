@@ -165,3 +165,25 @@ def test_settings_are_read_only() -> None:
     settings = load_settings(None, environ={})
     with pytest.raises(AttributeError):
         settings.rules.framework = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"BANT_SYNC_RUN__COMPLETED_TASKS": "reopn"}, "run.completed_tasks must be one of reopen, new_task"),
+        ({"BANT_SYNC_RUN__TASK_DUE_BUSINESS_DAYS": "-1"}, "run.task_due_business_days must be 0 or more"),
+    ],
+    ids=["completed-tasks-typo", "negative-due-days"],
+)
+def test_task_settings_are_checked_when_loaded(environ: dict[str, str], message: str) -> None:
+    """A misspelt completed-tasks policy or a negative due delay is a configuration error naming the key,
+    not a crash in every run."""
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, environ=environ)
+
+
+def test_completed_tasks_policy_from_the_environment() -> None:
+    """`[run] completed_tasks` defaults to reopen and takes new_task or leave (here from the environment)."""
+    assert load_settings(None, environ={}).run.completed_tasks == "reopen"
+    chosen = load_settings(None, environ={"BANT_SYNC_RUN__COMPLETED_TASKS": "leave"})
+    assert chosen.run.completed_tasks == "leave"
