@@ -22,6 +22,7 @@ from sandbox.hubspot.ratelimit import RateLimiter
 from sandbox.hubspot.routes import HubSpotFront
 from sandbox.hubspot.state import HubSpotState
 from sandbox.options import SandboxOptions
+from sandbox.people import People
 from sandbox.requestlog import RequestLog
 from sandbox.salesforce.auth import Credentials, new_token
 from sandbox.salesforce.ids import make_id
@@ -166,6 +167,11 @@ class Sandbox:
     @property
     def hubspot(self) -> HubSpotState:
         return self._world.hubspot
+
+    def people(self, crm: str) -> People:
+        """The reps and admins of one CRM ("salesforce" or "hubspot"): what they see and the edits they make
+        in the CRM's UI (see `sandbox.people`)."""
+        return People(self, crm)
 
     # ----- faults, log, reset -------------------------------------------------------------------------------
     def add_fault(self, rule: FaultRule) -> None:

@@ -1,7 +1,9 @@
-"""`bant-sync demo`: the sandbox CRM with the track-selling story, one full sync per CRM, then a rerun.
+"""`bant-sync demo`: the sandbox CRM with the track-selling story, one full sync per CRM, a rerun, then reps
+at work in the CRM and the nightly sweep repairing what they did.
 
 No credentials and no network: the sandbox runs in this process on 127.0.0.1, and the real client
-libraries talk to it.
+libraries talk to it. What the demo reports about the CRM is read back from the CRM itself; it exits
+non-zero when a run fails or the promise (exactly one open task per unqualified deal) does not hold.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sandbox import Sandbox, SandboxOptions
+from rules import Status
+from sandbox import People, Sandbox, SandboxOptions, TaskInfo
 from worker import exit_codes
 from worker.logging_setup import configure_logging
 from worker.run_model import RunRequest, RunSummary
@@ -24,6 +28,7 @@ from worker.settings_loader import load_settings
 from worker.status_cmd import run_setup
 
 STATUS_ORDER = ("poc_unqualified", "qualify_out", "needs_qualification", "qualified", "not_evaluated")
+UNQUALIFIED = frozenset(status.value for status in Status if status.is_unqualified)
 
 
 def _flagged_pocs(sb: Sandbox, crm: str) -> list[tuple[str, str]]:
@@ -71,6 +76,108 @@ def _rerun(out: TextIO, crm: str, summary: RunSummary) -> bool:
     return writes == 0 and created == 0
 
 
+@dataclass(frozen=True)
+class Scene:
+    """What the reps did: the deal whose task was deleted (and that task), the deal whose task was marked
+    done without BANT (and that task), the flagged POC whose BANT was filled in (and its task), the
+    qualified deal given a "TBC" budget."""
+
+    deleted: tuple[str, str]
+    completed: tuple[str, str]
+    fixed: tuple[str, str]
+    tbc: str
+
+
+def reps_at_work(out: TextIO, people: People) -> Scene | None:
+    """One rep deletes a task, one marks a task done without filling in BANT, one fills in BANT on a
+    flagged POC, one types "TBC" into the Budget of a qualified POC (each a different deal, picked by
+    name). None when the CRM has no such deals."""
+    deals = people.deals()
+    tasks = {t["deal_id"]: t["id"] for t in people.bant_tasks() if t["open"]}
+    by_name = sorted((str(deal["name"]), deal_id) for deal_id, deal in deals.items() if deal["open"])
+    taken: set[str] = set()
+
+    def pick(status: str, poc: bool, with_task: bool) -> str | None:
+        for _, deal_id in by_name:
+            deal = deals[deal_id]
+            if deal_id in taken or deal["status"] != status or deal["poc"] != poc:
+                continue
+            if with_task == (deal_id in tasks):
+                taken.add(deal_id)
+                return deal_id
+        return None
+
+    deleted, completed = pick("needs_qualification", False, True), pick("needs_qualification", False, True)
+    fixed, tbc = pick("poc_unqualified", True, True), pick("qualified", True, False)
+    if deleted is None or completed is None or fixed is None or tbc is None:
+        out.write("  reps at work: the CRM has no deals to play the scene on (unexpected!)\n")
+        return None
+    people.delete_task(tasks[deleted])
+    people.complete_task(tasks[completed])
+    people.fix_bant(fixed)
+    people.set_deal_field(tbc, "budget", "TBC")
+    out.write("  reps at work in the CRM:\n")
+    out.write(f"    - a rep deletes the task on {deals[deleted]['name']}\n")
+    out.write(f"    - a rep marks the task on {deals[completed]['name']} done, BANT still missing\n")
+    out.write(f"    - a rep fills in BANT on the flagged POC {deals[fixed]['name']}\n")
+    out.write(f'    - a rep types "TBC" into the Budget of the qualified POC {deals[tbc]["name"]}\n')
+    return Scene((deleted, tasks[deleted]), (completed, tasks[completed]), (fixed, tasks[fixed]), tbc)
+
+
+def sweep_report(out: TextIO, people: People, scene: Scene, summary: RunSummary) -> bool:
+    """What the sweep after the scene did, read back from the CRM: the deleted task recreated, the one
+    marked done reopened, the fixed POC's task completed, the TBC deal flagged with a new task; and
+    whether the run's own counts agree."""
+    deals = people.deals()
+    tasks = people.bant_tasks()
+    open_on = {deal_id: [t for t in tasks if t["open"] and t["deal_id"] == deal_id] for deal_id in deals}
+    by_id = {t["id"]: t for t in tasks}
+    deleted_deal, deleted_task = scene.deleted
+    completed_deal, completed_task = scene.completed
+    fixed_deal, fixed_task = scene.fixed
+    reopened_task: TaskInfo | None = by_id.get(completed_task)
+    done = {
+        "recreated": len(open_on[deleted_deal]) == 1 and open_on[deleted_deal][0]["id"] != deleted_task,
+        "reopened": reopened_task is not None and [reopened_task] == open_on[completed_deal],
+        "completed": deals[fixed_deal]["status"] == "qualified"
+        and fixed_task in by_id
+        and not by_id[fixed_task]["open"],
+        "flagged": deals[scene.tbc]["status"] in UNQUALIFIED and len(open_on[scene.tbc]) == 1,
+    }
+    out.write(
+        "  the nightly sweep (a full sync): "
+        + ", ".join(f"{what} {int(seen)}" for what, seen in done.items())
+        + f"  ({summary.api_calls} API calls)\n"
+    )
+    if reopened_task is not None and done["reopened"]:
+        first_line = str(reopened_task["body"] or "").partition("\n")[0]
+        out.write(f'    the reopened task now starts: "{first_line}"\n')
+    expected = {"created": 2, "reopened": 1, "completed": 1}
+    reported = {key: summary.tasks.get(key, 0) for key in expected}
+    if summary.status != "succeeded" or reported != expected or not all(done.values()):
+        out.write(
+            f"    (unexpected! the run {summary.status}, reported tasks {reported}, expected {expected})\n"
+        )
+        return False
+    return True
+
+
+def promise_report(out: TextIO, people: People) -> bool:
+    """Exactly one open bant-sync task per open unqualified deal and none elsewhere, counted in the CRM."""
+    deals = people.deals()
+    open_tasks = Counter(t["deal_id"] for t in people.bant_tasks() if t["open"])
+    unqualified = {d for d, deal in deals.items() if deal["open"] and deal["status"] in UNQUALIFIED}
+    one_each = sum(1 for deal_id in unqualified if open_tasks[deal_id] == 1)
+    total = sum(open_tasks.values())
+    holds = one_each == len(unqualified) == total
+    counts = f"{len(unqualified)} unqualified deals, {total} open follow-up tasks"
+    if holds:
+        out.write(f"  the promise holds: {counts}, exactly one on each\n")
+    else:
+        out.write(f"  the promise is BROKEN: {counts}, {one_each} of those deals with exactly one\n")
+    return holds
+
+
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     out = sys.stdout
     if not args.log_level:
@@ -98,6 +205,14 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                 _report(out, crm, first, time.perf_counter() - started, _flagged_pocs(sb, crm))
                 second = worker.run(RunRequest(crm, mode="full", trigger="demo"))
                 ok = _rerun(out, crm, second) and ok and first.status == "succeeded"
+                people = sb.people(crm)
+                scene = reps_at_work(out, people)
+                if scene is None:
+                    ok = False
+                    continue
+                sweep = worker.run(RunRequest(crm, mode="full", trigger="demo"))
+                ok = sweep_report(out, people, scene, sweep) and ok
+                ok = promise_report(out, people) and ok
         finally:
             worker.close()
     out.write(
@@ -112,11 +227,14 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "demo",
         parents=[common],
-        help="one full sync against the built-in sandbox CRM, then a rerun (no credentials, no network)",
+        help="one full sync against the built-in sandbox CRM, a rerun, then reps at work and the nightly "
+        "sweep (no credentials, no network)",
         description=(
             "Start the sandbox CRM in this process with the track-selling seed, run setup, one full sync "
             "against Salesforce and HubSpot, show what was flagged, then run again to show nothing is "
-            "rewritten or duplicated."
+            "rewritten or duplicated. Then reps delete a task, mark one done without BANT, fill in BANT "
+            "on a flagged POC and type TBC into a qualified deal's budget, and a full sweep repairs it "
+            "all: exactly one open task per unqualified deal (exit 1 if that does not hold)."
         ),
     )
     parser.add_argument("--seed-value", type=int, default=7, help="seed of the sandbox data (default 7)")

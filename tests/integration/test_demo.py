@@ -1,0 +1,72 @@
+"""`bant-sync demo` end to end: both CRMs synced, rerun, reps at work, the nightly sweep repairing it all
+and the promise checked in the CRM; and the promise check itself, holding and broken."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from sandbox import People
+from tests.integration.conftest import Env
+from worker import exit_codes
+from worker.cli import main
+from worker.demo_cmd import promise_report
+
+
+def _section(out: str, crm: str) -> str:
+    start = out.index(f"== {crm}: full sync")
+    end = out.find("\n== ", start + 1)
+    return out[start:] if end < 0 else out[start:end]
+
+
+def test_demo_shows_reps_at_work_and_the_promise(capsys: pytest.CaptureFixture[str]) -> None:
+    """Per CRM: four rep actions, the sweep recreates/reopens/completes/flags 1 each, the promise holds."""
+    code = main(["demo"])
+    out = capsys.readouterr().out
+    assert code == exit_codes.OK, out
+    for crm in ("salesforce", "hubspot"):
+        section = _section(out, crm)
+        assert "nothing rewritten, no duplicate task" in section
+        assert section.count("    - a rep ") == 4, section
+        sweep = "  the nightly sweep (a full sync): recreated 1, reopened 1, completed 1, flagged 1  ("
+        assert sweep in section
+        assert '    the reopened task now starts: "Reopened by bant-sync: ' in section
+        assert "is still missing" in section
+        assert (
+            "  the promise holds: 89 unqualified deals, 89 open follow-up tasks, exactly one on each\n"
+            in section
+        )
+        assert "unexpected" not in section and "BROKEN" not in section
+
+
+def test_demo_fails_when_the_sweep_does_not_do_its_part(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A BANT edit that never lands leaves a task the sweep cannot complete: the demo says so and exits 1."""
+    monkeypatch.setattr(People, "fix_bant", lambda self, deal_id: None)
+    code = main(["demo"])
+    out = capsys.readouterr().out
+    assert code == exit_codes.FAILURE
+    assert "recreated 1, reopened 1, completed 0, flagged 1" in out
+    assert "reported tasks {'created': 2, 'reopened': 1, 'completed': 0}, expected" in out
+
+
+def test_promise_report_counts_the_crm(env: Env) -> None:
+    """The promise check reads the CRM: a deleted task breaks it, the next full sweep mends it."""
+    assert env.run("full").status == "succeeded"
+    people = env.sb.people(env.crm)
+    out = io.StringIO()
+    assert promise_report(out, people)
+    assert out.getvalue() == (
+        "  the promise holds: 89 unqualified deals, 89 open follow-up tasks, exactly one on each\n"
+    )
+    people.delete_task(people.bant_tasks()[0]["id"])
+    out = io.StringIO()
+    assert not promise_report(out, people)
+    assert out.getvalue() == (
+        "  the promise is BROKEN: 89 unqualified deals, 88 open follow-up tasks, "
+        "88 of those deals with exactly one\n"
+    )
+    assert env.run("full").status == "succeeded"
+    assert promise_report(io.StringIO(), people)
