@@ -13,23 +13,25 @@ import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import structlog
 
 from connectors.errors import ConnectorError, QuotaExhaustedError, SchemaDriftError
-from connectors.model import OutcomeKind, Page, RowOutcome, TaskWrite, WritePlan, WriteTarget
+from connectors.model import Page, WritePlan
 from connectors.protocol import Connector
 from rules import Deal, Framework, evaluate
-from worker.audit_recovery import observed_changes
-from worker.errors import BantSyncError, ConfigError, RunStopped
+from worker.bookkeeper import Bookkeeper, prefixed
+from worker.crm_identity import check_identity
+from worker.errors import BantSyncError, RunStopped
+from worker.ordered_apply import OrderedApply
 from worker.planner import PlanContext, plan_closing, plan_statuses
 from worker.prefetch import read_ahead
-from worker.run_model import RunRequest, RunSummary, RunTally, rejections_of
-from worker.state import DealState, Lease, LeaseLostError, RunRecord, StateStore, StatusChange
+from worker.run_model import RunRequest, RunSummary, RunTally
+from worker.state import DealState, Lease, LeaseLostError, RunRecord, StateStore
 from worker.state.ledger import LedgerEntry
 from worker.task_sync import TaskSync
-from worker.write_buffer import Flushed, PendingPage, WriteBuffer, batch_sizes
+from worker.write_buffer import PendingPage, WriteBuffer, batch_sizes
 
 log = structlog.get_logger()
 ProgressHook = Callable[[int, int], None]
@@ -112,7 +114,9 @@ class SyncRun:
             connector = env.connector_for(request.connection)
             connection_framework = env.framework_for(request.connection)
             connector.preflight()
-            self._check_identity(request.connection, connector)
+            check_identity(
+                env.store, request.connection, connector, env.configured, env.connector_for, env.clock()
+            )
             summary.status = self._pages(request, connector, connection_framework, lease, tally, started)
         except QuotaExhaustedError as exc:
             summary.status, summary.error = "quota_stopped", str(exc)
@@ -144,7 +148,7 @@ class SyncRun:
                 run_id,
                 finished,
                 summary.status,
-                _prefixed(summary.deals, summary.tasks),
+                prefixed(summary.deals, summary.tasks),
                 summary.api_calls,
                 summary.error,
                 tally.rejections[tally.rejections_saved :],
@@ -162,37 +166,6 @@ class SyncRun:
             )
             structlog.contextvars.unbind_contextvars("run_id", "connection")
         return summary
-
-    def _check_identity(self, connection: str, connector: Connector) -> None:
-        """Record which CRM account this connection reaches; refuse when another enabled connection of this
-        config reaches the same one (their runs would fight over the same deals and tasks). A connection of
-        the same CRM whose account is not known yet is asked for it (one light call, once)."""
-        env = self.env
-        identity = connector.identity
-        env.store.record_identity(connection, connector.name, identity, env.clock())
-        known = set(env.store.connections_of(identity))
-        for other in sorted(env.configured - {connection}):
-            if env.store.identity_of(other) is not None:
-                continue
-            peer = env.connector_for(other)
-            try:
-                if peer.name != connector.name:
-                    continue
-                env.store.record_identity(other, peer.name, peer.identity, env.clock())
-                if peer.identity == identity:
-                    known.add(other)
-            except ConnectorError as exc:
-                log.info("could not read the CRM account of another connection", other=other, error=str(exc))
-            finally:
-                peer.close()
-        others = sorted(c for c in known if c != connection and c in env.configured)
-        if others:
-            raise ConfigError(
-                [
-                    f"connections {connection!r} and {others[0]!r} both point at the same CRM account "
-                    f"({identity}): keep one of them (remove the other or set `enabled = false` on it)"
-                ]
-            )
 
     def _context(self, today: date, connector: Connector) -> PlanContext:
         env = self.env
@@ -216,7 +189,7 @@ class SyncRun:
         env = self.env
         today, deadline = env.today(), env.clock() + env.deadline
         seen: set[str] | None = set() if request.mode == "full" else None
-        book = _Bookkeeper(env.store, request, lease, tally)
+        book = Bookkeeper(env.store, request, lease, tally)
         identity = connector.identity
         if not request.dry_run and env.store.rehome_ledger(request.connection, identity):
             log.info("task ledger filed under the CRM account", identity=identity)
@@ -258,7 +231,7 @@ class SyncRun:
         request: RunRequest,
         framework: Framework,
         pages: Iterator[Page],
-        book: _Bookkeeper,
+        book: Bookkeeper,
         buffer: WriteBuffer,
         seen: set[str] | None,
         today: date,
@@ -304,7 +277,7 @@ class SyncRun:
         framework: Framework,
         ctx: PlanContext,
         buffer: WriteBuffer,
-        book: _Bookkeeper,
+        book: Bookkeeper,
         tasks: TaskSync,
     ) -> None:
         shown = page.deals
@@ -344,7 +317,7 @@ class SyncRun:
         writer: OrderedApply,
         leftover: Mapping[str, list[LedgerEntry]],
         today: date,
-        book: _Bookkeeper,
+        book: Bookkeeper,
     ) -> None:
         """Complete, in the CRM, the open tasks of deals that are no longer open (closed, deleted, out of
         the query): looked up by every key the ledger knows for them and by their current key."""
@@ -373,116 +346,3 @@ def _until_drift(pages: Iterator[Page], settle: Callable[[], None]) -> Iterator[
     except SchemaDriftError:
         settle()
         raise
-
-
-class OrderedApply:
-    """The write step of a run: status writes, then task writes through TaskSync. A deal whose status
-    write the CRM rejected in this run gets no task write (its task and its status field must never
-    contradict each other); its task rows are reported unchanged, code `HELD`."""
-
-    def __init__(self, connector: Connector, tasks: TaskSync) -> None:
-        self.connector = connector
-        self.tasks = tasks
-        self.rejected_status: set[str] = set()
-
-    def apply(self, plan: WritePlan) -> list[RowOutcome]:
-        outcomes: list[RowOutcome] = []
-        if plan.status_writes:
-            outcomes = self.connector.apply(WritePlan(status_writes=plan.status_writes))
-            self.rejected_status.update(
-                o.deal_id for o in outcomes if o.kind in (OutcomeKind.REJECTED, OutcomeKind.INVALID)
-            )
-        send = [w for w in plan.task_writes if w.deal_id not in self.rejected_status]
-        try:
-            sent = iter(self.tasks.apply(send))
-        except ConnectorError as exc:
-            exc.landed[:0] = outcomes
-            raise
-        outcomes.extend(
-            next(sent) if write.deal_id not in self.rejected_status else _held(write)
-            for write in plan.task_writes
-        )
-        return outcomes
-
-
-def _held(write: TaskWrite) -> RowOutcome:
-    return RowOutcome(
-        write.deal_id,
-        WriteTarget.TASK,
-        OutcomeKind.UNCHANGED,
-        "HELD",
-        "not written: the CRM rejected this deal's status write in this run",
-        write.task_id,
-        write.sync_key,
-    )
-
-
-class _Bookkeeper:
-    """Turns each flush into counters, audit rows, rejections, deal states and one fenced checkpoint."""
-
-    def __init__(self, store: StateStore, request: RunRequest, lease: Lease, tally: RunTally) -> None:
-        self.store = store
-        self.request = request
-        self.lease = lease
-        self.tally = tally
-        self.old_status: dict[str, str | None] = {}
-        """What the CRM showed before, for each deal with a status write not yet sent."""
-        self.observed: list[StatusChange] = []
-        """Statuses the CRM shows that the audit log does not end with, for the next checkpoint."""
-        self.now: datetime | None = None
-        """The time of the page in hand (rejections are dated with it)."""
-
-    def observe(self, deals: Sequence[Deal], now: datetime) -> None:
-        """Queue an "observed" audit row for each deal whose shown status is not the one its audit log ends
-        with: a write whose run died before its checkpoint, or an edit made in the CRM. Not in dry runs."""
-        self.now = now
-        if self.request.dry_run or not deals:
-            return
-        known: dict[str, str | None] = {}
-        known.update(self.store.last_audited_status(self.request.connection, [d.id for d in deals]))
-        known.update((change.deal_id, change.new_status) for change in self.observed)
-        self.observed.extend(observed_changes(deals, known, now))
-
-    def settle(self, flushed: Flushed) -> None:
-        """Count, audit and checkpoint one flush. A flush whose CRM call failed part-way has its landed rows
-        recorded the same way (without moving the cursor), then its error is raised."""
-        plan, outcomes = flushed.plan, flushed.outcomes
-        self.tally.count_outcomes(plan, outcomes)
-        rejected = rejections_of(plan, outcomes, self.now or datetime.now(UTC))
-        for rejection in rejected:
-            log.warning(
-                "row rejected by the CRM",
-                deal_id=rejection.deal_id,
-                operation=rejection.operation,
-                code=rejection.code,
-                message=rejection.message,
-            )
-        self.tally.rejections.extend(rejected)
-        written = flushed.written_status()
-        changes = list(self.observed)
-        for write in plan.status_writes:
-            old = self.old_status.pop(write.deal_id, None)
-            if write.deal_id in written and old != write.status.value:
-                changes.append(
-                    StatusChange(write.deal_id, old, write.status.value, write.missing, write.checked_at)
-                )
-        cursors = [p.cursor for p in flushed.done if p.cursor is not None]
-        states = [state for page in flushed.done for state in page.states] + flushed.landed_states
-        if not (plan.is_empty and not flushed.done and not changes):
-            self.store.checkpoint(
-                self.lease,
-                cursors[-1] if cursors else None,
-                changes,
-                states,
-                _prefixed(self.tally.deals, self.tally.tasks),
-                rejected,
-            )
-            self.observed.clear()
-            self.tally.rejections_saved = len(self.tally.rejections)
-        if flushed.error is not None:
-            raise flushed.error
-
-
-def _prefixed(deals: Mapping[str, int], tasks: Mapping[str, int]) -> dict[str, int]:
-    """Run counters as the state store keeps them: `deals_written`, `tasks_created`, …"""
-    return {**{f"deals_{k}": v for k, v in deals.items()}, **{f"tasks_{k}": v for k, v in tasks.items()}}

@@ -18,7 +18,7 @@ from connectors.registry import ConnectorContext
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.salesforce.settings import DEFAULT_FIELDS
 from rules import Framework, evaluate, framework_from_mapping
-from worker.pipeline import OrderedApply
+from worker.ordered_apply import OrderedApply
 from worker.planner import PlanContext, plan_statuses
 from worker.state import StateStore, StoreLedger
 from worker.task_sync import TaskSync

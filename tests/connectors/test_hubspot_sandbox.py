@@ -17,7 +17,7 @@ from connectors.registry import ConnectorContext
 from connectors.tasks import sync_key
 from rules import Deal, Framework, Status, evaluate
 from worker.frameworks import load_framework
-from worker.pipeline import OrderedApply
+from worker.ordered_apply import OrderedApply
 from worker.planner import PlanContext, plan_statuses
 from worker.state import StateStore, StoreLedger
 from worker.task_sync import TaskSync

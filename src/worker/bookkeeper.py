@@ -1,0 +1,88 @@
+"""A run's bookkeeping: each flush of writes becomes counters, rejections, audit rows, deal states and one
+fenced checkpoint in the state store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+import structlog
+
+from rules import Deal
+from worker.audit_recovery import observed_changes
+from worker.run_model import RunRequest, RunTally, rejections_of
+from worker.state import Lease, StateStore, StatusChange
+from worker.write_buffer import Flushed
+
+log = structlog.get_logger()
+
+
+class Bookkeeper:
+    """Turns each flush into counters, audit rows, rejections, deal states and one fenced checkpoint."""
+
+    def __init__(self, store: StateStore, request: RunRequest, lease: Lease, tally: RunTally) -> None:
+        self.store = store
+        self.request = request
+        self.lease = lease
+        self.tally = tally
+        self.old_status: dict[str, str | None] = {}
+        """What the CRM showed before, for each deal with a status write not yet sent."""
+        self.observed: list[StatusChange] = []
+        """Statuses the CRM shows that the audit log does not end with, for the next checkpoint."""
+        self.now: datetime | None = None
+        """The time of the page in hand (rejections are dated with it)."""
+
+    def observe(self, deals: Sequence[Deal], now: datetime) -> None:
+        """Queue an "observed" audit row for each deal whose shown status is not the one its audit log ends
+        with: a write whose run died before its checkpoint, or an edit made in the CRM. Not in dry runs."""
+        self.now = now
+        if self.request.dry_run or not deals:
+            return
+        known: dict[str, str | None] = {}
+        known.update(self.store.last_audited_status(self.request.connection, [d.id for d in deals]))
+        known.update((change.deal_id, change.new_status) for change in self.observed)
+        self.observed.extend(observed_changes(deals, known, now))
+
+    def settle(self, flushed: Flushed) -> None:
+        """Count, audit and checkpoint one flush. A flush whose CRM call failed part-way has its landed rows
+        recorded the same way (without moving the cursor), then its error is raised."""
+        plan, outcomes = flushed.plan, flushed.outcomes
+        self.tally.count_outcomes(plan, outcomes)
+        rejected = rejections_of(plan, outcomes, self.now or datetime.now(UTC))
+        for rejection in rejected:
+            log.warning(
+                "row rejected by the CRM",
+                deal_id=rejection.deal_id,
+                operation=rejection.operation,
+                code=rejection.code,
+                message=rejection.message,
+            )
+        self.tally.rejections.extend(rejected)
+        written = flushed.written_status()
+        changes = list(self.observed)
+        for write in plan.status_writes:
+            old = self.old_status.pop(write.deal_id, None)
+            if write.deal_id in written and old != write.status.value:
+                changes.append(
+                    StatusChange(write.deal_id, old, write.status.value, write.missing, write.checked_at)
+                )
+        cursors = [p.cursor for p in flushed.done if p.cursor is not None]
+        states = [state for page in flushed.done for state in page.states] + flushed.landed_states
+        if not (plan.is_empty and not flushed.done and not changes):
+            self.store.checkpoint(
+                self.lease,
+                cursors[-1] if cursors else None,
+                changes,
+                states,
+                prefixed(self.tally.deals, self.tally.tasks),
+                rejected,
+            )
+            self.observed.clear()
+            self.tally.rejections_saved = len(self.tally.rejections)
+        if flushed.error is not None:
+            raise flushed.error
+
+
+def prefixed(deals: Mapping[str, int], tasks: Mapping[str, int]) -> dict[str, int]:
+    """Run counters as the state store keeps them: `deals_written`, `tasks_created`, …"""
+    return {**{f"deals_{k}": v for k, v in deals.items()}, **{f"tasks_{k}": v for k, v in tasks.items()}}
