@@ -2,8 +2,9 @@
 
 Per page, `TaskSync.facts` reads the tasks the CRM holds for the page's deals by sync key, in batches
 (`Connector.find_tasks`), and pairs each with the ledger's record; the planner decides from those. The keys
-looked up are each unqualified deal's, plus every key the ledger knows for a deal (a task created under
-a pre-0.2 key, or a create whose answer was lost), so a task is found whatever happened to the ledger.
+looked up are every key the ledger knows for a deal of the page (a task created under a pre-0.2 key, or
+a create whose answer was lost), plus the key of each deal whose status some install of bant-sync wrote
+and that is or was unqualified (`may_have_task`), so a task is found whatever happened to the ledger.
 
 `TaskSync.apply` sends the task writes and keeps the ledger: an `intended` row before each create (a
 create whose answer is lost is then looked up by every later run, even once its deal has qualified), the
@@ -20,7 +21,7 @@ from dataclasses import dataclass, replace
 from connectors.model import CrmTask, OutcomeKind, RowOutcome, TaskAction, TaskField, TaskWrite, WritePlan
 from connectors.protocol import Connector
 from connectors.tasks import sync_key
-from rules import Assessment, Deal
+from rules import Assessment, Deal, Status
 from worker.planner import PlanContext, TaskFacts, plan_task
 from worker.state.ledger import COMPLETED, INTENDED, OPEN, LedgerEntry, StoreLedger
 
@@ -61,7 +62,7 @@ class TaskSync:
         wanted: list[str] = []
         for deal, assessment in zip(deals, assessments, strict=True):
             rows = entries.get(deal.id, [])
-            if assessment.status.is_unqualified or rows:
+            if rows or may_have_task(deal, assessment):
                 wanted.append(self.key(deal.id))
                 wanted.extend(entry.sync_key for entry in rows)
         keys = sorted(set(wanted))
@@ -182,6 +183,22 @@ class TaskSync:
                 if entry.sync_key != self.key(entry.deal_id)
             ]
             self.ledger.forget(stale)
+
+
+UNQUALIFIED_VALUES = frozenset(status.value for status in Status if status.is_unqualified)
+
+
+def may_have_task(deal: Deal, assessment: Assessment) -> bool:
+    """Whether a deal the ledger knows nothing of may have a task worth looking up: it needs one now, or
+    shows an unqualified status (its task, if any, must be completed) — and some install of bant-sync
+    wrote its status before. A task is only ever created after its deal's status write landed, so a deal
+    whose status field is empty has none (and should a person have blanked it, the create that follows
+    finds the existing task: an upsert by key on Salesforce, a refused duplicate key, looked up, on
+    HubSpot). This keeps a first run from looking up thousands of tasks that cannot exist."""
+    shown = deal.flags.status
+    if not shown:
+        return False
+    return assessment.status.is_unqualified or shown in UNQUALIFIED_VALUES
 
 
 def _refused_create(write: TaskWrite, outcome: RowOutcome) -> bool:

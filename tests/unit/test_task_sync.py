@@ -27,7 +27,7 @@ from rules import Assessment, Deal, DealFlags, Status
 from rules.model import Gap
 from worker.planner import PlanContext
 from worker.state import LedgerEntry, StateStore, StoreLedger
-from worker.task_sync import TaskSync
+from worker.task_sync import TaskSync, may_have_task
 
 TODAY = date(2026, 11, 27)
 CTX = PlanContext(TODAY, datetime(2026, 11, 27, 12, tzinfo=UTC), 3)
@@ -238,3 +238,34 @@ def test_new_task_retires_the_old_key_before_the_create_and_records_only_the_new
     assert ledger.entries_for(["D1"]) == {
         "D1": [LedgerEntry(KEY, "D1", fresh, "open", ("budget",), "needs_qualification")]
     }
+
+
+@pytest.mark.parametrize(
+    ("shown", "now", "expected"),
+    [
+        (None, Status.POC_UNQUALIFIED, False),
+        ("", Status.NEEDS_QUALIFICATION, False),
+        ("qualified", Status.NEEDS_QUALIFICATION, True),
+        ("needs_qualification", Status.QUALIFIED, True),
+        ("qualify_out", Status.NOT_EVALUATED, True),
+        ("qualified", Status.QUALIFIED, False),
+        ("not_evaluated", Status.QUALIFIED, False),
+    ],
+    ids=[
+        "never-assessed",
+        "blank",
+        "turns-unqualified",
+        "qualifies",
+        "leaves-scope",
+        "stays-qualified",
+        "na",
+    ],
+)
+def test_which_deals_unknown_to_the_ledger_are_looked_up(
+    shown: str | None, now: Status, expected: bool
+) -> None:
+    """A deal the ledger does not know is looked up only if some install wrote its status and it needs a
+    task now or showed an unqualified status (a task to complete)."""
+    deal = Deal("d1", flags=DealFlags(status=shown))
+    assessment = Assessment("d1", now, (), 100, (), False, None)
+    assert may_have_task(deal, assessment) is expected
