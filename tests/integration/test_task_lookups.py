@@ -37,3 +37,23 @@ def test_a_blanked_status_field_does_not_hide_a_task_from_a_second_install(env: 
     assert max(Counter(t["deal_id"] for t in env.view.tasks()).values()) == 1
     assert env.view.deals()[deal_id]["status"] == "poc_unqualified"
     assert_settled(env)
+
+
+def test_a_dry_run_plans_from_what_the_crm_holds(env: Env) -> None:
+    """After a rep deletes one task and completes another, `sync --full --dry-run` plans exactly their
+    repair (a create and a reopen) and writes nothing; the real sweep then does just that."""
+    assert env.run("full").status == "succeeded"
+    flagged = [
+        i for i, d in sorted(env.view.deals().items()) if d["open"] and d["status"] == "poc_unqualified"
+    ]
+    deleted, completed = flagged[0], flagged[1]
+    env.view.delete_task(env.view.open_tasks_of(deleted)[0]["id"])
+    env.view.complete_task(env.view.open_tasks_of(completed)[0]["id"])
+    env.sb.reset_requests()
+    preview = env.run("full", dry_run=True)
+    assert env.writes() == 0
+    planned = sorted((p["action"], p["deal_id"]) for p in preview.planned if p["kind"] == "task")
+    assert planned == sorted([("create", deleted), ("reopen", completed)])
+    real = env.run("full")
+    assert (real.tasks.get("created"), real.tasks.get("reopened")) == (1, 1)
+    assert_settled(env)
