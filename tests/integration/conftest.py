@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from pathlib import Path
@@ -118,18 +119,31 @@ class Env:
         self.restart(connection=new)
 
 
-@pytest.fixture(params=["salesforce", "hubspot"])
-def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
-    crm = str(request.param)
-    options = SandboxOptions(seed="track-selling", seed_value=7, enforce_rate_limits=False)
+@contextmanager
+def sandbox_env(crm: str, tmp_path: Path, options: SandboxOptions, page: int | None = None) -> Iterator[Env]:
+    """A started sandbox, its generated config (with `page` deals a page on both CRMs when given: HubSpot
+    search pages and worker pages, Salesforce query batches) and a Worker on a fake clock over it."""
     with Sandbox.start(options) as sb:
         config = tmp_path / "sandbox.toml"
         sb.write_config(config)
-        settings = load_settings(str(config), environ={})
+        if page is not None:
+            text = config.read_text(encoding="utf-8")
+            text = text.replace(
+                'crm = "hubspot"\n', f'crm = "hubspot"\npage_size = {page}\ndeals_per_page = {page}\n'
+            )
+            text = text.replace('crm = "salesforce"\n', f'crm = "salesforce"\nquery_batch_size = {page}\n')
+            config.write_text(text, encoding="utf-8")
         time = FakeTime()
-        worker = Worker(settings, clock=time.now, sleep=time.sleep)
+        worker = Worker(load_settings(str(config), environ={}), clock=time.now, sleep=time.sleep)
         env = Env(sb, worker, CrmView(sb, crm), crm, config, time)
         try:
             yield env
         finally:
             env.worker.close()
+
+
+@pytest.fixture(params=["salesforce", "hubspot"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
+    options = SandboxOptions(seed="track-selling", seed_value=7, enforce_rate_limits=False)
+    with sandbox_env(str(request.param), tmp_path, options) as env:
+        yield env

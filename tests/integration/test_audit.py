@@ -10,12 +10,9 @@ from typing import Any
 
 import pytest
 
-from sandbox import Sandbox, SandboxOptions
+from sandbox import SandboxOptions
 from sandbox.faults import FaultRule
-from tests.integration.conftest import CrmView, Env
-from tests.timing import FakeTime
-from worker.service import Worker
-from worker.settings_loader import load_settings
+from tests.integration.conftest import Env, sandbox_env
 from worker.state import AuditRow, StateStore
 
 
@@ -101,17 +98,9 @@ def test_a_status_edited_in_the_crm_is_audited_before_it_is_written_back(env: En
 @pytest.fixture(params=["salesforce", "hubspot"])
 def big_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
     """Like `env`, with 600 synthetic deals: a page's status writes then span several batch calls."""
-    crm = str(request.param)
-    with Sandbox.start(SandboxOptions(deals=600, seed_value=11, enforce_rate_limits=False)) as sb:
-        config = tmp_path / "sandbox.toml"
-        sb.write_config(config)
-        time = FakeTime()
-        worker = Worker(load_settings(str(config), environ={}), clock=time.now, sleep=time.sleep)
-        env = Env(sb, worker, CrmView(sb, crm), crm, config, time)
-        try:
-            yield env
-        finally:
-            env.worker.close()
+    options = SandboxOptions(deals=600, seed_value=11, enforce_rate_limits=False)
+    with sandbox_env(str(request.param), tmp_path, options) as env:
+        yield env
 
 
 def _fail_second_status_call(env: Env) -> str:

@@ -19,13 +19,10 @@ from connectors.hubspot import HubSpotConnector
 from connectors.hubspot.mapping import parse_datetime
 from connectors.model import Cursor, Page
 from connectors.salesforce.connector import SalesforceConnector
-from sandbox import Sandbox, SandboxOptions
-from tests.integration.conftest import CrmView, Env
-from tests.timing import FakeTime
+from sandbox import SandboxOptions
+from tests.integration.conftest import Env, sandbox_env
 from worker import exit_codes
 from worker.cli import main
-from worker.service import Worker
-from worker.settings_loader import load_settings
 
 PAGE = 200
 """Deals per page on both CRMs: Salesforce's smallest query batch (200), HubSpot's largest search page."""
@@ -38,24 +35,9 @@ UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
 @pytest.fixture(params=["salesforce", "hubspot"])
 def drift_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
     """Whole runs against a sandbox of DEALS open deals, read PAGE deals a page (one HubSpot search each)."""
-    crm = str(request.param)
     options = SandboxOptions(deals=DEALS, seed_value=7, enforce_rate_limits=False)
-    with Sandbox.start(options) as sb:
-        config = tmp_path / "sandbox.toml"
-        sb.write_config(config)
-        text = config.read_text(encoding="utf-8")
-        text = text.replace(
-            'crm = "hubspot"\n', f'crm = "hubspot"\npage_size = {PAGE}\ndeals_per_page = {PAGE}\n'
-        )
-        text = text.replace('crm = "salesforce"\n', f'crm = "salesforce"\nquery_batch_size = {PAGE}\n')
-        config.write_text(text, encoding="utf-8")
-        time = FakeTime()
-        worker = Worker(load_settings(str(config), environ={}), clock=time.now, sleep=time.sleep)
-        env = Env(sb, worker, CrmView(sb, crm), crm, config, time)
-        try:
-            yield env
-        finally:
-            env.worker.close()
+    with sandbox_env(str(request.param), tmp_path, options, PAGE) as env:
+        yield env
 
 
 def _delete_field(env: Env) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from sandbox import FaultRule, Sandbox, SandboxOptions
-from tests.integration.conftest import CrmView, Env
+from sandbox import FaultRule, SandboxOptions
+from tests.integration.conftest import CrmView, Env, sandbox_env
 from tests.integration.invariants import (
     DUE_BUSINESS_DAYS,
     ESCALATED,
@@ -28,10 +28,7 @@ from tests.integration.invariants import (
     task_problems,
 )
 from tests.integration.reps import ALL_KINDS, Reps
-from tests.timing import FakeTime
 from worker.run_model import RunSummary
-from worker.service import Worker
-from worker.settings_loader import load_settings
 
 SEED = 20_261_130
 DEALS = 450
@@ -48,24 +45,9 @@ VANISHING = {"salesforce": ("Opportunity", "BANT_Need__c"), "hubspot": ("deals",
 @pytest.fixture(params=["salesforce", "hubspot"])
 def week_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
     """Whole runs against a sandbox of DEALS synthetic open deals, read PAGE deals a page."""
-    crm = str(request.param)
     options = SandboxOptions(deals=DEALS, seed_value=7, enforce_rate_limits=False)
-    with Sandbox.start(options) as sb:
-        config = tmp_path / "sandbox.toml"
-        sb.write_config(config)
-        text = config.read_text(encoding="utf-8")
-        text = text.replace(
-            'crm = "hubspot"\n', f'crm = "hubspot"\npage_size = {PAGE}\ndeals_per_page = {PAGE}\n'
-        )
-        text = text.replace('crm = "salesforce"\n', f'crm = "salesforce"\nquery_batch_size = {PAGE}\n')
-        config.write_text(text, encoding="utf-8")
-        time = FakeTime()
-        worker = Worker(load_settings(str(config), environ={}), clock=time.now, sleep=time.sleep)
-        env = Env(sb, worker, CrmView(sb, crm), crm, config, time)
-        try:
-            yield env
-        finally:
-            env.worker.close()
+    with sandbox_env(str(request.param), tmp_path, options, PAGE) as env:
+        yield env
 
 
 Verdict = tuple[bool, str | None, tuple[str, ...]]
