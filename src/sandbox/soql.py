@@ -6,6 +6,10 @@
 
 Errors are SoqlError with the REST errorCode Salesforce would send (MALFORMED_QUERY, INVALID_FIELD,
 INVALID_TYPE); put `code` and `message` (or `salesforce_message`, with the caret) in the error envelope.
+
+A caller holding indexes asks `index_probe(query, describe_types, indexed_fields)` for the top-level
+`field IN (...)` / `field = 'x'` it may answer from one (keys made by `comparison_key`), and hands `execute`
+just those records, in the order a scan would meet them: the result is the scan's.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sandbox.soql_ast import (
     SoqlError,
     Value,
 )
-from sandbox.soql_eval import execute, unknown_field
+from sandbox.soql_eval import IndexProbe, comparison_key, execute, index_probe, unknown_field
 from sandbox.soql_parse import parse
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "Condition",
     "FieldRef",
     "InList",
+    "IndexProbe",
     "Like",
     "Not",
     "Or",
@@ -44,7 +49,9 @@ __all__ = [
     "QueryResult",
     "SoqlError",
     "Value",
+    "comparison_key",
     "execute",
+    "index_probe",
     "parse",
     "referenced_fields",
 ]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
 
@@ -87,6 +88,11 @@ def _id_key(value: object) -> object:
 
 
 _KEYS: dict[Category, KeyFn | None] = {"text": _text_key, "id": _id_key}
+
+
+def comparison_key(soql_type: str) -> KeyFn:
+    """The key `=`, IN and ORDER BY compare a field of this type by (None: the value counts as null)."""
+    return _KEYS.get(_CATEGORY.get(soql_type.lower(), "text")) or _identity
 
 
 class _Schema:
@@ -186,6 +192,51 @@ def _like(cond: Like, name: str, category: Category, schema: _Schema) -> Predica
         raise SoqlError("INVALID_TYPE", message, schema.query.text, cond.field.offset)
     match = re.compile(cond.regex, re.IGNORECASE | re.DOTALL).fullmatch
     return lambda r: isinstance(v := r.get(name), str) and v != "" and match(v) is not None
+
+
+@dataclass(frozen=True)
+class IndexProbe:
+    """A top-level conjunct `field = 'x'` or `field IN (...)` on an indexed field: only records whose
+    comparison key for `field` (see `comparison_key`) is in `keys` can match the WHERE clause."""
+
+    field: str
+    keys: frozenset[object]
+
+
+def _conjuncts(condition: Condition) -> Iterable[Condition]:
+    if isinstance(condition, And):
+        for part in condition.parts:
+            yield from _conjuncts(part)
+    else:
+        yield condition
+
+
+def index_probe(query: Query, fields: Mapping[str, str], indexed: Collection[str]) -> IndexProbe | None:
+    """The indexed condition that narrows the query most (fewest keys), or None when there is none.
+
+    `indexed` holds describe names. A condition that can match a null (`= null`, an IN list holding null
+    or '') or that `execute` would refuse is never a probe; `execute` still runs the whole WHERE clause,
+    so it raises the same errors and applies every other condition to the probed records.
+    """
+    if query.where is None:
+        return None
+    schema = _Schema(query, fields)
+    best: IndexProbe | None = None
+    for part in _conjuncts(query.where):
+        if isinstance(part, Compare) and part.op == "=":
+            values: tuple[Value, ...] = (part.value,)
+        elif isinstance(part, InList) and not part.negated:
+            values = part.values
+        else:
+            continue
+        try:
+            name, category = schema.resolve(part.field)
+            keys = frozenset(schema.literal(name, category, value) for value in values)
+        except SoqlError:
+            continue
+        if name in indexed and None not in keys and (best is None or len(keys) < len(best.keys)):
+            best = IndexProbe(name, keys)
+    return best
 
 
 def _sort(rows: list[Record], query: Query, schema: _Schema) -> list[Record]:

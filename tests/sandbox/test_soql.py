@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from simple_salesforce.format import format_soql
 
-from sandbox.soql import Compare, InList, SoqlError, execute, parse, referenced_fields
+from sandbox.soql import Compare, InList, SoqlError, execute, index_probe, parse, referenced_fields
 
 FIELDS = {
     "Id": "id",
@@ -579,3 +579,29 @@ def test_query_is_reusable_against_changed_records() -> None:
     assert [r["Id"] for r in execute(query, RECORDS, FIELDS).rows] == [oid(2), oid(1)]
     changed = [dict(r, Amount=-1) if r["Id"] == oid(2) else r for r in RECORDS]
     assert [r["Id"] for r in execute(query, changed, FIELDS).rows] == [oid(1)]
+
+
+@pytest.mark.parametrize(
+    ("where", "probe"),
+    [
+        ("Name IN ('Acme', 'BETA')", ("Name", {"acme", "beta"})),
+        (f"Id = '{oid(1)}'", ("Id", {oid(1)[:15]})),
+        (f"Name IN ('a', 'b') AND Id IN ('{oid(1)}')", ("Id", {oid(1)[:15]})),
+        ("IsClosed = false AND (Amount > 1 AND name = 'a')", ("Name", {"a"})),
+        ("Name = 5 AND Id = '006Ab0000000001'", ("Id", {"006Ab0000000001"})),
+        ("Name = null", None),
+        ("Name IN ('a', null)", None),
+        ("Name IN ('a', '')", None),
+        ("Name = 'a' OR Amount > 1", None),
+        ("Name NOT IN ('a')", None),
+        ("NOT Name = 'a'", None),
+        ("Name != 'a'", None),
+        ("StageName = 'a'", None),
+    ],
+)
+def test_index_probe_takes_the_narrowest_indexed_conjunct_that_cannot_match_null(
+    where: str, probe: tuple[str, set[object]] | None
+) -> None:
+    """Only a top-level `=`/IN on an indexed field, with no null or '' among its keys, is probed."""
+    found = index_probe(parse(f"SELECT Id FROM Opportunity WHERE {where}"), FIELDS, {"Id", "Name"})
+    assert (None if found is None else (found.field, set(found.keys))) == probe

@@ -1,7 +1,10 @@
 """The in-memory Salesforce org: schemas, records, external-id indexes and the write rules.
 
 Each table is a dict whose insertion order follows SystemModstamp (a write moves the record to the end), so
-SOQL ordered by SystemModstamp sorts nearly-sorted data. All access goes through ``lock``.
+SOQL ordered by SystemModstamp sorts nearly-sorted data. Id and every External ID or unique field are also
+indexed by their SOQL comparison key (`KeyIndex`), and each record carries a position stamp that follows
+table order, so `lookup` hands SOQL the records a `Key__c IN (...)` names in the order a scan would meet
+them. All access goes through ``lock``.
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from itertools import count
 
 from sandbox.clock import SandboxClock
 from sandbox.salesforce.errors import SfError
 from sandbox.salesforce.ids import make_id, normalize_id
+from sandbox.salesforce.keyindex import KeyIndex
 from sandbox.salesforce.schema import (
     STAGE_PROBABILITY,
     FieldDef,
@@ -39,6 +44,11 @@ class SalesforceState:
         self._tables: dict[str, dict[str, Record]] = {name: {} for name in self.schemas}
         self._counters: dict[str, int] = dict.fromkeys(self.schemas, 0)
         self._external: dict[tuple[str, str], dict[object, set[str]]] = {}
+        self._keyed: dict[str, dict[str, KeyIndex]] = {}
+        """Per object, the SOQL key index of Id and of each External ID or unique field, by field name."""
+        self._position: dict[str, int] = {}
+        """Record id → a stamp that grows with table order (rebuilt by `_reindex`, renewed by a write)."""
+        self._stamps = count()
         self._latest: dict[str, datetime] = {}
         self.unordered: set[str] = set()
         """Objects whose table order no longer follows SystemModstamp (the clock was set back)."""
@@ -66,6 +76,17 @@ class SalesforceState:
 
     def find_external(self, obj: str, field: str, value: object) -> list[str]:
         return sorted(self._external.get((obj, field), {}).get(value, ()))
+
+    def indexed_fields(self, obj: str) -> frozenset[str]:
+        """The fields of `obj` that `lookup` serves: Id and the External ID or unique fields."""
+        return frozenset(self._keyed.get(obj, {}))
+
+    def lookup(self, obj: str, field: str, keys: Iterable[object]) -> list[Record]:
+        """The live records of `obj` whose SOQL comparison key for the indexed `field` is one of `keys`,
+        in table order (callers hold ``lock``)."""
+        table, position = self._tables[obj], self._position
+        found = sorted(self._keyed[obj][field].holders(keys), key=position.__getitem__)
+        return [table[rid] for rid in found]
 
     # ----- the Python API (copies out, user edits in) -------------------------------------------------------
     def records(self, obj: str) -> list[Record]:
@@ -101,7 +122,7 @@ class SalesforceState:
             del schema.fields[spec.name]
             values = {rid: rec.pop(spec.name, None) for rid, rec in self._tables[schema.name].items()}
             self.deleted_fields[(schema.name, spec.name.lower())] = (spec, values)
-            self._reindex_all()
+            self._reindex(schema.name)
 
     def restore_field(self, obj: str, name: str) -> None:
         """Undelete a deleted field with the values it had; records keep their SystemModstamp."""
@@ -117,7 +138,7 @@ class SalesforceState:
             schema.fields[spec.name] = spec
             for rid, rec in self._tables[schema.name].items():
                 rec[spec.name] = values.get(rid, spec.default)
-            self._reindex_all()
+            self._reindex(schema.name)
 
     def rename_field(self, obj: str, old: str, new: str) -> None:
         with self.lock:
@@ -132,7 +153,7 @@ class SalesforceState:
             }
             for rec in self._tables[schema.name].values():
                 rec[new] = rec.pop(spec.name, None)
-            self._reindex_all()
+            self._reindex(schema.name)
 
     def add_field(self, obj: str, spec: FieldDef) -> None:
         with self.lock:
@@ -140,7 +161,7 @@ class SalesforceState:
             schema.fields[spec.name] = spec
             for rec in self._tables[schema.name].values():
                 rec.setdefault(spec.name, None)
-            self._reindex_all()
+            self._reindex(schema.name)
 
     # ----- the write path -----------------------------------------------------------------------------------
     def deserialize(self, schema: ObjectSchema, payload: Mapping[str, object]) -> Record:
@@ -223,7 +244,7 @@ class SalesforceState:
                 stamp = rec.get("SystemModstamp")
                 if isinstance(stamp, datetime):
                     self._stamped(obj, stamp)
-            self._reindex_all()
+            self._reindex(obj)
 
     def next_id(self, obj: str) -> str:
         self._counters[obj] += 1
@@ -236,6 +257,7 @@ class SalesforceState:
             self._latest.clear()
             self.unordered.clear()
             self._counters = dict.fromkeys(self.schemas, 0)
+            self._position.clear()
             self._reindex_all()
 
     def _stamped(self, obj: str, stamp: datetime) -> None:
@@ -295,6 +317,16 @@ class SalesforceState:
             rec["Name"] = rec.get("Name") or rec.get("Username")
 
     def _index(self, obj: str, rec: Record, *, add: bool) -> None:
+        """Enter `rec` in (or take it out of) the indexes; a record entered is the last in table order."""
+        rid = str(rec["Id"])
+        if add:
+            for keyed in self._keyed[obj].values():
+                keyed.add(rid, rec)
+            self._position[rid] = next(self._stamps)
+        else:
+            for keyed in self._keyed[obj].values():
+                keyed.remove(rid, rec)
+            del self._position[rid]
         for (index_obj, name), index in self._external.items():
             if index_obj != obj:
                 continue
@@ -310,10 +342,21 @@ class SalesforceState:
                     del index[value]
 
     def _reindex_all(self) -> None:
-        self._external = {}
-        for schema in self.schemas.values():
-            for spec in schema.fields.values():
-                if spec.external_id or spec.unique:
-                    self._external[(schema.name, spec.name)] = {}
-            for rec in self._tables.get(schema.name, {}).values():
-                self._index(schema.name, rec, add=True)
+        for obj in self.schemas:
+            self._reindex(obj)
+
+    def _reindex(self, obj: str) -> None:
+        """Rebuild `obj`'s indexes from its schema and table (positions follow the table's order)."""
+        fields = self.schemas[obj].fields.values()
+        for key in [key for key in self._external if key[0] == obj]:
+            del self._external[key]
+        for spec in fields:
+            if spec.external_id or spec.unique:
+                self._external[(obj, spec.name)] = {}
+        self._keyed[obj] = {
+            spec.name: KeyIndex(spec.name, spec.soql_type)
+            for spec in fields
+            if spec.name == "Id" or spec.external_id or spec.unique
+        }
+        for rec in self._tables.get(obj, {}).values():
+            self._index(obj, rec, add=True)
