@@ -14,14 +14,17 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
+import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from connectors.errors import TransientError
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+log = structlog.get_logger()
 
 MAX_RETRY_AFTER = 900.0
 """Ceiling on a CRM's Retry-After hint (seconds); a longer hint means the run should stop, not wait."""
@@ -56,6 +59,28 @@ class RetryBudget:
 
 def _is_transient(error: BaseException) -> bool:
     return isinstance(error, TransientError)
+
+
+def _describe_call(state: RetryCallState) -> str:
+    """The retried call, named without its arguments (which may carry record data or headers): the
+    function's qualified name, plus `api.method` for a HubSpot request seam `(kind, api, method, ...)`."""
+    fn: Any = state.fn
+    name = str(getattr(fn, "__qualname__", None) or type(fn).__name__)
+    args = state.args
+    if len(args) >= 3 and all(isinstance(a, str) for a in args[:3]):
+        name += f"({args[1]}.{args[2]})"
+    return name
+
+
+def _error_fields(error: BaseException | None) -> dict[str, Any]:
+    """The error's kind and, when it has one, the HTTP status; the message is secret-free by contract."""
+    if error is None:
+        return {}
+    return {
+        "error_kind": type(error).__name__,
+        "status": getattr(error, "status", None),
+        "error": str(error)[:300],
+    }
 
 
 class RetryPolicy:
@@ -106,9 +131,42 @@ class RetryPolicy:
         return self.delay_for(state.attempt_number, error)
 
     def _stop(self, state: RetryCallState) -> bool:
+        reason = None
         if state.attempt_number >= self.max_attempts:
-            return True
-        return not self.budget.try_spend()
+            reason = "max_attempts"
+        elif not self.budget.try_spend():
+            reason = "run_budget_spent"
+        if reason is None:
+            return False
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.warning(
+            "retry gave up",
+            call=_describe_call(state),
+            attempt=state.attempt_number,
+            reason=reason,
+            max_attempts=self.max_attempts,
+            retries_used=self.budget.used,
+            run_budget=self.budget.limit,
+            **_error_fields(error),
+        )
+        return True
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        """One line per wait: INFO for a request's first retry, WARNING once it keeps failing."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        wait_s = round(state.upcoming_sleep, 3)
+        level = log.info if state.attempt_number <= 1 else log.warning
+        level(
+            "retrying",
+            call=_describe_call(state),
+            attempt=state.attempt_number,
+            max_attempts=self.max_attempts,
+            wait_s=wait_s,
+            retry_after=getattr(error, "retry_after", None),
+            retries_used=self.budget.used,
+            run_budget=self.budget.limit,
+            **_error_fields(error),
+        )
 
     def _do_sleep(self, seconds: float) -> None:
         self.slept += seconds
@@ -131,6 +189,7 @@ class RetryPolicy:
             stop=self._stop,
             wait=self._wait,
             sleep=self._do_sleep,
+            before_sleep=self._before_sleep,
             reraise=True,
         )
         return retrying(fn, *args, **kwargs)

@@ -4,10 +4,14 @@ A full HubSpot sweep otherwise alternates: search (waiting on the 5-per-second s
 then search again. With one page read ahead, reads and writes overlap and the run approaches the floor the
 rate limits set. Only connectors with `supports_prefetch = True` are read ahead: their client must be safe to
 use from two threads at once.
+
+The producer runs in a copy of the consumer's context (`contextvars`), so its log lines carry the run's
+`run_id` and `connection`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Generator, Iterator
@@ -44,7 +48,8 @@ def read_ahead(pages: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
         except BaseException as exc:  # handed to the consumer, which re-raises it
             slots.put(_Failure(exc))
 
-    producer = threading.Thread(target=produce, name="page-read-ahead", daemon=True)
+    context = contextvars.copy_context()
+    producer = threading.Thread(target=context.run, args=(produce,), name="page-read-ahead", daemon=True)
     producer.start()
     try:
         while True:

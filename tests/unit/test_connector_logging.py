@@ -1,0 +1,136 @@
+"""Connector and worker-thread log lines: retries, give-ups, and run context carried into threads."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from connectors.concurrency import map_in_parallel
+from connectors.errors import TransientError
+from connectors.retry import RetryPolicy
+from worker.prefetch import read_ahead
+
+
+class Sink:
+    """A thread-safe structlog processor that keeps every event dict (capture_logs is not thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.lines.append(dict(event))
+        raise structlog.DropEvent
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["event"] == name]
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    collected = Sink()
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, collected],
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield collected
+    finally:
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
+
+
+def flaky(*errors: BaseException) -> Any:
+    pending = list(errors)
+
+    def call(value: str) -> str:
+        if pending:
+            raise pending.pop(0)
+        return value
+
+    return call
+
+
+def test_a_retried_503_logs_the_wait_with_attempt_and_run_context(sink: Sink) -> None:
+    """Two 503s then success: two `retrying` lines with attempt, wait_s, status and the bound run context."""
+    sleeps: list[float] = []
+    policy = RetryPolicy(sleep=sleeps.append, rng=random.Random(3))
+    structlog.contextvars.bind_contextvars(run_id="r-1", connection="hs-main")
+    errors = [TransientError("503", status=503), TransientError("503", status=503)]
+    assert policy.call(flaky(*errors), "ok") == "ok"
+    first, second = sink.events("retrying")
+    assert (first["attempt"], first["level"]) == (1, "info")
+    assert (second["attempt"], second["level"]) == (2, "warning")
+    assert [first["wait_s"], second["wait_s"]] == [round(s, 3) for s in sleeps]
+    assert first["status"] == 503 and first["error_kind"] == "TransientError"
+    assert first["run_id"] == "r-1" and first["connection"] == "hs-main"
+    assert "call" in first
+    assert sink.events("retry gave up") == []
+
+
+def test_a_retry_after_hint_is_the_logged_wait(sink: Sink) -> None:
+    """A 429 with Retry-After 7 logs wait_s=7 and retry_after=7."""
+    policy = RetryPolicy(sleep=lambda _s: None)
+    policy.call(flaky(TransientError("429", retry_after=7, status=429)), "ok")
+    (line,) = sink.events("retrying")
+    assert (line["wait_s"], line["retry_after"], line["status"]) == (7.0, 7, 429)
+
+
+def test_giving_up_after_max_attempts_logs_a_warning(sink: Sink) -> None:
+    """Three 503s with max_attempts=3: two waits, then one `retry gave up` at warning naming the reason."""
+    policy = RetryPolicy(max_attempts=3, sleep=lambda _s: None)
+    with pytest.raises(TransientError):
+        policy.call(flaky(*[TransientError("503", status=503) for _ in range(3)]), "ok")
+    assert len(sink.events("retrying")) == 2
+    (gave_up,) = sink.events("retry gave up")
+    assert (gave_up["level"], gave_up["reason"], gave_up["attempt"]) == ("warning", "max_attempts", 3)
+
+
+def test_a_spent_run_budget_is_logged_as_the_give_up_reason(sink: Sink) -> None:
+    """With no retries left in the run budget the first transient error gives up at once."""
+    policy = RetryPolicy(run_budget=0, sleep=lambda _s: None)
+    with pytest.raises(TransientError):
+        policy.call(flaky(TransientError("timeout")), "ok")
+    (gave_up,) = sink.events("retry gave up")
+    assert gave_up["reason"] == "run_budget_spent"
+    assert sink.events("retrying") == []
+
+
+def test_lines_logged_inside_map_in_parallel_carry_the_run_context(sink: Sink) -> None:
+    """Every batch call logs from a pool thread with the caller's run_id and connection."""
+    structlog.contextvars.bind_contextvars(run_id="r-2", connection="sf-prod")
+    threads: set[str] = set()
+
+    def work(item: int) -> int:
+        threads.add(threading.current_thread().name)
+        structlog.get_logger().info("batch sent", item=item)
+        return item
+
+    assert map_in_parallel(work, list(range(6)), max_in_flight=3) == list(range(6))
+    lines = sink.events("batch sent")
+    assert len(lines) == 6
+    assert {(line["run_id"], line["connection"]) for line in lines} == {("r-2", "sf-prod")}
+    assert all(name.startswith("crm-batch") for name in threads)
+
+
+def test_lines_logged_by_the_read_ahead_thread_carry_the_run_context(sink: Sink) -> None:
+    """The page producer logs from its own thread with the consumer's run_id and connection."""
+    structlog.contextvars.bind_contextvars(run_id="r-3", connection="hs-main")
+
+    def pages() -> Iterator[int]:
+        for page in range(3):
+            structlog.get_logger().info("page read", page=page, thread=threading.current_thread().name)
+            yield page
+
+    assert list(read_ahead(pages())) == [0, 1, 2]
+    lines = sink.events("page read")
+    assert [line["page"] for line in lines] == [0, 1, 2]
+    assert {(line["run_id"], line["connection"], line["thread"]) for line in lines} == {
+        ("r-3", "hs-main", "page-read-ahead")
+    }
