@@ -15,12 +15,17 @@ from datetime import date
 
 from rules.checks import FIXED_VERDICTS, Check, Verdict, compile_checks
 from rules.dates import DEFAULT_DATE_RULES, DateRules
+from rules.errors import CONFIG, BantSyncError
 from rules.model import CANONICAL_FIELDS, Deal, Gap, Value, new_gap
 from rules.text import DEFAULT_TEXT_RULES, TextRules
 
 
-class FrameworkError(ValueError):
+class FrameworkError(BantSyncError, ValueError):
     """A framework definition is invalid; `problems` lists every one as "<source>: <key>: <what>"."""
+
+    exit_code = CONFIG
+    http_status = 422
+    hint = "fix the framework file (or choose another with `framework = ...`)"
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source

@@ -1,26 +1,30 @@
-"""Errors the command line turns into one clear message and a documented exit code (see exit_codes)."""
+"""Errors the command line turns into one clear message and a documented exit code (see exit_codes).
+
+`BantSyncError` is the one root of every user-caused error (defined in rules.errors, whose docstring
+draws the whole tree); it is re-exported here so `from worker.errors import BantSyncError` keeps working.
+"""
 
 from __future__ import annotations
 
+from rules.errors import BantSyncError
 from worker import exit_codes
 
-
-class BantSyncError(Exception):
-    """Base of the errors a user can cause; `exit_code` is what the CLI exits with."""
-
-    exit_code = exit_codes.FAILURE
+__all__ = ["BantSyncError", "ConfigError", "InputFileError", "RunStopped", "UsageError"]
 
 
 class UsageError(BantSyncError):
     """Bad arguments or a missing choice (which connection, which file)."""
 
     exit_code = exit_codes.USAGE
+    http_status = 400
 
 
 class ConfigError(BantSyncError):
     """The configuration is invalid; `problems` lists every one, each with its key and file."""
 
     exit_code = exit_codes.CONFIG
+    http_status = 422
+    hint = "fix every problem listed, then run `bant-sync check`"
 
     def __init__(self, problems: list[str], sources: tuple[str, ...] = ()) -> None:
         self.problems = tuple(problems)
@@ -33,6 +37,7 @@ class InputFileError(BantSyncError):
     """An input file is missing, unreadable, empty or not in a format we read."""
 
     exit_code = exit_codes.USAGE
+    http_status = 400
 
 
 class RunStopped(Exception):

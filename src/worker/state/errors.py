@@ -9,6 +9,8 @@
      ├── UnknownRecordError      a run id or task sync key the store has never seen: a caller bug
      └── DuplicateRunError       a run id started twice: a caller bug (run ids must be unique)
 
+Every one is a `rules.errors.BantSyncError` (the one root; its docstring draws the whole tree).
+
 Messages never contain passwords: URLs are rendered with the password hidden.
 """
 
@@ -16,17 +18,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rules.errors import CONFIG, LEASE_HELD, BantSyncError
 
-class StateError(Exception):
+
+class StateError(BantSyncError):
     """Base of every error the state store raises."""
+
+    http_status = 503
 
 
 class StateConfigError(StateError):
     """The state store setting (URL, schema) cannot work as given."""
 
+    exit_code = CONFIG
+    http_status = 422
+    hint = "fix state.url (or state.dir), then run `bant-sync check`"
+
 
 class StateUnavailableError(StateError):
     """The database did not answer, or a write lock was held longer than the busy timeout."""
+
+    hint = "check that the state database is running and reachable at state.url, then retry"
 
 
 class SchemaVersionError(StateError):
@@ -43,6 +55,9 @@ class SchemaVersionError(StateError):
 
 class LeaseHeldError(StateError):
     """Another run holds the connection's lease until `expires_at`; `holder_run_id` names it."""
+
+    exit_code = LEASE_HELD
+    http_status = 409
 
     def __init__(self, holder_run_id: str, expires_at: datetime, connection: str | None = None) -> None:
         where = f"connection {connection!r}" if connection is not None else "the connection"
@@ -74,6 +89,10 @@ class LeaseLostError(StateError):
 class UnknownRecordError(StateError):
     """A run id or sync key that was never recorded (e.g. finish_run before start_run)."""
 
+    http_status = 404
+
 
 class DuplicateRunError(StateError):
     """start_run was called twice with the same run id."""
+
+    http_status = 409
