@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck docs unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bant-sync needs Python 3.11 or newer: set PYTHON=/path/to/python3.11")'
@@ -25,10 +25,13 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+docs: setup
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
 unit: setup
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+test: lint typecheck docs unit
 
 bench: setup
 	$(BIN)/python bench/rules_throughput.py
