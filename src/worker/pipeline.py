@@ -156,7 +156,8 @@ class SyncRun:
             env.store.release_lease(lease)
             if connector is not None:
                 connector.close()
-            log.info(
+            at_level = {"failed": log.error, "quota_stopped": log.warning}.get(summary.status, log.info)
+            at_level(
                 "run finished",
                 status=summary.status,
                 api_calls=summary.api_calls,

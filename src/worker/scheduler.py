@@ -86,7 +86,8 @@ def run_scheduled(
                 "scheduled run crashed; the next firing will try again", connection=connection, mode=mode
             )
             return None
-        log.info(
+        at_level = {"failed": log.error, "quota_stopped": log.warning}.get(summary.status, log.info)
+        at_level(
             "scheduled run finished",
             connection=connection,
             mode=mode,
