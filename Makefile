@@ -26,7 +26,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 docs: setup
-	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	$(BIN)/mkdocs build --strict --site-dir build/site
 
 unit: setup
 	$(BIN)/pytest -q
