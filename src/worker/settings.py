@@ -5,12 +5,14 @@ Validated once, all problems reported together, read-only after. See the README'
 
 from __future__ import annotations
 
+import difflib
 import os
 import sysconfig
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from worker.secrets import Secret
 
@@ -78,6 +80,16 @@ class RulesSettings:
     framework: str = "bant"
     timezone: str = "UTC"
 
+    def __post_init__(self) -> None:
+        if not self.timezone:
+            raise ValueError("rules.timezone must name a time zone, e.g. 'Europe/Berlin' or 'UTC'")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            close = difflib.get_close_matches(self.timezone, sorted(available_timezones()), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else " (an IANA name such as 'Europe/Berlin')"
+            raise ValueError(f"rules.timezone {self.timezone!r} is not a known time zone{hint}") from None
+
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -104,6 +116,12 @@ class OpsApiSettings:
     host: str = "127.0.0.1"
     port: int = 8787
     max_body_bytes: int = 16_384
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"ops_api.port must be between 0 and 65535, not {self.port}")
+        if self.max_body_bytes < 1:
+            raise ValueError(f"ops_api.max_body_bytes must be positive, not {self.max_body_bytes}")
 
 
 @dataclass(frozen=True)

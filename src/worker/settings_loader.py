@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
 
 from connectors.errors import ConfigurationError
 from connectors.registry import factory_for
@@ -28,6 +30,8 @@ from worker.settings import (
     Settings,
     StateSettings,
 )
+from worker.state.engine import normalise_url
+from worker.state.errors import StateConfigError
 from worker.typed_tables import Problems, build, did_you_mean, field_names
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -98,6 +102,40 @@ def _resolve_path(value: str, base: Path) -> str:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
+def _add_setting_problems(key: str, found: Iterable[str], problems: Problems) -> None:
+    """Record a connector's own "<setting>: <what>" problems under `key` (connections.NAME)."""
+    for problem in found:
+        setting, sep, what = problem.partition(": ")
+        if sep and " " not in setting:
+            problems.add(f"{key}.{setting}", what)
+        else:
+            problems.add(key, problem)
+
+
+def _check_schedule(key: str, schedule: ScheduleSettings, problems: Problems) -> None:
+    if schedule.incremental_every_minutes < 1:
+        problems.add(f"{key}.incremental_every_minutes", "must be at least 1")
+    if schedule.misfire_grace_seconds < 0:
+        problems.add(f"{key}.misfire_grace_seconds", "must be 0 or more")
+    try:
+        CronTrigger.from_crontab(schedule.full_sweep_cron)
+    except ValueError as exc:
+        problems.add(
+            f"{key}.full_sweep_cron",
+            f"{schedule.full_sweep_cron!r} is not a crontab expression ({exc}); five fields "
+            f"'min hour day month weekday', e.g. '0 2 * * *'",
+        )
+
+
+def _check_state(state: StateSettings, problems: Problems) -> None:
+    if not state.url:
+        return
+    try:
+        normalise_url(state.url)
+    except StateConfigError as exc:
+        problems.add("state.url", str(exc))
+
+
 def _connection(
     name: str,
     table: Any,
@@ -139,7 +177,15 @@ def _connection(
                 crm_table[setting] = _env_value(raw)
     if "ca_bundle" in crm_table and isinstance(crm_table["ca_bundle"], str):
         crm_table["ca_bundle"] = _resolve_path(crm_table["ca_bundle"], base)
-    crm_settings = build(factory.settings_type, crm_table, key, problems)
+    try:
+        crm_settings = build(factory.settings_type, crm_table, key, problems)
+    except ConfigurationError as exc:  # a settings type that validates itself as it is built
+        _add_setting_problems(key, exc.problems or (str(exc),), problems)
+        crm_settings = None
+    else:
+        check = getattr(crm_settings, "problems", None)
+        if callable(check):
+            _add_setting_problems(key, check(), problems)
     schedule = build(
         ScheduleSettings,
         {k: v for k, v in table.items() if k in field_names(ScheduleSettings)},
@@ -155,12 +201,15 @@ def _connection(
             continue
         if secret is not None:
             found[secret_name] = secret
+    _check_schedule(key, schedule, problems)
     enabled = table.get("enabled", True)
     framework = table.get("framework", defaults.framework)
     if not isinstance(enabled, bool):
         problems.add(f"{key}.enabled", "must be true or false")
     if not isinstance(framework, str):
         problems.add(f"{key}.framework", "must be a framework name or a path to a .toml file")
+    if crm_settings is None:
+        return None
     return ConnectionSettings(
         name=name,
         crm=crm,
@@ -199,6 +248,7 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
     sections = {name: build(cls, data.get(name) or {}, name, problems) for name, cls in _SECTIONS.items()}
     state: StateSettings = sections["state"]
     sections["state"] = StateSettings(dir=_resolve_path(state.dir, base), url=state.url)
+    _check_state(state, problems)
     connections: dict[str, ConnectionSettings] = {}
     raw_connections = data.get("connections") or {}
     if not isinstance(raw_connections, Mapping):

@@ -6,6 +6,8 @@ DESIGN.md §4; every one can be renamed in config.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from connectors.errors import ConfigurationError
@@ -51,6 +53,14 @@ STANDARD_KEYS: tuple[str, ...] = (
 )
 
 
+AUTH_MODES = ("private_app", "oauth")
+
+
+def _did_you_mean(value: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 @dataclass(frozen=True, slots=True)
 class HubSpotSettings:
     """One HubSpot account. Secrets (access_token, client_secret, refresh_token) are not settings."""
@@ -77,26 +87,43 @@ class HubSpotSettings:
     refresh_margin_seconds: int = 300
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def problems(self) -> list[str]:
+        """Every problem with these settings, each as "<setting>: <what to do>"; empty when they work."""
         problems: list[str] = []
-        if self.auth not in ("private_app", "oauth"):
-            problems.append(f"auth must be 'private_app' or 'oauth', not {self.auth!r}")
+        if self.auth not in AUTH_MODES:
+            hint = _did_you_mean(self.auth, AUTH_MODES)
+            problems.append(f"auth: must be 'private_app' or 'oauth', not {self.auth!r}{hint}")
         if self.auth == "oauth" and not self.client_id:
-            problems.append("auth = 'oauth' needs client_id (the public app's client id)")
+            problems.append("client_id: auth = 'oauth' needs it (the public app's client id)")
+        if not self.host.startswith(("https://", "http://")):
+            problems.append(f"host: {self.host!r} must start with https:// (or http:// for a local sandbox)")
         if not 1 <= self.page_size <= 200:
-            problems.append("page_size must be between 1 and 200 (HubSpot's search page limit)")
+            problems.append("page_size: must be between 1 and 200 (HubSpot's search page limit)")
         if not self.page_size <= self.deals_per_page <= 2000:
-            problems.append("deals_per_page must be between page_size and 2000")
-        if self.burst_limit_per_10s < 1 or self.search_per_second < 1:
-            problems.append("burst_limit_per_10s and search_per_second must be positive")
+            problems.append("deals_per_page: must be between page_size and 2000")
+        if self.burst_limit_per_10s < 1:
+            problems.append("burst_limit_per_10s: must be positive")
+        if self.search_per_second < 1:
+            problems.append("search_per_second: must be positive")
         if self.overlap_minutes < 0:
-            problems.append("overlap_minutes must be >= 0")
+            problems.append("overlap_minutes: must be >= 0")
         if not 1 <= self.max_in_flight <= 10:
-            problems.append("max_in_flight must be between 1 and 10")
-        blank = sorted(k for k, v in self.props.items() if not v.strip())
-        if blank:
-            problems.append(f"properties maps these to an empty name: {', '.join(blank)}")
+            problems.append("max_in_flight: must be between 1 and 10")
+        if self.max_attempts < 1:
+            problems.append("max_attempts: must be at least 1")
+        for key in sorted(k for k, v in self.props.items() if not v.strip()):
+            problems.append(f"properties.{key}: maps to an empty name")
+        return problems
+
+    def validate(self) -> None:
+        """Raise one ConfigurationError listing every problem, so a person fixes them in one pass."""
+        problems = self.problems()
         if problems:
-            raise ConfigurationError("HubSpot connection settings: " + "; ".join(problems))
+            error = ConfigurationError("HubSpot connection settings: " + "; ".join(problems))
+            error.problems = tuple(problems)
+            raise error
 
     @property
     def props(self) -> dict[str, str]:

@@ -6,6 +6,8 @@ Plain types only, so the worker can build it straight from TOML. Secrets are not
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from connectors.errors import ConfigurationError
@@ -80,32 +82,52 @@ class SalesforceSettings:
         """The effective canonical -> Opportunity field mapping: defaults overridden by `fields`."""
         return {**DEFAULT_FIELDS, **self.fields}
 
-    def validate(self) -> None:
-        """Raise one ConfigurationError listing every problem, so a person fixes them in one pass."""
+    def problems(self) -> list[str]:
+        """Every problem with these settings, each as "<setting>: <what to do>"; empty when they work."""
         problems: list[str] = []
         if self.auth not in AUTH_MODES:
-            problems.append(f"auth = {self.auth!r}: use one of {', '.join(AUTH_MODES)}")
+            problems.append(
+                f"auth: {self.auth!r} is not a mode: use one of {', '.join(AUTH_MODES)}"
+                + _did_you_mean(self.auth, AUTH_MODES)
+            )
         if self.auth == "token" and not self.instance_url:
-            problems.append("auth = 'token' needs instance_url (the org's https://… My Domain URL)")
+            problems.append("instance_url: auth = 'token' needs it (the org's https://… My Domain URL)")
         if self.auth in ("jwt", "client_credentials", "password") and not self.client_id:
-            problems.append(f"auth = {self.auth!r} needs client_id (the connected app's consumer key)")
+            problems.append(f"client_id: auth = {self.auth!r} needs it (the connected app's consumer key)")
         if self.auth in ("jwt", "password") and not self.username:
-            problems.append(f"auth = {self.auth!r} needs username (the integration user)")
+            problems.append(f"username: auth = {self.auth!r} needs it (the integration user)")
         for name, url in (("login_url", self.login_url), ("instance_url", self.instance_url)):
             if url and not url.startswith("https://"):
-                problems.append(f"{name} = {url!r}: Salesforce is only reachable over https://")
-        unknown = sorted(set(self.fields) - set(DEFAULT_FIELDS))
-        if unknown:
-            problems.append(f"fields: unknown keys {unknown}; known: {sorted(DEFAULT_FIELDS)}")
+                problems.append(f"{name}: {url!r}: Salesforce is only reachable over https://")
+        for key in sorted(set(self.fields) - set(DEFAULT_FIELDS)):
+            hint = _did_you_mean(key, DEFAULT_FIELDS)
+            problems.append(f"fields.{key}: unknown key{hint}; known: {', '.join(DEFAULT_FIELDS)}")
+        blank = sorted(k for k, v in self.fields.items() if not v.strip())
+        for key in blank:
+            problems.append(f"fields.{key}: maps to an empty field name")
         if not 0 < self.quota_stop_share <= 1:
             problems.append(
-                "quota_stop_share must be in (0, 1], e.g. 0.8 to stop at 80% of the daily allocation"
+                "quota_stop_share: must be in (0, 1], e.g. 0.8 to stop at 80% of the daily allocation"
             )
         if not 200 <= self.query_batch_size <= 2000:
-            problems.append("query_batch_size must be between 200 and 2000 (Salesforce's batchSize range)")
+            problems.append("query_batch_size: must be between 200 and 2000 (Salesforce's batchSize range)")
         if self.overlap_minutes < 0:
-            problems.append("overlap_minutes must be >= 0")
+            problems.append("overlap_minutes: must be >= 0")
         if not 1 <= self.max_in_flight <= MAX_IN_FLIGHT:
-            problems.append(f"max_in_flight must be between 1 and {MAX_IN_FLIGHT}")
+            problems.append(f"max_in_flight: must be between 1 and {MAX_IN_FLIGHT}")
+        if self.max_attempts < 1:
+            problems.append("max_attempts: must be at least 1")
+        return problems
+
+    def validate(self) -> None:
+        """Raise one ConfigurationError listing every problem, so a person fixes them in one pass."""
+        problems = self.problems()
         if problems:
-            raise ConfigurationError("Salesforce settings: " + "; ".join(problems))
+            error = ConfigurationError("Salesforce settings: " + "; ".join(problems))
+            error.problems = tuple(problems)
+            raise error
+
+
+def _did_you_mean(value: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
