@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/rules_throughput.py [--deals 1000000] [--framework bant]
 
-Bar (DESIGN.md §8): at least 100,000 assessments per second on one core.
+Bar (docs/design.md §8): at least 100,000 assessments per second on one core.
 """
 
 from __future__ import annotations

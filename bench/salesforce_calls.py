@@ -3,7 +3,7 @@
     .venv/bin/python bench/salesforce_calls.py [--deals 10000 100000] [--latency-ms 0]
 
 For each size: a first full run, an unchanged rerun and the run after it, through the real worker.
-Prints API calls vs the DESIGN.md §5 budget (bar: within 1.1x) and vs a naive one-call-per-record script,
+Prints API calls vs the docs/design.md §5 budget (bar: within 1.1x) and vs a naive one-call-per-record script,
 wall and CPU time, and peak RSS (bar: under 250 MB at 100,000).
 """
 

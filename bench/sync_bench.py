@@ -1,5 +1,5 @@
-"""Whole sync runs of the real worker against a sandbox process: API calls vs the DESIGN.md §5 budget and a
-naive one-call-per-record script, wall time vs the floor the CRM's rate limits set, CPU time, peak RSS.
+"""Whole sync runs of the real worker against a sandbox process: API calls vs the docs/design.md §5 budget
+and a naive one-call-per-record script, wall time vs the floor the CRM's rate limits set, CPU time, peak RSS.
 
 The sandbox runs as a separate process (`python -m sandbox --deals N`), so CPU and memory are bant-sync's
 own (connector, rules, planner, state store). Used by bench/salesforce_calls.py and bench/hubspot_calls.py.

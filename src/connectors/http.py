@@ -18,7 +18,7 @@ from connectors.errors import ConfigurationError
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Seconds to wait for a TCP connection and for each read of a response (DESIGN.md §6)."""
+    """Seconds to wait for a TCP connection and for each read of a response (docs/design.md §6)."""
 
     connect: float = 5.0
     read: float = 60.0

@@ -1,4 +1,4 @@
-"""Audit what the CRM shows, not only what a run remembers writing (DESIGN.md §6: the CRM is the truth).
+"""Audit what the CRM shows, not only what a run remembers writing (docs/design.md §6: the CRM is the truth).
 
 A run audits its own status writes at the checkpoint after them. A run killed between a write and that
 checkpoint leaves a status in the CRM that the audit log never recorded; so does anyone who edits bant-sync's

@@ -1,8 +1,8 @@
 """Carry writes across pages so every batch call the CRM gets is full.
 
 A page of 200 HubSpot deals yields ~110 new tasks: sent page by page that is two task calls (100 + 10) per
-page instead of the 1.1 the API-call budget allows (DESIGN.md §5). The buffer sends only full batches until
-the run ends, and keeps the bookkeeping honest: a page counts as done — its cursor may be checkpointed,
+page instead of the 1.1 the API-call budget allows (docs/design.md §5). The buffer sends only full batches
+until the run ends, and keeps the bookkeeping honest: a page counts as done — its cursor may be checkpointed,
 its audit rows and deal states saved — only once every write planned for it has been sent, and pages are
 done in order. A deal's task write never goes out before its status write (the worker holds the task of
 a deal whose status write was rejected). Memory stays bounded: at most one batch of each kind is carried,

@@ -1,7 +1,7 @@
-"""Schema drift is drift at any moment (DESIGN.md §6): a BANT input field deleted after preflight — before
-the first page is read, or between two pages — ends the run failed with an error naming the field; nothing
-of that page or a later one is written; no deal is flagged because of the field; and once the field is
-restored the next run completes and leaves every deal as a run without drift would have.
+"""Schema drift is drift at any moment (docs/design.md §6): a BANT input field deleted after preflight —
+before the first page is read, or between two pages — ends the run failed with an error naming the field;
+nothing of that page or a later one is written; no deal is flagged because of the field; and once the field
+is restored the next run completes and leaves every deal as a run without drift would have.
 
 The field is deleted by a hook on the connector's page stream, so the moment is exact whatever calls
 preflight makes: right before the connector is asked for page N (for page 1, right after preflight)."""

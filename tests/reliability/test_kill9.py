@@ -1,5 +1,5 @@
 """kill -9 of a `bant-sync sync` process at many points of a run, then a rerun: every deal right, no task
-duplicated (DESIGN.md §8). The sandbox runs in this process; the sync runs as a real child process and is
+duplicated (docs/design.md §8). The sandbox runs in this process; the sync runs as a real child process and is
 killed once the sandbox has seen its k-th CRM request. Longer kill loops live in bench/kill_loop.py."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""kill -9 with reps at work between the kills (DESIGN.md §6, §8): rounds of random rep edits, each followed
-by a `bant-sync sync` child process killed at a random moment, then one full sweep converges. Longer loops:
-`bench/kill_loop.py --edits N`."""
+"""kill -9 with reps at work between the kills (docs/design.md §6, §8): rounds of random rep edits, each
+followed by a `bant-sync sync` child process killed at a random moment, then one full sweep converges.
+Longer loops: `bench/kill_loop.py --edits N`."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 the type we expect, and the task->deal association type id is known.
 
 Each problem is named (property, scope) in one error, so an admin fixes everything in one pass. A vanished
-BANT property is SchemaDriftError: the run stops and no deal is flagged because of it (DESIGN.md §6).
+BANT property is SchemaDriftError: the run stops and no deal is flagged because of it (docs/design.md §6).
 """
 
 from __future__ import annotations

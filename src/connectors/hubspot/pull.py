@@ -17,7 +17,7 @@ not present on the requested object(s), they will be ignored" (CRM objects API s
 api-spec-collection, the `properties` parameter of the read endpoints; the search request's `properties`
 is documented only as "a list of property names to include in the response"). A property deleted after
 preflight would otherwise read as empty and flag every deal, so a requested property missing from any result
-stops the run before the page holding that result is handed on (DESIGN.md §6).
+stops the run before the page holding that result is handed on (docs/design.md §6).
 """
 
 from __future__ import annotations

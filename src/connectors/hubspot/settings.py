@@ -1,7 +1,7 @@
 """Typed settings of one HubSpot connection (`[connections.NAME]` with `crm = "hubspot"`).
 
 Plain types only, so the worker can build this from TOML and validate it once. Property names default to
-DESIGN.md §4; every one can be renamed in config.
+docs/design.md §4; every one can be renamed in config.
 """
 
 from __future__ import annotations

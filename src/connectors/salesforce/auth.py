@@ -2,7 +2,7 @@
 username-password (legacy), or a ready token — against a configurable login URL, through our session.
 
 We do the token exchange ourselves rather than through simple-salesforce's login helpers because those
-hard-code `https://{domain}.salesforce.com` and only refresh sessions they opened (DESIGN.md §5).
+hard-code `https://{domain}.salesforce.com` and only refresh sessions they opened (docs/design.md §5).
 Token endpoint and grant parameters: Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server
 Integration", "OAuth 2.0 Client Credentials Flow", "OAuth 2.0 Username-Password Flow".
 """

@@ -7,7 +7,7 @@ locator snapshot (REST API Developer Guide, "Execute a SOQL Query": `nextRecords
 restarts at the saved `(stamp, id)`. With an overlap window the next run re-reads the last few minutes
 (late commits can carry an older stamp) and the worker's diff turns those re-reads into no writes.
 
-Schema drift at any moment (DESIGN.md §6): a query naming a field that no longer exists fails with
+Schema drift at any moment (docs/design.md §6): a query naming a field that no longer exists fails with
 INVALID_FIELD (the client maps it to SchemaDriftError), and a record that lacks a selected field — a later
 page of a query whose field was deleted after the query ran — stops the run too, before the page holding it
 is handed on, instead of reading the field as empty and flagging the deal.
@@ -40,7 +40,7 @@ def parse_datetime(text: str) -> datetime:
 
 
 def soql_datetime(moment: datetime, *, millis: bool = False) -> str:
-    """A SOQL datetime literal in UTC with a `Z` (DESIGN.md §6): floored to the second, or exact to the
+    """A SOQL datetime literal in UTC with a `Z` (docs/design.md §6): floored to the second, or exact to the
     millisecond (the precision SystemModstamp is stored and returned with) when `millis`."""
     if moment.tzinfo is None:
         raise ValueError("cursor datetimes must be tz-aware")

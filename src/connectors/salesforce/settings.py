@@ -31,7 +31,7 @@ DEFAULT_FIELDS: dict[str, str] = {
     "checked_at": "BANT_Checked_At__c",
     "flagged_since": "BANT_Flagged_Since__c",
 }
-"""Canonical name -> Opportunity field (DESIGN.md §4). A connection overrides any subset."""
+"""Canonical name -> Opportunity field (docs/design.md §4). A connection overrides any subset."""
 
 INPUT_KEYS = (
     "name",
