@@ -61,13 +61,17 @@ def _is_transient(error: BaseException) -> bool:
     return isinstance(error, TransientError)
 
 
+_HUBSPOT_KINDS = ("search", "other")
+"""The first argument of HubSpot's request seam; only then are the next two (api, method) named in logs."""
+
+
 def _describe_call(state: RetryCallState) -> str:
     """The retried call, named without its arguments (which may carry record data or headers): the
     function's qualified name, plus `api.method` for a HubSpot request seam `(kind, api, method, ...)`."""
     fn: Any = state.fn
     name = str(getattr(fn, "__qualname__", None) or type(fn).__name__)
     args = state.args
-    if len(args) >= 3 and all(isinstance(a, str) for a in args[:3]):
+    if len(args) >= 3 and args[0] in _HUBSPOT_KINDS and all(isinstance(a, str) for a in args[1:3]):
         name += f"({args[1]}.{args[2]})"
     return name
 

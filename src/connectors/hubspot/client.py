@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+import structlog
 import urllib3.exceptions
 from hubspot import HubSpot
 
@@ -35,6 +36,8 @@ from connectors.hubspot.auth import TokenGrant, TokenSource
 from connectors.hubspot.ratelimit import RateLimiter
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.retry import RetryPolicy
+
+log = structlog.get_logger()
 
 _SDK_PACKAGES = (
     "crm.deals",
@@ -235,6 +238,7 @@ class HubSpotClient:
         except AuthenticationError:
             if not self.tokens.refreshable:
                 raise
+            log.debug("hubspot access token rejected (401); refreshing it once", call=f"{api}.{method}")
         return self._send(kind, api, method, args, kwargs, self.tokens.refresh())
 
     def _send(
@@ -287,11 +291,17 @@ class HubSpotClient:
                 f"HubSpot refused the OAuth refresh token ({exc.status}): re-authorise the app and store the "
                 f"new refresh_token secret for this connection"
             ) from None
-        return TokenGrant(
+        grant = TokenGrant(
             access_token=str(data.access_token),
             expires_in=int(data.expires_in or 1800),
             refresh_token=data.refresh_token,
         )
+        log.info(
+            "hubspot access token refreshed",
+            expires_in_s=grant.expires_in,
+            refresh_token_rotated=bool(grant.refresh_token and grant.refresh_token != refresh_token),
+        )
+        return grant
 
     def _refresh_call(self, client_id: str, client_secret: str, refresh_token: str) -> Any:
         return self.policy.call(

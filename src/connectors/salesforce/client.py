@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import requests
+import structlog
 from simple_salesforce.api import Salesforce
 
 from connectors.errors import (
@@ -34,6 +35,8 @@ from connectors.http import Timeouts, TimeoutSession, make_session
 from connectors.retry import RetryPolicy
 from connectors.salesforce.auth import Authenticator, Token
 from connectors.salesforce.settings import SalesforceSettings
+
+log = structlog.get_logger()
 
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
@@ -170,6 +173,11 @@ class SalesforceClient:
             if headers.get("Authorization") in (None, "Bearer " + str(sf.session_id)):
                 sf.session_id = self.authenticator.login().access_token
                 sf._generate_headers()
+                log.info(
+                    "salesforce session expired (INVALID_SESSION_ID); logged in again",
+                    auth=self.settings.auth,
+                    logins=self.authenticator.logins,
+                )
             headers["Authorization"] = "Bearer " + str(sf.session_id)
 
     def _guard_quota(self) -> None:

@@ -1,0 +1,95 @@
+"""Whole sandbox runs that re-authenticate mid-run: one log line per re-login, run context on every
+connector line, and no secret in any line."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from sandbox import FaultRule
+from tests.integration.conftest import Env
+
+
+class Sink:
+    """A thread-safe structlog processor keeping every event dict (capture_logs is not thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.lines.append(dict(event))
+        raise structlog.DropEvent
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["event"] == name]
+
+    def text(self) -> str:
+        return "\n".join(json.dumps(line, default=str) for line in self.lines)
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    collected = Sink()
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, collected],
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield collected
+    finally:
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
+
+
+def _relogging(env: Env) -> list[str]:
+    """Switch the connection to a mode that can log in again (Salesforce client credentials, HubSpot
+    OAuth) and restart the worker; the secrets it now holds are returned."""
+    info = env.sb.info[env.crm]
+    assert isinstance(info, dict)
+    secrets_path = env.config.with_name(f"{env.config.stem}.secrets.toml")
+    config, secrets = env.config.read_text(encoding="utf-8"), secrets_path.read_text(encoding="utf-8")
+    if env.crm == "salesforce":
+        config = config.replace(
+            'auth = "token"', f'auth = "client_credentials"\nclient_id = "{info["client_id"]}"'
+        )
+        added = {"client_secret": info["client_secret"]}
+    else:
+        config = config.replace(
+            'crm = "hubspot"\n', f'crm = "hubspot"\nauth = "oauth"\nclient_id = "{info["client_id"]}"\n'
+        )
+        added = {"client_secret": info["client_secret"], "refresh_token": info["refresh_token"]}
+    extra = "".join(f'{key} = "{value}"\n' for key, value in added.items())
+    secrets = secrets.replace(f"[connections.{env.crm}]\n", f"[connections.{env.crm}]\n{extra}")
+    env.config.write_text(config, encoding="utf-8")
+    secrets_path.write_text(secrets, encoding="utf-8")
+    env.restart()
+    return [info["access_token"], *added.values()]
+
+
+def test_a_mid_run_session_expiry_logs_one_relogin_line_and_no_secret(env: Env, sink: Sink) -> None:
+    """The CRM expires the session after 4 calls: the run still succeeds, the re-login is logged once at
+    info with the run's context, and no configured secret appears in any line."""
+    secrets = _relogging(env)
+    env.sb.add_fault(FaultRule(kind="session_expiry", crm=env.crm, after_calls=4))
+    summary = env.run(mode="full")
+    assert summary.status == "succeeded", summary.error
+    assert any(r["status"] == 401 for r in env.sb.requests())
+    if env.crm == "salesforce":
+        (line,) = sink.events("salesforce session expired (INVALID_SESSION_ID); logged in again")
+        assert line["auth"] == "client_credentials"
+    else:
+        (line,) = sink.events("hubspot access token refreshed")
+        assert line["expires_in_s"] > 0
+    assert line["level"] == "info"
+    assert (line["run_id"], line["connection"]) == (summary.run_id, env.crm)
+    text = sink.text()
+    assert "run finished" in text
+    for secret in secrets:
+        assert secret and secret not in text
