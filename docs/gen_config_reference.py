@@ -3,7 +3,8 @@
 `docs/configuration.md` holds the marker `<!-- config-reference -->`; this hook replaces it with one table
 per section (key, type, default, description), read from `worker.settings` and the connectors' settings
 dataclasses. Descriptions come from an attribute docstring or a comment on the field in the source, else
-from the key's comment in `config/default.toml` or `config/examples/*.toml`. Nothing generated is
+from the key's comment in `config/default.toml` (or, for a connector, `config/examples/<crm>.toml`); the
+connector pages describe every connector key in prose. Nothing generated is
 committed, so the reference cannot drift from the code.
 """
 
@@ -21,11 +22,10 @@ MARKER = "<!-- config-reference -->"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _toml_comments() -> dict[tuple[str, str], str]:
-    """(section, key) -> the inline comment on that key, from the shipped and example config files."""
+def _toml_comments(*names: str) -> dict[tuple[str, str], str]:
+    """(section, key) -> the inline comment on that key in the given files under config/."""
     comments: dict[tuple[str, str], str] = {}
-    files = [ROOT / "config" / "default.toml", *sorted((ROOT / "config" / "examples").glob("*.toml"))]
-    for path in files:
+    for path in (ROOT / "config" / name for name in names):
         section = ""
         for line in path.read_text(encoding="utf-8").splitlines():
             header = re.match(r"^\[([^\]]+)\]", line)
@@ -52,8 +52,9 @@ def _source_notes(cls: type) -> dict[str, str]:
             continue
         name = node.target.id
         nxt = body.body[i + 1] if i + 1 < len(body.body) else None
-        if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
-            notes[name] = " ".join(nxt.value.value.split())
+        doc = nxt.value.value if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) else None
+        if isinstance(doc, str):
+            notes[name] = " ".join(doc.split())
             continue
         comment = lines[node.lineno - 1].partition("  #")[2].strip()
         if comment:
@@ -99,18 +100,20 @@ def render() -> str:
     from connectors.salesforce.settings import SalesforceSettings
     from worker import settings as ws
 
-    comments = _toml_comments()
-    sections: list[tuple[str, type, str]] = [
-        ("[logging]", ws.LoggingSettings, "logging"),
-        ("[state]", ws.StateSettings, "state"),
-        ("[rules]", ws.RulesSettings, "rules"),
-        ("[run]", ws.RunSettings, "run"),
-        ("[ops_api]", ws.OpsApiSettings, "ops_api"),
-        ("[connections.NAME] schedule keys", ws.ScheduleSettings, "connections"),
-        ('[connections.NAME] with crm = "salesforce"', SalesforceSettings, "connections"),
-        ('[connections.NAME] with crm = "hubspot"', HubSpotSettings, "connections"),
+    shipped = _toml_comments("default.toml")
+    salesforce = _toml_comments("examples/salesforce.toml")
+    hubspot = _toml_comments("examples/hubspot.toml")
+    sections: list[tuple[str, type, str, dict[tuple[str, str], str]]] = [
+        ("[logging]", ws.LoggingSettings, "logging", shipped),
+        ("[state]", ws.StateSettings, "state", shipped),
+        ("[rules]", ws.RulesSettings, "rules", shipped),
+        ("[run]", ws.RunSettings, "run", shipped),
+        ("[ops_api]", ws.OpsApiSettings, "ops_api", shipped),
+        ("[connections.NAME] schedule keys", ws.ScheduleSettings, "connections", {**salesforce, **hubspot}),
+        ('[connections.NAME] with crm = "salesforce"', SalesforceSettings, "connections", salesforce),
+        ('[connections.NAME] with crm = "hubspot"', HubSpotSettings, "connections", hubspot),
     ]
-    return "\n".join(_table(title, cls, section, comments) for title, cls, section in sections)
+    return "\n".join(_table(title, cls, section, notes) for title, cls, section, notes in sections)
 
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
