@@ -12,6 +12,7 @@ import structlog
 
 from connectors.concurrency import map_in_parallel
 from connectors.errors import TransientError
+from connectors.hubspot.ratelimit import OTHER, SEARCH, RateLimiter
 from connectors.retry import RetryPolicy
 from worker.prefetch import read_ahead
 
@@ -134,3 +135,76 @@ def test_lines_logged_by_the_read_ahead_thread_carry_the_run_context(sink: Sink)
     assert {(line["run_id"], line["connection"], line["thread"]) for line in lines} == {
         ("r-3", "hs-main", "page-read-ahead")
     }
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the limiter sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_hubspot_throttling_logs_one_line_per_long_wait_not_per_call(sink: Sink) -> None:
+    """300 calls at 100 per 10 s wait twice for the burst window: two `hubspot throttling` lines, not 300."""
+    t = FakeTime()
+    limiter = RateLimiter(100, 4, clock=t.clock, sleep=t.sleep)
+    for _ in range(300):
+        limiter.acquire(OTHER)
+        limiter.release(OTHER)
+    lines = sink.events("hubspot throttling")
+    assert len(lines) == 2
+    assert {(line["level"], line["window"], line["kind"], line["limit"]) for line in lines} == {
+        ("info", "burst", OTHER, 100)
+    }
+    assert all(line["wait_s"] > 1.0 for line in lines)
+
+
+def test_routine_search_pacing_is_not_logged(sink: Sink) -> None:
+    """40 searches at 4 per second wait up to a second each time: routine pacing, no line."""
+    t = FakeTime()
+    limiter = RateLimiter(190, 4, clock=t.clock, sleep=t.sleep)
+    for _ in range(40):
+        limiter.acquire(SEARCH)
+        limiter.release(SEARCH)
+    assert t.now - 1000.0 >= 9.0
+    assert sink.lines == []
+
+
+def test_rate_limit_headers_that_tighten_the_window_log_once_per_interval(sink: Sink) -> None:
+    """Headers saying 10 of 100 calls are left log `tightened` once; again only after the window interval."""
+    t = FakeTime()
+    limiter = RateLimiter(100, 4, clock=t.clock, sleep=t.sleep)
+    headers = {"X-HubSpot-RateLimit-Remaining": "10", "X-HubSpot-RateLimit-Max": "100"}
+    for _ in range(5):
+        limiter.acquire(OTHER)
+        limiter.release(OTHER, headers)
+    (line,) = sink.events("hubspot rate limit tightened")
+    assert (line["window"], line["remaining"], line["limit"], line["counted_for_others"]) == (
+        "burst",
+        10,
+        100,
+        89,
+    )
+    t.now += 10.0
+    limiter.acquire(OTHER)
+    limiter.release(OTHER, {"X-HubSpot-RateLimit-Remaining": "5", "X-HubSpot-RateLimit-Max": "100"})
+    assert len(sink.events("hubspot rate limit tightened")) == 2
+
+
+def test_a_429_logs_a_warning_naming_the_policy(sink: Sink) -> None:
+    """`throttled` after a 429 logs `hubspot rate limit hit` at warning with the window it saturated."""
+    limiter = RateLimiter(100, 4, clock=FakeTime().clock, sleep=lambda _s: None)
+    limiter.throttled(SEARCH, "SECONDLY")
+    (line,) = sink.events("hubspot rate limit hit")
+    assert (line["level"], line["window"], line["policy"], line["status"]) == (
+        "warning",
+        "search",
+        "SECONDLY",
+        429,
+    )

@@ -9,6 +9,11 @@ shares the app), the window is topped up so we slow down too.
 
 A call occupies its slot from the moment it is sent until `interval` after its response arrived: HubSpot
 counts arrivals, and measuring from the later instant keeps us under the limit whatever the latency.
+
+Logging stays quiet per call: one INFO `hubspot throttling` line when a call waits longer than
+THROTTLE_LOG_SECONDS (never for the search limit's routine sub-second pacing), one INFO `hubspot rate limit
+tightened` line (at most once per window interval) when the headers show another process using the app's
+allowance, and a WARNING `hubspot rate limit hit` on each 429.
 """
 
 from __future__ import annotations
@@ -16,6 +21,13 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
+
+import structlog
+
+log = structlog.get_logger()
+
+THROTTLE_LOG_SECONDS = 1.0
+"""A wait for a slot up to this long is routine pacing and not logged."""
 
 
 class Window:
@@ -48,15 +60,17 @@ class Window:
         self._in_flight = max(0, self._in_flight - 1)
         self._done.append(now)
 
-    def sync_remaining(self, remaining: int, limit: int | None, now: float) -> None:
-        """Trust the server when it says fewer calls are left than we think."""
+    def sync_remaining(self, remaining: int, limit: int | None, now: float) -> int:
+        """Trust the server when it says fewer calls are left than we think; returns the calls added."""
         if limit is not None and 0 < limit < self.limit:
             self.limit = limit
         self._expire(now)
         used_by_us = len(self._done) + self._in_flight
         server_used = self.limit - max(0, remaining)
-        for _ in range(max(0, server_used - used_by_us)):
+        added = max(0, server_used - used_by_us)
+        for _ in range(added):
             self._done.append(now)
+        return added
 
     def saturate(self, now: float) -> None:
         """After a 429: behave as if the window were full from now on."""
@@ -92,23 +106,38 @@ class RateLimiter:
         racing; a search waiting for its per-second slot does not hold up a write."""
         self.waited = 0.0
         self.peak_burst = 0
+        self._tightened_logged_at: dict[str, float] = {}
 
     def _windows(self, kind: str) -> tuple[Window, ...]:
         return (self.burst, self.search) if kind == SEARCH else (self.burst,)
 
     def acquire(self, kind: str) -> None:
         """Block (through `sleep`) until a call of this kind fits every window, then take a slot."""
+        waited = 0.0
         with self._turns[SEARCH if kind == SEARCH else OTHER]:
             while True:
                 with self._lock:
                     now = self._clock()
-                    delay = max(w.wait_time(now) for w in self._windows(kind))
+                    delays = {w: w.wait_time(now) for w in self._windows(kind)}
+                    delay = max(delays.values())
                     if delay <= 0:
                         for window in self._windows(kind):
                             window.start()
                         self.peak_burst = max(self.peak_burst, self.burst.in_window)
-                        return
+                        break
                     self.waited += delay
+                    if waited <= THROTTLE_LOG_SECONDS < waited + delay:
+                        binding = max(delays, key=lambda w: delays[w])
+                        log.info(
+                            "hubspot throttling",
+                            kind=kind,
+                            window=self._name(binding),
+                            wait_s=round(waited + delay, 3),
+                            limit=binding.limit,
+                            interval_s=binding.interval,
+                            in_window=binding.in_window,
+                        )
+                    waited += delay
                 self._sleep(delay)
 
     def release(self, kind: str, headers: Mapping[str, str] | None = None) -> None:
@@ -124,10 +153,20 @@ class RateLimiter:
         """HubSpot answered 429: treat the window it names as full."""
         with self._lock:
             now = self._clock()
-            if policy_name == "SECONDLY" or (policy_name is None and kind == SEARCH):
-                self.search.saturate(now)
-            else:
-                self.burst.saturate(now)
+            window = (
+                self.search
+                if policy_name == "SECONDLY" or (policy_name is None and kind == SEARCH)
+                else self.burst
+            )
+            window.saturate(now)
+            log.warning(
+                "hubspot rate limit hit",
+                status=429,
+                kind=kind,
+                policy=policy_name,
+                window=self._name(window),
+                limit=window.limit,
+            )
 
     def _observe(self, headers: Mapping[str, str], now: float) -> None:
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -137,7 +176,21 @@ class RateLimiter:
         if remaining is None:
             return
         window = self.search if interval_ms is not None and interval_ms <= 1000 else self.burst
-        window.sync_remaining(remaining, limit, now)
+        added = window.sync_remaining(remaining, limit, now)
+        name = self._name(window)
+        last = self._tightened_logged_at.get(name)
+        if added and (last is None or now - last >= window.interval):
+            self._tightened_logged_at[name] = now
+            log.info(
+                "hubspot rate limit tightened",
+                window=name,
+                remaining=remaining,
+                limit=window.limit,
+                counted_for_others=added,
+            )
+
+    def _name(self, window: Window) -> str:
+        return "search" if window is self.search else "burst"
 
 
 def _int(raw: str | None) -> int | None:
