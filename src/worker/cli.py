@@ -1,12 +1,16 @@
 """The `bant-sync` command line. Every command accepts --config, --log-level and --log-format.
 
-Errors a user can cause print one message (no traceback) and exit with a documented code (exit_codes).
+The one CLI error boundary is in `main`: every error a user can cause is a `rules.errors.BantSyncError`
+(the one root: configuration, connector and state errors beneath it) and prints one message, its problem
+list and what to do, then exits with its documented code (exit_codes), never a traceback. Anything else is
+a bug: main says so and shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -14,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
-from worker import demo_cmd, exit_codes, serve_cmd, status_cmd, sync_cmd
+from worker import check_cmd, demo_cmd, exit_codes, serve_cmd, status_cmd, sync_cmd
 from worker.errors import BantSyncError, UsageError
 from worker.evaluate_cmd import run_evaluate
 from worker.frameworks import load_framework
@@ -114,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(subparsers, common)
     sync_cmd.add_parser(subparsers, common)
     status_cmd.add_parsers(subparsers, common)
+    check_cmd.add_parser(subparsers, common)
     demo_cmd.add_parser(subparsers, common)
     serve_cmd.add_parser(subparsers, common)
     _add_sandbox(subparsers, common)
@@ -150,13 +155,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return int(args.handler(args, settings))
     except BantSyncError as exc:
-        sys.stderr.write(f"bant-sync: error: {exc}\n")
+        sys.stderr.write(f"bant-sync: error: {exc.render()}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         structlog.get_logger().warning("interrupted")
         return exit_codes.INTERRUPTED
     except BrokenPipeError:
         return exit_codes.OK
+    except Exception:
+        sys.stderr.write(
+            "bant-sync: internal error: this is a bug, please report it "
+            "(with the command and the traceback below)\n"
+        )
+        traceback.print_exc()
+        return exit_codes.FAILURE
 
 
 if __name__ == "__main__":
