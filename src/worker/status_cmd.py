@@ -7,7 +7,9 @@ import json
 import sys
 from typing import Any
 
+from rules.errors import BantSyncError
 from worker import exit_codes
+from worker.check_cmd import connection_problems
 from worker.service import Worker, utc_now
 from worker.settings import Settings
 from worker.state import StateStore
@@ -121,37 +123,52 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_setup(args: argparse.Namespace, settings: Settings) -> int:
     """HubSpot: create the property group and output properties (idempotent). Salesforce: check fields and
-    permissions (fields are deployed from config/salesforce/, see the README)."""
+    permissions (fields are deployed from config/salesforce/, see the README). A connection that cannot be
+    set up (secret missing, credentials rejected, CRM unreachable) prints one PROBLEM line and the others
+    go on; the exit code is the worst seen (3 for a configuration error, else 1)."""
     worker = Worker(settings)
-    ok = True
+    code = exit_codes.OK
     try:
         for name in [args.connection] if args.connection else list(settings.connections):
-            connector: Any = worker.connector(name)
             try:
-                quiet = getattr(args, "quiet", False)
-                if not args.check and hasattr(connector, "setup"):
-                    report = connector.setup()
-                    _print_lines(name, "created", report.created)
-                    if not quiet:
-                        _print_lines(name, "already in place", report.existing)
-                elif hasattr(connector, "check"):
-                    report = connector.check()
-                    if not quiet:
-                        _print_lines(name, "ok", getattr(report, "passed", ()))
-                else:
-                    connector.preflight()
-                    sys.stdout.write(f"{name}: preflight passed: every mapped field exists and is writable\n")
-                    continue
-                problems = [str(p) for p in report.problems]
-                _print_lines(name, "PROBLEM", problems)
-                ok = ok and not problems
-                if not problems:
-                    sys.stdout.write(f"{name}: ready\n")
-            finally:
-                connector.close()
+                problems = _setup_one(worker, name, args)
+            except BantSyncError as exc:
+                sys.stdout.write(f"{name}: PROBLEM: {exc.render()}\n")
+                code = max(code, exc.exit_code if exc.exit_code == exit_codes.CONFIG else exit_codes.FAILURE)
+                continue
+            if problems:
+                code = max(code, exit_codes.FAILURE)
+            else:
+                sys.stdout.write(f"{name}: ready\n")
     finally:
         worker.close()
-    return exit_codes.OK if ok else exit_codes.FAILURE
+    return code
+
+
+def _setup_one(worker: Worker, name: str, args: argparse.Namespace) -> list[str]:
+    """Set up (or with --check, only check) one connection; prints what it found, returns its problems."""
+    connector: Any = worker.connector(name)
+    try:
+        quiet = getattr(args, "quiet", False)
+        if not args.check and hasattr(connector, "setup"):
+            report = connector.setup()
+            _print_lines(name, "created", report.created)
+            if not quiet:
+                _print_lines(name, "already in place", report.existing)
+            problems = [str(p) for p in report.problems]
+        elif hasattr(connector, "check"):
+            report = connector.check()
+            if not quiet:
+                _print_lines(name, "ok", getattr(report, "passed", ()))
+            problems = [str(p) for p in report.problems]
+        else:
+            problems = connection_problems(connector)
+            if not problems:
+                sys.stdout.write(f"{name}: preflight passed: every mapped field exists and is writable\n")
+    finally:
+        connector.close()
+    _print_lines(name, "PROBLEM", problems)
+    return problems
 
 
 def _print_lines(name: str, label: str, items: Any) -> None:
