@@ -9,6 +9,17 @@ from enum import StrEnum
 from rules.model import Deal, Status
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a connector can do, declared rather than probed: `prefetch` (the worker may read the next page
+    on another thread while this one is written), and the CRM's caps per batch call for status writes and
+    task writes."""
+
+    prefetch: bool
+    status_batch: int
+    task_batch: int
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Cursor:
     """Position in a CRM's change stream: the newest `(modified_at, deal_id)` processed. UTC, tz-aware."""

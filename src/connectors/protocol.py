@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from connectors.model import CrmTask, Cursor, Page, RowOutcome, WritePlan
+from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, WritePlan
 from rules.model import Deal
 
 
@@ -24,11 +24,13 @@ class Connector(Protocol):
       `hubspot:<portal id>`. Task keys are derived from it, never from the connection's name.
     - `find_tasks(keys)` reads the bant-sync tasks the CRM holds under those sync keys, in batches (the
       worker reconciles against them; a connector keeps no state of its own about tasks).
+    - `capabilities` declares what the worker may rely on (read-ahead, batch caps); nothing is probed.
     - `field_names` maps canonical deal fields (`budget`, ...) to the CRM's names, for task wording.
     - `api_calls` counts the CRM API calls made by this instance (for run records and budgets).
     """
 
     name: str
+    capabilities: Capabilities
 
     def preflight(self) -> None: ...
 

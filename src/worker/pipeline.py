@@ -199,7 +199,7 @@ class SyncRun:
         writer = OrderedApply(connector, tasks)
         buffer = WriteBuffer(writer.apply, *batch_sizes(connector))
         pages = _pages(connector, request, env.store)
-        if getattr(connector, "supports_prefetch", False):
+        if connector.capabilities.prefetch:
             pages = read_ahead(pages)
         with closing(pages):
             status = self._run_pages(request, framework, pages, book, buffer, seen, today, deadline, tasks)

@@ -2,8 +2,8 @@
 
 A full HubSpot sweep otherwise alternates: search (waiting on the 5-per-second search limit), then writes,
 then search again. With one page read ahead, reads and writes overlap and the run approaches the floor the
-rate limits set. Only connectors with `supports_prefetch = True` are read ahead: their client must be safe to
-use from two threads at once.
+rate limits set. Only connectors whose `capabilities.prefetch` is set are read ahead: their client must be
+safe to use from two threads at once.
 
 The producer runs in a copy of the consumer's context (`contextvars`), so its log lines carry the run's
 `run_id` and `connection`.

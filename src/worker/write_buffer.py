@@ -12,11 +12,12 @@ plus the tasks waiting for their status batch and the page in hand.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from connectors.errors import ConnectorError
 from connectors.model import Cursor, OutcomeKind, RowOutcome, StatusWrite, TaskWrite, WritePlan, WriteTarget
+from connectors.protocol import Connector
 from worker.state import DealState
 
 
@@ -133,7 +134,7 @@ class WriteBuffer:
         return not self._pages
 
 
-def batch_sizes(connector: object) -> tuple[int, int]:
-    """A connector's (status, task) batch caps: its `batch_sizes` attribute, else 200 and 200."""
-    sizes: Sequence[int] = getattr(connector, "batch_sizes", (200, 200))
-    return int(sizes[0]), int(sizes[1])
+def batch_sizes(connector: Connector) -> tuple[int, int]:
+    """A connector's (status, task) batch caps, as its capabilities declare them."""
+    caps = connector.capabilities
+    return caps.status_batch, caps.task_batch

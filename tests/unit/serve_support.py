@@ -9,7 +9,7 @@ from pathlib import Path
 
 import structlog
 
-from connectors.model import CrmTask, Cursor, Page, RowOutcome, WritePlan
+from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, WritePlan
 from connectors.protocol import Connector
 from rules.model import Deal
 from worker.pipeline import ProgressHook
@@ -28,6 +28,7 @@ class FakeConnector:
     """A CRM with no open deals; `fail` makes preflight raise an unexpected (non-connector) error."""
 
     name = "fake"
+    capabilities = Capabilities(prefetch=False, status_batch=200, task_batch=200)
 
     def __init__(self, fail: BaseException | None = None, account: str = "account") -> None:
         self._fail = fail

@@ -17,7 +17,16 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.setup import SetupReport, setup
 from connectors.hubspot.tasks import TaskWriter
 from connectors.hubspot.write import batch_update
-from connectors.model import CrmTask, Cursor, OutcomeKind, Page, RowOutcome, WritePlan, WriteTarget
+from connectors.model import (
+    Capabilities,
+    CrmTask,
+    Cursor,
+    OutcomeKind,
+    Page,
+    RowOutcome,
+    WritePlan,
+    WriteTarget,
+)
 from connectors.registry import ConnectorContext
 from connectors.retry import RetryPolicy
 from rules.model import Deal
@@ -27,9 +36,9 @@ class HubSpotConnector:
     """One HubSpot account. `sdk` is injectable for tests that build the SDK client themselves."""
 
     name = "hubspot"
-    supports_prefetch = True
+    capabilities = Capabilities(prefetch=True, status_batch=100, task_batch=100)
     """The SDK's urllib3 pool, the pacing limiter and the call counter are thread-safe: the worker may read
-    the next page while this one is written."""
+    the next page while this one is written. Batch endpoints take at most 100 inputs."""
 
     def __init__(self, settings: HubSpotSettings, context: ConnectorContext, sdk: Any | None = None) -> None:
         self.settings = settings

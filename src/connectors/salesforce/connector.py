@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 
 from connectors.errors import ConfigurationError
-from connectors.model import CrmTask, Cursor, Page, RowOutcome, WritePlan
+from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, WritePlan
 from connectors.registry import ConnectorContext
 from connectors.retry import RetryPolicy
 from connectors.salesforce.client import SalesforceClient
@@ -21,10 +21,11 @@ from rules.model import Deal
 
 class SalesforceConnector:
     """One Salesforce org connection for one run; make one per run. Its client is shared by the read-ahead
-    (`supports_prefetch`) and the parallel batches of a write."""
+    (`capabilities.prefetch`) and the parallel batches of a write."""
 
     name = "salesforce"
-    supports_prefetch = True
+    capabilities = Capabilities(prefetch=True, status_batch=200, task_batch=200)
+    """sObject Collections take 200 records a call."""
 
     def __init__(
         self, settings: SalesforceSettings, context: ConnectorContext, rng: random.Random | None = None
