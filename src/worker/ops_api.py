@@ -7,6 +7,11 @@ Every endpoint but `/health` needs `Authorization: Bearer <token>` (BANT_SYNC_OP
 query string is refused even when correct: URLs end up in proxy logs and shell history. A resync takes the
 connection's lease before answering, so 202 always means a run will happen and 409 names the run that
 holds it. Answers are JSON `{"error": "..."}` on failure and never echo a secret.
+
+The one error boundary: any `BantSyncError` an endpoint raises (a state store that went away, a CRM
+error) answers one JSON object `{"error", "kind", "problems", "hint"}` with the error's `http_status`;
+anything else answers 500 `{"error": "internal error: this is a bug, please report it"}` and is logged
+with its traceback on the server, never in the answer.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from rules.errors import BantSyncError
 from worker.ops_metrics import render_metrics
 from worker.run_model import RunRequest
 from worker.service import Worker
@@ -57,6 +63,19 @@ class ApiError(Exception):
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _user_error(request: Request, exc: Exception) -> Response:
+    """The boundary for errors a user can cause: one JSON message with the error's status code."""
+    assert isinstance(exc, BantSyncError)
+    log.warning("ops api request failed", path=request.url.path, error=type(exc).__name__)
+    return JSONResponse(exc.as_json(), status_code=exc.http_status)
+
+
+def _bug(request: Request, exc: Exception) -> Response:
+    """Anything else is a bug: logged with its traceback here, answered without one."""
+    log.error("ops api request crashed", path=request.url.path, exc_info=exc)
+    return _error(500, "internal error: this is a bug, please report it (the server log has the details)")
 
 
 class BearerAuth:
@@ -292,6 +311,7 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
             Route("/metrics", metrics, methods=["GET"]),
         ],
         middleware=[Middleware(BearerAuth, token=token)],
+        exception_handlers={BantSyncError: _user_error, Exception: _bug},
     )
     app.state.launcher = launcher
     return app
