@@ -18,12 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import structlog
+
 from connectors.model import CrmTask, OutcomeKind, RowOutcome, TaskAction, TaskField, TaskWrite, WritePlan
 from connectors.protocol import Connector
 from connectors.tasks import sync_key
 from rules import Assessment, Deal, Status
 from worker.planner import PlanContext, TaskFacts, plan_task
 from worker.state.ledger import COMPLETED, INTENDED, OPEN, LedgerEntry, StoreLedger
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,20 @@ class TaskSync:
                 landed.append(replace(entry, task_id=task.task_id, state=state))
         self.ledger.forget(gone)
         self.ledger.record(landed)
+        if gone or landed:
+            intended = {e.sync_key for rows in entries.values() for e in rows if e.state == INTENDED}
+            creates_landed = sum(1 for e in landed if e.sync_key in intended)
+            log.info(
+                "task ledger corrected",
+                forgotten=len(gone),
+                creates_landed=creates_landed,
+                relinked=len(landed) - creates_landed,
+            )
+            log.debug(
+                "task ledger corrected: deals",
+                forgotten_keys=gone,
+                landed_deals=sorted({e.deal_id for e in landed}),
+            )
 
     def plan(
         self,
@@ -112,6 +130,7 @@ class TaskSync:
             for write in planned:
                 self.verdicts[write.sync_key] = Verdict(assessment.status.value, assessment.missing)
             writes.extend(planned)
+        _log_planned(writes, facts, self.dry_run)
         return writes
 
     def apply(self, writes: Sequence[TaskWrite]) -> list[RowOutcome]:
@@ -128,7 +147,17 @@ class TaskSync:
         outcomes = dict(zip(order, self.connector.apply(WritePlan(task_writes=tuple(sent))), strict=True))
         retry = [i for i in order if _refused_create(writes[i], outcomes[i])]
         if retry:
-            outcomes.update(self._reconcile_refused({i: writes[i] for i in retry}))
+            settled = self._reconcile_refused({i: writes[i] for i in retry})
+            outcomes.update(settled)
+            log.info(
+                "task creates refused as existing",
+                refused=len(retry),
+                settled=sum(1 for o in settled.values() if o.kind is OutcomeKind.WRITTEN),
+                not_found=len(retry) - len(settled),
+            )
+            log.debug(
+                "task creates refused as existing: deals", deals=sorted({writes[i].deal_id for i in retry})
+            )
         self._record([(writes[i], outcomes[i]) for i in order])
         return [outcomes[i] for i in range(len(writes))]
 
@@ -183,6 +212,31 @@ class TaskSync:
                 if entry.sync_key != self.key(entry.deal_id)
             ]
             self.ledger.forget(stale)
+
+
+def _log_planned(writes: Sequence[TaskWrite], facts: Mapping[str, TaskFacts], dry_run: bool) -> None:
+    """One INFO line for a page whose task plan repairs something: a task the ledger knew that the CRM no
+    longer holds (created again), a completed task reopened, a task adopted under its current key."""
+    recreated = [
+        w.deal_id
+        for w in writes
+        if w.action is TaskAction.CREATE
+        and (f := facts.get(w.deal_id)) is not None
+        and f.entry is not None
+        and f.crm is None
+    ]
+    reopened = [w.deal_id for w in writes if w.action is TaskAction.REOPEN]
+    adopted = [w.deal_id for w in writes if TaskField.KEY in w.fields]
+    if not (recreated or reopened or adopted):
+        return
+    log.info(
+        "task reconciliation",
+        recreated=len(recreated),
+        reopened=len(reopened),
+        adopted_keys=len(adopted),
+        dry_run=dry_run,
+    )
+    log.debug("task reconciliation: deals", recreated=recreated, reopened=reopened, adopted_keys=adopted)
 
 
 UNQUALIFIED_VALUES = frozenset(status.value for status in Status if status.is_unqualified)

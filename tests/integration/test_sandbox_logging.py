@@ -1,5 +1,5 @@
-"""Whole sandbox runs that re-authenticate mid-run: one log line per re-login, run context on every
-connector line, and no secret in any line."""
+"""Log lines of whole sandbox runs: one line per mid-run re-login and no secret in any line; task
+reconciliation counts per page; every line with the run's context."""
 
 from __future__ import annotations
 
@@ -93,3 +93,54 @@ def test_a_mid_run_session_expiry_logs_one_relogin_line_and_no_secret(env: Env, 
     assert "run finished" in text
     for secret in secrets:
         assert secret and secret not in text
+
+
+def _unqualified_deals_with_tasks(env: Env, count: int) -> list[str]:
+    open_by_deal = {t["deal_id"]: t for t in env.view.tasks() if t["open"]}
+    deals = sorted(d for d, deal in env.view.deals().items() if deal["open"] and d in open_by_deal)
+    assert len(deals) >= count, "the seed should give enough unqualified deals a task"
+    return deals[:count]
+
+
+def test_a_full_sweep_after_tasks_were_deleted_logs_the_repair_counts(env: Env, sink: Sink) -> None:
+    """Reps delete three tasks: the next full sweep logs the ledger rows it forgot and the tasks it
+    recreated (counts summed over pages), each line with the run's context."""
+    env.run("full")
+    deleted = _unqualified_deals_with_tasks(env, 3)
+    for deal_id in deleted:
+        for task in env.view.open_tasks_of(deal_id):
+            env.view.delete_task(task["id"])
+    sink.lines.clear()
+    summary = env.run("full")
+    assert summary.status == "succeeded", summary.error
+    corrected = sink.events("task ledger corrected")
+    planned = sink.events("task reconciliation")
+    assert sum(line["forgotten"] for line in corrected) == 3
+    assert sum(line["recreated"] for line in planned) == 3
+    assert all(line["level"] == "info" for line in corrected + planned)
+    assert {(line["run_id"], line["connection"]) for line in corrected + planned} == {
+        (summary.run_id, env.crm)
+    }
+    assert sink.events("task creates refused as existing") == []
+
+
+def test_a_task_completed_too_early_logs_one_reopen(env: Env, sink: Sink) -> None:
+    """A rep completes the task of a still-unqualified deal: the next full sweep logs reopened=1."""
+    env.run("full")
+    (deal_id,) = _unqualified_deals_with_tasks(env, 1)
+    (task,) = env.view.open_tasks_of(deal_id)
+    env.view.complete_task(task["id"])
+    sink.lines.clear()
+    summary = env.run("full")
+    assert summary.status == "succeeded", summary.error
+    planned = sink.events("task reconciliation")
+    assert sum(line["reopened"] for line in planned) == 1
+    assert sum(line["recreated"] for line in planned) == 0
+
+
+def test_a_quiet_rerun_logs_no_reconciliation(env: Env, sink: Sink) -> None:
+    """A second full sweep with nothing changed logs no reconciliation or ledger-correction line."""
+    env.run("full")
+    sink.lines.clear()
+    assert env.run("full").status == "succeeded"
+    assert sink.events("task reconciliation") == sink.events("task ledger corrected") == []
