@@ -124,6 +124,24 @@ class Framework:
     )
     total_weight: float = dataclasses.field(default=0.0, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        """Compile every criterion's checks with this framework's text and date rules, and the per-stage
+        requirement table, however the Framework was built: one built directly (not through
+        build_framework) used to judge every criterion met."""
+        compiled = tuple(_compiled(c, self.text, self.dates) for c in self.criteria)
+        positions = {stage.lower(): index for index, stage in enumerate(self.stage_order)}
+        required: dict[str, tuple[Criterion, ...]] = {}
+        for stage, position in positions.items():
+            required[stage] = tuple(
+                c
+                for c in compiled
+                if c.required_from_stage is None
+                or positions.get(c.required_from_stage.lower(), -1) <= position
+            )
+        object.__setattr__(self, "criteria", compiled)
+        object.__setattr__(self, "_required_by_stage", required)
+        object.__setattr__(self, "total_weight", sum(c.weight for c in compiled))
+
     def required_at(self, stage: str | None) -> tuple[Criterion, ...]:
         """Criteria required for an ordinary deal at `stage`."""
         if stage is None:
@@ -159,32 +177,9 @@ def build_framework(
     `placeholders`, when given, replaces the placeholder list of `text`."""
     if placeholders is not None:
         text = dataclasses.replace(text, placeholders=placeholders)
-    compiled = tuple(
-        Criterion(
-            name=c.name,
-            label=c.label,
-            field=c.field,
-            checks=c.checks,
-            required_from_stage=c.required_from_stage,
-            weight=c.weight,
-            hint=c.hint,
-            judge=compile_checks(c.checks, text, dates),
-            read=field_reader(c.field),
-            _fixed_gaps={v: Gap(c.name, c.label, c.hint, c.field, f"{c.label}: {v}") for v in FIXED_VERDICTS},
-        )
-        for c in criteria
-    )
-    positions = {stage.lower(): index for index, stage in enumerate(stage_order)}
-    required: dict[str, tuple[Criterion, ...]] = {}
-    for stage, position in positions.items():
-        required[stage] = tuple(
-            c
-            for c in compiled
-            if c.required_from_stage is None or positions[c.required_from_stage.lower()] <= position
-        )
     return Framework(
         name=name,
-        criteria=compiled,
+        criteria=criteria,
         stage_order=stage_order,
         poc=poc or PocMatcher(),
         scope=scope or Scope(),
@@ -193,6 +188,20 @@ def build_framework(
         text=text,
         dates=dates,
         description=description,
-        _required_by_stage=required,
-        total_weight=sum(c.weight for c in compiled),
+    )
+
+
+def _compiled(c: Criterion, text: TextRules, dates: DateRules) -> Criterion:
+    """The criterion with its checks compiled under these rules, its field reader and its fixed gaps."""
+    return Criterion(
+        name=c.name,
+        label=c.label,
+        field=c.field,
+        checks=c.checks,
+        required_from_stage=c.required_from_stage,
+        weight=c.weight,
+        hint=c.hint,
+        judge=compile_checks(c.checks, text, dates),
+        read=field_reader(c.field),
+        _fixed_gaps={v: Gap(c.name, c.label, c.hint, c.field, f"{c.label}: {v}") for v in FIXED_VERDICTS},
     )

@@ -234,3 +234,20 @@ def test_invalid_framework_lists_every_problem() -> None:
         "criteria[2].weight: must be a number above 0",
     ]:
         assert expected in text
+
+
+def test_a_framework_built_directly_judges_like_a_built_one(today: date) -> None:
+    """A Framework constructed directly (not through build_framework) compiles its criteria: 'TBD' is a
+    placeholder and a blank Need is missing, exactly as with build_framework (it used to judge all met)."""
+    criteria = (
+        Criterion("budget", "Budget", "budget", (parse_check("present"),)),
+        Criterion("need", "Need", "need", (parse_check("min_length:15"),), required_from_stage="Demo"),
+    )
+    direct = Framework("direct", criteria, stage_order=("Discovery", "Demo"))
+    built = build_framework("direct", criteria, stage_order=("Discovery", "Demo"))
+    deal = Deal("d1", stage="Demo", budget="TBD", need=None)
+    assessed = evaluate(deal, direct, today)
+    assert assessed.status is Status.NEEDS_QUALIFICATION
+    assert assessed.missing == ("budget", "need")
+    assert assessed == evaluate(deal, built, today)
+    assert [c.name for c in direct.required_at("Discovery")] == ["budget"]

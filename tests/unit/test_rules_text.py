@@ -173,10 +173,10 @@ def test_one_of_choices_are_never_junk_for_their_criterion() -> None:
 
 
 def test_the_readme_lists_the_default_phrases() -> None:
-    """The README's "Qualification rules" section lists exactly the default placeholders, negations and
+    """The rules page (docs/rules.md) lists exactly the default placeholders, negations and
     fillers, so the documentation cannot drift from the code."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Qualification rules", 1)[1].split("\n## ", 1)[0]
+    readme = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = readme.split("# Qualification rules", 1)[1].split("\n## ", 1)[0]
     placeholders, negations = re.findall(r"Default list:\s*`([^`]*)`", section)
     (fillers,) = re.findall(r"a trailing filler aside\s*\(`([^`]*)`\)", section)
 
