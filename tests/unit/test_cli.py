@@ -1,12 +1,22 @@
-"""The command line: help, global options anywhere, and `sandbox` options passed through untouched."""
+"""The command line: help, global options anywhere, `sandbox` options passed through untouched, and the one
+error boundary (user errors as one message, bugs as a bug report)."""
 
 from __future__ import annotations
 
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
+from connectors.errors import QuotaExhaustedError
+from worker import cli as cli_module
 from worker import exit_codes
 from worker.cli import main
+from worker.errors import ConfigError
 from worker.run_model import RunSummary
+from worker.settings import Settings
+from worker.state.errors import LeaseHeldError, StateUnavailableError
 from worker.sync_cmd import exit_code_for, format_summary
 
 
@@ -16,7 +26,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     out = capsys.readouterr().out
     assert info.value.code == 0
-    for command in ("evaluate", "sync", "status", "setup", "serve", "demo", "sandbox"):
+    for command in ("evaluate", "sync", "status", "setup", "check", "serve", "demo", "sandbox"):
         assert command in out
     assert "5 lease held by another run" in out
 
@@ -69,3 +79,58 @@ def test_sync_summary_without_rejections_has_no_rejection_lines() -> None:
     assert "rejected rows" not in format_summary(summary)
     assert summary.as_json()["rejections"] == []
     assert exit_code_for(summary) == exit_codes.OK
+
+
+def _handler_raising(error: BaseException) -> Any:
+    def handler(args: Any, settings: Any) -> int:
+        raise error
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (StateUnavailableError("the state store at db failed"), exit_codes.FAILURE),
+        (LeaseHeldError("run-1", datetime(2026, 1, 1, tzinfo=UTC)), exit_codes.LEASE_HELD),
+        (QuotaExhaustedError("the API allocation is spent"), exit_codes.QUOTA_STOPPED),
+        (ConfigError(["rules.timezone: unknown"]), exit_codes.CONFIG),
+    ],
+)
+def test_every_user_error_is_one_message_with_its_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: BaseException, code: int
+) -> None:
+    """State, connector and configuration errors all end in one `bant-sync: error:` line, no traceback."""
+    monkeypatch.setattr(cli_module, "load_settings", lambda path: Settings())
+    parser = cli_module.build_parser
+    monkeypatch.setattr(cli_module, "build_parser", lambda: _with_handler(parser(), _handler_raising(error)))
+    assert cli_module.main(["status"]) == code
+    captured = capsys.readouterr()
+    assert captured.err.count("bant-sync: error:") == 1
+    assert "Traceback" not in captured.out + captured.err
+
+
+def _with_handler(parser: argparse.ArgumentParser, handler: Any) -> argparse.ArgumentParser:
+    original = parser.parse_args
+
+    def parse_args(arguments: Any = None) -> argparse.Namespace:
+        args = original(arguments)
+        args.handler = handler
+        return args
+
+    parser.parse_args = parse_args  # type: ignore[method-assign]
+    return parser
+
+
+def test_an_unexpected_exception_is_called_a_bug_before_its_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A non-BantSyncError is a bug: the CLI says so, shows the traceback and exits 1."""
+    monkeypatch.setattr(cli_module, "load_settings", lambda path: Settings())
+    parser = cli_module.build_parser
+    boom = _handler_raising(KeyError("oops"))
+    monkeypatch.setattr(cli_module, "build_parser", lambda: _with_handler(parser(), boom))
+    assert cli_module.main(["status"]) == exit_codes.FAILURE
+    err = capsys.readouterr().err
+    assert err.index("this is a bug, please report it") < err.index("Traceback")
+    assert "KeyError: 'oops'" in err
