@@ -187,3 +187,60 @@ def test_completed_tasks_policy_from_the_environment() -> None:
     assert load_settings(None, environ={}).run.completed_tasks == "reopen"
     chosen = load_settings(None, environ={"BANT_SYNC_RUN__COMPLETED_TASKS": "leave"})
     assert chosen.run.completed_tasks == "leave"
+
+
+@pytest.fixture
+def real_connectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed Salesforce and HubSpot connectors instead of the fake one."""
+    from connectors.registry import factory_for
+
+    monkeypatch.setattr(settings_loader, "factory_for", factory_for)
+
+
+def _problems(config: Path) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(str(config), environ={})
+    return caught.value.problems
+
+
+@pytest.mark.usefixtures("real_connectors")
+def test_salesforce_setting_mistakes_fail_at_load_all_together(tmp_path: Path) -> None:
+    """Salesforce settings are validated when the configuration loads: every mistake, each under its key."""
+    config = write(
+        tmp_path,
+        '[connections.sf]\ncrm = "salesforce"\nauth = "passwrd"\nclient_id = "c"\nusername = "u"\n'
+        'login_url = "http://login.example"\nquery_batch_size = 50\nfields = { budgt = "B__c" }\n',
+    )
+    problems = _problems(config)
+    assert [p.split(":")[0] for p in problems] == [
+        "connections.sf.auth",
+        "connections.sf.login_url",
+        "connections.sf.fields.budgt",
+        "connections.sf.query_batch_size",
+    ]
+    assert "did you mean 'password'" in problems[0]
+    assert "did you mean 'budget'" in problems[2]
+
+
+@pytest.mark.usefixtures("real_connectors")
+def test_hubspot_setting_mistakes_fail_at_load_with_did_you_mean(tmp_path: Path) -> None:
+    """A misspelt HubSpot auth mode is a ConfigError naming the key and the intended value, not a crash."""
+    config = write(tmp_path, '[connections.hs]\ncrm = "hubspot"\nauth = "private-app"\npage_size = 500\n')
+    problems = _problems(config)
+    assert [p.split(":")[0] for p in problems] == ["connections.hs.auth", "connections.hs.page_size"]
+    assert "did you mean 'private_app'" in problems[0]
+
+
+def test_misspelt_timezone_schedule_and_state_url_fail_at_load(tmp_path: Path) -> None:
+    """rules.timezone, a connection's cron, state.url and ops_api.port are checked when the config loads."""
+    config = write(
+        tmp_path,
+        '[rules]\ntimezone = "America/New_Yrok"\n[state]\nurl = "mysql://x/y"\n[ops_api]\nport = 99999\n'
+        '[connections.c]\ncrm = "fakecrm"\nfull_sweep_cron = "0 2 * *"\nincremental_every_minutes = 0\n',
+    )
+    text = "\n".join(_problems(config))
+    assert "did you mean 'America/New_York'" in text
+    assert "state.url: unsupported state store URL" in text
+    assert "ops_api.port must be between 0 and 65535" in text
+    assert "connections.c.full_sweep_cron" in text
+    assert "connections.c.incremental_every_minutes: must be at least 1" in text
