@@ -270,7 +270,9 @@ def test_salesforce_typo_fails_at_load_not_as_a_run(
     assert output.count("bant-sync: error:") == 1 and "Traceback" not in output
 
 
-def test_ops_api_answers_a_user_error_as_one_json_message(tmp_path: Path) -> None:
+def test_ops_api_answers_a_user_error_as_one_json_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An endpoint meeting a state store that went away answers one JSON error with 503, no stack trace."""
     from starlette.testclient import TestClient
 
@@ -284,7 +286,7 @@ def test_ops_api_answers_a_user_error_as_one_json_message(tmp_path: Path) -> Non
         def down(*args: object) -> None:
             raise StateUnavailableError("the state store at db failed (refused)")
 
-        worker.store.list_runs = down  # type: ignore[method-assign]
+        monkeypatch.setattr(worker.store, "list_runs", down)
         with TestClient(create_app(worker, TOKEN, 1024), base_url="http://127.0.0.1") as client:
             response = client.get("/runs", headers={"Authorization": f"Bearer {TOKEN}"})
     finally:

@@ -140,7 +140,7 @@ def test_check_reports_a_missing_framework_and_an_unreachable_state_store(
     def refuse(url: str) -> None:
         raise state_errors.StateUnavailableError("the state store at x failed (refused)")
 
-    monkeypatch.setattr(check_cmd.StateStore, "open", refuse)
+    monkeypatch.setattr("worker.check_cmd.StateStore.open", refuse)
     settings = Settings(state=StateSettings(dir=str(tmp_path)))
     settings = Settings(
         state=settings.state, rules=type(settings.rules)(framework="spiced"), config_dir=str(tmp_path)

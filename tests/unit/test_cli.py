@@ -118,7 +118,7 @@ def _with_handler(parser: argparse.ArgumentParser, handler: Any) -> argparse.Arg
         args.handler = handler
         return args
 
-    parser.parse_args = parse_args  # type: ignore[method-assign]
+    parser.parse_args = parse_args  # type: ignore[method-assign, assignment]
     return parser
 
 
