@@ -8,8 +8,9 @@
    passes (Salesforce: every mapped field exists and is readable/updatable; HubSpot: every mapped
    property exists with the right type; `bant-sync setup` creates HubSpot's own).
 
-Exit 0 when all is ready, 3 when the configuration (settings, framework or secrets) is wrong, 1 when a
-CRM or the state store is unreachable or not ready.
+Exit 0 when all is ready, 3 when the configuration is wrong (settings, framework, a secret missing, a
+setting the connector refuses), 1 when a CRM or the state store is unreachable or not ready (credentials
+rejected, fields or properties missing).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.errors import SchemaDriftError, TransientError
+from connectors.errors import ConfigurationError, SchemaDriftError, TransientError
 from connectors.registry import ConnectorContext, factory_for
 from rules.errors import BantSyncError
 from worker import exit_codes
@@ -101,6 +102,12 @@ def _check_connection(
         return
     try:
         problems = connection_problems(connector)
+    except SchemaDriftError as exc:  # the CRM answered: a field is missing or unusable
+        report.readiness.append(f"{where}: {exc}")
+        return
+    except ConfigurationError as exc:  # a secret missing, a setting the CRM refuses: fix the configuration
+        report.config.extend(f"{where}: {line}" for line in (exc.problems or (str(exc),)))
+        return
     except BantSyncError as exc:
         report.add(where, exc)
         return
