@@ -6,6 +6,9 @@ most `max_attempts` attempts; across a whole run at most `run_budget` retries ar
 `RetryBudget`), after which the last TransientError propagates so the run stops instead of hammering a
 struggling CRM. Waits honour the CRM's `retry_after` hint, otherwise exponential backoff with jitter from a
 seedable `random.Random`. `sleep` is injected so tests never wait for real.
+
+`parse_retry_after` is the one reading of a `Retry-After` header for every CRM: delay-seconds or an
+HTTP-date (RFC 9110 §10.2.3), relative to an injected clock, clamped to [0, MAX_RETRY_AFTER].
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, ParamSpec, TypeVar
 
 import structlog
@@ -28,6 +33,46 @@ log = structlog.get_logger()
 
 MAX_RETRY_AFTER = 900.0
 """Ceiling on a CRM's Retry-After hint (seconds); a longer hint means the run should stop, not wait."""
+
+
+def utc_now() -> datetime:
+    """The real clock, for clients not given one."""
+    return datetime.now(UTC)
+
+
+def parse_retry_after(
+    value: str | None, now: Callable[[], datetime] = utc_now, ceiling: float = MAX_RETRY_AFTER
+) -> float | None:
+    """Seconds to wait from a `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3) taken
+    relative to `now()`, clamped to [0, ceiling]; None when absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # RFC 9110: an HTTP-date is always GMT
+        seconds = (when - now()).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), ceiling)
+
+
+def retry_after_header(
+    headers: Mapping[str, str] | None, now: Callable[[], datetime] = utc_now
+) -> float | None:
+    """`parse_retry_after` of the `Retry-After` header in `headers`, matched case-insensitively."""
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            return parse_retry_after(value, now)
+    return None
 
 
 class RetryBudget:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -73,6 +74,24 @@ def test_error_mapping(
     assert words in str(error)
 
 
+def test_429_carries_retry_after_as_an_http_date() -> None:
+    """An HTTP-date Retry-After becomes the seconds from the injected clock to that date."""
+    now = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
+    error = map_api_exception(429, {"Retry-After": "Mon, 02 Mar 2026 12:00:09 GMT"}, "{}", lambda: now)
+    assert isinstance(error, TransientError)
+    assert error.retry_after == 9.0
+
+
+def test_429_then_success_waits_an_http_date_retry_after() -> None:
+    """A 429 whose Retry-After is an HTTP-date is retried after waiting until that date (client clock)."""
+    hint = {"Retry-After": "Mon, 02 Mar 2026 12:00:04 GMT"}
+    api = FakeApi([_api_exception(429, {"policyName": "TEN_SECONDLY_ROLLING"}, hint), "ok"])
+    client, slept = _client(api, StaticToken("tok"), clock=lambda: datetime(2026, 3, 2, 12, tzinfo=UTC))
+    assert client.call("search", "deals_search", "do_search", {}) == "ok"
+    assert client.calls == 2
+    assert 4.0 in slept
+
+
 def test_429_carries_retry_after_seconds() -> None:
     """Retry-After becomes TransientError.retry_after so the retry policy waits exactly that long."""
     error = map_api_exception(429, {"Retry-After": "7"}, "{}")
@@ -102,7 +121,9 @@ class FakeApi:
         return outcome, 200, headers
 
 
-def _client(api: FakeApi, tokens: Any) -> tuple[HubSpotClient, list[float]]:
+def _client(
+    api: FakeApi, tokens: Any, clock: Callable[[], datetime] = lambda: datetime(2026, 3, 2, 12, tzinfo=UTC)
+) -> tuple[HubSpotClient, list[float]]:
     slept: list[float] = []
     now = [1000.0]
 
@@ -113,7 +134,7 @@ def _client(api: FakeApi, tokens: Any) -> tuple[HubSpotClient, list[float]]:
     sdk = SimpleNamespace(crm=SimpleNamespace(deals=SimpleNamespace(search_api=api)))
     policy = RetryPolicy(max_attempts=4, base_delay=0.5, sleep=sleep, rng=random.Random(1))
     limiter = RateLimiter(100, 4, clock=lambda: now[0], sleep=sleep)
-    return HubSpotClient(HubSpotSettings(), tokens, policy, limiter, sdk=sdk), slept
+    return HubSpotClient(HubSpotSettings(), tokens, policy, limiter, sdk=sdk, clock=clock), slept
 
 
 def test_429_then_success_waits_retry_after_and_counts_both_calls() -> None:

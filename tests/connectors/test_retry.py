@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +14,7 @@ from connectors.errors import (
     RowRejectedError,
     TransientError,
 )
-from connectors.retry import MAX_RETRY_AFTER, RetryBudget, RetryPolicy
+from connectors.retry import MAX_RETRY_AFTER, RetryBudget, RetryPolicy, parse_retry_after, retry_after_header
 
 
 class Flaky:
@@ -161,3 +162,55 @@ def test_call_when_retries_only_what_the_predicate_accepts() -> None:
         policy.call_when(lambda e: isinstance(e, Locked), other)
     assert other.calls == 1
     assert len(sleeps) == 1
+
+
+_RA_NOW = datetime(2015, 10, 21, 7, 27, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7", 7.0),
+        (" 12 ", 12.0),
+        ("0", 0.0),
+        ("-3", 0.0),
+        ("100000", MAX_RETRY_AFTER),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 60.0),
+        ("Wednesday, 21-Oct-15 07:28:30 GMT", 90.0),
+        ("Wed Oct 21 07:29:00 2015", 120.0),
+        ("Wed, 21 Oct 2015 07:20:00 GMT", 0.0),
+        ("Thu, 22 Oct 2015 07:27:00 GMT", MAX_RETRY_AFTER),
+        ("soon", None),
+        ("Wed, 99 Oct 2015 07:28:00 GMT", None),
+        ("nan", None),
+        ("", None),
+        (None, None),
+    ],
+    ids=[
+        "seconds",
+        "seconds-padded",
+        "zero",
+        "negative-clamped",
+        "seconds-clamped",
+        "imf-fixdate",
+        "rfc850-date",
+        "asctime-date",
+        "date-in-the-past",
+        "date-clamped",
+        "garbage",
+        "impossible-date",
+        "nan",
+        "empty",
+        "absent",
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_http_date(value: str | None, expected: float | None) -> None:
+    """Retry-After as delay-seconds or an HTTP-date (from the injected clock), clamped; junk is None."""
+    assert parse_retry_after(value, lambda: _RA_NOW) == expected
+
+
+def test_retry_after_header_is_found_case_insensitively() -> None:
+    """The header is matched whatever its case, and absent headers give None."""
+    assert retry_after_header({"retry-after": "Wed, 21 Oct 2015 07:27:05 GMT"}, lambda: _RA_NOW) == 5.0
+    assert retry_after_header({"Content-Type": "x"}, lambda: _RA_NOW) is None
+    assert retry_after_header(None) is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from urllib.parse import parse_qs
 
 import jwt
@@ -20,6 +20,7 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.model import StatusWrite, WritePlan
+from connectors.retry import MAX_RETRY_AFTER
 from connectors.salesforce import SalesforceSettings
 from rules.model import Status
 from tests.connectors.sf_support import (
@@ -103,6 +104,37 @@ def test_retry_after_is_honoured_on_429(sf: responses.RequestsMock) -> None:
     sleeps: list[float] = []
     make_connector(sleeps).preflight()
     assert sleeps == [7.0]
+
+
+@pytest.mark.parametrize(
+    ("hint", "waited"),
+    [
+        ("Mon, 02 Mar 2026 12:00:05 GMT", 5.0),
+        ("Mon, 02 Mar 2026 11:00:00 GMT", 0.0),
+        ("Tue, 03 Mar 2026 12:00:00 GMT", MAX_RETRY_AFTER),
+    ],
+    ids=["future-date", "past-date", "far-date-clamped"],
+)
+def test_retry_after_as_an_http_date_is_honoured_on_429(
+    sf: responses.RequestsMock, hint: str, waited: float
+) -> None:
+    """A 429 whose Retry-After is an HTTP-date waits until that date on the connector clock, clamped."""
+    sf.get(f"{BASE}/sobjects/Opportunity/describe", status=429, headers={"Retry-After": hint}, json=[])
+    sf.get(f"{BASE}/sobjects/Opportunity/describe", json=opportunity_describe())
+    sf.get(f"{BASE}/sobjects/Task/describe", json=task_describe())
+    sleeps: list[float] = []
+    make_connector(sleeps, clock=lambda: datetime(2026, 3, 2, 12, 0, tzinfo=UTC)).preflight()
+    assert sleeps == [waited]
+
+
+def test_unreadable_retry_after_falls_back_to_backoff(sf: responses.RequestsMock) -> None:
+    """A 429 with a Retry-After that is neither seconds nor a date waits the policy's backoff instead."""
+    sf.get(f"{BASE}/sobjects/Opportunity/describe", status=429, headers={"Retry-After": "later"}, json=[])
+    sf.get(f"{BASE}/sobjects/Opportunity/describe", json=opportunity_describe())
+    sf.get(f"{BASE}/sobjects/Task/describe", json=task_describe())
+    sleeps: list[float] = []
+    make_connector(sleeps, retry_base_delay=0.5).preflight()
+    assert len(sleeps) == 1 and 0.25 <= sleeps[0] <= 0.5
 
 
 def test_timeouts_are_transient_and_retried(sf: responses.RequestsMock) -> None:

@@ -11,7 +11,7 @@ skip it (`_preload_content=False`, the SDK's documented way to get the raw urlli
 
 Error mapping (`map_api_exception`, the one predicate that reads HubSpot error bodies):
 
-    429                      -> TransientError(retry_after from Retry-After)
+    429                      -> TransientError(retry_after from Retry-After: seconds or HTTP-date)
     5xx, timeouts, resets    -> TransientError
     401                      -> one token refresh (OAuth) and resend, else AuthenticationError
     403 MISSING_SCOPES       -> ConfigurationError naming the scopes to grant
@@ -25,6 +25,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, cast
 
 import structlog
@@ -35,7 +36,7 @@ from connectors.errors import AuthenticationError, ConfigurationError, Connector
 from connectors.hubspot.auth import TokenGrant, TokenSource
 from connectors.hubspot.ratelimit import RateLimiter
 from connectors.hubspot.settings import HubSpotSettings
-from connectors.retry import RetryPolicy
+from connectors.retry import RetryPolicy, retry_after_header, utc_now
 
 log = structlog.get_logger()
 
@@ -111,18 +112,6 @@ def _parse_body(raw: object) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    if not headers:
-        return None
-    for key, value in headers.items():
-        if key.lower() == "retry-after":
-            try:
-                return float(value)
-            except ValueError:
-                return None
-    return None
-
-
 def missing_scopes(body: Mapping[str, Any]) -> list[str]:
     """Scope names a 403 MISSING_SCOPES body lists (HubSpot puts them under errors[].context)."""
     scopes: list[str] = []
@@ -136,15 +125,18 @@ def missing_scopes(body: Mapping[str, Any]) -> list[str]:
     return sorted(set(scopes))
 
 
-def map_api_exception(status: int, headers: Mapping[str, str] | None, raw_body: object) -> ConnectorError:
-    """Turn one HubSpot error response into the connector error tree."""
+def map_api_exception(
+    status: int, headers: Mapping[str, str] | None, raw_body: object, now: Callable[[], datetime] = utc_now
+) -> ConnectorError:
+    """Turn one HubSpot error response into the connector error tree; `now` dates a Retry-After
+    HTTP-date."""
     body = _parse_body(raw_body)
     category = body.get("category") or body.get("errorType")
     message = str(body.get("message") or f"HTTP {status}")
     if status == 429:
         return TransientError(
             f"HubSpot rate limit hit ({body.get('policyName') or 'unknown policy'})",
-            retry_after=_retry_after(headers),
+            retry_after=retry_after_header(headers, now),
             status=status,
         )
     if status >= 500 or status == 0:
@@ -193,8 +185,10 @@ class HubSpotClient:
         policy: RetryPolicy,
         limiter: RateLimiter,
         sdk: Any | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings
+        self._clock = clock
         self._tokens = tokens
         self.policy = policy
         self.limiter = limiter
@@ -268,7 +262,7 @@ class HubSpotClient:
         except _API_EXCEPTIONS as exc:
             headers = getattr(exc, "headers", None)
             status = int(getattr(exc, "status", 0) or 0)
-            error = map_api_exception(status, headers, getattr(exc, "body", None))
+            error = map_api_exception(status, headers, getattr(exc, "body", None), self._clock)
             if status == 429:
                 policy_name = _parse_body(getattr(exc, "body", None)).get("policyName")
                 self.limiter.throttled(kind, policy_name)

@@ -57,7 +57,7 @@ class HubSpotConnector:
             clock=lambda: context.clock().timestamp(),
             sleep=context.sleep,
         )
-        self.client = HubSpotClient(settings, None, policy, self.limiter, sdk=sdk)
+        self.client = HubSpotClient(settings, None, policy, self.limiter, sdk=sdk, clock=context.clock)
         self.client.tokens = token_source(
             settings.auth,
             settings.client_id,

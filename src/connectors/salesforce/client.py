@@ -32,7 +32,7 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.http import Timeouts, TimeoutSession, make_session
-from connectors.retry import RetryPolicy
+from connectors.retry import RetryPolicy, parse_retry_after, utc_now
 from connectors.salesforce.auth import Authenticator, Token
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -69,16 +69,9 @@ def drift_fields(item: dict[str, Any]) -> tuple[str, ...]:
     return tuple(_NO_SUCH_COLUMN.findall(str(item.get("message", ""))))
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def classify(response: requests.Response) -> ConnectorError | None:
-    """Map a Salesforce response onto the error tree; None for success."""
+def classify(response: requests.Response, now: Callable[[], datetime] = utc_now) -> ConnectorError | None:
+    """Map a Salesforce response onto the error tree; None for success. `now` dates a Retry-After
+    HTTP-date."""
     status = response.status_code
     if status < 300:
         return None
@@ -93,7 +86,9 @@ def classify(response: requests.Response) -> ConnectorError | None:
         )
     if status == 429 or status >= 500 or code in _TRANSIENT_CODES:
         return TransientError(
-            f"Salesforce {status} {code or response.reason}", _retry_after(response), status
+            f"Salesforce {status} {code or response.reason}",
+            parse_retry_after(response.headers.get("Retry-After"), now),
+            status,
         )
     if code in _DRIFT_CODES:
         fields = tuple(f for item in items for f in drift_fields(item))
@@ -136,6 +131,7 @@ class SalesforceClient:
     ) -> None:
         self.settings = settings
         self.policy = policy
+        self._clock = clock
         timeouts = Timeouts(settings.connect_timeout, settings.read_timeout)
         self._login_session = make_session(timeouts, settings.ca_bundle)
         self.session = SeamSession(timeouts, self)
@@ -214,7 +210,7 @@ class SalesforceClient:
             raise TransientError(f"Salesforce connection failed ({type(exc).__name__})") from exc
         with self._lock:
             self._record_usage(response)
-        error = classify(response)
+        error = classify(response, self._clock)
         if error is not None:
             raise error
         return response
