@@ -87,7 +87,7 @@ class SalesforceSettings:
         problems: list[str] = []
         if self.auth not in AUTH_MODES:
             problems.append(
-                f"auth: {self.auth!r} is not a mode: use one of {', '.join(AUTH_MODES)}"
+                f"auth: unknown mode (auth = {self.auth!r}); use one of {', '.join(AUTH_MODES)}"
                 + _did_you_mean(self.auth, AUTH_MODES)
             )
         if self.auth == "token" and not self.instance_url:
