@@ -19,7 +19,10 @@ from connectors.errors import (
     SchemaDriftError,
     TransientError,
 )
+from connectors.http import Timeouts
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.model import StatusWrite, WritePlan
+from connectors.request_settings import RequestSettings, retry_policy
 from connectors.retry import MAX_RETRY_AFTER
 from connectors.salesforce import SalesforceSettings
 from rules.model import Status
@@ -33,6 +36,7 @@ from tests.connectors.sf_support import (
     opportunity_describe,
     task_describe,
 )
+from worker.typed_tables import Problems, build
 
 LOGIN = "https://login.example.test"
 
@@ -364,6 +368,57 @@ def test_settings_problems_are_reported_together() -> None:
     text = str(caught.value)
     for part in ("auth = 'magic'", "https://", "quota_stop_share", "budgit", "max_in_flight"):
         assert part in text
+
+
+@pytest.mark.parametrize(
+    "settings_type", [SalesforceSettings, HubSpotSettings], ids=["salesforce", "hubspot"]
+)
+def test_retry_and_timeout_keys_stay_flat_in_each_connection(settings_type: type[RequestSettings]) -> None:
+    """`[connections.NAME] max_attempts = ...` and the other five knobs still load, for both CRMs."""
+    table = {
+        "connect_timeout": 2,
+        "read_timeout": 30,
+        "max_attempts": 3,
+        "retry_base_delay": 0.25,
+        "retry_max_delay": 8,
+        "run_retry_budget": 50,
+    }
+    problems = Problems()
+    settings = build(settings_type, table, "connections.crm", problems)
+    assert not problems
+    assert isinstance(settings, RequestSettings)
+    assert settings.timeouts == Timeouts(2.0, 30.0)
+    policy = retry_policy(settings, sleep=lambda _s: None)
+    assert (policy.max_attempts, policy.base_delay, policy.max_delay, policy.budget.limit) == (
+        3,
+        0.25,
+        8.0,
+        50,
+    )
+
+
+BAD_KNOBS = {
+    "connect_timeout": 0.0,
+    "read_timeout": -1.0,
+    "max_attempts": 0,
+    "retry_base_delay": -0.5,
+    "retry_max_delay": -1.0,
+    "run_retry_budget": -1,
+}
+
+
+@pytest.mark.parametrize(
+    "settings_type", [SalesforceSettings, HubSpotSettings], ids=["salesforce", "hubspot"]
+)
+def test_bad_retry_and_timeout_knobs_are_reported_alike_for_both_crms(
+    settings_type: type[SalesforceSettings] | type[HubSpotSettings],
+) -> None:
+    """Both CRMs name every bad retry/timeout knob, with the one shared wording, in one error."""
+    expected = RequestSettings(**BAD_KNOBS).request_problems()  # type: ignore[arg-type]
+    assert [p.split(":")[0] for p in expected] == list(BAD_KNOBS)
+    with pytest.raises(ConfigurationError) as caught:
+        settings_type(**BAD_KNOBS).validate()  # type: ignore[arg-type]
+    assert [p for p in caught.value.problems if p in expected] == expected
 
 
 def test_row_level_invalid_field_fails_closed(sf: responses.RequestsMock) -> None:

@@ -248,7 +248,7 @@ class HubSpotClient:
         if token is not None:
             target.api_client.configuration.access_token = token
         fn = getattr(target, f"{method}_with_http_info")
-        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        timeout = self.settings.timeouts.as_tuple()
         self.limiter.acquire(kind)
         headers: Mapping[str, str] | None = None
         with self._count_lock:

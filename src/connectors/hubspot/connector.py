@@ -28,7 +28,7 @@ from connectors.model import (
     WriteTarget,
 )
 from connectors.registry import ConnectorContext
-from connectors.retry import RetryPolicy
+from connectors.request_settings import retry_policy
 from rules.model import Deal
 
 
@@ -44,13 +44,7 @@ class HubSpotConnector:
         self.settings = settings
         self._context = context
         self._mapping = settings.props
-        policy = RetryPolicy(
-            max_attempts=settings.max_attempts,
-            base_delay=settings.retry_base_delay,
-            max_delay=settings.retry_max_delay,
-            run_budget=settings.run_retry_budget,
-            sleep=context.sleep,
-        )
+        policy = retry_policy(settings, context.sleep)
         self.limiter = RateLimiter(
             settings.burst_limit_per_10s,
             settings.search_per_second,

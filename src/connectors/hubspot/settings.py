@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from connectors.errors import ConfigurationError
+from connectors.request_settings import RequestSettings
 
 DEFAULT_PROPERTIES: dict[str, str] = {
     "name": "dealname",
@@ -62,8 +63,9 @@ def _did_you_mean(value: str, known: Iterable[str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class HubSpotSettings:
-    """One HubSpot account. Secrets (access_token, client_secret, refresh_token) are not settings."""
+class HubSpotSettings(RequestSettings):
+    """One HubSpot account; the retry and timeout knobs come from `RequestSettings`. Secrets (access_token,
+    client_secret, refresh_token) are not settings."""
 
     host: str = "https://api.hubapi.com"
     auth: str = "private_app"
@@ -78,12 +80,6 @@ class HubSpotSettings:
     max_in_flight: int = 4
     page_size: int = 200
     deals_per_page: int = 1000
-    connect_timeout: float = 5.0
-    read_timeout: float = 60.0
-    max_attempts: int = 5
-    retry_base_delay: float = 0.5
-    retry_max_delay: float = 60.0
-    run_retry_budget: int = 200
     refresh_margin_seconds: int = 300
 
     def __post_init__(self) -> None:
@@ -111,8 +107,7 @@ class HubSpotSettings:
             problems.append("overlap_minutes: must be >= 0")
         if not 1 <= self.max_in_flight <= 10:
             problems.append("max_in_flight: must be between 1 and 10")
-        if self.max_attempts < 1:
-            problems.append("max_attempts: must be at least 1")
+        problems.extend(self.request_problems())
         for key in sorted(k for k, v in self.props.items() if not v.strip()):
             problems.append(f"properties.{key}: maps to an empty name")
         return problems

@@ -132,7 +132,7 @@ class SalesforceClient:
         self.settings = settings
         self.policy = policy
         self._clock = clock
-        timeouts = Timeouts(settings.connect_timeout, settings.read_timeout)
+        timeouts = settings.timeouts
         self._login_session = make_session(timeouts, settings.ca_bundle)
         self.session = SeamSession(timeouts, self)
         self.session.verify = settings.ca_bundle or True

@@ -9,7 +9,7 @@ from datetime import timedelta
 from connectors.errors import ConfigurationError
 from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, WritePlan
 from connectors.registry import ConnectorContext
-from connectors.retry import RetryPolicy
+from connectors.request_settings import retry_policy
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.preflight import PreflightReport, preflight
 from connectors.salesforce.pull import OpportunityReader, paginate
@@ -33,14 +33,7 @@ class SalesforceConnector:
         settings.validate()
         self.settings = settings
         self.context = context
-        self.policy = RetryPolicy(
-            max_attempts=settings.max_attempts,
-            base_delay=settings.retry_base_delay,
-            max_delay=settings.retry_max_delay,
-            run_budget=settings.run_retry_budget,
-            sleep=context.sleep,
-            rng=rng,
-        )
+        self.policy = retry_policy(settings, context.sleep, rng)
         self.client = SalesforceClient(settings, dict(context.secrets), self.policy, context.clock)
         self.writer = CollectionWriter(self.client, settings.max_in_flight)
         self.report: PreflightReport | None = None

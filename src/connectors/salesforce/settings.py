@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from connectors.errors import ConfigurationError
+from connectors.request_settings import RequestSettings
 
 AUTH_MODES = ("jwt", "client_credentials", "password", "token")
 
@@ -53,7 +54,9 @@ MAX_IN_FLIGHT = 10
 
 
 @dataclass(frozen=True, slots=True)
-class SalesforceSettings:
+class SalesforceSettings(RequestSettings):
+    """One Salesforce org; the retry and timeout knobs come from `RequestSettings`."""
+
     instance_url: str = ""
     login_url: str = "https://login.salesforce.com"
     auth: str = "jwt"
@@ -67,12 +70,6 @@ class SalesforceSettings:
     task_key_field: str = "BANT_Sync_Key__c"
     overlap_minutes: int = 5
     quota_stop_share: float = 0.8
-    connect_timeout: float = 5.0
-    read_timeout: float = 60.0
-    max_attempts: int = 5
-    retry_base_delay: float = 0.5
-    retry_max_delay: float = 60.0
-    run_retry_budget: int = 200
     query_batch_size: int = 2000
     max_in_flight: int = 4
     """sObject Collections calls sent side by side (the next query page is read while a page is written)."""
@@ -115,8 +112,7 @@ class SalesforceSettings:
             problems.append("overlap_minutes: must be >= 0")
         if not 1 <= self.max_in_flight <= MAX_IN_FLIGHT:
             problems.append(f"max_in_flight: must be between 1 and {MAX_IN_FLIGHT}")
-        if self.max_attempts < 1:
-            problems.append("max_attempts: must be at least 1")
+        problems.extend(self.request_problems())
         return problems
 
     def validate(self) -> None:
