@@ -42,6 +42,11 @@ LOG_FORMATS = ("auto", "console", "json")
 COMPLETED_TASK_POLICIES = ("reopen", "new_task", "leave")
 
 
+def _did_you_mean(value: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def default_state_dir() -> str:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return str(Path(base) / "bant-sync")
@@ -54,9 +59,15 @@ class LoggingSettings:
 
     def __post_init__(self) -> None:
         if self.level.lower() not in LOG_LEVELS:
-            raise ValueError(f"logging.level must be one of {', '.join(LOG_LEVELS)}, not {self.level!r}")
+            raise ValueError(
+                f"logging.level must be one of {', '.join(LOG_LEVELS)}, not {self.level!r}"
+                + _did_you_mean(self.level.lower(), LOG_LEVELS)
+            )
         if self.format not in LOG_FORMATS:
-            raise ValueError(f"logging.format must be one of {', '.join(LOG_FORMATS)}, not {self.format!r}")
+            raise ValueError(
+                f"logging.format must be one of {', '.join(LOG_FORMATS)}, not {self.format!r}"
+                + _did_you_mean(self.format, LOG_FORMATS)
+            )
 
 
 @dataclass(frozen=True)
@@ -86,8 +97,8 @@ class RulesSettings:
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            close = difflib.get_close_matches(self.timezone, sorted(available_timezones()), n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else " (an IANA name such as 'Europe/Berlin')"
+            hint = _did_you_mean(self.timezone, sorted(available_timezones()))
+            hint = hint or " (an IANA name such as 'Europe/Berlin')"
             raise ValueError(f"rules.timezone {self.timezone!r} is not a known time zone{hint}") from None
 
 
@@ -103,7 +114,7 @@ class RunSettings:
         if self.completed_tasks not in COMPLETED_TASK_POLICIES:
             raise ValueError(
                 f"run.completed_tasks must be one of {', '.join(COMPLETED_TASK_POLICIES)}, "
-                f"not {self.completed_tasks!r}"
+                f"not {self.completed_tasks!r}" + _did_you_mean(self.completed_tasks, COMPLETED_TASK_POLICIES)
             )
         if self.task_due_business_days < 0:
             raise ValueError(

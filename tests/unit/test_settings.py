@@ -244,3 +244,11 @@ def test_misspelt_timezone_schedule_and_state_url_fail_at_load(tmp_path: Path) -
     assert "ops_api.port must be between 0 and 65535" in text
     assert "connections.c.full_sweep_cron" in text
     assert "connections.c.incremental_every_minutes: must be at least 1" in text
+
+
+def test_enumerated_values_suggest_the_one_meant(tmp_path: Path) -> None:
+    """A misspelt logging level, log format or completed-task policy names the value meant."""
+    config = write(tmp_path, '[logging]\nlevel = "warn"\n[run]\ncompleted_tasks = "reopn"\n')
+    text = "\n".join(_problems(config))
+    assert "did you mean 'warning'" in text
+    assert "did you mean 'reopen'" in text
