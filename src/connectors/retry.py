@@ -7,6 +7,10 @@ most `max_attempts` attempts; across a whole run at most `run_budget` retries ar
 struggling CRM. Waits honour the CRM's `retry_after` hint, otherwise exponential backoff with jitter from a
 seedable `random.Random`. `sleep` is injected so tests never wait for real.
 
+Non-idempotent calls (creates whose lost answer must be reconciled by key, never re-sent) are marked one
+way: `with client.single_attempt():` around them. Both clients build that on `SingleAttempt`, a per-thread
+scope their request seam reads, so the read-ahead and other batches on other threads keep retrying.
+
 `parse_retry_after` is the one reading of a `Retry-After` header for every CRM: delay-seconds or an
 HTTP-date (RFC 9110 §10.2.3), relative to an injected clock, clamped to [0, MAX_RETRY_AFTER].
 """
@@ -16,7 +20,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ParamSpec, TypeVar
@@ -73,6 +78,27 @@ def retry_after_header(
         if key.lower() == "retry-after":
             return parse_retry_after(value, now)
     return None
+
+
+class SingleAttempt:
+    """A per-thread "send once" scope for one client's request seam; nested scopes restore the outer one."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @property
+    def active(self) -> bool:
+        """True while this thread is inside the scope: the seam sends once and lets the error through."""
+        return bool(getattr(self._local, "active", False))
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        outer = self.active
+        self._local.active = True
+        try:
+            yield
+        finally:
+            self._local.active = outer
 
 
 class RetryBudget:

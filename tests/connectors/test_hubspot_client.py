@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -181,6 +182,24 @@ def test_no_retry_when_asked() -> None:
     with pytest.raises(TransientError):
         client.call("search", "deals_search", "do_search", {}, retry=False)
     assert client.calls == 1
+
+
+def test_single_attempt_sends_once_on_this_thread_only() -> None:
+    """Inside `single_attempt()` a 502 is sent once and raised; another thread's call is still retried."""
+    api = FakeApi([_api_exception(502), _api_exception(502), "ok"])
+    client, _slept = _client(api, StaticToken("tok"))
+    other: list[Any] = []
+    with client.single_attempt():
+        with pytest.raises(TransientError):
+            client.call("search", "deals_search", "do_search", {})
+        assert client.calls == 1
+        worker = threading.Thread(
+            target=lambda: other.append(client.call("search", "deals_search", "do_search", {}))
+        )
+        worker.start()
+        worker.join()
+    assert other == ["ok"]
+    assert client.calls == 3
 
 
 def test_private_app_401_is_authentication_error_without_retry() -> None:

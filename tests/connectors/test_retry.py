@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +15,14 @@ from connectors.errors import (
     RowRejectedError,
     TransientError,
 )
-from connectors.retry import MAX_RETRY_AFTER, RetryBudget, RetryPolicy, parse_retry_after, retry_after_header
+from connectors.retry import (
+    MAX_RETRY_AFTER,
+    RetryBudget,
+    RetryPolicy,
+    SingleAttempt,
+    parse_retry_after,
+    retry_after_header,
+)
 
 
 class Flaky:
@@ -214,3 +222,18 @@ def test_retry_after_header_is_found_case_insensitively() -> None:
     assert retry_after_header({"retry-after": "Wed, 21 Oct 2015 07:27:05 GMT"}, lambda: _RA_NOW) == 5.0
     assert retry_after_header({"Content-Type": "x"}, lambda: _RA_NOW) is None
     assert retry_after_header(None) is None
+
+
+def test_single_attempt_scope_is_per_thread_and_restores_the_outer_scope() -> None:
+    """A nested scope leaves the outer one active; the scope never leaks to another thread."""
+    scope = SingleAttempt()
+    seen: list[bool] = []
+    with scope():
+        with scope():
+            assert scope.active
+        assert scope.active
+        worker = threading.Thread(target=lambda: seen.append(scope.active))
+        worker.start()
+        worker.join()
+    assert not scope.active
+    assert seen == [False]

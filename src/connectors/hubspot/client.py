@@ -25,6 +25,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, cast
 
@@ -36,7 +37,7 @@ from connectors.errors import AuthenticationError, ConfigurationError, Connector
 from connectors.hubspot.auth import TokenGrant, TokenSource
 from connectors.hubspot.ratelimit import RateLimiter
 from connectors.hubspot.settings import HubSpotSettings
-from connectors.retry import RetryPolicy, retry_after_header, utc_now
+from connectors.retry import RetryPolicy, SingleAttempt, retry_after_header, utc_now
 
 log = structlog.get_logger()
 
@@ -189,6 +190,7 @@ class HubSpotClient:
     ) -> None:
         self.settings = settings
         self._clock = clock
+        self._single_attempt = SingleAttempt()
         self._tokens = tokens
         self.policy = policy
         self.limiter = limiter
@@ -213,11 +215,20 @@ class HubSpotClient:
             self._apis[name] = _APIS[name](self._sdk)
         return self._apis[name]
 
+    def single_attempt(self) -> AbstractContextManager[None]:
+        """Within this block this thread's requests are not retried: for non-idempotent creates, whose
+        uncertain outcome must be reconciled by key instead of re-sent. Other threads keep retrying."""
+        return self._single_attempt()
+
     def call(self, kind: str, api: str, method: str, *args: Any, retry: bool = True, **kwargs: Any) -> Any:
-        """Send one request; retried per the policy when `retry` (never pass retry=True for a create)."""
-        if retry:
-            return self.policy.call(self._authed, kind, api, method, args, kwargs)
-        return self._authed(kind, api, method, args, kwargs)
+        """Send one request, retried per the policy unless inside `single_attempt()` (or `retry=False`, the
+        older spelling of the same thing; mark a create with `single_attempt()`)."""
+        if not retry:
+            with self.single_attempt():
+                return self.call(kind, api, method, *args, **kwargs)
+        if self._single_attempt.active:
+            return self._authed(kind, api, method, args, kwargs)
+        return self.policy.call(self._authed, kind, api, method, args, kwargs)
 
     def call_json(
         self, kind: str, api: str, method: str, *args: Any, retry: bool = True, **kwargs: Any

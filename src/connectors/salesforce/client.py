@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +32,7 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.http import Timeouts, TimeoutSession, make_session
-from connectors.retry import RetryPolicy, parse_retry_after, utc_now
+from connectors.retry import RetryPolicy, SingleAttempt, parse_retry_after, utc_now
 from connectors.salesforce.auth import Authenticator, Token
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -144,7 +144,7 @@ class SalesforceClient:
         self.limit: int | None = None
         self._sf: Salesforce | None = None
         self._lock = threading.Lock()
-        self._thread = threading.local()
+        self._single_attempt = SingleAttempt()
 
     @property
     def sf(self) -> Salesforce:
@@ -220,9 +220,9 @@ class SalesforceClient:
         reauthenticated = False
         while True:
             try:
-                if getattr(self._thread, "retrying", True):
-                    return self.policy.call(self._attempt, send)
-                return self._attempt(send)
+                if self._single_attempt.active:
+                    return self._attempt(send)
+                return self.policy.call(self._attempt, send)
             except _SessionExpired as exc:
                 if reauthenticated or not self.authenticator.can_refresh:
                     raise AuthenticationError(
@@ -233,16 +233,11 @@ class SalesforceClient:
                 reauthenticated = True
                 self._reauthenticate(kwargs.setdefault("headers", {}))
 
-    @contextmanager
-    def single_attempt(self) -> Iterator[None]:
+    def single_attempt(self) -> AbstractContextManager[None]:
         """Within this block this thread's requests are not retried: for non-idempotent creates, whose
         uncertain outcome must be reconciled by key instead of re-sent. Other threads (the read-ahead,
         other batches) keep retrying."""
-        self._thread.retrying = False
-        try:
-            yield
-        finally:
-            self._thread.retrying = True
+        return self._single_attempt()
 
     def query(self, soql: str, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Records of a SOQL query, page after page (`query_all_iter`), lazily."""
