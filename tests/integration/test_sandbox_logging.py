@@ -4,6 +4,7 @@ reconciliation counts per page; every line with the run's context."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -37,8 +38,10 @@ class Sink:
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     collected = Sink()
+    structlog.reset_defaults()  # an earlier test may have configured a level filter (`--log-level error`)
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, collected],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         cache_logger_on_first_use=False,
     )
     try:

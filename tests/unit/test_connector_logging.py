@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Iterator
@@ -36,8 +37,10 @@ class Sink:
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     collected = Sink()
+    structlog.reset_defaults()  # an earlier test may have configured a level filter (`--log-level error`)
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, collected],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         cache_logger_on_first_use=False,
     )
     try:
