@@ -176,6 +176,17 @@ def _read_raw(response: Any, api: str, method: str) -> tuple[dict[str, Any], Map
     return parsed, response.headers
 
 
+def _no_answer(host: str, error: Exception) -> ConfigurationError:
+    """hubspot-api-client 12 turns a TLS failure into an ApiException without a body and then fails to
+    decode that body (AttributeError from its api_client). Seen when `host` says https:// to a server that
+    speaks http, or the other way round: a setting to fix, not a fault to retry."""
+    reason = " ".join(str(getattr(error, "reason", "") or error).split())
+    return ConfigurationError(
+        f"could not talk to HubSpot at {host} ({reason}): check `host` in the "
+        f"connection's settings — http:// or https:// — and that nothing intercepts TLS on the way"
+    )
+
+
 class HubSpotClient:
     """Owns the SDK objects. `call(kind, api, method, ...)` sends one request through every guard."""
 
@@ -283,6 +294,10 @@ class HubSpotClient:
                 f"HubSpot did not answer {api}.{method} ({type(exc).__name__}); it may or may not have "
                 f"been applied"
             ) from None
+        except AttributeError as exc:
+            if not isinstance(exc.__context__, _API_EXCEPTIONS):
+                raise
+            raise _no_answer(self.settings.host, exc.__context__) from None
         finally:
             self.limiter.release(kind, headers)
         return data
