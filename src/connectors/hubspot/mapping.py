@@ -3,69 +3,43 @@
 HubSpot returns every property value as a string (or null). Datetimes come as ISO 8601 with millis and `Z`
 (`hs_lastmodifieddate`), sometimes as epoch milliseconds; date properties as `YYYY-MM-DD` or midnight UTC.
 Values are written the same way (https://developers.hubspot.com/docs/api/crm/properties#date-and-datetime).
+Every conversion is `connectors.codecs`' (shared with Salesforce, so both CRMs give the same Deal).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
+from connectors.codecs import epoch_millis, join_list, parse_date, parse_number, split_list
+from connectors.codecs import format_millis as format_datetime
+from connectors.codecs import parse_datetime as parse_datetime
 from connectors.hubspot.settings import INPUT_KEYS, OUTPUT_KEYS, STANDARD_KEYS
 from connectors.model import StatusWrite
-from rules.model import Deal, DealFlags, Value
+from rules.model import Deal, DealFlags
 
+__all__ = [
+    "epoch_millis",
+    "format_datetime",
+    "missing_properties",
+    "parse_datetime",
+    "status_properties",
+    "to_deal",
+]
+"""`epoch_millis`, `format_datetime` and `parse_datetime` are the codecs', re-exported for older callers."""
+
+T = TypeVar("T")
 _KNOWN = frozenset((*INPUT_KEYS, *OUTPUT_KEYS, *STANDARD_KEYS))
 
 
-def parse_datetime(raw: str | None) -> datetime | None:
-    """ISO 8601 (with `Z` or offset) or epoch milliseconds -> tz-aware UTC; None for blank or garbage."""
-    if raw is None or not str(raw).strip():
-        return None
-    text = str(raw).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+def _lenient(decode: Callable[[str | None], T | None], raw: str | None) -> T | None:
+    """A HubSpot date or datetime property, None when it holds no value of the form (a property mapped to a
+    text field can hold anything): such a deal reads as unchecked or undated, as on Salesforce."""
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return decode(raw)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def parse_date(raw: str | None) -> date | None:
-    if raw is None or not str(raw).strip():
-        return None
-    text = str(raw).strip()
-    if len(text) == 10:
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            return None
-    moment = parse_datetime(text)
-    return moment.date() if moment is not None else None
-
-
-def format_datetime(moment: datetime) -> str:
-    """UTC ISO 8601 with millis and Z, as HubSpot itself writes `hs_lastmodifieddate`."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: bant-sync only handles tz-aware datetimes")
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def epoch_millis(moment: datetime) -> str:
-    return str(int(moment.timestamp() * 1000))
-
-
-def _number(raw: str | None) -> Value:
-    if raw is None or not raw.strip():
-        return raw
-    try:
-        return Decimal(raw.strip())
-    except InvalidOperation:
-        return raw
 
 
 def _int(raw: str | None) -> int | None:
@@ -89,12 +63,11 @@ def to_deal(deal_id: str, props: Mapping[str, str | None], mapping: Mapping[str,
     def get(key: str) -> str | None:
         return props.get(mapping[key])
 
-    missing_raw = get("missing")
     flags = DealFlags(
         status=get("status") or None,
-        missing=tuple(m for m in missing_raw.split(";") if m) if missing_raw is not None else None,
+        missing=split_list(get("missing")),
         score=_int(get("score")),
-        checked_at=parse_datetime(get("checked_at")),
+        checked_at=_lenient(parse_datetime, get("checked_at")),
     )
     extra = {key: props.get(name) for key, name in mapping.items() if key not in _KNOWN}
     return Deal(
@@ -104,14 +77,14 @@ def to_deal(deal_id: str, props: Mapping[str, str | None], mapping: Mapping[str,
         stage=get("stage"),
         pipeline=get("pipeline"),
         deal_type=get("deal_type"),
-        amount=_number(get("amount")),
-        close_date=parse_date(get("close_date")),
+        amount=parse_number(get("amount")),
+        close_date=_lenient(parse_date, get("close_date")),
         budget=get("budget"),
         authority=get("authority"),
         need=get("need"),
         timing=get("timing"),
-        modified_at=parse_datetime(get("modified_at")),
-        flagged_since=parse_date(get("flagged_since")),
+        modified_at=_lenient(parse_datetime, get("modified_at")),
+        flagged_since=_lenient(parse_date, get("flagged_since")),
         flags=flags,
         extra=extra,
     )
@@ -121,7 +94,7 @@ def status_properties(write: StatusWrite, mapping: Mapping[str, str]) -> dict[st
     """The property strings one StatusWrite sets; an empty string clears a HubSpot property."""
     return {
         mapping["status"]: write.status.value,
-        mapping["missing"]: ";".join(write.missing),
+        mapping["missing"]: join_list(write.missing),
         mapping["score"]: str(write.score),
         mapping["checked_at"]: format_datetime(write.checked_at),
         mapping["flagged_since"]: write.flagged_since.isoformat() if write.flagged_since else "",

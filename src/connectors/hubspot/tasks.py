@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from connectors.codecs import format_millis, parse_datetime
 from connectors.concurrency import map_in_parallel
 from connectors.errors import TransientError
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.mapping import format_datetime, parse_datetime
 from connectors.hubspot.write import RowResult, batch_update, chunks, read_results
 from connectors.model import CrmTask, OutcomeKind, RowOutcome, TaskAction, TaskField, TaskWrite, WriteTarget
 
@@ -36,7 +36,7 @@ FIELDS: dict[TaskField, str] = {
 
 def due_timestamp(due: date) -> str:
     """Noon UTC on the due date, so the date reads the same in every timezone of the Americas and Europe."""
-    return format_datetime(datetime.combine(due, time(12, 0), tzinfo=UTC))
+    return format_millis(datetime.combine(due, time(12, 0), tzinfo=UTC))
 
 
 def _value(write: TaskWrite, name: TaskField) -> str | None:

@@ -17,41 +17,36 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from simple_salesforce.format import format_soql
 
+from connectors.codecs import (
+    format_millis,
+    format_seconds,
+    parse_date,
+    parse_datetime,
+    parse_number,
+    split_list,
+)
 from connectors.errors import ConfigurationError, SchemaDriftError
 from connectors.model import Cursor, Page
 from rules.model import Deal, DealFlags, Value
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 Converter = Callable[[Any], Value]
-
-
-def parse_datetime(text: str) -> datetime:
-    """Salesforce datetimes (`2026-11-27T20:54:14.000+0000`) as tz-aware UTC."""
-    value = datetime.fromisoformat(_OFFSET.sub(r"\1:\2", text.replace("Z", "+00:00")))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def soql_datetime(moment: datetime, *, millis: bool = False) -> str:
     """A SOQL datetime literal in UTC with a `Z` (docs/design.md §6): floored to the second, or exact to the
     millisecond (the precision SystemModstamp is stored and returned with) when `millis`."""
-    if moment.tzinfo is None:
-        raise ValueError("cursor datetimes must be tz-aware")
-    utc = moment.astimezone(UTC)
-    if millis:
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_millis(moment) if millis else format_seconds(moment)
 
 
 def _as_date(value: Any) -> Value:
-    return date.fromisoformat(value) if isinstance(value, str) and value else None
+    return parse_date(value) if isinstance(value, str) and value else None
 
 
 def _as_datetime(value: Any) -> Value:
@@ -133,7 +128,7 @@ class OpportunityReader:
         status = get(record, m["status"])
         flags = DealFlags(
             status=str(status) if status else None,
-            missing=tuple(p.strip() for p in str(missing).split(";") if p.strip()) if missing else None,
+            missing=split_list(None if missing is None else str(missing)),
             score=int(score) if isinstance(score, int | float) else None,
             checked_at=checked if isinstance(checked, datetime) else None,
         )
@@ -146,7 +141,7 @@ class OpportunityReader:
             owner_id=str(owner) if owner else None,
             stage=_text(get(record, m["stage"])),
             deal_type=_text(get(record, m["deal_type"])),
-            amount=get(record, m["amount"]),
+            amount=_number(get(record, m["amount"])),
             close_date=close if isinstance(close, date) else None,
             budget=get(record, m["budget"]),
             authority=get(record, m["authority"]),
@@ -176,6 +171,11 @@ class OpportunityReader:
             "the connection's settings; the next run resumes from the last checkpoint.",
             tuple(f"Opportunity.{n}" for n in names),
         )
+
+
+def _number(value: Value) -> Value:
+    """An amount as the codecs read it (Decimal; a JSON float through its repr), whatever its field type."""
+    return parse_number(value) if isinstance(value, str | int | float | Decimal) else value
 
 
 def _text(value: Value) -> str | None:

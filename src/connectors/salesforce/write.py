@@ -13,9 +13,9 @@ import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from connectors.codecs import format_millis
 from connectors.concurrency import map_in_parallel
 from connectors.errors import ConfigurationError, ConnectorError, SchemaDriftError, TransientError
 from connectors.model import OutcomeKind, RowOutcome, StatusWrite, WriteTarget
@@ -153,12 +153,6 @@ class CollectionWriter:
         return results, None
 
 
-def sf_datetime(moment: datetime) -> str:
-    """A datetime as Salesforce REST accepts it: UTC, milliseconds, `Z`."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
 def status_record(write: StatusWrite, field_map: dict[str, str]) -> dict[str, Any]:
     return {
         "attributes": {"type": "Opportunity"},
@@ -166,7 +160,7 @@ def status_record(write: StatusWrite, field_map: dict[str, str]) -> dict[str, An
         field_map["status"]: write.status.value,
         field_map["missing"]: ";".join(write.missing) or None,
         field_map["score"]: write.score,
-        field_map["checked_at"]: sf_datetime(write.checked_at),
+        field_map["checked_at"]: format_millis(write.checked_at),
         field_map["flagged_since"]: write.flagged_since.isoformat() if write.flagged_since else None,
     }
 
