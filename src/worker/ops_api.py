@@ -35,9 +35,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rules.errors import BantSyncError
 from worker.ops_metrics import render_metrics
-from worker.run_model import RunRequest
+from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
-from worker.state import Lease, LeaseHeldError, RunRecord
+from worker.state import Lease, LeaseHeldError, Rejection, RunRecord
+from worker.state.model import RunMode, Trigger
 
 log = structlog.get_logger()
 
@@ -177,27 +178,10 @@ class RunLauncher:
             thread.join(timeout)
 
 
-def run_json(record: RunRecord) -> dict[str, Any]:
-    """A stored run as the API shows it: counters grouped like `sync --json` ("deals", "tasks")."""
-    groups: dict[str, dict[str, int]] = {"deals": {}, "tasks": {}}
-    for key, value in record.counts.items():
-        group, _, name = key.partition("_")
-        if group in groups and name:
-            groups[group][name] = value
-    return {
-        "run_id": record.run_id,
-        "connection": record.connection,
-        "trigger": record.trigger,
-        "mode": record.mode,
-        "dry_run": record.dry_run,
-        "scope": record.scope,
-        "status": record.status,
-        "started_at": record.started_at.isoformat(),
-        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
-        **groups,
-        "api_calls": record.api_calls,
-        "error": record.error,
-    }
+def run_json(record: RunRecord, rejections: list[Rejection] | None = None) -> dict[str, Any]:
+    """A stored run as the API shows it: the one run report of `sync --json` (RunSummary.as_json); the
+    rejected rows only when given (GET /runs/{id}), not in run lists."""
+    return RunSummary.of_record(record, rejections).as_json(with_rejections=rejections is not None)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -243,8 +227,8 @@ def parse_resync(raw: bytes, worker: Worker) -> RunRequest:
         name = next(iter(connections))
     if not connections[name].enabled:
         raise ApiError(422, f"connection {name!r} is disabled (enabled = false in its config)")
-    mode = "deal" if deal else "owner" if owner else "full" if full else "incremental"
-    return RunRequest(name, mode, deal, owner, bool(body.get("dry_run")), trigger="http")
+    mode = RunMode.DEAL if deal else RunMode.OWNER if owner else RunMode.FULL if full else RunMode.INCREMENTAL
+    return RunRequest(name, mode, deal, owner, bool(body.get("dry_run")), trigger=Trigger.HTTP)
 
 
 def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
@@ -290,8 +274,7 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
         run_id = request.path_params["run_id"]
         record = worker.store.get_run(run_id)
         if record is not None:
-            rejections = [r.as_json() for r in worker.store.run_rejections(run_id)]
-            return JSONResponse({**run_json(record), "rejections": rejections})
+            return JSONResponse(run_json(record, worker.store.run_rejections(run_id)))
         pending = launcher.pending(run_id)
         if pending is not None:
             return JSONResponse(pending)

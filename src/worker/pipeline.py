@@ -21,7 +21,7 @@ from connectors.errors import ConnectorError, QuotaExhaustedError, SchemaDriftEr
 from connectors.model import Page, WritePlan
 from connectors.protocol import Connector
 from rules import Deal, Framework, evaluate
-from worker.bookkeeper import Bookkeeper, prefixed
+from worker.bookkeeper import Bookkeeper
 from worker.crm_identity import check_identity
 from worker.errors import BantSyncError, RunStopped
 from worker.ordered_apply import OrderedApply
@@ -30,6 +30,7 @@ from worker.prefetch import read_ahead
 from worker.run_model import RunRequest, RunSummary, RunTally
 from worker.state import DealState, Lease, LeaseLostError, RunRecord, StateStore
 from worker.state.ledger import LedgerEntry
+from worker.state.model import RunMode, RunStatus
 from worker.task_sync import TaskSync
 from worker.write_buffer import PendingPage, WriteBuffer, batch_sizes
 
@@ -61,12 +62,12 @@ def new_run_id() -> str:
 
 
 def _pages(connector: Connector, request: RunRequest, store: StateStore) -> Generator[Page, None, None]:
-    if request.mode == "deal":
+    if request.mode == RunMode.DEAL:
         deal = connector.fetch_one(request.deal_id or "")
         yield Page((deal,) if deal is not None else (), None)
-    elif request.mode == "owner":
+    elif request.mode == RunMode.OWNER:
         yield from connector.fetch_by_owner(request.owner_id or "")
-    elif request.mode == "full":
+    elif request.mode == RunMode.FULL:
         yield from connector.fetch_changed(None, full=True)
     else:
         yield from connector.fetch_changed(store.get_cursor(request.connection))
@@ -93,8 +94,9 @@ class SyncRun:
         lease = lease or self.acquire(request.connection, run_id)
         started = env.clock()
         summary = RunSummary(
-            run_id, request.connection, request.mode, "running", request.dry_run, started.isoformat()
+            run_id, request.connection, request.mode, RunStatus.RUNNING, request.dry_run, started.isoformat()
         )
+        summary.trigger, summary.scope = request.trigger, request.scope
         tally = RunTally()
         connector: Connector | None = None
         structlog.contextvars.bind_contextvars(run_id=run_id, connection=request.connection)
@@ -119,16 +121,16 @@ class SyncRun:
             )
             summary.status = self._pages(request, connector, connection_framework, lease, tally, started)
         except QuotaExhaustedError as exc:
-            summary.status, summary.error = "quota_stopped", str(exc)
+            summary.status, summary.error = RunStatus.QUOTA_STOPPED, str(exc)
         except RunStopped:
             log.info("stopping: a wait was cut short; the next run resumes from the last checkpoint")
-            summary.status = "stopped"
+            summary.status = RunStatus.STOPPED
         except LeaseLostError as exc:
-            summary.status, summary.error = "failed", f"lease lost mid-run: {exc}"
+            summary.status, summary.error = RunStatus.FAILED, f"lease lost mid-run: {exc}"
         except ConnectorError as exc:
-            summary.status, summary.error = "failed", str(exc)
+            summary.status, summary.error = RunStatus.FAILED, str(exc)
         except BantSyncError as exc:
-            summary.status, summary.error = "failed", str(exc)
+            summary.status, summary.error = RunStatus.FAILED, str(exc)
             raise
         finally:
             summary.api_calls = connector.api_calls if connector is not None else 0
@@ -136,9 +138,9 @@ class SyncRun:
             summary.tasks = dict(tally.tasks)
             summary.statuses = dict(tally.statuses)
             summary.planned = tally.planned
-            if summary.status == "running":
+            if summary.status == RunStatus.RUNNING:
                 summary.status, summary.error = (
-                    "failed",
+                    RunStatus.FAILED,
                     summary.error or "interrupted by an unexpected error",
                 )
             summary.rejections = [rejection.as_json() for rejection in tally.rejections]
@@ -148,7 +150,7 @@ class SyncRun:
                 run_id,
                 finished,
                 summary.status,
-                prefixed(summary.deals, summary.tasks),
+                summary.stored_counts(),
                 summary.api_calls,
                 summary.error,
                 tally.rejections[tally.rejections_saved :],
@@ -156,7 +158,9 @@ class SyncRun:
             env.store.release_lease(lease)
             if connector is not None:
                 connector.close()
-            at_level = {"failed": log.error, "quota_stopped": log.warning}.get(summary.status, log.info)
+            at_level = {RunStatus.FAILED: log.error, RunStatus.QUOTA_STOPPED: log.warning}.get(
+                summary.status, log.info
+            )
             at_level(
                 "run finished",
                 status=summary.status,
@@ -186,10 +190,10 @@ class SyncRun:
         lease: Lease,
         tally: RunTally,
         started: datetime,
-    ) -> str:
+    ) -> RunStatus:
         env = self.env
         today, deadline = env.today(), env.clock() + env.deadline
-        seen: set[str] | None = set() if request.mode == "full" else None
+        seen: set[str] | None = set() if request.mode == RunMode.FULL else None
         book = Bookkeeper(env.store, request, lease, tally)
         identity = connector.identity
         if not request.dry_run and env.store.rehome_ledger(request.connection, identity):
@@ -203,18 +207,18 @@ class SyncRun:
             pages = read_ahead(pages)
         with closing(pages):
             status = self._run_pages(request, framework, pages, book, buffer, seen, today, deadline, tasks)
-        if status != "succeeded":
+        if status != RunStatus.SUCCEEDED:
             return status
         book.settle(buffer.flush(final=True))
         if seen is not None:
             leftover = {d: e for d, e in ledger.unsettled().items() if d not in seen}
             self._complete_orphans(request, tasks, writer, leftover, today, book)
             self._forget_closed(request, book.lease, started, None)
-        elif request.mode == "deal" and tally.deals["read"] == 0:
+        elif request.mode == RunMode.DEAL and tally.deals["read"] == 0:
             leftover = ledger.entries_for([request.deal_id or ""])
             self._complete_orphans(request, tasks, writer, leftover, today, book)
             self._forget_closed(request, book.lease, started, request.deal_id or "")
-        return "succeeded"
+        return RunStatus.SUCCEEDED
 
     def _forget_closed(
         self, request: RunRequest, lease: Lease, started: datetime, deal_id: str | None
@@ -238,7 +242,7 @@ class SyncRun:
         today: date,
         deadline: datetime,
         tasks: TaskSync,
-    ) -> str:
+    ) -> RunStatus:
         """Every page in turn; "stopped" (after a final flush) on a stop signal or past the deadline."""
         env = self.env
         tally = book.tally
@@ -252,12 +256,12 @@ class SyncRun:
                 env.progress(tally.deals["read"], tally.deals["written"] + tally.deals.get("would_write", 0))
             if env.stop is not None and env.stop.is_set():
                 book.settle(buffer.flush(final=True))
-                return "stopped"
+                return RunStatus.STOPPED
             if env.clock() > deadline:
                 log.warning("run deadline reached; stopping after a checkpoint", deadline=str(env.deadline))
                 book.settle(buffer.flush(final=True))
-                return "stopped"
-        return "succeeded"
+                return RunStatus.STOPPED
+        return RunStatus.SUCCEEDED
 
     def _clocked(self, connection: str, deals: Sequence[Deal]) -> list[Deal]:
         """The deals with bant-sync's own qualify-out clock in `flagged_since`: the state store's date when
@@ -306,7 +310,7 @@ class SyncRun:
             )
             for deal, a in zip(deals, assessments, strict=True)
         ]
-        cursor = page.cursor if request.mode in ("incremental", "full") else None
+        cursor = page.cursor if request.mode in (RunMode.INCREMENTAL, RunMode.FULL) else None
         buffer.add(PendingPage(cursor, states), plan)
         if buffer.ready():
             book.settle(buffer.flush())

@@ -27,6 +27,7 @@ from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
 from worker.settings import ConnectionSettings
 from worker.state import LeaseHeldError
+from worker.state.model import RunMode, RunStatus, Trigger
 
 log = structlog.get_logger()
 
@@ -60,7 +61,7 @@ def run_scheduled(
             log.info("scheduled run skipped: shutting down", connection=connection, mode=mode)
             return None
         try:
-            summary = worker.run(RunRequest(connection, mode=mode, trigger="schedule"))
+            summary = worker.run(RunRequest(connection, mode=mode, trigger=Trigger.SCHEDULE))
         except LeaseHeldError as exc:
             if waited + LEASE_RETRY_SECONDS > lease_wait_seconds:
                 log.info(
@@ -86,7 +87,9 @@ def run_scheduled(
                 "scheduled run crashed; the next firing will try again", connection=connection, mode=mode
             )
             return None
-        at_level = {"failed": log.error, "quota_stopped": log.warning}.get(summary.status, log.info)
+        at_level = {RunStatus.FAILED: log.error, RunStatus.QUOTA_STOPPED: log.warning}.get(
+            summary.status, log.info
+        )
         at_level(
             "scheduled run finished",
             connection=connection,
@@ -146,7 +149,7 @@ def build_scheduler(
         scheduler.add_job(
             run_scheduled,
             trigger=IntervalTrigger(minutes=conn.schedule.incremental_every_minutes, timezone=UTC),
-            args=(worker, conn.name, "incremental"),
+            args=(worker, conn.name, RunMode.INCREMENTAL),
             id=f"{conn.name}:incremental",
             name=f"{conn.name} incremental every {conn.schedule.incremental_every_minutes} min",
             max_instances=1,
@@ -157,7 +160,7 @@ def build_scheduler(
         scheduler.add_job(
             run_scheduled,
             trigger=_cron(conn, zone),
-            args=(worker, conn.name, "full"),
+            args=(worker, conn.name, RunMode.FULL),
             kwargs={"lease_wait_seconds": float(grace)},
             id=f"{conn.name}:full",
             name=f"{conn.name} full sweep at {conn.schedule.full_sweep_cron!r}",

@@ -10,6 +10,7 @@ from typing import Any
 from rules.errors import BantSyncError
 from worker import exit_codes
 from worker.check_cmd import connection_problems
+from worker.run_model import RunSummary
 from worker.service import Worker, utc_now
 from worker.settings import Settings
 from worker.state import StateStore
@@ -47,18 +48,7 @@ def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]
         "deals_by_status": store.status_counts(name),
         "unqualified_by_owner": store.unqualified_by_owner(name),
         "runs": [
-            {
-                "run_id": r.run_id,
-                "trigger": r.trigger,
-                "mode": r.mode,
-                "dry_run": r.dry_run,
-                "status": r.status,
-                "started_at": r.started_at.isoformat(),
-                "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-                "counts": dict(r.counts),
-                "api_calls": r.api_calls,
-                "error": r.error,
-            }
+            {**RunSummary.of_record(r).as_json(with_rejections=False), "counts": dict(r.counts)}
             for r in store.list_runs(name, limit=runs)
         ],
         "last_run_rejections": last_run_rejections(store, name),

@@ -17,12 +17,13 @@ from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
 from worker.settings import Settings
 from worker.state import LeaseHeldError
+from worker.state.model import RunMode, RunStatus, Trigger
 
 EXIT_FOR_STATUS = {
-    "succeeded": exit_codes.OK,
-    "failed": exit_codes.FAILURE,
-    "quota_stopped": exit_codes.QUOTA_STOPPED,
-    "stopped": exit_codes.INTERRUPTED,
+    RunStatus.SUCCEEDED: exit_codes.OK,
+    RunStatus.FAILED: exit_codes.FAILURE,
+    RunStatus.QUOTA_STOPPED: exit_codes.QUOTA_STOPPED,
+    RunStatus.STOPPED: exit_codes.INTERRUPTED,
 }
 
 
@@ -34,12 +35,20 @@ def exit_code_for(summary: RunSummary) -> int:
     return code
 
 
-def request_from(args: argparse.Namespace, connection: str, trigger: str = "cli") -> RunRequest:
+def request_from(args: argparse.Namespace, connection: str, trigger: str = Trigger.CLI) -> RunRequest:
     if args.deal and args.owner:
         raise UsageError("--deal and --owner cannot be combined: choose one scope")
     if (args.deal or args.owner) and args.full:
         raise UsageError("--full sweeps every open deal; it cannot be combined with --deal or --owner")
-    mode = "deal" if args.deal else "owner" if args.owner else "full" if args.full else "incremental"
+    mode = (
+        RunMode.DEAL
+        if args.deal
+        else RunMode.OWNER
+        if args.owner
+        else RunMode.FULL
+        if args.full
+        else RunMode.INCREMENTAL
+    )
     return RunRequest(connection, mode, args.deal, args.owner, args.dry_run, trigger)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row, delete, select, update
@@ -31,22 +32,32 @@ class LedgerEntry:
     sync_key: str
     deal_id: str
     task_id: str | None
-    state: str
+    state: LedgerState
     missing: tuple[str, ...] = ()
     status: str | None = None
 
 
-INTENDED = "intended"
-OPEN = "open"
-COMPLETED = "completed"
-STATES = frozenset({INTENDED, OPEN, COMPLETED})
+class LedgerState(StrEnum):
+    """A ledger row's task: create sent but not yet seen to land (intended), open, or completed."""
+
+    INTENDED = "intended"
+    OPEN = "open"
+    COMPLETED = "completed"
+
+
+INTENDED = LedgerState.INTENDED
+OPEN = LedgerState.OPEN
+COMPLETED = LedgerState.COMPLETED
+STATES: frozenset[str] = frozenset(LedgerState)
 _IN_CHUNK = 5000
 """Deal ids per IN (...) query: well under SQLite's and PostgreSQL's bound-parameter limits, and above
 the largest page a connector reads (2,000), so one page is one query."""
 
 
 def _entry(row: Row[Any]) -> LedgerEntry:
-    return LedgerEntry(row.sync_key, row.deal_id, row.task_id, row.state, row.missing, row.status)
+    return LedgerEntry(
+        row.sync_key, row.deal_id, row.task_id, LedgerState(row.state), row.missing, row.status
+    )
 
 
 class StoreLedger:
@@ -76,7 +87,7 @@ class StoreLedger:
                 "sync_key": entry.sync_key,
                 "deal_id": entry.deal_id,
                 "task_id": entry.task_id,
-                "state": entry.state,
+                "state": str(entry.state),
                 "missing": tuple(entry.missing),
                 "status": entry.status,
             }
@@ -146,7 +157,8 @@ class StoreLedger:
         """Every open or intended entry of this connection, by deal id: a full sweep checks those whose
         deal it did not see (closed or deleted) and completes their tasks in the CRM."""
         query = select(task_ledger).where(
-            task_ledger.c.connection == self._connection, task_ledger.c.state.in_([OPEN, INTENDED])
+            task_ledger.c.connection == self._connection,
+            task_ledger.c.state.in_([OPEN.value, INTENDED.value]),
         )
         found: dict[str, list[LedgerEntry]] = {}
         with self._db.read() as conn:

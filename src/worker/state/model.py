@@ -6,14 +6,48 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import TypeVar
 
-TRIGGERS: frozenset[str] = frozenset({"schedule", "cli", "http", "demo"})
-MODES: frozenset[str] = frozenset({"incremental", "full", "deal", "owner"})
-FINISHED_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "stopped", "quota_stopped"})
-RUNNING = "running"
-ABANDONED = "abandoned"
-"""A run left "running" whose lease expired: its process died (see StateStore.mark_abandoned)."""
-RUN_STATUSES: frozenset[str] = FINISHED_STATUSES | {RUNNING, ABANDONED}
+
+class RunStatus(StrEnum):
+    """Where a run is: running, one of the finished statuses, or abandoned (its process died)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    QUOTA_STOPPED = "quota_stopped"
+    ABANDONED = "abandoned"
+    """A run left "running" whose lease expired: its process died (see StateStore.mark_abandoned)."""
+
+
+class RunMode(StrEnum):
+    """What a run reads: changed deals (incremental), every open deal (full), one deal or one owner's."""
+
+    INCREMENTAL = "incremental"
+    FULL = "full"
+    DEAL = "deal"
+    OWNER = "owner"
+
+
+class Trigger(StrEnum):
+    """What started a run."""
+
+    SCHEDULE = "schedule"
+    CLI = "cli"
+    HTTP = "http"
+    DEMO = "demo"
+
+
+TRIGGERS: frozenset[str] = frozenset(Trigger)
+MODES: frozenset[str] = frozenset(RunMode)
+FINISHED_STATUSES: frozenset[str] = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.QUOTA_STOPPED}
+)
+RUNNING = RunStatus.RUNNING
+ABANDONED = RunStatus.ABANDONED
+RUN_STATUSES: frozenset[str] = frozenset(RunStatus)
 RUN_SOURCE = "run"
 """An audit row a run wrote when its own status write landed."""
 OBSERVED_SOURCE = "observed"
@@ -27,9 +61,19 @@ def utc(name: str, value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+_E = TypeVar("_E", bound=StrEnum)
+
+
 def _check(name: str, value: str, allowed: frozenset[str]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(sorted(allowed))}; got {value!r}")
+
+
+def member(name: str, value: str, kind: type[_E]) -> _E:
+    """`value` as a member of `kind` (a stored string reads back as its member); ValueError naming `name`
+    and the allowed values otherwise."""
+    _check(name, value, frozenset(kind))
+    return kind(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,21 +176,22 @@ class RunRecord:
 
     run_id: str
     connection: str
-    trigger: str
-    mode: str
+    trigger: Trigger
+    mode: RunMode
     started_at: datetime
     dry_run: bool = False
     scope: str | None = None
     finished_at: datetime | None = None
-    status: str = RUNNING
+    status: str = RunStatus.RUNNING
+    """Always a RunStatus member (a given string is checked and converted); typed `str` for its readers."""
     counts: Mapping[str, int] = field(default_factory=dict)
     api_calls: int = 0
     error: str | None = None
 
     def __post_init__(self) -> None:
-        _check("trigger", self.trigger, TRIGGERS)
-        _check("mode", self.mode, MODES)
-        _check("status", self.status, RUN_STATUSES)
+        object.__setattr__(self, "trigger", member("trigger", self.trigger, Trigger))
+        object.__setattr__(self, "mode", member("mode", self.mode, RunMode))
+        object.__setattr__(self, "status", member("status", self.status, RunStatus))
         object.__setattr__(self, "started_at", utc("started_at", self.started_at))
         if self.finished_at is not None:
             object.__setattr__(self, "finished_at", utc("finished_at", self.finished_at))

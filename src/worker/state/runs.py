@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from worker.state.engine import Database
 from worker.state.errors import DuplicateRunError, UnknownRecordError
-from worker.state.model import ABANDONED, RUNNING, Rejection, RunRecord, check_finish_status, utc
+from worker.state.model import Rejection, RunRecord, RunStatus, check_finish_status, utc
 from worker.state.rejections import insert_rejections
 from worker.state.schema import leases, runs
 
@@ -24,13 +24,13 @@ def start_run(db: Database, record: RunRecord) -> None:
                 runs.insert().values(
                     run_id=record.run_id,
                     connection=record.connection,
-                    trigger=record.trigger,
-                    mode=record.mode,
+                    trigger=record.trigger.value,
+                    mode=record.mode.value,
                     dry_run=record.dry_run,
                     scope=record.scope,
                     started_at=record.started_at,
                     finished_at=record.finished_at,
-                    status=record.status,
+                    status=str(record.status),
                     counts=dict(record.counts),
                     api_calls=record.api_calls,
                     error=record.error,
@@ -118,14 +118,14 @@ def mark_abandoned(db: Database, connection: str, now: datetime) -> list[str]:
             live_holder = lease.run_id
         query = (
             select(runs.c.run_id)
-            .where(runs.c.connection == connection, runs.c.status == RUNNING)
+            .where(runs.c.connection == connection, runs.c.status == RunStatus.RUNNING.value)
             .order_by(runs.c.started_at, runs.c.run_id)
         )
         stale = [run_id for run_id in conn.execute(query).scalars() if run_id != live_holder]
         if stale:
             conn.execute(
                 update(runs)
-                .where(runs.c.run_id.in_(stale), runs.c.status == RUNNING)
-                .values(status=ABANDONED)
+                .where(runs.c.run_id.in_(stale), runs.c.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.ABANDONED.value)
             )
     return stale
