@@ -36,7 +36,7 @@ from connectors.model import (
 )
 from connectors.tasks import due_date, follow_up_description, follow_up_subject, retired_key
 from rules import Assessment, Deal
-from worker.state.ledger import COMPLETED, LedgerEntry
+from worker.state.ledger import LedgerEntry, LedgerState
 
 ESCALATIONS = frozenset({"qualify_out", "poc_unqualified"})
 
@@ -153,7 +153,7 @@ def _plan_task(deal: Deal, assessment: Assessment, facts: TaskFacts, ctx: PlanCo
         return [_write(TaskAction.UPDATE, deal, assessment, ctx, facts, fields)] if fields else []
     reopen = CONTENT_FIELDS | {TaskField.DUE} | rekey
     entry = facts.entry
-    we_completed = entry is not None and entry.task_id == crm.task_id and entry.state == COMPLETED
+    we_completed = entry is not None and entry.task_id == crm.task_id and entry.state == LedgerState.COMPLETED
     policy = "reopen" if we_completed else ctx.completed_tasks
     if policy == "leave" and escalated:
         policy = "reopen"

@@ -25,7 +25,7 @@ from connectors.protocol import Connector
 from connectors.tasks import sync_key
 from rules import Assessment, Deal, Status
 from worker.planner import PlanContext, TaskFacts, plan_task
-from worker.state.ledger import COMPLETED, INTENDED, OPEN, LedgerEntry, StoreLedger
+from worker.state.ledger import LedgerEntry, LedgerState, StoreLedger
 
 log = structlog.get_logger()
 
@@ -97,13 +97,15 @@ class TaskSync:
             task = found.get(entry.sync_key)
             if task is None:
                 gone.append(entry.sync_key)
-            elif entry.state == INTENDED or entry.task_id != task.task_id:
-                state = OPEN if entry.state == INTENDED else entry.state
+            elif entry.state == LedgerState.INTENDED or entry.task_id != task.task_id:
+                state = LedgerState.OPEN if entry.state == LedgerState.INTENDED else entry.state
                 landed.append(replace(entry, task_id=task.task_id, state=state))
         self.ledger.forget(gone)
         self.ledger.record(landed)
         if gone or landed:
-            intended = {e.sync_key for rows in entries.values() for e in rows if e.state == INTENDED}
+            intended = {
+                e.sync_key for rows in entries.values() for e in rows if e.state == LedgerState.INTENDED
+            }
             creates_landed = sum(1 for e in landed if e.sync_key in intended)
             log.info(
                 "task ledger corrected",
@@ -141,7 +143,10 @@ class TaskSync:
         order = sorted(range(len(writes)), key=lambda i: writes[i].action is TaskAction.CREATE)
         creates = [writes[i] for i in order if writes[i].action is TaskAction.CREATE]
         self.ledger.record(
-            [LedgerEntry(w.sync_key, w.deal_id, None, INTENDED, *self._verdict(w.sync_key)) for w in creates]
+            [
+                LedgerEntry(w.sync_key, w.deal_id, None, LedgerState.INTENDED, *self._verdict(w.sync_key))
+                for w in creates
+            ]
         )
         sent = [writes[i] for i in order]
         outcomes = dict(zip(order, self.connector.apply(WritePlan(task_writes=tuple(sent))), strict=True))
@@ -191,7 +196,7 @@ class TaskSync:
             task_id = outcome.task_id or write.task_id
             if write.action is TaskAction.COMPLETE:
                 if task_id is not None:
-                    rows.append(LedgerEntry(write.sync_key, write.deal_id, task_id, COMPLETED))
+                    rows.append(LedgerEntry(write.sync_key, write.deal_id, task_id, LedgerState.COMPLETED))
                 continue
             if "~" in write.sync_key or task_id is None:
                 continue
@@ -200,7 +205,9 @@ class TaskSync:
                 previous = self.ledger.lookup([write.sync_key]).get(write.sync_key)
                 if previous is not None:
                     missing, status = previous.missing, previous.status
-            rows.append(LedgerEntry(write.sync_key, write.deal_id, task_id, OPEN, missing, status))
+            rows.append(
+                LedgerEntry(write.sync_key, write.deal_id, task_id, LedgerState.OPEN, missing, status)
+            )
             if TaskField.KEY in write.fields:
                 adopted.append(write.deal_id)
         self.ledger.record(rows)

@@ -45,9 +45,6 @@ class LedgerState(StrEnum):
     COMPLETED = "completed"
 
 
-INTENDED = LedgerState.INTENDED
-OPEN = LedgerState.OPEN
-COMPLETED = LedgerState.COMPLETED
 STATES: frozenset[str] = frozenset(LedgerState)
 _IN_CHUNK = 5000
 """Deal ids per IN (...) query: well under SQLite's and PostgreSQL's bound-parameter limits, and above
@@ -150,7 +147,7 @@ class StoreLedger:
             deal_id: entry
             for deal_id, entries in self.entries_for(deal_ids).items()
             for entry in entries
-            if entry.state == OPEN
+            if entry.state == LedgerState.OPEN
         }
 
     def unsettled(self) -> dict[str, list[LedgerEntry]]:
@@ -158,7 +155,7 @@ class StoreLedger:
         deal it did not see (closed or deleted) and completes their tasks in the CRM."""
         query = select(task_ledger).where(
             task_ledger.c.connection == self._connection,
-            task_ledger.c.state.in_([OPEN.value, INTENDED.value]),
+            task_ledger.c.state.in_([LedgerState.OPEN.value, LedgerState.INTENDED.value]),
         )
         found: dict[str, list[LedgerEntry]] = {}
         with self._db.read() as conn:
