@@ -8,6 +8,7 @@ preflight makes: right before the connector is asked for page N (for page 1, rig
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,7 +189,8 @@ def test_sync_cli_exits_1_with_one_line_naming_the_field(
     drift_env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`bant-sync sync` when the field vanishes right after preflight: exit code 1 (the run failed) and
-    one error line naming the field and what to do; no traceback."""
+    one error line naming the field and what to do, and the run's log line at ERROR naming it too; no
+    traceback."""
     env = drift_env
     env.worker.close()
     _drift_before_page(monkeypatch, env, 1)
@@ -198,7 +200,10 @@ def test_sync_cli_exits_1_with_one_line_naming_the_field(
     _obj, name = FIELD[env.crm]
     assert code == exit_codes.FAILURE
     assert "Traceback" not in output
-    lines = [line for line in output.splitlines() if name in line]
+    logged = [line for line in output.splitlines() if line.startswith("{")]
+    lines = [line for line in output.splitlines() if name in line and not line.startswith("{")]
     assert len(lines) == 1 and "error:" in lines[0], output
     assert "bant-sync setup" in lines[0]
+    (finished,) = [json.loads(line) for line in logged if json.loads(line)["event"] == "run finished"]
+    assert finished["level"] == "error" and name in finished["error"]
     assert _shown(env) == ({}, [])
