@@ -110,23 +110,23 @@ def epoch_millis(moment: datetime) -> str:
     return str((to_utc(moment) - _EPOCH) // _MILLISECOND)
 
 
-def parse_number(raw: str | int | float | Decimal | None) -> Decimal | str | None:
+def parse_number(raw: object) -> Decimal | str | None:
     """A number as a Decimal (a float through `str`, so 12000.5 stays exact). None when blank; a value that is
-    not a finite number comes back as its original text, so the rules can quote it in their reason."""
+    not a finite number (a word, `NaN`, a bool) comes back as its original text, so the rules can quote it in
+    their reason."""
     if _blank(raw):
         return None
-    if isinstance(raw, bool):
-        return str(raw)
-    if isinstance(raw, Decimal | int):
+    if isinstance(raw, Decimal | int) and not isinstance(raw, bool):
         number = Decimal(raw)
     elif isinstance(raw, float):
         number = Decimal(str(raw))
-    else:
-        assert isinstance(raw, str)
+    elif isinstance(raw, str):
         try:
             number = Decimal(raw.strip())
         except InvalidOperation:
             return raw
+    else:
+        return str(raw)
     return number if number.is_finite() else str(raw)
 
 

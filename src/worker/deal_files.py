@@ -1,7 +1,8 @@
 """Read deals from an export: CSV (with a header row) or JSON Lines, one deal per row.
 
 Canonical columns: id, name, owner_id, stage, pipeline, deal_type, amount, close_date, budget, authority,
-need, timing, flagged_since. Other columns are kept in `Deal.extra` for custom frameworks. A bad row is
+need, timing, flagged_since; `amount` reads as a Decimal and dates as YYYY-MM-DD, as the connectors read
+them (`connectors.codecs`). Other columns are kept in `Deal.extra` for custom frameworks. A bad row is
 reported with its line number and skipped; the rest are read. In a CSV, a row's line is the one it starts
 on, and an unbalanced quote is a bad row (never a silent merge of the rows after it).
 """
@@ -12,16 +13,19 @@ import csv
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from connectors.codecs import parse_date, parse_number
 from rules import CANONICAL_FIELDS, Deal, Value
 from worker.errors import InputFileError
 
 _DATE_FIELDS = ("close_date", "flagged_since")
+_DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}")
 _IGNORED = frozenset({"modified_at"})
 
 
@@ -38,10 +42,14 @@ class DealRow:
 
 
 def _date(value: Any, column: str) -> date | None:
+    """A YYYY-MM-DD date, read by the codecs; a time after it (as spreadsheets export dates) is ignored."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    text = str(value).strip()
     try:
-        return date.fromisoformat(str(value).strip()[:10])
+        if not _DATE_PREFIX.match(text):
+            raise ValueError(text)
+        return parse_date(text[:10])
     except ValueError:
         raise ValueError(f"{column} {str(value)[:40]!r} is not a date (use YYYY-MM-DD)") from None
 
@@ -77,7 +85,7 @@ def deal_from_record(record: Mapping[str, Any]) -> Deal:
         stage=_text(record.get("stage")),
         pipeline=_text(record.get("pipeline")),
         deal_type=_text(record.get("deal_type")),
-        amount=_scalar(record.get("amount"), "amount"),
+        amount=parse_number(_scalar(record.get("amount"), "amount")),
         close_date=dates["close_date"],
         budget=_scalar(record.get("budget"), "budget"),
         authority=_scalar(record.get("authority"), "authority"),

@@ -172,6 +172,7 @@ def test_formatters_refuse_naive_datetimes(encode: object) -> None:
         ("Infinity", "Infinity"),
         (float("inf"), "inf"),
         (True, "True"),
+        (date(2026, 1, 5), "2026-01-05"),
     ],
     ids=[
         "int-text",
@@ -191,9 +192,10 @@ def test_formatters_refuse_naive_datetimes(encode: object) -> None:
         "infinity-kept",
         "float-inf-kept",
         "bool-kept",
+        "other-as-text",
     ],
 )
-def test_parse_number(raw: str | int | float | Decimal | None, expected: Decimal | str | None) -> None:
+def test_parse_number(raw: object, expected: Decimal | str | None) -> None:
     """Numbers read as Decimal (floats via str), blank as None, anything else as its original text."""
     parsed = parse_number(raw)
     assert parsed == expected

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from simple_salesforce.format import format_soql
@@ -141,7 +140,7 @@ class OpportunityReader:
             owner_id=str(owner) if owner else None,
             stage=_text(get(record, m["stage"])),
             deal_type=_text(get(record, m["deal_type"])),
-            amount=_number(get(record, m["amount"])),
+            amount=parse_number(get(record, m["amount"])),
             close_date=close if isinstance(close, date) else None,
             budget=get(record, m["budget"]),
             authority=get(record, m["authority"]),
@@ -171,11 +170,6 @@ class OpportunityReader:
             "the connection's settings; the next run resumes from the last checkpoint.",
             tuple(f"Opportunity.{n}" for n in names),
         )
-
-
-def _number(value: Value) -> Value:
-    """An amount as the codecs read it (Decimal; a JSON float through its repr), whatever its field type."""
-    return parse_number(value) if isinstance(value, str | int | float | Decimal) else value
 
 
 def _text(value: Value) -> str | None:
