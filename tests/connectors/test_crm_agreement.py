@@ -81,3 +81,22 @@ def test_dates_and_datetimes_read_the_same_on_both_crms() -> None:
     assert hs.flags.checked_at == sf.flags.checked_at == datetime(2026, 3, 1, 9, tzinfo=UTC)
     assert (hs.close_date, hs.flagged_since) == (sf.close_date, sf.flagged_since)
     assert (sf.close_date, sf.flagged_since) == (date(2026, 6, 30), date(2026, 2, 20))
+
+
+@pytest.mark.parametrize(
+    "raw", ["last Tuesday", "2026-03-01T09:00:00", "31/12/2026"], ids=["word", "no-zone", "dmy"]
+)
+def test_unreadable_dates_are_none_on_both_crms(raw: str) -> None:
+    """A date or datetime field mapped to a text field holding no readable value is None, not an error."""
+    types = {
+        **TYPES,
+        "BANT_Checked_At__c": "string",
+        "CloseDate": "string",
+        "BANT_Flagged_Since__c": "string",
+    }
+    sf = OpportunityReader(DEFAULT_FIELDS, {}, types).deal(
+        opp_record(1, BANT_Checked_At__c=raw, CloseDate=raw, BANT_Flagged_Since__c=raw)
+    )
+    hs = hubspot_deal(checked_at=raw, close_date=raw, flagged_since=raw)
+    for deal in (hs, sf):
+        assert (deal.flags.checked_at, deal.close_date, deal.flagged_since) == (None, None, None)
