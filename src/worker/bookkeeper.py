@@ -3,14 +3,14 @@ fenced checkpoint in the state store."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import structlog
 
 from rules import Deal
 from worker.audit_recovery import observed_changes
-from worker.run_model import RunRequest, RunTally, rejections_of
+from worker.run_model import RunRequest, RunTally, flat_counts, rejections_of
 from worker.state import Lease, StateStore, StatusChange
 from worker.write_buffer import Flushed
 
@@ -74,15 +74,10 @@ class Bookkeeper:
                 cursors[-1] if cursors else None,
                 changes,
                 states,
-                prefixed(self.tally.deals, self.tally.tasks),
+                flat_counts(self.tally.deals, self.tally.tasks, self.tally.statuses),
                 rejected,
             )
             self.observed.clear()
             self.tally.rejections_saved = len(self.tally.rejections)
         if flushed.error is not None:
             raise flushed.error
-
-
-def prefixed(deals: Mapping[str, int], tasks: Mapping[str, int]) -> dict[str, int]:
-    """Run counters as the state store keeps them: `deals_written`, `tasks_created`, …"""
-    return {**{f"deals_{k}": v for k, v in deals.items()}, **{f"tasks_{k}": v for k, v in tasks.items()}}
