@@ -294,6 +294,15 @@ class ConnectorContract:
         assert deal.id in {d.id for d in owned}
         assert {d.owner_id for d in owned} == {deal.owner_id}
 
+    def test_setup_check_on_a_ready_crm_reports_no_problem(self, connector_env: ContractEnv) -> None:
+        """setup(check_only=True) on a ready account changes nothing and says what is in place."""
+        connector = connector_env.connector()
+        before = connector_env.write_calls()
+        report = connector.setup(check_only=True)
+        assert report.ready and report.problems == () and report.created == ()
+        assert report.ok
+        assert connector_env.write_calls() == before
+
     def test_api_calls_are_counted(self, connector_env: ContractEnv) -> None:
         """api_calls grows with the requests a connector makes."""
         connector = connector_env.connector()

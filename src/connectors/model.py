@@ -20,6 +20,22 @@ class Capabilities:
     task_batch: int
 
 
+@dataclass(frozen=True, slots=True)
+class SetupReport:
+    """What `setup` (or its check) found, the same for every CRM: `created` what it made, `ok` what is in
+    place, `problems` what a person must fix (each saying what to do and which permission to grant),
+    `notes` facts worth knowing (today's API usage)."""
+
+    created: tuple[str, ...] = ()
+    ok: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Cursor:
     """Position in a CRM's change stream: the newest `(modified_at, deal_id)` processed. UTC, tz-aware."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, WritePlan
+from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, SetupReport, WritePlan
 from rules.model import Deal
 
 
@@ -15,6 +15,8 @@ class Connector(Protocol):
 
     - `preflight()` authenticates and checks every mapped field exists and is readable/writable, raising
       ConfigurationError/SchemaDriftError naming each problem before anything is written.
+    - `setup(check_only)` makes the CRM ready where it can through the API (`check_only`: changes nothing)
+      and reports per field what is in place and what to fix; it raises only when the CRM cannot be asked.
     - `fetch_changed(cursor, full=False)` yields pages of open deals changed at or after `cursor` (minus the
       overlap window), oldest first, each with the cursor to save after it; `full=True` sweeps all open deals.
     - `fetch_one` / `fetch_by_owner` serve scoped resyncs.
@@ -33,6 +35,8 @@ class Connector(Protocol):
     capabilities: Capabilities
 
     def preflight(self) -> None: ...
+
+    def setup(self, check_only: bool) -> SetupReport: ...
 
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]: ...
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.errors import ConfigurationError, SchemaDriftError, TransientError
+from connectors.protocol import Connector
 from connectors.registry import ConnectorContext, factory_for
 from rules.errors import BantSyncError
 from worker import exit_codes
@@ -118,16 +119,10 @@ def _check_connection(
         report.passed.append(f"{where}: ready ({conn.crm})")
 
 
-def connection_problems(connector: Any) -> list[str]:
+def connection_problems(connector: Connector) -> list[str]:
     """The setup check of one connector, changing nothing: its problems, empty when ready. Raises the
     connector's error when the CRM cannot be asked (unreachable, credentials rejected)."""
-    if hasattr(connector, "check"):
-        return [str(p) for p in connector.check().problems]
-    try:
-        connector.preflight()
-    except SchemaDriftError as exc:  # the CRM answered: fields or properties are missing (a fresh portal)
-        return [str(exc)]
-    return []
+    return list(connector.setup(check_only=True).problems)
 
 
 def check(settings: Settings, sleep: Callable[[float], object] = time.sleep) -> CheckReport:

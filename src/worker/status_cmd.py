@@ -9,7 +9,6 @@ from typing import Any
 
 from rules.errors import BantSyncError
 from worker import exit_codes
-from worker.check_cmd import connection_problems
 from worker.run_model import RunSummary
 from worker.service import Worker, utc_now
 from worker.settings import Settings
@@ -137,28 +136,17 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
 
 def _setup_one(worker: Worker, name: str, args: argparse.Namespace) -> list[str]:
     """Set up (or with --check, only check) one connection; prints what it found, returns its problems."""
-    connector: Any = worker.connector(name)
+    connector = worker.connector(name)
     try:
-        quiet = getattr(args, "quiet", False)
-        if not args.check and hasattr(connector, "setup"):
-            report = connector.setup()
-            _print_lines(name, "created", report.created)
-            if not quiet:
-                _print_lines(name, "already in place", report.existing)
-            problems = [str(p) for p in report.problems]
-        elif hasattr(connector, "check"):
-            report = connector.check()
-            if not quiet:
-                _print_lines(name, "ok", getattr(report, "passed", ()))
-            problems = [str(p) for p in report.problems]
-        else:
-            problems = connection_problems(connector)
-            if not problems:
-                sys.stdout.write(f"{name}: preflight passed: every mapped field exists and is writable\n")
+        report = connector.setup(check_only=args.check)
     finally:
         connector.close()
-    _print_lines(name, "PROBLEM", problems)
-    return problems
+    _print_lines(name, "created", report.created)
+    if not args.quiet:
+        _print_lines(name, "ok", report.ok)
+        _print_lines(name, "note", report.notes)
+    _print_lines(name, "PROBLEM", report.problems)
+    return list(report.problems)
 
 
 def _print_lines(name: str, label: str, items: Any) -> None:
@@ -190,4 +178,5 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     setup.add_argument("--connection", metavar="NAME", help="one connection (default: all)")
     setup.add_argument("--check", action="store_true", help="only check, change nothing")
+    setup.add_argument("--quiet", action="store_true", help="print only what was created and the problems")
     setup.set_defaults(handler=run_setup)

@@ -449,31 +449,25 @@ def test_row_level_invalid_field_fails_closed(sf: responses.RequestsMock) -> Non
     assert caught.value.fields == ("BANT_Score__c",)
 
 
-def test_setup_check_lists_passes_fixes_and_quota(sf: responses.RequestsMock) -> None:
-    """setup --check prints ok lines, a FIX line per problem, the API usage, and a not-ready verdict."""
-    from connectors.salesforce.setup import setup_check
-
+def test_setup_check_lists_passes_problems_and_quota(sf: responses.RequestsMock) -> None:
+    """setup(check_only) reports what is in place, one problem per field to fix, and the API usage."""
     sf.get(f"{BASE}/sobjects/Opportunity/describe", json=opportunity_describe(drop=("BANT_Timing__c",)))
     sf.get(
         f"{BASE}/sobjects/Task/describe",
         json=task_describe(),
         headers={"Sforce-Limit-Info": "api-usage=120/1000"},
     )
-    report = setup_check(make_connector())
-    text = report.render()
-    assert not report.ok
-    assert "FIX  Opportunity.BANT_Timing__c: missing or not readable" in text
-    assert "ok   Opportunity.BANT_Status__c: editable" in text
-    assert "ok   Task.BANT_Sync_Key__c: External ID — tasks are upserted by key" in text
-    assert "API usage today 120/1000 (12%)" in text
-    assert text.endswith("NOT ready: fix the lines marked FIX, then run this check again.")
+    report = make_connector().setup(check_only=True)
+    assert not report.ready
+    assert any(p.startswith("Opportunity.BANT_Timing__c: missing or not readable") for p in report.problems)
+    assert "Opportunity.BANT_Status__c: editable" in report.ok
+    assert "Task.BANT_Sync_Key__c: External ID — tasks are upserted by key" in report.ok
+    assert any(n.startswith("API usage today 120/1000 (12%)") for n in report.notes)
+    assert report.created == ()
 
 
-def test_setup_check_reports_a_refused_login_as_a_fix_line(sf: responses.RequestsMock) -> None:
-    """An authentication failure becomes one FIX line instead of a traceback."""
-    from connectors.salesforce.setup import setup_check
-
+def test_setup_check_raises_a_refused_login_as_one_error(sf: responses.RequestsMock) -> None:
+    """An authentication failure is the connector's own error (the CLI prints it as one PROBLEM line)."""
     sf.get(f"{BASE}/sobjects/Opportunity/describe", status=401, json=envelope("INVALID_SESSION_ID"))
-    report = setup_check(make_connector())
-    assert not report.ok
-    assert report.lines[0].startswith("FIX  Salesforce session expired")
+    with pytest.raises(AuthenticationError, match="Salesforce session expired"):
+        make_connector().setup(check_only=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import structlog
 
-from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, WritePlan
+from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, SetupReport, WritePlan
 from connectors.protocol import Connector
 from rules.model import Deal
 from worker.pipeline import ProgressHook
@@ -39,6 +39,9 @@ class FakeConnector:
         self.calls += 1
         if self._fail is not None:
             raise self._fail
+
+    def setup(self, check_only: bool) -> SetupReport:
+        return SetupReport(ok=("nothing to set up",))
 
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
         self.calls += 1

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.errors import ConfigurationError
+from connectors.errors import ConfigurationError, SchemaDriftError
 from connectors.hubspot.auth import token_source
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 from connectors.hubspot.mapping import parse_datetime, status_properties, to_deal
@@ -14,7 +14,7 @@ from connectors.hubspot.preflight import preflight
 from connectors.hubspot.pull import Record, Result, Sweeper, Window, require_properties, search_body
 from connectors.hubspot.ratelimit import SEARCH, RateLimiter
 from connectors.hubspot.settings import HubSpotSettings
-from connectors.hubspot.setup import SetupReport, setup
+from connectors.hubspot.setup import setup
 from connectors.hubspot.tasks import TaskWriter
 from connectors.hubspot.write import batch_update
 from connectors.model import (
@@ -24,6 +24,7 @@ from connectors.model import (
     OutcomeKind,
     Page,
     RowOutcome,
+    SetupReport,
     WritePlan,
     WriteTarget,
 )
@@ -98,8 +99,22 @@ class HubSpotConnector:
         """The bant-sync tasks this portal holds under these sync keys."""
         return self.tasks.find(keys) if keys else {}
 
-    def setup(self) -> SetupReport:
-        return setup(self.client, self.settings)
+    def setup(self, check_only: bool = False) -> SetupReport:
+        """Create bant-sync's property group and output properties (a second run changes nothing) and
+        check the input ones; `check_only` changes nothing and reports what is missing."""
+        if not check_only:
+            made = setup(self.client, self.settings)
+            return SetupReport(made.created, made.existing, made.problems)
+        try:
+            association = preflight(self.client, self.settings)
+        except SchemaDriftError as exc:
+            return SetupReport(problems=(str(exc),))
+        return SetupReport(
+            ok=(
+                "every mapped deal property and the task key property exist and are writable",
+                f"tasks associate to deals with type {association}",
+            )
+        )
 
     def _modified_of(self, record: Record) -> datetime | None:
         return parse_datetime(record.properties.get(self._mapping["modified_at"]))

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 
 from connectors.errors import ConfigurationError
-from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, WritePlan
+from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, SetupReport, WritePlan
 from connectors.registry import ConnectorContext
 from connectors.request_settings import retry_policy
 from connectors.salesforce.client import SalesforceClient
@@ -75,6 +75,26 @@ class SalesforceConnector:
         if not keys:
             return {}
         return find_tasks(self.writer, keys, self.settings.task_key_field)
+
+    def setup(self, check_only: bool = False) -> SetupReport:
+        """Salesforce fields are metadata an admin deploys from config/salesforce/, not created through the
+        API: setup only checks authentication, every mapped field, the task key and today's API usage."""
+        report = self.check()
+        notes: list[str] = []
+        client = self.client
+        if client.used is not None and client.limit:
+            share = client.used / client.limit
+            stop = self.settings.quota_stop_share
+            notes.append(
+                f"API usage today {client.used}/{client.limit} ({share:.0%}); runs stop at {stop:.0%}"
+            )
+        if not check_only and not report.ok:
+            notes.append("deploy the fields with: sf project deploy start -d config/salesforce")
+        return SetupReport(
+            ok=(f"authenticated to {client.sf.base_url.split('/services')[0]}", *report.passed),
+            problems=tuple(str(p) for p in report.problems),
+            notes=tuple(notes),
+        )
 
     def check(self) -> PreflightReport:
         """The preflight report without raising (for `bant-sync setup --check`)."""
