@@ -33,10 +33,10 @@ from tests.reliability.edit_loop import run_edit_loop
 from tests.reliability.harness import assert_consistent, kill_and_rerun
 
 from sandbox import Sandbox, SandboxOptions
+from worker.config.loader import load_settings
 from worker.logging_setup import configure_logging
-from worker.run_model import RunRequest
 from worker.service import Worker
-from worker.settings_loader import load_settings
+from worker.sync.run_model import RunRequest
 
 
 def requests_of_a_full_run(options: SandboxOptions, crm: str) -> int:

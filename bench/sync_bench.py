@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from worker.config.loader import load_settings
 from worker.logging_setup import configure_logging
-from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
-from worker.settings_loader import load_settings
+from worker.sync.run_model import RunRequest, RunSummary
 
 HUBSPOT_BURST_PER_10S = 190
 HUBSPOT_SEARCH_PER_SECOND = 5

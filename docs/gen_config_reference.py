@@ -1,7 +1,7 @@
 """MkDocs hook: renders the configuration reference from the settings dataclasses at build time.
 
 `docs/configuration.md` holds the marker `<!-- config-reference -->`; this hook replaces it with one table
-per section (key, type, default, description), read from `worker.settings` and the connectors' settings
+per section (key, type, default, description), read from `worker.config.settings` and the connectors' settings
 dataclasses. Descriptions come from an attribute docstring or a comment on the field in the source, else
 from the key's comment in `config/default.toml` (or, for a connector, `config/examples/<crm>.toml`); the
 connector pages describe every connector key in prose. Nothing generated is
@@ -98,7 +98,7 @@ def _table(title: str, cls: type, section: str, comments: dict[tuple[str, str], 
 def render() -> str:
     from connectors.hubspot.settings import HubSpotSettings
     from connectors.salesforce.settings import SalesforceSettings
-    from worker import settings as ws
+    from worker.config import settings as ws
 
     shipped = _toml_comments("default.toml")
     salesforce = _toml_comments("examples/salesforce.toml")

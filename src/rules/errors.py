@@ -1,7 +1,7 @@
 """The one root of every error a user can cause, with its exit code and what to do.
 
 Every package imports it (imports point worker -> connectors -> rules, and rules imports nothing of
-ours), so it lives here, at the bottom. The CLI (`worker.cli.main`) and the ops API (`worker.ops_api`)
+ours), so it lives here, at the bottom. The CLI (`worker.cli.app`) and the ops API (`worker.serve.ops_api`)
 each have one boundary that turns a `BantSyncError` into one message: the CLI prints
 "bant-sync: error: <message>" (plus the problem list and a "what to do" line) and exits with
 `exit_code`; the ops API answers one JSON object `{"error": ..., "problems": [...], "hint": ...}` with

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 from connectors.protocol import Connector
 from connectors.registry import ConnectorContext, factory_for
 from rules import Framework
+from worker.config.frameworks import load_framework
+from worker.config.settings import Settings
 from worker.errors import RunStopped, UsageError
-from worker.frameworks import load_framework
-from worker.pipeline import ProgressHook, RunEnvironment, SyncRun, new_run_id
-from worker.run_model import RunRequest, RunSummary
-from worker.settings import Settings
 from worker.state import Lease, StateStore
+from worker.sync.pipeline import ProgressHook, RunEnvironment, SyncRun, new_run_id
+from worker.sync.run_model import RunRequest, RunSummary
 
 STOPPABLE_WAIT_SECONDS = 1.0
 

@@ -18,10 +18,10 @@ from connectors.registry import ConnectorContext
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.salesforce.settings import DEFAULT_FIELDS
 from rules import Framework, evaluate, framework_from_mapping
-from worker.ordered_apply import OrderedApply
-from worker.planner import PlanContext, plan_statuses
 from worker.state import StateStore, StoreLedger
-from worker.task_sync import TaskSync
+from worker.sync.ordered_apply import OrderedApply
+from worker.sync.planner import PlanContext, plan_statuses
+from worker.sync.task_sync import TaskSync
 
 BANT = Path(__file__).resolve().parents[2] / "config" / "frameworks" / "bant.toml"
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}

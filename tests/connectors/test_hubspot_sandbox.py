@@ -16,11 +16,11 @@ from connectors.model import Cursor, OutcomeKind, RowOutcome, StatusWrite, Write
 from connectors.registry import ConnectorContext
 from connectors.tasks import sync_key
 from rules import Deal, Framework, Status, evaluate
-from worker.frameworks import load_framework
-from worker.ordered_apply import OrderedApply
-from worker.planner import PlanContext, plan_statuses
+from worker.config.frameworks import load_framework
 from worker.state import StateStore, StoreLedger
-from worker.task_sync import TaskSync
+from worker.sync.ordered_apply import OrderedApply
+from worker.sync.planner import PlanContext, plan_statuses
+from worker.sync.task_sync import TaskSync
 
 sandbox = pytest.importorskip("sandbox")
 Sandbox = sandbox.Sandbox

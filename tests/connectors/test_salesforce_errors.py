@@ -36,7 +36,7 @@ from tests.connectors.sf_support import (
     opportunity_describe,
     task_describe,
 )
-from worker.typed_tables import Problems, build
+from worker.config.typed_tables import Problems, build
 
 LOGIN = "https://login.example.test"
 

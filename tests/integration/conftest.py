@@ -13,9 +13,9 @@ import pytest
 
 from sandbox import People, Sandbox, SandboxOptions, TaskInfo
 from tests.timing import FakeTime
-from worker.run_model import RunRequest, RunSummary
+from worker.config.loader import load_settings
 from worker.service import Worker
-from worker.settings_loader import load_settings
+from worker.sync.run_model import RunRequest, RunSummary
 
 
 class CrmView(People):

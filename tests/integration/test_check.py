@@ -8,7 +8,7 @@ import pytest
 
 from sandbox import Sandbox, SandboxOptions
 from worker import exit_codes
-from worker.cli import main
+from worker.cli.app import main
 
 
 def _check(capsys: pytest.CaptureFixture[str], config: Path) -> tuple[int, str]:

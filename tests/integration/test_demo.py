@@ -10,8 +10,8 @@ import pytest
 from sandbox import People
 from tests.integration.conftest import Env
 from worker import exit_codes
-from worker.cli import main
-from worker.demo_cmd import promise_report
+from worker.cli.app import main
+from worker.cli.demo import promise_report
 
 
 def _section(out: str, crm: str) -> str:

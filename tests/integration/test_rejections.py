@@ -13,8 +13,8 @@ from structlog.testing import capture_logs
 from sandbox.faults import FaultRule
 from tests.integration.conftest import Env
 from worker import exit_codes
-from worker.cli import main
-from worker.ops_api import create_app
+from worker.cli.app import main
+from worker.serve.ops_api import create_app
 
 CODE = "FIELD_CUSTOM_VALIDATION_EXCEPTION"
 MESSAGE = "Close Date must be in the future"

@@ -23,7 +23,7 @@ from connectors.salesforce.connector import SalesforceConnector
 from sandbox import SandboxOptions
 from tests.integration.conftest import Env, sandbox_env
 from worker import exit_codes
-from worker.cli import main
+from worker.cli.app import main
 
 PAGE = 200
 """Deals per page on both CRMs: Salesforce's smallest query batch (200), HubSpot's largest search page."""

@@ -12,8 +12,8 @@ import pytest
 from sandbox.faults import FaultRule
 from tests.integration.conftest import Env
 from worker.errors import RunStopped
-from worker.run_model import RunRequest
 from worker.service import Worker
+from worker.sync.run_model import RunRequest
 
 UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
 

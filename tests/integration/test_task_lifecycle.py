@@ -26,9 +26,9 @@ from tests.integration.invariants import (
     business_days_after,
 )
 from worker import exit_codes
-from worker.cli import main
-from worker.settings_loader import load_settings
-from worker.sync_cmd import exit_code_for
+from worker.cli.app import main
+from worker.cli.sync import exit_code_for
+from worker.config.loader import load_settings
 
 try:
     from connectors.tasks import legacy_sync_key

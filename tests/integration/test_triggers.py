@@ -13,12 +13,12 @@ from starlette.testclient import TestClient
 from sandbox import Sandbox, SandboxOptions
 from tests.timing import FakeTime
 from worker import exit_codes
-from worker.ops_api import create_app
-from worker.run_model import RunRequest
-from worker.scheduler import run_scheduled
+from worker.config.loader import load_settings
+from worker.serve.ops_api import create_app
+from worker.serve.scheduler import run_scheduled
 from worker.service import Worker
-from worker.settings_loader import load_settings
 from worker.state import LeaseHeldError
+from worker.sync.run_model import RunRequest
 
 TOKEN = "integration-ops-token-0123456789abcdef"
 
@@ -90,7 +90,7 @@ def test_cli_exits_with_the_lease_code_and_names_the_holder(tmp_path: Path) -> N
                 [
                     sys.executable,
                     "-m",
-                    "worker.cli",
+                    "worker.cli.app",
                     "--config",
                     str(config),
                     "sync",

@@ -14,11 +14,11 @@ import structlog
 from sandbox import Sandbox, SandboxOptions
 from tests.timing import FakeTime
 from worker import exit_codes
-from worker.cli import main
+from worker.cli.app import main
+from worker.config.loader import load_settings
 from worker.errors import ConfigError
-from worker.run_model import RunRequest
 from worker.service import Worker
-from worker.settings_loader import load_settings
+from worker.sync.run_model import RunRequest
 
 
 @contextmanager
@@ -272,7 +272,7 @@ def test_ops_api_answers_a_user_error_as_one_json_message(
     from starlette.testclient import TestClient
 
     from tests.unit.serve_support import TOKEN, connection, make_worker
-    from worker.ops_api import create_app
+    from worker.serve.ops_api import create_app
     from worker.state import StateUnavailableError
 
     worker = make_worker(tmp_path, connection("main"))

@@ -28,7 +28,7 @@ from tests.integration.invariants import (
     task_problems,
 )
 from tests.integration.reps import ALL_KINDS, Reps
-from worker.run_model import RunSummary
+from worker.sync.run_model import RunSummary
 
 SEED = 20_261_130
 DEALS = 450

@@ -27,17 +27,26 @@ from tests.integration.reps import BANT_AND_TASK_KINDS, UNQUALIFIED, Reps
 from tests.reliability.harness import LEASE_TTL_SECONDS
 from tests.timing import FakeTime
 from worker import exit_codes
-from worker.run_model import RunRequest, RunSummary
+from worker.config.loader import load_settings
+from worker.config.settings import Settings
 from worker.service import Worker
-from worker.settings import Settings
-from worker.settings_loader import load_settings
 from worker.state import StateStore
+from worker.sync.run_model import RunRequest, RunSummary
 
 
 def sync_process(config: Path, crm: str, full: bool) -> subprocess.Popen[bytes]:
     """`bant-sync sync` of one connection as a child process (a full sweep or an incremental run)."""
     env = {**os.environ, "BANT_SYNC_RUN__LEASE_TTL_SECONDS": str(LEASE_TTL_SECONDS)}
-    command = [sys.executable, "-m", "worker.cli", "--config", str(config), "--log-level", "error", "sync"]
+    command = [
+        sys.executable,
+        "-m",
+        "worker.cli",
+        "--config",
+        str(config),
+        "--log-level",
+        "error",
+        "sync",
+    ]
     command += ["--connection", crm, *(["--full"] if full else [])]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -17,9 +17,9 @@ from typing import Any
 from sandbox import Sandbox
 from tests.integration.conftest import CrmView
 from tests.timing import FakeTime
-from worker.run_model import RunRequest, RunSummary
+from worker.config.loader import load_settings
 from worker.service import Worker
-from worker.settings_loader import load_settings
+from worker.sync.run_model import RunRequest, RunSummary
 
 UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
 LEASE_TTL_SECONDS = 30

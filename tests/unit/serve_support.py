@@ -12,12 +12,18 @@ import structlog
 from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, SetupReport, WritePlan
 from connectors.protocol import Connector
 from rules.model import Deal
-from worker.pipeline import ProgressHook
-from worker.run_model import RunRequest, RunSummary
-from worker.secrets import Secret
+from worker.config.secrets import Secret
+from worker.config.settings import (
+    ConnectionSettings,
+    RulesSettings,
+    ScheduleSettings,
+    Settings,
+    StateSettings,
+)
 from worker.service import Worker
-from worker.settings import ConnectionSettings, RulesSettings, ScheduleSettings, Settings, StateSettings
 from worker.state import Lease, StateStore
+from worker.sync.pipeline import ProgressHook
+from worker.sync.run_model import RunRequest, RunSummary
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 TOKEN = "ops-token-0123456789abcdef0123456789"

@@ -9,10 +9,11 @@ import pytest
 from connectors import errors as connector_errors
 from rules import errors as root
 from rules.framework import FrameworkError
-from worker import check_cmd, errors, exit_codes
-from worker.check_cmd import CheckReport
-from worker.cli import main
-from worker.settings import Settings, StateSettings
+from worker import errors, exit_codes
+from worker.cli import check as check_cmd
+from worker.cli.app import main
+from worker.cli.check import CheckReport
+from worker.config.settings import Settings, StateSettings
 from worker.state import errors as state_errors
 
 EIGHT_MISTAKES = """
@@ -140,7 +141,7 @@ def test_check_reports_a_missing_framework_and_an_unreachable_state_store(
     def refuse(url: str) -> None:
         raise state_errors.StateUnavailableError("the state store at x failed (refused)")
 
-    monkeypatch.setattr("worker.check_cmd.StateStore.open", refuse)
+    monkeypatch.setattr("worker.cli.check.StateStore.open", refuse)
     settings = Settings(state=StateSettings(dir=str(tmp_path)))
     settings = Settings(
         state=settings.state, rules=type(settings.rules)(framework="spiced"), config_dir=str(tmp_path)

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from connectors.errors import QuotaExhaustedError
-from worker import cli as cli_module
 from worker import exit_codes
-from worker.cli import main
+from worker.cli import app as cli_module
+from worker.cli.app import main
+from worker.cli.sync import exit_code_for, format_summary
+from worker.config.settings import Settings
 from worker.errors import ConfigError
-from worker.run_model import RunSummary
-from worker.settings import Settings
 from worker.state.errors import LeaseHeldError, StateUnavailableError
-from worker.sync_cmd import exit_code_for, format_summary
+from worker.sync.run_model import RunSummary
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:

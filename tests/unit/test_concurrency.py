@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.concurrency import map_in_parallel
-from worker.prefetch import read_ahead
+from worker.sync.prefetch import read_ahead
 
 
 def test_read_ahead_yields_everything_in_order() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from worker.settings_loader import load_settings
+from worker.config.loader import load_settings
 
 EXAMPLES = ROOT / "config" / "examples"
 

@@ -15,7 +15,7 @@ from connectors.concurrency import map_in_parallel
 from connectors.errors import TransientError
 from connectors.hubspot.ratelimit import OTHER, SEARCH, RateLimiter
 from connectors.retry import RetryPolicy
-from worker.prefetch import read_ahead
+from worker.sync.prefetch import read_ahead
 
 
 class Sink:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from worker.deal_files import deal_from_record
+from worker.cli.deal_files import deal_from_record
 
 
 @pytest.mark.parametrize(

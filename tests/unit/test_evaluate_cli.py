@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT
 from worker import exit_codes
-from worker.cli import main
+from worker.cli.app import main
 
 SAMPLE = ROOT / "config" / "examples" / "deals.csv"
 HEADER = "id,name,owner_id,stage,deal_type,amount,close_date,budget,authority,need,timing,flagged_since\n"

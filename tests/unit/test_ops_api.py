@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from tests.unit.serve_support import T0, TOKEN, TTL, FakeWorker, connection, make_worker, reset_structlog
-from worker.ops_api import RunLauncher, create_app
+from worker.serve.ops_api import RunLauncher, create_app
 from worker.state import Rejection, RunRecord
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -11,8 +11,8 @@ from connectors.model import CONTENT_FIELDS, CrmTask, TaskAction, TaskField, Tas
 from connectors.tasks import follow_up_description, follow_up_subject, retired_key
 from rules import Assessment, Deal, DealFlags, Framework, Status, evaluate
 from rules.model import Gap
-from worker.planner import PlanContext, TaskFacts, plan_closing, plan_page, plan_statuses, plan_task
 from worker.state.ledger import LedgerEntry
+from worker.sync.planner import PlanContext, TaskFacts, plan_closing, plan_page, plan_statuses, plan_task
 
 TODAY = date(2026, 11, 27)  # a Friday
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)

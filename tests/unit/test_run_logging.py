@@ -10,8 +10,8 @@ from structlog.testing import capture_logs
 
 from connectors.errors import QuotaExhaustedError, SchemaDriftError
 from tests.unit.serve_support import FakeWorker, connection, make_worker, reset_structlog
-from worker.run_model import RunRequest
-from worker.scheduler import run_scheduled
+from worker.serve.scheduler import run_scheduled
+from worker.sync.run_model import RunRequest
 
 default_structlog = pytest.fixture(autouse=True)(reset_structlog)
 

@@ -11,11 +11,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.unit.serve_support import T0, TOKEN, FakeWorker, make_worker, reset_structlog
-from worker.ops_api import create_app, run_json
-from worker.run_model import RunRequest, RunSummary, flat_counts, grouped_counts
+from worker.cli.status import connection_status
+from worker.serve.ops_api import create_app, run_json
 from worker.state import Rejection, RunRecord
 from worker.state.model import RunMode, RunStatus, Trigger
-from worker.status_cmd import connection_status
+from worker.sync.run_model import RunRequest, RunSummary, flat_counts, grouped_counts
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 REPORT_KEYS = {

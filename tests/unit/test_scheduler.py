@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from tests.unit.serve_support import T0, TTL, FakeWorker, connection, make_worker, reset_structlog
 from worker.errors import ConfigError
-from worker.scheduler import LEASE_RETRY_SECONDS, build_scheduler, run_scheduled
+from worker.serve.scheduler import LEASE_RETRY_SECONDS, build_scheduler, run_scheduled
 
 default_structlog = pytest.fixture(autouse=True)(reset_structlog)
 

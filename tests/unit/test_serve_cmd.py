@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from worker import exit_codes
-from worker.cli import main
+from worker.cli.app import main
 
 TOKEN = "serve-test-token-0123456789abcdef"
 
@@ -107,7 +107,15 @@ def test_serve_no_api_stops_on_sigterm(tmp_path: Path) -> None:
     """--no-api needs no token and still exits 0 on SIGTERM."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BANT_SYNC_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "serve", "--config", str(write_config(tmp_path)), "--no-api"],
+        [
+            sys.executable,
+            "-m",
+            "worker.cli.app",
+            "serve",
+            "--config",
+            str(write_config(tmp_path)),
+            "--no-api",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from connectors.registry import ConnectorContext
-from worker import settings_loader
+from worker.config import loader as settings_loader
+from worker.config.loader import load_settings
 from worker.errors import ConfigError
-from worker.settings_loader import load_settings
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from worker.settings import PROJECT_CONFIG_DIR, shipped_config_dir
+from worker.config.settings import PROJECT_CONFIG_DIR, shipped_config_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -25,9 +25,9 @@ from connectors.model import (
 from connectors.tasks import legacy_sync_key, retired_key, sync_key
 from rules import Assessment, Deal, DealFlags, Status
 from rules.model import Gap
-from worker.planner import PlanContext
 from worker.state import LedgerEntry, StateStore, StoreLedger
-from worker.task_sync import TaskSync, may_have_task
+from worker.sync.planner import PlanContext
+from worker.sync.task_sync import TaskSync, may_have_task
 
 TODAY = date(2026, 11, 27)
 CTX = PlanContext(TODAY, datetime(2026, 11, 27, 12, tzinfo=UTC), 3)

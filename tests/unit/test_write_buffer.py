@@ -15,7 +15,7 @@ from connectors.model import (
     WriteTarget,
 )
 from rules import Status
-from worker.write_buffer import PendingPage, WriteBuffer
+from worker.sync.write_buffer import PendingPage, WriteBuffer
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 

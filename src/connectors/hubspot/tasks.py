@@ -1,12 +1,12 @@
 """Follow-up tasks in HubSpot, keyed by the unique `bant_sync_key` task property: found, created, updated.
 
 The connector keeps no state about tasks: the worker reads them with `find_tasks`, decides, and sends
-TaskWrites (worker.task_sync). A create is `tasks/batch/create` with the task->deal association in the same
-call (https://developers.hubspot.com/docs/api/crm/tasks#create-tasks). HubSpot has no upsert that also
-associates, so a create whose answer was lost (timeout, dropped connection, 5xx after send) is never sent
-again blindly: before a retry the chunk's keys are looked up and only the tasks HubSpot does not hold are
-re-sent. The lookup is `tasks/batch/read` with `idProperty` = the key property: unlike search it does not
-lag recent writes.
+TaskWrites (worker.sync.task_sync). A create is `tasks/batch/create` with the task->deal association in
+the same call (https://developers.hubspot.com/docs/api/crm/tasks#create-tasks). HubSpot has no upsert
+that also associates, so a create whose answer was lost (timeout, dropped connection, 5xx after send) is
+never sent again blindly: before a retry the chunk's keys are looked up and only the tasks HubSpot does not
+hold are re-sent. The lookup is `tasks/batch/read` with `idProperty` = the key property: unlike search it
+does not lag recent writes.
 """
 
 from __future__ import annotations

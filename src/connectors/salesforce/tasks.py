@@ -1,13 +1,13 @@
 """Follow-up tasks on Salesforce, keyed by `BANT_Sync_Key__c`: found by key, created, updated, completed.
 
 The connector keeps no state about tasks: the worker reads them with `find_tasks`, decides, and sends
-TaskWrites (worker.task_sync). Activity custom fields can carry the External ID attribute (Salesforce Object
-Reference, "Custom Fields"; in metadata they are defined on `Activity` and surface on Task), so creates are
-upserted by key through `PATCH composite/sobjects/Task/BANT_Sync_Key__c` (REST API Developer Guide,
-"Upsert Multiple Records"): a retry after an uncertain outcome updates the task the first attempt made
-instead of duplicating it. When describe shows the key is not an External ID, a create is sent once
-(`POST composite/sobjects`, never retried): an uncertain answer is a rejection that the next run's lookup
-by key settles.
+TaskWrites (worker.sync.task_sync). Activity custom fields can carry the External ID attribute
+(Salesforce Object Reference, "Custom Fields"; in metadata they are defined on `Activity` and surface on
+Task), so creates are upserted by key through `PATCH composite/sobjects/Task/BANT_Sync_Key__c` (REST API
+Developer Guide, "Upsert Multiple Records"): a retry after an uncertain outcome updates the task the first
+attempt made instead of duplicating it. When describe shows the key is not an External ID, a create is
+sent once (`POST composite/sobjects`, never retried): an uncertain answer is a rejection that the next
+run's lookup by key settles.
 
 Lookups are SOQL over the key, 200 keys per query: a query travels in the GET URL, and Salesforce refuses
 URIs over 16,384 bytes (REST API Developer Guide, "Limits"), which a page of 2,000 keys would exceed.

@@ -4,7 +4,8 @@ Rows are filed under the CRM account's identity (`salesforce:<org id>`, `hubspot
 keys themselves, so renaming a connection keeps its ledger; rows a 0.1 install filed under the connection's
 name are moved over by `rehome` on the first run that knows the identity.
 
-The CRM is the truth about tasks: every run reads them by key before deciding anything (worker.task_sync).
+The CRM is the truth about tasks: every run reads them by key before deciding anything
+(worker.sync.task_sync).
 The ledger guards what the CRM cannot tell us: an `intended` row is written before a create is sent, so a
 create whose answer was lost is looked up (never re-sent blindly) even when its deal has since qualified;
 and each row remembers the verdict (status, missing criteria) the task was last written with, so a task

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rules.model import Deal, DealFlags
-from worker.audit_recovery import observed_changes
 from worker.state import StatusChange
+from worker.sync.audit_recovery import observed_changes
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 CHECKED = NOW - timedelta(hours=3)

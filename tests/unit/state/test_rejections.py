@@ -18,8 +18,8 @@ from connectors.model import (
     WriteTarget,
 )
 from rules.model import Status
-from worker.run_model import rejections_of
 from worker.state import LeaseLostError, Rejection, RunRecord, StateStore, UnknownRecordError
+from worker.sync.run_model import rejections_of
 
 from .conftest import T0
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from worker.run_model import RunRequest
 from worker.state import FINISHED_STATUSES, MODES, RUN_STATUSES, TRIGGERS, LedgerEntry, RunRecord, StateStore
 from worker.state.ledger import STATES, LedgerState
 from worker.state.model import RunMode, RunStatus, Trigger
+from worker.sync.run_model import RunRequest
 
 from .conftest import T0
 

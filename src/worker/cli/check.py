@@ -27,9 +27,9 @@ from connectors.protocol import Connector
 from connectors.registry import ConnectorContext, factory_for
 from rules.errors import BantSyncError
 from worker import exit_codes
-from worker.frameworks import load_framework
+from worker.config.frameworks import load_framework
+from worker.config.settings import ConnectionSettings, Settings
 from worker.service import utc_now
-from worker.settings import ConnectionSettings, Settings
 from worker.state import StateStore
 from worker.state.engine import display, normalise_url
 

@@ -12,12 +12,12 @@ from types import FrameType
 from typing import Any, TextIO
 
 from worker import exit_codes
+from worker.config.settings import Settings
 from worker.errors import UsageError
-from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
-from worker.settings import Settings
 from worker.state import LeaseHeldError
 from worker.state.model import RunMode, RunStatus, Trigger
+from worker.sync.run_model import RunRequest, RunSummary
 
 EXIT_FOR_STATUS = {
     RunStatus.SUCCEEDED: exit_codes.OK,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from worker.secrets import Secret
+from worker.config.secrets import Secret
 
 
 def shipped_config_dir(candidates: Sequence[Path] | None = None) -> Path:
@@ -23,7 +23,7 @@ def shipped_config_dir(candidates: Sequence[Path] | None = None) -> Path:
     if candidates is None:
         schemes = [sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")]
         candidates = [
-            Path(__file__).resolve().parents[2] / "config",
+            Path(__file__).resolve().parents[3] / "config",
             *(
                 Path(sysconfig.get_path("data", scheme)) / "share" / "bant-sync" / "config"
                 for scheme in schemes

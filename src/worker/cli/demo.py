@@ -20,12 +20,12 @@ from typing import Any, TextIO
 from rules import Status
 from sandbox import People, Sandbox, SandboxOptions, TaskInfo
 from worker import exit_codes
+from worker.cli.status import run_setup
+from worker.config.loader import load_settings
+from worker.config.settings import Settings
 from worker.logging_setup import configure_logging
-from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
-from worker.settings import Settings
-from worker.settings_loader import load_settings
-from worker.status_cmd import run_setup
+from worker.sync.run_model import RunRequest, RunSummary
 
 STATUS_ORDER = ("poc_unqualified", "qualify_out", "needs_qualification", "qualified", "not_evaluated")
 UNQUALIFIED = frozenset(status.value for status in Status if status.is_unqualified)

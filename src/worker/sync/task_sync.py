@@ -24,8 +24,8 @@ from connectors.model import CrmTask, OutcomeKind, RowOutcome, TaskAction, TaskF
 from connectors.protocol import Connector
 from connectors.tasks import sync_key
 from rules import Assessment, Deal, Status
-from worker.planner import PlanContext, TaskFacts, plan_task
 from worker.state.ledger import LedgerEntry, LedgerState, StoreLedger
+from worker.sync.planner import PlanContext, TaskFacts, plan_task
 
 log = structlog.get_logger()
 

@@ -17,9 +17,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from connectors.errors import ConfigurationError
 from connectors.registry import factory_for
-from worker import secrets as secret_store
-from worker.errors import ConfigError
-from worker.settings import (
+from worker.config import secrets as secret_store
+from worker.config.settings import (
     DEFAULT_CONFIG_FILE,
     ConnectionSettings,
     LoggingSettings,
@@ -30,9 +29,10 @@ from worker.settings import (
     Settings,
     StateSettings,
 )
+from worker.config.typed_tables import Problems, build, did_you_mean, field_names
+from worker.errors import ConfigError
 from worker.state.engine import normalise_url
 from worker.state.errors import StateConfigError
-from worker.typed_tables import Problems, build, did_you_mean, field_names
 
 _SECTIONS: dict[str, type[Any]] = {
     "logging": LoggingSettings,

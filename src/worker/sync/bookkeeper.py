@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import structlog
 
 from rules import Deal
-from worker.audit_recovery import observed_changes
-from worker.run_model import RunRequest, RunTally, flat_counts, rejections_of
 from worker.state import Lease, StateStore, StatusChange
-from worker.write_buffer import Flushed
+from worker.sync.audit_recovery import observed_changes
+from worker.sync.run_model import RunRequest, RunTally, flat_counts, rejections_of
+from worker.sync.write_buffer import Flushed
 
 log = structlog.get_logger()
 

@@ -18,13 +18,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
-from worker import check_cmd, demo_cmd, exit_codes, serve_cmd, status_cmd, sync_cmd
+from worker import exit_codes
+from worker.cli import check as check_cmd
+from worker.cli import demo as demo_cmd
+from worker.cli import serve as serve_cmd
+from worker.cli import status as status_cmd
+from worker.cli import sync as sync_cmd
+from worker.cli.evaluate import run_evaluate
+from worker.config.frameworks import load_framework
+from worker.config.loader import load_settings
+from worker.config.settings import Settings
 from worker.errors import BantSyncError, UsageError
-from worker.evaluate_cmd import run_evaluate
-from worker.frameworks import load_framework
 from worker.logging_setup import configure_logging
-from worker.settings import Settings
-from worker.settings_loader import load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 

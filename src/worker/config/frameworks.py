@@ -6,8 +6,8 @@ import tomllib
 from pathlib import Path
 
 from rules import Framework, FrameworkError, framework_from_mapping
+from worker.config.settings import PROJECT_CONFIG_DIR
 from worker.errors import ConfigError
-from worker.settings import PROJECT_CONFIG_DIR
 
 
 def framework_dirs(config_dir: str = "") -> list[Path]:

@@ -9,11 +9,11 @@ from typing import Any
 
 from rules.errors import BantSyncError
 from worker import exit_codes
-from worker.run_model import RunSummary
+from worker.cli.sync import rejection_lines
+from worker.config.settings import Settings
 from worker.service import Worker, utc_now
-from worker.settings import Settings
 from worker.state import StateStore
-from worker.sync_cmd import rejection_lines
+from worker.sync.run_model import RunSummary
 
 SHOWN_REJECTIONS = 5
 """Rejected rows of the last run `status` shows; GET /runs/{id} has them all."""

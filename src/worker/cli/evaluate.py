@@ -16,7 +16,7 @@ import structlog
 
 from rules import Assessment, Deal, Framework, Status, evaluate
 from worker import exit_codes
-from worker.deal_files import BadRow, read_deals
+from worker.cli.deal_files import BadRow, read_deals
 
 log = structlog.get_logger()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from connectors.errors import ConnectorError
 from connectors.model import OutcomeKind, RowOutcome, TaskWrite, WritePlan, WriteTarget
 from connectors.protocol import Connector
-from worker.task_sync import TaskSync
+from worker.sync.task_sync import TaskSync
 
 
 class OrderedApply:

@@ -34,11 +34,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rules.errors import BantSyncError
-from worker.ops_metrics import render_metrics
-from worker.run_model import RunRequest, RunSummary
+from worker.serve.ops_metrics import render_metrics
 from worker.service import Worker
 from worker.state import Lease, LeaseHeldError, Rejection, RunRecord
 from worker.state.model import RunMode, Trigger
+from worker.sync.run_model import RunRequest, RunSummary
 
 log = structlog.get_logger()
 

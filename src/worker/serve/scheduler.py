@@ -22,12 +22,12 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from worker.config.settings import ConnectionSettings
 from worker.errors import ConfigError
-from worker.run_model import RunRequest, RunSummary
 from worker.service import Worker
-from worker.settings import ConnectionSettings
 from worker.state import LeaseHeldError
 from worker.state.model import RunMode, RunStatus, Trigger
+from worker.sync.run_model import RunRequest, RunSummary
 
 log = structlog.get_logger()
 

@@ -21,18 +21,18 @@ from connectors.errors import ConnectorError, QuotaExhaustedError, SchemaDriftEr
 from connectors.model import Page, WritePlan
 from connectors.protocol import Connector
 from rules import Deal, Framework, evaluate
-from worker.bookkeeper import Bookkeeper
-from worker.crm_identity import check_identity
 from worker.errors import BantSyncError, RunStopped
-from worker.ordered_apply import OrderedApply
-from worker.planner import PlanContext, plan_closing, plan_statuses
-from worker.prefetch import read_ahead
-from worker.run_model import RunRequest, RunSummary, RunTally
 from worker.state import DealState, Lease, LeaseLostError, RunRecord, StateStore
 from worker.state.ledger import LedgerEntry
 from worker.state.model import RunMode, RunStatus
-from worker.task_sync import TaskSync
-from worker.write_buffer import PendingPage, WriteBuffer, batch_sizes
+from worker.sync.bookkeeper import Bookkeeper
+from worker.sync.crm_identity import check_identity
+from worker.sync.ordered_apply import OrderedApply
+from worker.sync.planner import PlanContext, plan_closing, plan_statuses
+from worker.sync.prefetch import read_ahead
+from worker.sync.run_model import RunRequest, RunSummary, RunTally
+from worker.sync.task_sync import TaskSync
+from worker.sync.write_buffer import PendingPage, WriteBuffer, batch_sizes
 
 log = structlog.get_logger()
 ProgressHook = Callable[[int, int], None]

@@ -17,11 +17,11 @@ import structlog
 import uvicorn
 
 from worker import exit_codes
+from worker.config.settings import Settings
 from worker.errors import BantSyncError, ConfigError, UsageError
-from worker.ops_api import RunLauncher, create_app
-from worker.scheduler import build_scheduler
+from worker.serve.ops_api import RunLauncher, create_app
+from worker.serve.scheduler import build_scheduler
 from worker.service import Worker
-from worker.settings import Settings
 
 log = structlog.get_logger()
 

@@ -1,0 +1,1 @@
+"""Configuration: typed settings, their loading and validation, secrets, and frameworks."""
