@@ -29,13 +29,8 @@ examples:
 """
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bant-sync sandbox",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sandbox's options, on any parser (its own, or `bant-sync sandbox`'s subcommand parser)."""
     parser.add_argument("--port", type=int, default=0, help="Salesforce (HTTPS) port; default: a free port")
     parser.add_argument(
         "--hubspot-port", type=int, default=0, help="HubSpot + control API port; default: free"
@@ -56,11 +51,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-rate-limits", action="store_true", help="count HubSpot rate limits but never answer 429"
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bant-sync sandbox",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the sandbox with parsed options and serve until SIGINT/SIGTERM; 2 on bad options."""
     try:
         if args.seed not in SEEDS:
             raise SeedError(f"unknown seed {args.seed!r}: choose one of {', '.join(SEEDS)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -134,3 +135,14 @@ def test_an_unexpected_exception_is_called_a_bug_before_its_traceback(
     err = capsys.readouterr().err
     assert err.index("this is a bug, please report it") < err.index("Traceback")
     assert "KeyError: 'oops'" in err
+
+
+def test_sandbox_needs_no_configuration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`bant-sync sandbox` is an ordinary subcommand that reads no bant-sync config: a broken config file
+    does not stop it (here it stops at its own option check, an unknown seed)."""
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[run]\nlease_ttl_secs = 1\n", encoding="utf-8")
+    code = main(["--config", str(broken), "sandbox", "--seed", "no-such-seed"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "unknown seed" in err and "lease_ttl" not in err

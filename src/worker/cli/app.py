@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
+from sandbox import cli as sandbox_cli
 from worker import exit_codes
 from worker.cli import check as check_cmd
 from worker.cli import demo as demo_cmd
@@ -101,17 +102,21 @@ def _add_sandbox(
 ) -> None:
     parser = subparsers.add_parser(
         "sandbox",
+        parents=[common],
         help="run the local sandbox CRM (Salesforce + HubSpot stand-in); see `bant-sync sandbox --help`",
-        add_help=False,
-        description="Run the sandbox CRM: `bant-sync sandbox --help` lists its options.",
+        description=sandbox_cli.DESCRIPTION,
+        epilog=sandbox_cli.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(handler=None)  # never reached: main() hands `sandbox ...` to the sandbox's parser
+    sandbox_cli.add_arguments(parser)
+    parser.set_defaults(handler=lambda args, settings: sandbox_cli.run(args), needs_settings=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bant-sync",
         parents=[_common_options(suppress=False)],
+        allow_abbrev=False,
         description=(
             "Keep BANT qualification status and one follow-up task true on every open deal in Salesforce "
             "or HubSpot. Exit codes: 0 ok, 1 run failed, 2 usage, 3 invalid config, 4 rows skipped, "
@@ -130,31 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sandbox_arguments(arguments: list[str]) -> list[str] | None:
-    """The arguments after `sandbox` when that is the command (argparse cannot pass options such as
-    `--seed` through a subcommand untouched, so the sandbox's own parser gets them directly)."""
-    index = 0
-    while index < len(arguments) and arguments[index] in _GLOBAL_OPTIONS:
-        index += 2
-    if index < len(arguments) and arguments[index] == "sandbox":
-        return arguments[index + 1 :]
-    return None
-
-
-_GLOBAL_OPTIONS = frozenset({"--config", "--log-level", "--log-format"})
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    sandbox_arguments = _sandbox_arguments(arguments)
-    if sandbox_arguments is not None:
-        from sandbox.cli import main as sandbox_main
-
-        return sandbox_main(sandbox_arguments)
     parser = build_parser()
     args = parser.parse_args(arguments)
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config) if getattr(args, "needs_settings", True) else Settings()
         configure_logging(
             args.log_level or settings.logging.level, args.log_format or settings.logging.format
         )
