@@ -163,8 +163,8 @@ def test_call_json_body_that_is_not_json_is_transient_and_retried() -> None:
     client, _slept = _client(api, StaticToken("tok"))
     assert client.call_json("search", "deals_search", "do_search", {}) == {"results": []}
     assert client.calls == 3 and all(r.released for r in api.raw)
-    with pytest.raises(TransientError, match="not JSON"):
-        client.call_json("search", "deals_search", "do_search", {}, retry=False)
+    with pytest.raises(TransientError, match="not JSON"), client.single_attempt():
+        client.call_json("search", "deals_search", "do_search", {})
 
 
 def test_dropped_connection_is_transient_and_retried() -> None:
@@ -176,11 +176,12 @@ def test_dropped_connection_is_transient_and_retried() -> None:
 
 
 def test_no_retry_when_asked() -> None:
-    """retry=False (creates) surfaces the first TransientError so the caller can reconcile by key."""
+    """Inside single_attempt() (creates) the first TransientError surfaces so the caller can reconcile by
+    key."""
     api = FakeApi([urllib3.exceptions.ReadTimeoutError(None, "/", "timed out"), "ok"])  # type: ignore[arg-type]
     client, _slept = _client(api, StaticToken("tok"))
-    with pytest.raises(TransientError):
-        client.call("search", "deals_search", "do_search", {}, retry=False)
+    with pytest.raises(TransientError), client.single_attempt():
+        client.call("search", "deals_search", "do_search", {})
     assert client.calls == 1
 
 

@@ -231,21 +231,16 @@ class HubSpotClient:
         uncertain outcome must be reconciled by key instead of re-sent. Other threads keep retrying."""
         return self._single_attempt()
 
-    def call(self, kind: str, api: str, method: str, *args: Any, retry: bool = True, **kwargs: Any) -> Any:
-        """Send one request, retried per the policy unless inside `single_attempt()` (or `retry=False`, the
-        older spelling of the same thing; mark a create with `single_attempt()`)."""
-        if not retry:
-            with self.single_attempt():
-                return self.call(kind, api, method, *args, **kwargs)
+    def call(self, kind: str, api: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Send one request, retried per the policy unless inside `single_attempt()` (how a create, whose
+        uncertain outcome must be looked up rather than re-sent, is marked)."""
         if self._single_attempt.active:
             return self._authed(kind, api, method, args, kwargs)
         return self.policy.call(self._authed, kind, api, method, args, kwargs)
 
-    def call_json(
-        self, kind: str, api: str, method: str, *args: Any, retry: bool = True, **kwargs: Any
-    ) -> dict[str, Any]:
+    def call_json(self, kind: str, api: str, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Like `call`, but the answer is the response body as parsed JSON instead of SDK models."""
-        response = self.call(kind, api, method, *args, retry=retry, _preload_content=False, **kwargs)
+        response = self.call(kind, api, method, *args, _preload_content=False, **kwargs)
         return cast(dict[str, Any], response)
 
     def _authed(self, kind: str, api: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -50,7 +50,8 @@ def _ensure_group(client: HubSpotClient, settings: HubSpotSettings, object_type:
     if any(g.name == settings.property_group for g in getattr(response, "results", None) or []):
         return False
     body = {"name": settings.property_group, "label": settings.property_group_label, "displayOrder": -1}
-    client.call("other", "groups", "create", object_type, body, retry=False)
+    with client.single_attempt():
+        client.call("other", "groups", "create", object_type, body)
     return True
 
 
@@ -85,7 +86,8 @@ def setup(client: HubSpotClient, settings: HubSpotSettings) -> SetupReport:
         info = deal_props.get(name)
         if info is None:
             body = _output_definition(key, name, settings)
-            client.call("other", "properties", "create", "deals", body, retry=False)
+            with client.single_attempt():
+                client.call("other", "properties", "create", "deals", body)
             created.append(f"deals.{name}")
         elif info.type not in OUTPUT_TYPES[key]:
             problems.append(
@@ -115,7 +117,8 @@ def setup(client: HubSpotClient, settings: HubSpotSettings) -> SetupReport:
             "hasUniqueValue": True,
             "description": "Identifies the bant-sync follow-up task of a deal; do not edit.",
         }
-        client.call("other", "properties", "create", "tasks", body, retry=False)
+        with client.single_attempt():
+            client.call("other", "properties", "create", "tasks", body)
         created.append(f"tasks.{key_name}")
     else:
         existing.append(f"tasks.{key_name}")

@@ -74,18 +74,16 @@ class TaskWriter:
             props["hs_task_status"] = COMPLETED
         return props
 
-    def find(self, keys: Sequence[str], *, retry: bool = True) -> dict[str, CrmTask]:
+    def find(self, keys: Sequence[str]) -> dict[str, CrmTask]:
         """The tasks HubSpot holds under these keys (read-your-writes consistent), 100 keys per call."""
-        return {key: _task(key, record) for key, record in self._read(keys, retry=retry).items()}
+        return {key: _task(key, record) for key, record in self._read(keys).items()}
 
-    def _read(self, keys: Sequence[str], *, retry: bool = True) -> dict[str, dict[str, Any]]:
+    def _read(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         wanted = [self._key, "hs_task_status", *FIELDS.values()]
         for chunk in chunks(sorted(set(keys))):
             body = {"idProperty": self._key, "inputs": [{"id": key} for key in chunk], "properties": wanted}
-            response = self._client.call_json(
-                "other", "tasks_batch", "read", body, archived=False, retry=retry
-            )
+            response = self._client.call_json("other", "tasks_batch", "read", body, archived=False)
             for record in response.get("results") or []:
                 key = (record.get("properties") or {}).get(self._key)
                 if key:
@@ -126,16 +124,19 @@ class TaskWriter:
         attempts = 0
 
         def attempt() -> None:
+            """One try of the chunk, its requests sent once each (`single_attempt`): the retry is this
+            function's, after a lookup of what the lost answer may have created."""
             nonlocal attempts
             attempts += 1
-            if attempts > 1:
-                for key, record in self._read([k for k in by_key if k not in done], retry=False).items():
-                    done[key] = RowResult(True, record=record)
-            todo = [w for key, w in by_key.items() if key not in done]
-            if not todo:
-                return
-            body = {"inputs": [self._create_input(w) for w in todo]}
-            response = self._client.call_json("other", "tasks_batch", "create", body, retry=False)
+            with self._client.single_attempt():
+                if attempts > 1:
+                    for key, record in self._read([k for k in by_key if k not in done]).items():
+                        done[key] = RowResult(True, record=record)
+                todo = [w for key, w in by_key.items() if key not in done]
+                if not todo:
+                    return
+                body = {"inputs": [self._create_input(w) for w in todo]}
+                response = self._client.call_json("other", "tasks_batch", "create", body)
             keys = [w.sync_key for w in todo]
             done.update(read_results(response, keys, lambda r: (r.get("properties") or {}).get(self._key)))
 
