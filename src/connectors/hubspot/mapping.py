@@ -9,17 +9,20 @@ Every conversion is `connectors.codecs`' (shared with Salesforce, so both CRMs g
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
 from connectors.codecs import epoch_millis, join_list, parse_date, parse_number, split_list
 from connectors.codecs import format_millis as format_datetime
 from connectors.codecs import parse_datetime as parse_datetime
-from connectors.hubspot.settings import INPUT_KEYS, OUTPUT_KEYS, STANDARD_KEYS
+from connectors.fieldtable import Codec, FieldTable, build_table, read_deal, write_status
 from connectors.model import StatusWrite
-from rules.model import Deal, DealFlags
+from rules.model import Deal
 
 __all__ = [
+    "CODECS",
+    "deal_table",
     "epoch_millis",
     "format_datetime",
     "missing_properties",
@@ -30,7 +33,6 @@ __all__ = [
 """`epoch_millis`, `format_datetime` and `parse_datetime` are the codecs', re-exported for older callers."""
 
 T = TypeVar("T")
-_KNOWN = frozenset((*INPUT_KEYS, *OUTPUT_KEYS, *STANDARD_KEYS))
 
 
 def _lenient(decode: Callable[[str | None], T | None], raw: str | None) -> T | None:
@@ -57,45 +59,36 @@ def missing_properties(props: Mapping[str, object], requested: Iterable[str]) ->
     return tuple(name for name in requested if name not in props)
 
 
+def _date_text(value: date | None) -> str:
+    return value.isoformat() if value else ""
+
+
+CODECS: dict[str, Codec] = {
+    "text": Codec(decode=lambda raw: raw, encode=lambda value: value),
+    "id": Codec(decode=lambda raw: raw or None, encode=lambda value: value),
+    "number": Codec(decode=parse_number, encode=str),
+    "date": Codec(decode=lambda raw: _lenient(parse_date, raw), encode=_date_text),
+    "datetime": Codec(decode=lambda raw: _lenient(parse_datetime, raw), encode=format_datetime),
+    "list": Codec(decode=split_list, encode=join_list),
+    "int": Codec(decode=_int, encode=str),
+    "raw": Codec(decode=lambda raw: raw, encode=lambda value: value),
+}
+"""HubSpot's codec per kind of canonical field (`fieldtable.KINDS`): property strings in and out."""
+
+
+def deal_table(mapping: Mapping[str, str]) -> FieldTable:
+    """HubSpot's field table for a connection's canonical -> property mapping."""
+    return build_table(mapping, CODECS)
+
+
 def to_deal(deal_id: str, props: Mapping[str, str | None], mapping: Mapping[str, str]) -> Deal:
     """Translate one HubSpot deal (its id and property strings) into the canonical Deal."""
-
-    def get(key: str) -> str | None:
-        return props.get(mapping[key])
-
-    flags = DealFlags(
-        status=get("status") or None,
-        missing=split_list(get("missing")),
-        score=_int(get("score")),
-        checked_at=_lenient(parse_datetime, get("checked_at")),
-    )
-    extra = {key: props.get(name) for key, name in mapping.items() if key not in _KNOWN}
-    return Deal(
-        id=deal_id,
-        name=get("name"),
-        owner_id=get("owner_id") or None,
-        stage=get("stage"),
-        pipeline=get("pipeline"),
-        deal_type=get("deal_type"),
-        amount=parse_number(get("amount")),
-        close_date=_lenient(parse_date, get("close_date")),
-        budget=get("budget"),
-        authority=get("authority"),
-        need=get("need"),
-        timing=get("timing"),
-        modified_at=_lenient(parse_datetime, get("modified_at")),
-        flagged_since=_lenient(parse_date, get("flagged_since")),
-        flags=flags,
-        extra=extra,
-    )
+    table = deal_table(mapping)
+    modified = table.get("modified_at")
+    moment = None if modified is None else modified.codec.decode(props.get(modified.crm_name))
+    return read_deal(props.get, table, deal_id, moment)
 
 
 def status_properties(write: StatusWrite, mapping: Mapping[str, str]) -> dict[str, str]:
     """The property strings one StatusWrite sets; an empty string clears a HubSpot property."""
-    return {
-        mapping["status"]: write.status.value,
-        mapping["missing"]: join_list(write.missing),
-        mapping["score"]: str(write.score),
-        mapping["checked_at"]: format_datetime(write.checked_at),
-        mapping["flagged_since"]: write.flagged_since.isoformat() if write.flagged_since else "",
-    }
+    return write_status(write, deal_table(mapping))

@@ -25,14 +25,16 @@ from simple_salesforce.format import format_soql
 from connectors.codecs import (
     format_millis,
     format_seconds,
+    join_list,
     parse_date,
     parse_datetime,
     parse_number,
     split_list,
 )
 from connectors.errors import ConfigurationError, SchemaDriftError
+from connectors.fieldtable import Codec, FieldTable, build_table, read_deal
 from connectors.model import Cursor, Page
-from rules.model import Deal, DealFlags, Value
+from rules.model import Deal, Value
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 Converter = Callable[[Any], Value]
@@ -54,6 +56,41 @@ def _as_datetime(value: Any) -> Value:
 
 def _as_plain(value: Any) -> Value:
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def _id(value: Value) -> str | None:
+    return str(value) if value else None
+
+
+def _list_text(parts: tuple[str, ...]) -> str | None:
+    return join_list(parts) or None
+
+
+CODECS: dict[str, Codec] = {
+    "text": Codec(decode=lambda value: _text(value), encode=lambda value: value),
+    "id": Codec(decode=_id, encode=lambda value: value),
+    "number": Codec(decode=parse_number, encode=lambda value: value),
+    "date": Codec(
+        decode=lambda value: value if isinstance(value, date) else None,
+        encode=lambda value: value.isoformat() if value else None,
+    ),
+    "datetime": Codec(
+        decode=lambda value: value if isinstance(value, datetime) else None, encode=format_millis
+    ),
+    "list": Codec(decode=lambda value: split_list(None if value is None else str(value)), encode=_list_text),
+    "int": Codec(
+        decode=lambda value: int(value) if isinstance(value, int | float) else None,
+        encode=lambda value: value,
+    ),
+    "raw": Codec(decode=lambda value: value, encode=lambda value: value),
+}
+"""Salesforce's codec per kind of canonical field (`fieldtable.KINDS`), over values already converted by
+the field's describe type (`CONVERTERS`): a date field is a date, a text field stays text."""
+
+
+def deal_table(field_map: Mapping[str, str], extra_fields: Mapping[str, str]) -> FieldTable:
+    """Salesforce's field table: the canonical mapping, then the custom fields (read into `extra`)."""
+    return build_table(field_map, CODECS, extra_fields)
 
 
 CONVERTERS: dict[str, Converter] = {"date": _as_date, "datetime": _as_datetime}
@@ -79,6 +116,7 @@ class OpportunityReader:
         self._key = {name: described.get(name.lower(), name) for name in names}
         self.columns = tuple(dict.fromkeys(self._key[name] for name in names))
         self._required = frozenset(self.columns)
+        self.table = deal_table(self.field_map, self.extra_fields)
         lowered = {k.lower(): v for k, v in types.items()}
         self._convert = {
             name: CONVERTERS.get(lowered.get(name.lower(), ""), _as_plain) for name in self.columns
@@ -119,37 +157,11 @@ class OpportunityReader:
         """The Deal of one record; SchemaDriftError when the record lacks a selected field."""
         if not record.keys() >= self._required:
             raise self._drift(tuple(c for c in self.columns if c not in record))
-        get = self._value
-        m = self.field_map
-        missing = get(record, m["missing"])
-        score = get(record, m["score"])
-        checked = get(record, m["checked_at"])
-        status = get(record, m["status"])
-        flags = DealFlags(
-            status=str(status) if status else None,
-            missing=split_list(None if missing is None else str(missing)),
-            score=int(score) if isinstance(score, int | float) else None,
-            checked_at=checked if isinstance(checked, datetime) else None,
-        )
-        close = get(record, m["close_date"])
-        flagged = get(record, m["flagged_since"])
-        owner = get(record, m["owner_id"])
-        return Deal(
-            id=str(record["Id"]),
-            name=_text(get(record, m["name"])),
-            owner_id=str(owner) if owner else None,
-            stage=_text(get(record, m["stage"])),
-            deal_type=_text(get(record, m["deal_type"])),
-            amount=parse_number(get(record, m["amount"])),
-            close_date=close if isinstance(close, date) else None,
-            budget=get(record, m["budget"]),
-            authority=get(record, m["authority"]),
-            need=get(record, m["need"]),
-            timing=get(record, m["timing"]),
-            modified_at=parse_datetime(str(record["SystemModstamp"])),
-            flagged_since=flagged if isinstance(flagged, date) else None,
-            flags=flags,
-            extra={key: get(record, name) for key, name in self.extra_fields.items()},
+        return read_deal(
+            lambda name: self._value(record, name),
+            self.table,
+            str(record["Id"]),
+            parse_datetime(str(record["SystemModstamp"])),
         )
 
     def _value(self, record: Mapping[str, Any], name: str) -> Value:

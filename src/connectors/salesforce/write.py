@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.codecs import format_millis
 from connectors.concurrency import map_in_parallel
 from connectors.errors import ConfigurationError, ConnectorError, SchemaDriftError, TransientError
+from connectors.fieldtable import write_status
 from connectors.model import OutcomeKind, RowOutcome, StatusWrite, WriteTarget
 from connectors.salesforce.client import SalesforceClient, drift_fields
+from connectors.salesforce.pull import deal_table
 
 CHUNK = 200
 """sObject Collections accept at most 200 records per request."""
@@ -154,14 +155,11 @@ class CollectionWriter:
 
 
 def status_record(write: StatusWrite, field_map: dict[str, str]) -> dict[str, Any]:
+    """The composite record of one StatusWrite: its output fields encoded through Salesforce's table."""
     return {
         "attributes": {"type": "Opportunity"},
         "id": write.deal_id,
-        field_map["status"]: write.status.value,
-        field_map["missing"]: ";".join(write.missing) or None,
-        field_map["score"]: write.score,
-        field_map["checked_at"]: format_millis(write.checked_at),
-        field_map["flagged_since"]: write.flagged_since.isoformat() if write.flagged_since else None,
+        **write_status(write, deal_table(field_map, {})),
     }
 
 

@@ -1,0 +1,150 @@
+"""The declarative CRM mapping: each CRM's field table read and written by the generic functions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from connectors.fieldtable import FieldTable, read_deal, write_status
+from connectors.hubspot import mapping as hs
+from connectors.hubspot.settings import DEFAULT_PROPERTIES
+from connectors.model import StatusWrite
+from connectors.salesforce.pull import OpportunityReader
+from connectors.salesforce.pull import deal_table as sf_table
+from connectors.salesforce.settings import DEFAULT_FIELDS
+from rules.model import Deal, Status
+from tests.connectors.sf_support import TYPES, opp_record
+
+MODIFIED = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+CHECKED = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
+
+HUBSPOT_VALUES: dict[str, str | None] = {
+    "name": "Acme renewal",
+    "owner_id": "005000000000001",
+    "stage": "Proposal",
+    "deal_type": "New Business",
+    "amount": "12000.5",
+    "close_date": "2026-04-30",
+    "budget": "TBD",
+    "authority": "",
+    "need": None,
+    "timing": "Q2",
+    "status": "needs_qualification",
+    "missing": "budget; need",
+    "score": "50",
+    "checked_at": "2026-03-01T09:00:00.000Z",
+    "flagged_since": "2026-02-20",
+}
+"""One canonical deal as HubSpot property strings, by canonical key."""
+
+SALESFORCE_VALUES: dict[str, Any] = {
+    **HUBSPOT_VALUES,
+    "amount": 12000.5,
+    "score": 50,
+    "checked_at": "2026-03-01T09:00:00.000+0000",
+}
+"""The same deal as Salesforce JSON values, by canonical key."""
+
+LIST = "budget;timing"
+
+
+def hubspot_deal(values: dict[str, str | None], mapping: dict[str, str] = DEFAULT_PROPERTIES) -> Deal:
+    """A Deal read from HubSpot property strings through HubSpot's table."""
+    props: dict[str, str | None] = dict.fromkeys(mapping.values())
+    props.update({mapping[key]: value for key, value in values.items()})
+    props[mapping["modified_at"]] = "2026-03-01T10:00:00.000Z"
+    return hs.to_deal("1", props, mapping)
+
+
+def salesforce_deal(values: dict[str, Any], extra: dict[str, str] | None = None) -> Deal:
+    """A Deal read from one Opportunity record through Salesforce's table."""
+    names = {**DEFAULT_FIELDS, **(extra or {})}
+    reader = OpportunityReader(DEFAULT_FIELDS, extra or {}, TYPES)
+    return reader.deal(opp_record(1, **{names[key]: value for key, value in values.items()}))
+
+
+def test_the_same_deal_reads_the_same_through_both_tables() -> None:
+    """One canonical deal read through HubSpot's and Salesforce's tables is the same Deal (but its id)."""
+    hubspot = hubspot_deal(HUBSPOT_VALUES)
+    salesforce = salesforce_deal(SALESFORCE_VALUES)
+    assert hubspot.modified_at == salesforce.modified_at == MODIFIED
+    assert hubspot.amount == salesforce.amount == Decimal("12000.5")
+    assert hubspot.close_date == salesforce.close_date == date(2026, 4, 30)
+    assert hubspot.flags == salesforce.flags
+    assert hubspot.flags.missing == ("budget", "need") and hubspot.flags.score == 50
+    fields = ("name", "owner_id", "stage", "deal_type", "budget", "authority", "need", "timing")
+    assert [getattr(hubspot, f) for f in fields] == [getattr(salesforce, f) for f in fields]
+    assert hubspot.flagged_since == salesforce.flagged_since == date(2026, 2, 20)
+
+
+def test_read_deal_leaves_unmapped_fields_empty() -> None:
+    """A canonical field a table does not map reads as None (Salesforce maps no pipeline)."""
+    assert sf_table(DEFAULT_FIELDS, {}).get("pipeline") is None
+    assert salesforce_deal(SALESFORCE_VALUES).pipeline is None
+
+
+@pytest.mark.parametrize(
+    ("flagged_since", "hubspot_flagged", "salesforce_flagged", "missing", "hubspot_missing", "sf_missing"),
+    [
+        (
+            date(2026, 2, 20),
+            "2026-02-20",
+            "2026-02-20",
+            ("budget", "timing"),
+            "budget;timing",
+            "budget;timing",
+        ),
+        (None, "", None, (), "", None),
+    ],
+    ids=["flagged", "cleared"],
+)
+def test_a_status_write_encodes_the_same_values_on_both(
+    flagged_since: date | None,
+    hubspot_flagged: str,
+    salesforce_flagged: str | None,
+    missing: tuple[str, ...],
+    hubspot_missing: str,
+    sf_missing: str | None,
+) -> None:
+    """A StatusWrite encodes the same values on both CRMs: HubSpot strings ("" clears), Salesforce JSON."""
+    write = StatusWrite("1", Status.NEEDS_QUALIFICATION, missing, 50, CHECKED, flagged_since)
+    hubspot = write_status(write, hs.deal_table(DEFAULT_PROPERTIES))
+    salesforce = write_status(write, sf_table(DEFAULT_FIELDS, {}))
+    assert hubspot == {
+        "bant_status": "needs_qualification",
+        "bant_missing": hubspot_missing,
+        "bant_score": "50",
+        "bant_checked_at": "2026-03-02T09:00:00.123Z",
+        "bant_flagged_since": hubspot_flagged,
+    }
+    assert salesforce == {
+        "BANT_Status__c": "needs_qualification",
+        "BANT_Missing__c": sf_missing,
+        "BANT_Score__c": 50,
+        "BANT_Checked_At__c": "2026-03-02T09:00:00.123Z",
+        "BANT_Flagged_Since__c": salesforce_flagged,
+    }
+
+
+@pytest.mark.parametrize(
+    ("crm", "value"),
+    [("hubspot", "Enterprise"), ("salesforce", "Enterprise")],
+    ids=["hubspot", "salesforce"],
+)
+def test_custom_fields_come_through_extra(crm: str, value: str) -> None:
+    """A custom name in the mapping is read as it comes into `Deal.extra`, on both CRMs."""
+    if crm == "hubspot":
+        deal = hubspot_deal({"segment": value}, {**DEFAULT_PROPERTIES, "segment": "customer_segment"})
+    else:
+        deal = salesforce_deal({"segment": value}, {"segment": "Segment__c"})
+    assert deal.extra == {"segment": value}
+
+
+def test_a_custom_field_named_like_a_canonical_one_stays_in_extra() -> None:
+    """Salesforce's custom fields are custom whatever their name: they never replace a canonical field."""
+    table: FieldTable = sf_table(DEFAULT_FIELDS, {"stage": "Region__c"})
+    deal = read_deal({"Region__c": "EMEA", "StageName": "Proposal"}.get, table, "1", MODIFIED)
+    assert deal.stage == "Proposal" and deal.extra == {"stage": "EMEA"}
