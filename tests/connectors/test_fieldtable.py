@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from connectors.fieldtable import FieldTable, read_deal, write_status
 from connectors.hubspot import mapping as hs
-from connectors.hubspot.settings import DEFAULT_PROPERTIES
+from connectors.hubspot.settings import DEFAULT_PROPERTIES, HubSpotSettings
 from connectors.model import StatusWrite
 from connectors.salesforce.pull import OpportunityReader
 from connectors.salesforce.pull import deal_table as sf_table
-from connectors.salesforce.settings import DEFAULT_FIELDS
+from connectors.salesforce.settings import DEFAULT_FIELDS, SalesforceSettings
 from rules.model import Deal, Status
 from tests.connectors.sf_support import TYPES, opp_record
 
+URL = "https://example.my.salesforce.com"
 MODIFIED = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 CHECKED = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
 
@@ -148,3 +151,69 @@ def test_a_custom_field_named_like_a_canonical_one_stays_in_extra() -> None:
     table: FieldTable = sf_table(DEFAULT_FIELDS, {"stage": "Region__c"})
     deal = read_deal({"Region__c": "EMEA", "StageName": "Proposal"}.get, table, "1", MODIFIED)
     assert deal.stage == "Proposal" and deal.extra == {"stage": "EMEA"}
+
+
+def salesforce_settings(**values: Any) -> SalesforceSettings:
+    """Salesforce settings that need no secrets beyond a token."""
+    return SalesforceSettings(auth="token", instance_url=URL, **values)
+
+
+@pytest.mark.parametrize(
+    ("make", "old_key", "effective", "expected"),
+    [
+        (
+            lambda: HubSpotSettings(properties={"budget": "my_budget", "segment": "customer_segment"}),
+            "properties",
+            lambda s: (s.props["budget"], s.props["segment"]),
+            ("my_budget", "customer_segment"),
+        ),
+        (
+            lambda: salesforce_settings(extra_fields={"segment": "Segment__c"}),
+            "extra_fields",
+            lambda s: (s.field_map["budget"], s.custom_fields["segment"]),
+            ("BANT_Budget__c", "Segment__c"),
+        ),
+    ],
+    ids=["hubspot-properties", "salesforce-extra_fields"],
+)
+def test_old_mapping_keys_still_load_with_a_deprecation_warning(
+    make: Callable[[], Any],
+    old_key: str,
+    effective: Callable[[Any], tuple[str, str]],
+    expected: tuple[str, str],
+) -> None:
+    """The old custom-mapping keys still load, and a warning at load says to use `fields` instead."""
+    with capture_logs() as logs:
+        settings = make()
+    assert [(e["event"], e["setting"], e["use"]) for e in logs] == [("deprecated setting", old_key, "fields")]
+    assert logs[0]["log_level"] == "warning"
+    assert effective(settings) == expected
+
+
+def test_one_fields_table_maps_canonical_and_custom_names_on_both_crms() -> None:
+    """`fields` is accepted by both CRMs: canonical names remap, other names become custom fields."""
+    fields = {"budget": "Budget", "segment": "Segment"}
+    with capture_logs() as logs:
+        hubspot = HubSpotSettings(fields=fields)
+        salesforce = salesforce_settings(fields=fields)
+    assert logs == [] and salesforce.problems() == []
+    assert hubspot.props["budget"] == salesforce.field_map["budget"] == "Budget"
+    assert hubspot.props["segment"] == salesforce.custom_fields["segment"] == "Segment"
+    assert "segment" not in salesforce.field_map
+    deal = hubspot_deal({"segment": "Enterprise"}, hubspot.props)
+    assert deal.extra == {"segment": "Enterprise"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"pipeline": "Pipeline__c"}, "fields.pipeline: not mapped on Salesforce"),
+        ({"budget": " "}, "fields.budget: maps to an empty field name"),
+        ({"budgit": "X"}, "fields.budgit: unknown key (did you mean 'budget'?)"),
+    ],
+    ids=["canonical-not-on-salesforce", "blank", "near-miss-of-a-canonical-key"],
+)
+def test_salesforce_fields_problems(fields: dict[str, str], expected: str) -> None:
+    """A canonical key Salesforce does not map, a blank name or a typo of a canonical key is a problem."""
+    problems = salesforce_settings(fields=fields).problems()
+    assert any(p.startswith(expected) for p in problems), problems

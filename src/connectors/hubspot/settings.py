@@ -10,6 +10,8 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import structlog
+
 from connectors.errors import ConfigurationError
 from connectors.request_settings import RequestSettings
 
@@ -55,6 +57,7 @@ STANDARD_KEYS: tuple[str, ...] = (
 
 
 AUTH_MODES = ("private_app", "oauth")
+log = structlog.get_logger()
 
 
 def _did_you_mean(value: str, known: Iterable[str]) -> str:
@@ -70,7 +73,10 @@ class HubSpotSettings(RequestSettings):
     host: str = "https://api.hubapi.com"
     auth: str = "private_app"
     client_id: str = ""
-    properties: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PROPERTIES))
+    fields: dict[str, str] = field(default_factory=dict)
+    """Canonical name -> deal property, over `DEFAULT_PROPERTIES`; any other name is a custom field."""
+    properties: dict[str, str] = field(default_factory=dict)
+    """Deprecated: the old name of `fields`, still read (a warning at load); `fields` wins a clash."""
     task_key_property: str = "bant_sync_key"
     property_group: str = "bant_sync"
     property_group_label: str = "BANT sync"
@@ -84,6 +90,13 @@ class HubSpotSettings(RequestSettings):
 
     def __post_init__(self) -> None:
         self.validate()
+        if self.properties:
+            log.warning(
+                "deprecated setting",
+                setting="properties",
+                use="fields",
+                detail="`properties` is deprecated: rename it to `fields` (the same canonical -> name table)",
+            )
 
     def problems(self) -> list[str]:
         """Every problem with these settings, each as "<setting>: <what to do>"; empty when they work."""
@@ -108,8 +121,9 @@ class HubSpotSettings(RequestSettings):
         if not 1 <= self.max_in_flight <= 10:
             problems.append("max_in_flight: must be between 1 and 10")
         problems.extend(self.request_problems())
-        for key in sorted(k for k, v in self.props.items() if not v.strip()):
-            problems.append(f"properties.{key}: maps to an empty name")
+        for setting, table in (("fields", self.fields), ("properties", self.properties)):
+            for key in sorted(k for k, v in table.items() if not v.strip()):
+                problems.append(f"{setting}.{key}: maps to an empty name")
         return problems
 
     def validate(self) -> None:
@@ -122,8 +136,8 @@ class HubSpotSettings(RequestSettings):
 
     @property
     def props(self) -> dict[str, str]:
-        """The full mapping: defaults overlaid with what the config names."""
-        return {**DEFAULT_PROPERTIES, **self.properties}
+        """The full mapping: defaults overlaid with `fields` (and the old `properties`)."""
+        return {**DEFAULT_PROPERTIES, **self.properties, **self.fields}
 
     def prop(self, key: str) -> str:
         return self.props[key]

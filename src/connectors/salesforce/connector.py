@@ -48,7 +48,7 @@ class SalesforceConnector:
         if self._org_id is None:
             self._org_id = self._read_org_id()
         self._reader = OpportunityReader(
-            self.settings.field_map, self.settings.extra_fields, report.opportunity_types
+            self.settings.field_map, self.settings.custom_fields, report.opportunity_types
         )
 
     def _read_org_id(self) -> str:
@@ -68,7 +68,7 @@ class SalesforceConnector:
 
     @property
     def field_names(self) -> Mapping[str, str]:
-        return {**self.settings.field_map, **self.settings.extra_fields}
+        return {**self.settings.field_map, **self.settings.custom_fields}
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, CrmTask]:
         """The bant-sync tasks this org holds under these sync keys."""

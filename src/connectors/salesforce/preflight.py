@@ -79,7 +79,7 @@ def check(
             Problem("Opportunity", "*", "not editable", "grant Edit on Opportunity (object permission)")
         )
     wanted = [(field_map[k], False) for k in INPUT_KEYS] + [(field_map[k], True) for k in OUTPUT_KEYS]
-    wanted += [(name, False) for name in settings.extra_fields.values()]
+    wanted += [(name, False) for name in settings.custom_fields.values()]
     wanted += [("SystemModstamp", False), ("IsClosed", False)]
     for name, needs_edit in wanted:
         meta = opp.get(name.lower())

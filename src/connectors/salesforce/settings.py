@@ -10,10 +10,14 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import structlog
+
 from connectors.errors import ConfigurationError
+from connectors.fieldtable import KINDS
 from connectors.request_settings import RequestSettings
 
 AUTH_MODES = ("jwt", "client_credentials", "password", "token")
+log = structlog.get_logger()
 
 DEFAULT_FIELDS: dict[str, str] = {
     "name": "Name",
@@ -66,7 +70,9 @@ class SalesforceSettings(RequestSettings):
     api_version: str = "59.0"
     ca_bundle: str = ""
     fields: dict[str, str] = field(default_factory=dict)
+    """Canonical name -> Opportunity field, over `DEFAULT_FIELDS`; any other name is a custom field."""
     extra_fields: dict[str, str] = field(default_factory=dict)
+    """Deprecated: custom fields now go in `fields`; still read (a warning at load)."""
     task_key_field: str = "BANT_Sync_Key__c"
     overlap_minutes: int = 5
     quota_stop_share: float = 0.8
@@ -74,10 +80,26 @@ class SalesforceSettings(RequestSettings):
     max_in_flight: int = 4
     """sObject Collections calls sent side by side (the next query page is read while a page is written)."""
 
+    def __post_init__(self) -> None:
+        if self.extra_fields:
+            log.warning(
+                "deprecated setting",
+                setting="extra_fields",
+                use="fields",
+                detail="`extra_fields` is deprecated: move its custom fields into `fields`",
+            )
+
     @property
     def field_map(self) -> dict[str, str]:
         """The effective canonical -> Opportunity field mapping: defaults overridden by `fields`."""
-        return {**DEFAULT_FIELDS, **self.fields}
+        return {**DEFAULT_FIELDS, **{k: v for k, v in self.fields.items() if k in DEFAULT_FIELDS}}
+
+    @property
+    def custom_fields(self) -> dict[str, str]:
+        """Custom name -> Opportunity field, carried in `Deal.extra`: the names of `fields` that are not
+        canonical, and the old `extra_fields`."""
+        custom = {k: v for k, v in self.fields.items() if k not in DEFAULT_FIELDS and k not in KINDS}
+        return {**self.extra_fields, **custom}
 
     def problems(self) -> list[str]:
         """Every problem with these settings, each as "<setting>: <what to do>"; empty when they work."""
@@ -96,12 +118,21 @@ class SalesforceSettings(RequestSettings):
         for name, url in (("login_url", self.login_url), ("instance_url", self.instance_url)):
             if url and not url.startswith("https://"):
                 problems.append(f"{name}: {url!r}: Salesforce is only reachable over https://")
-        for key in sorted(set(self.fields) - set(DEFAULT_FIELDS)):
-            hint = _did_you_mean(key, DEFAULT_FIELDS)
-            problems.append(f"fields.{key}: unknown key{hint}; known: {', '.join(DEFAULT_FIELDS)}")
-        blank = sorted(k for k, v in self.fields.items() if not v.strip())
-        for key in blank:
-            problems.append(f"fields.{key}: maps to an empty field name")
+        for key in sorted((set(self.fields) - set(DEFAULT_FIELDS)) & set(KINDS)):
+            problems.append(
+                f"fields.{key}: not mapped on Salesforce; canonical keys: {', '.join(DEFAULT_FIELDS)} "
+                "(any other name is a custom field)"
+            )
+        for key in sorted(set(self.fields) - set(KINDS)):
+            close = difflib.get_close_matches(key, list(DEFAULT_FIELDS), n=1, cutoff=0.8)
+            if close:
+                problems.append(
+                    f"fields.{key}: unknown key (did you mean {close[0]!r}?); a custom field needs a name "
+                    "that is not a near-miss of a canonical one"
+                )
+        for setting, table in (("fields", self.fields), ("extra_fields", self.extra_fields)):
+            for key in sorted(k for k, v in table.items() if not v.strip()):
+                problems.append(f"{setting}.{key}: maps to an empty field name")
         if not 0 < self.quota_stop_share <= 1:
             problems.append(
                 "quota_stop_share: must be in (0, 1], e.g. 0.8 to stop at 80% of the daily allocation"
