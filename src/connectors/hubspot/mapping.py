@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import TypeVar
 
 from connectors.codecs import epoch_millis, join_list, parse_date, parse_number, split_list
@@ -77,8 +78,13 @@ CODECS: dict[str, Codec] = {
 
 
 def deal_table(mapping: Mapping[str, str]) -> FieldTable:
-    """HubSpot's field table for a connection's canonical -> property mapping."""
-    return build_table(mapping, CODECS)
+    """HubSpot's field table for a connection's canonical -> property mapping (built once per mapping)."""
+    return _table(tuple(mapping.items()))
+
+
+@lru_cache(maxsize=32)
+def _table(items: tuple[tuple[str, str], ...]) -> FieldTable:
+    return build_table(dict(items), CODECS)
 
 
 def to_deal(deal_id: str, props: Mapping[str, str | None], mapping: Mapping[str, str]) -> Deal:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from simple_salesforce.format import format_soql
@@ -90,7 +91,12 @@ the field's describe type (`CONVERTERS`): a date field is a date, a text field s
 
 def deal_table(field_map: Mapping[str, str], extra_fields: Mapping[str, str]) -> FieldTable:
     """Salesforce's field table: the canonical mapping, then the custom fields (read into `extra`)."""
-    return build_table(field_map, CODECS, extra_fields)
+    return _table(tuple(field_map.items()), tuple(extra_fields.items()))
+
+
+@lru_cache(maxsize=32)
+def _table(fields: tuple[tuple[str, str], ...], extra: tuple[tuple[str, str], ...]) -> FieldTable:
+    return build_table(dict(fields), CODECS, dict(extra))
 
 
 CONVERTERS: dict[str, Converter] = {"date": _as_date, "datetime": _as_datetime}
