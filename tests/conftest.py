@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rules import Framework, framework_from_mapping
+from tests.log_sink import sink  # noqa: F401 - the `sink` fixture, shared by the logging tests
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ROOT / "config" / "frameworks"

@@ -7,12 +7,10 @@ status the CRM shows. Used by tests/reliability/test_kill_edits.py and `bench/ki
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -24,7 +22,7 @@ from typing import Any
 from sandbox import Sandbox
 from tests.integration.conftest import CrmView
 from tests.integration.reps import BANT_AND_TASK_KINDS, UNQUALIFIED, Reps
-from tests.reliability.harness import LEASE_TTL_SECONDS
+from tests.reliability.harness import LEASE_TTL_SECONDS, sync_process
 from tests.timing import FakeTime
 from worker import exit_codes
 from worker.config.loader import load_settings
@@ -32,23 +30,6 @@ from worker.config.settings import Settings
 from worker.service import Worker
 from worker.state import StateStore
 from worker.sync.run_model import RunRequest, RunSummary
-
-
-def sync_process(config: Path, crm: str, full: bool) -> subprocess.Popen[bytes]:
-    """`bant-sync sync` of one connection as a child process (a full sweep or an incremental run)."""
-    env = {**os.environ, "BANT_SYNC_RUN__LEASE_TTL_SECONDS": str(LEASE_TTL_SECONDS)}
-    command = [
-        sys.executable,
-        "-m",
-        "worker.cli",
-        "--config",
-        str(config),
-        "--log-level",
-        "error",
-        "sync",
-    ]
-    command += ["--connection", crm, *(["--full"] if full else [])]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def is_write(entry: dict[str, Any]) -> bool:

@@ -25,22 +25,12 @@ UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
 LEASE_TTL_SECONDS = 30
 
 
-def sync_process(config: Path, crm: str) -> subprocess.Popen[bytes]:
+def sync_process(config: Path, crm: str, full: bool = True) -> subprocess.Popen[bytes]:
+    """`bant-sync sync` of one connection as a child process (a full sweep, or an incremental run)."""
     env = {**os.environ, "BANT_SYNC_RUN__LEASE_TTL_SECONDS": str(LEASE_TTL_SECONDS)}
+    command = [sys.executable, "-m", "worker.cli", "--config", str(config), "--log-level", "error", "sync"]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "worker.cli",
-            "--config",
-            str(config),
-            "--log-level",
-            "error",
-            "sync",
-            "--connection",
-            crm,
-            "--full",
-        ],
+        [*command, "--connection", crm, *(["--full"] if full else [])],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

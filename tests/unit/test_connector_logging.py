@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 from collections.abc import Iterator
@@ -15,39 +14,8 @@ from connectors.concurrency import map_in_parallel
 from connectors.errors import TransientError
 from connectors.hubspot.ratelimit import OTHER, SEARCH, RateLimiter
 from connectors.retry import RetryPolicy
+from tests.log_sink import Sink
 from worker.sync.prefetch import read_ahead
-
-
-class Sink:
-    """A thread-safe structlog processor that keeps every event dict (capture_logs is not thread-safe)."""
-
-    def __init__(self) -> None:
-        self.lines: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            self.lines.append(dict(event))
-        raise structlog.DropEvent
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        return [line for line in self.lines if line["event"] == name]
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    collected = Sink()
-    structlog.reset_defaults()  # an earlier test may have configured a level filter (`--log-level error`)
-    structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, collected],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
-        cache_logger_on_first_use=False,
-    )
-    try:
-        yield collected
-    finally:
-        structlog.reset_defaults()
-        structlog.contextvars.clear_contextvars()
 
 
 def flaky(*errors: BaseException) -> Any:
