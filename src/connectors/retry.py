@@ -8,8 +8,10 @@ struggling CRM. Waits honour the CRM's `retry_after` hint, otherwise exponential
 seedable `random.Random`. `sleep` is injected so tests never wait for real.
 
 Non-idempotent calls (creates whose lost answer must be reconciled by key, never re-sent) are marked one
-way: `with client.single_attempt():` around them. Both clients build that on `SingleAttempt`, a per-thread
-scope their request seam reads, so the read-ahead and other batches on other threads keep retrying.
+way, on both CRMs: `with client.single_attempt():` around them. Both clients build that on `SingleAttempt`,
+a scope held in a context variable that their request seam reads: the batch threads a create fans out to
+run in a copy of the caller's context and so send once too, while the read-ahead thread (started before,
+in its own context) keeps retrying.
 
 `parse_retry_after` is the one reading of a `Retry-After` header for every CRM: delay-seconds or an
 HTTP-date (RFC 9110 §10.2.3), relative to an injected clock, clamped to [0, MAX_RETRY_AFTER].
@@ -17,6 +19,7 @@ HTTP-date (RFC 9110 §10.2.3), relative to an injected clock, clamped to [0, MAX
 
 from __future__ import annotations
 
+import contextvars
 import random
 import threading
 import time
@@ -81,24 +84,27 @@ def retry_after_header(
 
 
 class SingleAttempt:
-    """A per-thread "send once" scope for one client's request seam; nested scopes restore the outer one."""
+    """A "send once" scope for one client's request seam, held in a context variable: it covers this thread
+    and the threads a batch fans out to (they run in a copy of the caller's context), but not threads
+    started elsewhere; nested scopes restore the outer one."""
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._active: contextvars.ContextVar[bool] = contextvars.ContextVar(
+            f"single_attempt_{id(self)}", default=False
+        )
 
     @property
     def active(self) -> bool:
-        """True while this thread is inside the scope: the seam sends once and lets the error through."""
-        return bool(getattr(self._local, "active", False))
+        """True inside the scope: the seam sends once and lets the error through."""
+        return self._active.get()
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
-        outer = self.active
-        self._local.active = True
+        token = self._active.set(True)
         try:
             yield
         finally:
-            self._local.active = outer
+            self._active.reset(token)
 
 
 class RetryBudget:

@@ -119,7 +119,8 @@ class TaskWriter:
         if self.external_id:
             return self.writer.save(f"composite/sobjects/Task/{self.key_field}", "PATCH", records)
         try:
-            return self.writer.save("composite/sobjects", "POST", records, retry=False)
+            with self.writer.client.single_attempt():
+                return self.writer.save("composite/sobjects", "POST", records)
         except TransientError as exc:
             uncertain = SaveResult(False, code="UNCERTAIN", message=f"{exc}; looked up by key next run")
             return [uncertain] * len(records)

@@ -72,14 +72,13 @@ class CollectionWriter:
         self.client = client
         self.max_in_flight = max_in_flight
 
-    def save(
-        self, path: str, method: str, records: Sequence[dict[str, Any]], *, retry: bool = True
-    ) -> list[SaveResult]:
-        """One SaveResult per record, in order. `retry=False` (creates without an external id) sends each
-        chunk once: an uncertain outcome raises TransientError, to be reconciled by key, never re-sent."""
+    def save(self, path: str, method: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+        """One SaveResult per record, in order. Inside the client's `single_attempt()` (creates without an
+        external id) each chunk is sent once: an uncertain outcome raises TransientError, to be reconciled
+        by key, never re-sent."""
         starts = range(0, len(records), CHUNK)
         chunks = map_in_parallel(
-            lambda start: self._save_chunk(path, method, records[start : start + CHUNK], retry),
+            lambda start: self._save_chunk(path, method, records[start : start + CHUNK]),
             list(starts),
             self.max_in_flight,
         )
@@ -97,7 +96,7 @@ class CollectionWriter:
             chunk = records[start : start + CHUNK]
             if failed.is_set():
                 return [None] * len(chunk), None
-            results, error = self._send_chunk(path, method, chunk, True)
+            results, error = self._send_chunk(path, method, chunk)
             if error is not None:
                 failed.set()
             return results, error
@@ -106,10 +105,8 @@ class CollectionWriter:
         error = next((chunk_error for _, chunk_error in chunks if chunk_error is not None), None)
         return [result for results, _ in chunks for result in results], error
 
-    def _save_chunk(
-        self, path: str, method: str, records: Sequence[dict[str, Any]], retry: bool
-    ) -> list[SaveResult]:
-        results, error = self._send_chunk(path, method, records, retry)
+    def _save_chunk(self, path: str, method: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
+        results, error = self._send_chunk(path, method, records)
         if error is not None:
             raise error
         return [
@@ -117,7 +114,7 @@ class CollectionWriter:
         ]
 
     def _send_chunk(
-        self, path: str, method: str, records: Sequence[dict[str, Any]], retry: bool
+        self, path: str, method: str, records: Sequence[dict[str, Any]]
     ) -> tuple[list[SaveResult | None], ConnectorError | None]:
         """One SaveResult per record, or None for the records whose outcome is unknown because an attempt
         failed (returned with that error)."""
@@ -143,9 +140,8 @@ class CollectionWriter:
             if pending:
                 raise _RowsLocked(f"{len(pending)} rows locked by another transaction")
 
-        once = contextlib.nullcontext() if retry else self.client.single_attempt()
         try:
-            with once, contextlib.suppress(_RowsLocked):
+            with contextlib.suppress(_RowsLocked):
                 self.client.policy.call_when(_is_locked, attempt)
         except ConnectorError as exc:
             for index in pending:
