@@ -8,12 +8,9 @@ status the CRM shows. Used by tests/reliability/test_kill_edits.py and `bench/ki
 from __future__ import annotations
 
 import random
-import signal
 import sqlite3
-import subprocess
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +19,7 @@ from typing import Any
 from sandbox import Sandbox
 from tests.integration.conftest import CrmView
 from tests.integration.reps import BANT_AND_TASK_KINDS, UNQUALIFIED, Reps
-from tests.reliability.harness import LEASE_TTL_SECONDS, sync_process
+from tests.reliability.harness import LEASE_TTL_SECONDS, kill_when, sync_process
 from tests.timing import FakeTime
 from worker import exit_codes
 from worker.config.loader import load_settings
@@ -40,27 +37,6 @@ def is_write(entry: dict[str, Any]) -> bool:
         and "/batch/read" not in path
         and "oauth2" not in path
     )
-
-
-def kill_when(
-    sb: Sandbox,
-    process: subprocess.Popen[bytes],
-    reached: Callable[[list[dict[str, Any]]], bool],
-    timeout: float = 60.0,
-) -> bool:
-    """SIGKILL the child as soon as the sandbox's request log satisfies `reached` (polled every 2 ms).
-    False if the child finished first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        if reached(sb.requests()):
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
-            return True
-        time.sleep(0.002)
-    process.kill()
-    raise AssertionError(f"the sync process neither finished nor reached its kill point in {timeout} s")
 
 
 @dataclass(frozen=True)

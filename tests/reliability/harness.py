@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -38,19 +39,29 @@ def sync_process(config: Path, crm: str, full: bool = True) -> subprocess.Popen[
 
 
 def kill_after(sb: Sandbox, process: subprocess.Popen[bytes], requests: int, timeout: float = 60.0) -> bool:
-    """Wait (polling the request log) until the sandbox saw `requests` CRM calls, then SIGKILL the child.
+    """SIGKILL the child once the sandbox saw `requests` CRM calls; False if the child finished first."""
+    return kill_when(sb, process, lambda log: len(log) >= requests, timeout)
+
+
+def kill_when(
+    sb: Sandbox,
+    process: subprocess.Popen[bytes],
+    reached: Callable[[list[dict[str, Any]]], bool],
+    timeout: float = 60.0,
+) -> bool:
+    """SIGKILL the child as soon as the sandbox's request log satisfies `reached` (polled every 2 ms).
     False if the child finished first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
-        if len(sb.requests()) >= requests:
+        if reached(sb.requests()):
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
             return True
         time.sleep(0.002)
     process.kill()
-    raise AssertionError(f"the sync process made fewer than {requests} requests in {timeout} s")
+    raise AssertionError(f"the sync process neither finished nor reached its kill point in {timeout} s")
 
 
 def assert_consistent(view: CrmView) -> None:

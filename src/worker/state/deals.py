@@ -78,6 +78,14 @@ def flag_clocks(db: Database, connection: str, deal_ids: Iterable[str]) -> dict[
     not (or from none); if the log holds no such change (it begins mid-stretch), its oldest row of the
     stretch. Deals that are not unqualified, or that the store knows nothing about, are absent.
     """
+    return known_and_clocks(db, connection, deal_ids)[1]
+
+
+def known_and_clocks(
+    db: Database, connection: str, deal_ids: Iterable[str]
+) -> tuple[set[str], dict[str, date]]:
+    """The deals the store holds a state for, and `flag_clocks` of the same deals, from one read."""
+    known: set[str] = set()
     clocks: dict[str, date] = {}
     with db.read() as conn:
         for chunk in _chunks(deal_ids):
@@ -86,6 +94,7 @@ def flag_clocks(db: Database, connection: str, deal_ids: Iterable[str]) -> dict[
             )
             derive = set(chunk)
             for deal_id, status, flagged in conn.execute(query).all():
+                known.add(deal_id)
                 if status not in UNQUALIFIED:
                     derive.discard(deal_id)
                 elif flagged:
@@ -93,7 +102,7 @@ def flag_clocks(db: Database, connection: str, deal_ids: Iterable[str]) -> dict[
                     derive.discard(deal_id)
             if derive:
                 clocks.update(_clocks_from_audit(conn, connection, sorted(derive)))
-    return clocks
+    return known, clocks
 
 
 def _clocks_from_audit(conn: Connection, connection: str, deal_ids: list[str]) -> dict[str, date]:

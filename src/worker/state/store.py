@@ -106,6 +106,10 @@ class StateStore:
         its state's flagged_since, else derived from the audit log (see state.deals.flag_clocks)."""
         return deals.flag_clocks(self._db, connection, deal_ids)
 
+    def known_and_clocks(self, connection: str, deal_ids: Iterable[str]) -> tuple[set[str], dict[str, date]]:
+        """The deals holding a stored state, and their `flag_clocks`, from one read (a page's clocks)."""
+        return deals.known_and_clocks(self._db, connection, deal_ids)
+
     def forget_deal_states(self, lease: Lease, before: datetime, deal_id: str | None = None) -> int:
         """Drop deal states not refreshed since `before` (the deals left the open set); see progress."""
         return progress.forget_deal_states(self._db, lease, before, deal_id)

@@ -268,8 +268,7 @@ class SyncRun:
         it knows the deal, else (a store that never saw it) the date the CRM shows. A person who blanks or
         edits the CRM field changes nothing; the next write puts the store's date back."""
         ids = [deal.id for deal in deals]
-        known = self.env.store.deal_states_for(connection, ids)
-        clocks = self.env.store.flag_clocks(connection, ids)
+        known, clocks = self.env.store.known_and_clocks(connection, ids)
         return [
             replace(deal, flagged_since=clocks.get(deal.id) if deal.id in known else deal.flagged_since)
             for deal in deals
