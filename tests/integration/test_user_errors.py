@@ -12,6 +12,7 @@ import pytest
 import structlog
 
 from sandbox import Sandbox, SandboxOptions
+from tests.conftest import ROOT
 from tests.timing import FakeTime
 from worker import exit_codes
 from worker.cli.app import main
@@ -135,23 +136,41 @@ def test_info_logs_carry_no_secret_and_no_deal_text(tmp_path: Path, crm: str) ->
     assert all(entry.get("run_id") == summary.run_id for entry in logs if entry["log_level"] == "info")
 
 
-def test_a_bad_framework_is_a_config_error_recorded_in_run_history(tmp_path: Path) -> None:
-    """A connection naming a framework that does not exist: the run is recorded as failed with the
-    message, and the configuration error reaches the caller (the CLI exits 3 with it)."""
+def test_a_misspelt_framework_is_a_configuration_problem_at_load(tmp_path: Path) -> None:
+    """A connection naming a framework that does not exist is reported with the settings' problems."""
     with _sandbox(tmp_path) as (_sb, config):
         text = config.read_text(encoding="utf-8").replace(
             'crm = "hubspot"\n', 'crm = "hubspot"\nframework = "spiced"\n'
         )
         config.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError) as raised:
+            load_settings(str(config), environ={})
+    assert [p for p in raised.value.problems if "spiced" in p] == [
+        "connections.hubspot.framework: framework 'spiced' not found (available: bant, meddic); "
+        "give a name or a path to a .toml file"
+    ]
+
+
+def test_a_framework_broken_after_load_is_a_config_error_recorded_in_run_history(tmp_path: Path) -> None:
+    """A framework file that breaks while the service runs (someone edits it): the run is recorded as failed
+    with the message, and the configuration error reaches the caller (the CLI exits 3 with it)."""
+    framework = tmp_path / "ours.toml"
+    framework.write_text((ROOT / "config" / "frameworks" / "bant.toml").read_text(encoding="utf-8"))
+    with _sandbox(tmp_path) as (_sb, config):
+        text = config.read_text(encoding="utf-8").replace(
+            'crm = "hubspot"\n', f'crm = "hubspot"\nframework = "{framework}"\n'
+        )
+        config.write_text(text, encoding="utf-8")
         time = FakeTime()
         worker = Worker(load_settings(str(config), environ={}), clock=time.now, sleep=time.sleep)
+        framework.unlink()
         try:
-            with pytest.raises(ConfigError, match="framework 'spiced' not found"):
+            with pytest.raises(ConfigError, match=r"ours\.toml does not exist"):
                 worker.run(RunRequest("hubspot"))
             runs = worker.store.list_runs("hubspot")
         finally:
             worker.close()
-    assert [(r.status, "spiced" in (r.error or "")) for r in runs] == [("failed", True)]
+    assert [(r.status, "ours.toml" in (r.error or "")) for r in runs] == [("failed", True)]
 
 
 def _cli(capsys: pytest.CaptureFixture[str], config: Path, *command: str) -> tuple[int, str]:

@@ -9,6 +9,7 @@ import pytest
 from connectors import errors as connector_errors
 from rules import errors as root
 from rules.framework import FrameworkError
+from tests.conftest import ROOT
 from worker import errors, exit_codes
 from worker.cli import check as check_cmd
 from worker.cli.app import main
@@ -124,6 +125,25 @@ def test_check_reports_eight_mistakes_in_one_run(tmp_path: Path, capsys: pytest.
     assert "did you mean 'Europe/Berlin'" in output
     assert "did you mean 'lease_ttl_seconds'" in output
     assert "did you mean 'budget'" in output
+
+
+def test_a_broken_framework_file_is_listed_with_the_settings_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The eight mistakes plus a framework file with a typo of its own: all nine in one run, so fixing the
+    settings does not reveal a framework problem in a second round."""
+    framework = tmp_path / "ours.toml"
+    bant = (ROOT / "config" / "frameworks" / "bant.toml").read_text(encoding="utf-8")
+    framework.write_text(bant.replace("qualify_out_after_days", "qualify_out_after_dayz"), encoding="utf-8")
+    config = tmp_path / "bad.toml"
+    text = EIGHT_MISTAKES.replace('crm = "hubspot"\n', f'crm = "hubspot"\nframework = "{framework}"\n')
+    config.write_text(text, encoding="utf-8")
+    code = main(["--config", str(config), "check"])
+    output = "".join(capsys.readouterr())
+    assert code == exit_codes.CONFIG
+    assert "Traceback" not in output
+    assert "9 problem(s)" in output
+    assert f"connections.hs.framework: {framework}: qualify_out_after_dayz: unknown key" in output
 
 
 def test_check_exit_code_prefers_configuration_problems() -> None:

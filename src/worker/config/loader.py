@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from connectors.errors import ConfigurationError
 from connectors.registry import factory_for
 from worker.config import secrets as secret_store
+from worker.config.frameworks import load_framework
 from worker.config.settings import (
     DEFAULT_CONFIG_FILE,
     ConnectionSettings,
@@ -221,6 +222,27 @@ def _connection(
     )
 
 
+def _check_frameworks(
+    rules: RulesSettings, raw_connections: Mapping[str, Any], config_dir: str, problems: Problems
+) -> None:
+    """Load each framework the configuration names (`rules.framework` and every connection's), once each,
+    and record its problems under the first key naming it, so a broken framework file is reported with
+    the settings' problems instead of after they are fixed."""
+    named: dict[str, str] = {}
+    if isinstance(rules.framework, str):
+        named.setdefault(rules.framework, "rules.framework")
+    for name, table in raw_connections.items():
+        framework = table.get("framework") if isinstance(table, Mapping) else None
+        if isinstance(framework, str):
+            named.setdefault(framework, f"connections.{name}.framework")
+    for framework, key in named.items():
+        try:
+            load_framework(framework, config_dir)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                problems.add(key, problem)
+
+
 def load_settings(config_path: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, merge and validate every settings source, or raise ConfigError listing every problem."""
     env = os.environ if environ is None else environ
@@ -258,6 +280,7 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
         connection = _connection(name, table, sections["rules"], secrets_file, env, base, problems)
         if connection is not None:
             connections[name] = connection
+    _check_frameworks(sections["rules"], raw_connections, str(base), problems)
     try:
         ops_token = secret_store.lookup(("ops_token",), secrets_file, env)
     except ValueError as exc:
