@@ -35,8 +35,8 @@ from connectors.model import (
     WritePlan,
 )
 from connectors.protocol import Connector
-from connectors.tasks import follow_up_description, follow_up_subject, sync_key
-from rules.model import Deal, Gap, Status
+from connectors.task_keys import sync_key
+from rules.model import Deal, Status
 
 MAX_PAGE = 2000
 
@@ -89,17 +89,13 @@ def _task(
     fields: frozenset[TaskField] = frozenset(),
 ) -> TaskWrite:
     """A task write keyed as the worker keys it: from the CRM account's identity and the deal id."""
-    gaps = (
-        Gap("budget", "Budget", "", "budget", "Budget: 'TBD' is a placeholder"),
-        Gap("timing", "Timing", "", "timing", "Timing: nothing entered"),
-    )
     return TaskWrite(
         action,
         sync_key(identity, deal.id),
         deal.id,
         deal.owner_id,
-        follow_up_subject(deal.name, gaps, None),
-        follow_up_description(deal.name, gaps, None, {}),
+        f"[contract] {deal.name}: confirm Budget, Timing",
+        "Budget: 'TBD' is a placeholder.\nTiming: nothing entered.",
         date(2030, 1, 7),
         task_id=task_id,
         fields=fields,

@@ -1,10 +1,12 @@
 """The declarative CRM mapping: one table per CRM (canonical field -> CRM name and codec), read and written
-by one generic reader (`read_deal`) and one generic writer (`write_status`).
+by generic readers and writers: `read_deal` and `write_status` for deals, `read_task` and `write_task` for
+follow-up tasks.
 
 A codec is a CRM's pair of conversions for one kind of canonical value (text, date, `;`-list, ...): each CRM
 declares its `Codec` per kind (built on `connectors.codecs`), and `build_table` turns a connection's
 canonical -> CRM-name mapping into a `FieldTable`. Canonical names outside `KINDS` are custom fields, read
-into `Deal.extra` as they come.
+into `Deal.extra` as they come. A task table (`build_task_table`) maps each `TaskField` the same way, plus
+how the CRM says a task is open or completed (`TaskStates`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,25 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from connectors.model import StatusWrite
+from connectors.model import CrmTask, StatusWrite, TaskAction, TaskField, TaskWrite
 from rules.model import Deal, DealFlags, Value
 
-__all__ = ["KINDS", "OUTPUTS", "Codec", "FieldSpec", "FieldTable", "build_table", "read_deal", "write_status"]
+__all__ = [
+    "KINDS",
+    "OUTPUTS",
+    "TASK_KINDS",
+    "Codec",
+    "FieldSpec",
+    "FieldTable",
+    "TaskStates",
+    "TaskTable",
+    "build_table",
+    "build_task_table",
+    "read_deal",
+    "read_task",
+    "write_status",
+    "write_task",
+]
 
 KINDS: dict[str, str] = {
     "name": "text",
@@ -45,6 +62,20 @@ OUTPUTS: tuple[str, ...] = ("status", "missing", "score", "checked_at", "flagged
 """The canonical fields a StatusWrite sets, in write order."""
 
 CUSTOM = "raw"
+
+TASK_KINDS: dict[TaskField, str] = {
+    TaskField.SUBJECT: "text",
+    TaskField.DESCRIPTION: "text",
+    TaskField.PRIORITY: "priority",
+    TaskField.DUE: "due",
+    TaskField.OWNER: "id",
+    TaskField.KEY: "text",
+}
+"""Task field -> the kind of codec it is read and written with (each CRM's codecs include `priority`, its
+priority scale, and `due`, how it holds a due date)."""
+
+_TASK_READS = (TaskField.KEY, TaskField.SUBJECT, TaskField.DUE, TaskField.OWNER, TaskField.PRIORITY)
+"""The task fields a lookup reads: what the worker compares against a person's edits (not the body)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +177,107 @@ def write_status(write: StatusWrite, table: FieldTable) -> dict[str, Any]:
         if spec is not None:
             out[spec.crm_name] = spec.codec.encode(canonical[key])
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStates:
+    """How a CRM says whether a task is open: the field a write sets and its two values, and the field a
+    lookup reads with the test of its value (Salesforce reads `IsClosed`, which also covers an org's own
+    closed statuses; HubSpot reads the status it writes)."""
+
+    field: str
+    open: str
+    completed: str
+    read_field: str
+    is_open: Callable[[Any], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTable:
+    """A CRM's follow-up task mapping: every `TaskField` -> its field and codec, the open/completed states,
+    and the constant fields a create sets besides (HubSpot's task type)."""
+
+    specs: tuple[FieldSpec, ...]
+    states: TaskStates
+    on_create: tuple[tuple[str, str], ...] = ()
+
+    def spec(self, field: TaskField) -> FieldSpec:
+        return next(s for s in self.specs if s.canonical == field.value)
+
+    def name(self, field: TaskField) -> str:
+        """The CRM's name of a task field (the key field is the connection's setting)."""
+        return self.spec(field).crm_name
+
+    @property
+    def read_names(self) -> tuple[str, ...]:
+        """The CRM fields a lookup by key reads."""
+        return (*(self.name(f) for f in _TASK_READS), self.states.read_field)
+
+
+def build_task_table(
+    names: Mapping[TaskField, str],
+    codecs: Mapping[str, Codec],
+    states: TaskStates,
+    on_create: Mapping[str, str] | None = None,
+) -> TaskTable:
+    """The task table of a CRM's TaskField -> field-name mapping, each with the CRM's codec for its kind.
+    Every `TaskField` must be named."""
+    missing = [f.value for f in TaskField if f not in names]
+    if missing:
+        raise ValueError(f"task table names no field for {', '.join(missing)}")
+    specs = tuple(FieldSpec(f.value, names[f], codecs[TASK_KINDS[f]]) for f in TaskField)
+    return TaskTable(specs, states, tuple((on_create or {}).items()))
+
+
+def _task_value(write: TaskWrite, field: TaskField) -> Any:
+    return {
+        TaskField.SUBJECT: write.subject,
+        TaskField.DESCRIPTION: write.description,
+        TaskField.PRIORITY: write.priority,
+        TaskField.DUE: write.due,
+        TaskField.OWNER: write.owner_id,
+        TaskField.KEY: write.sync_key,
+    }[field]
+
+
+def write_task(write: TaskWrite, table: TaskTable) -> dict[str, Any]:
+    """CRM field -> encoded value for one TaskWrite. A create sets every field, open, plus the table's
+    `on_create`; an update writes only `write.fields`, a reopen those and the open state, a complete those
+    and the completed state. A field whose value is empty (a deal without owner) is left out."""
+    if write.action is TaskAction.CREATE:
+        fields: frozenset[TaskField] = frozenset(TaskField)
+    else:
+        fields = write.fields
+    out: dict[str, Any] = {}
+    for spec in table.specs:
+        field = TaskField(spec.canonical)
+        if field not in fields:
+            continue
+        value = spec.codec.encode(_task_value(write, field))
+        if value is not None and value != "":
+            out[spec.crm_name] = value
+    if write.action in (TaskAction.CREATE, TaskAction.REOPEN):
+        out[table.states.field] = table.states.open
+    elif write.action is TaskAction.COMPLETE:
+        out[table.states.field] = table.states.completed
+    if write.action is TaskAction.CREATE:
+        out.update(table.on_create)
+    return out
+
+
+def read_task(get: Callable[[str], object], table: TaskTable, task_id: str) -> CrmTask:
+    """The CrmTask of one task record found by key: `get(crm_name)` is the record's value of a field."""
+
+    def value(field: TaskField) -> Any:
+        spec = table.spec(field)
+        return spec.codec.decode(get(spec.crm_name))
+
+    return CrmTask(
+        task_id=task_id,
+        sync_key=str(get(table.name(TaskField.KEY))),
+        is_open=table.states.is_open(get(table.states.read_field)),
+        subject=value(TaskField.SUBJECT),
+        due=value(TaskField.DUE),
+        owner_id=value(TaskField.OWNER),
+        priority=value(TaskField.PRIORITY),
+    )

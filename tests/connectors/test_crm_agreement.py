@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors.hubspot.mapping import to_deal
+from connectors.hubspot.mapping import deal_table, to_deal
 from connectors.hubspot.settings import DEFAULT_PROPERTIES
 from connectors.salesforce.pull import OpportunityReader
 from connectors.salesforce.settings import DEFAULT_FIELDS
@@ -21,7 +21,7 @@ def hubspot_deal(**values: str | None) -> Deal:
     """A Deal read from HubSpot property strings, given by canonical key."""
     props: dict[str, str | None] = dict.fromkeys(DEFAULT_PROPERTIES.values())
     props.update({DEFAULT_PROPERTIES[key]: value for key, value in values.items()})
-    return to_deal("1", props, DEFAULT_PROPERTIES)
+    return to_deal("1", props, deal_table(DEFAULT_PROPERTIES))
 
 
 def salesforce_deal(**values: Any) -> Deal:

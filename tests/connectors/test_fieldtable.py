@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -10,10 +11,20 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from connectors.fieldtable import FieldTable, read_deal, write_status
+from connectors.fieldtable import (
+    FieldTable,
+    TaskTable,
+    build_task_table,
+    read_deal,
+    read_task,
+    write_status,
+    write_task,
+)
 from connectors.hubspot import mapping as hs
+from connectors.hubspot import tasks as hs_tasks
 from connectors.hubspot.settings import DEFAULT_PROPERTIES, HubSpotSettings
-from connectors.model import StatusWrite
+from connectors.model import CrmTask, StatusWrite, TaskAction, TaskField, TaskWrite
+from connectors.salesforce import tasks as sf_tasks
 from connectors.salesforce.pull import OpportunityReader
 from connectors.salesforce.pull import deal_table as sf_table
 from connectors.salesforce.settings import DEFAULT_FIELDS, SalesforceSettings
@@ -59,7 +70,7 @@ def hubspot_deal(values: dict[str, str | None], mapping: dict[str, str] = DEFAUL
     props: dict[str, str | None] = dict.fromkeys(mapping.values())
     props.update({mapping[key]: value for key, value in values.items()})
     props[mapping["modified_at"]] = "2026-03-01T10:00:00.000Z"
-    return hs.to_deal("1", props, mapping)
+    return hs.to_deal("1", props, hs.deal_table(mapping))
 
 
 def salesforce_deal(values: dict[str, Any], extra: dict[str, str] | None = None) -> Deal:
@@ -217,3 +228,101 @@ def test_salesforce_fields_problems(fields: dict[str, str], expected: str) -> No
     """A canonical key Salesforce does not map, a blank name or a typo of a canonical key is a problem."""
     problems = salesforce_settings(fields=fields).problems()
     assert any(p.startswith(expected) for p in problems), problems
+
+
+TASK = TaskWrite(
+    TaskAction.CREATE,
+    "bs2-0123456789abcdef-1",
+    "1",
+    "005000000000001",
+    "[bant-sync] Acme: confirm Budget",
+    "Budget: confirm the approved budget.",
+    date(2026, 3, 6),
+    "Normal",
+)
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        (
+            sf_tasks.task_table("BANT_Sync_Key__c"),
+            {
+                "Subject": "[bant-sync] Acme: confirm Budget",
+                "Description": "Budget: confirm the approved budget.",
+                "Priority": "Normal",
+                "ActivityDate": "2026-03-06",
+                "OwnerId": "005000000000001",
+                "BANT_Sync_Key__c": "bs2-0123456789abcdef-1",
+                "Status": "Not Started",
+            },
+        ),
+        (
+            hs_tasks.task_table("bant_sync_key"),
+            {
+                "hs_task_subject": "[bant-sync] Acme: confirm Budget",
+                "hs_task_body": "Budget: confirm the approved budget.",
+                "hs_task_priority": "MEDIUM",
+                "hs_timestamp": "2026-03-06T12:00:00.000Z",
+                "hubspot_owner_id": "005000000000001",
+                "bant_sync_key": "bs2-0123456789abcdef-1",
+                "hs_task_status": "NOT_STARTED",
+                "hs_task_type": "TODO",
+            },
+        ),
+    ],
+    ids=["salesforce", "hubspot"],
+)
+def test_a_task_create_sets_every_field_open_through_each_crms_table(
+    table: TaskTable, expected: dict[str, str]
+) -> None:
+    assert write_task(TASK, table) == expected
+
+
+@pytest.mark.parametrize(
+    "table", [sf_tasks.task_table("Key__c"), hs_tasks.task_table("key")], ids=["salesforce", "hubspot"]
+)
+def test_updates_write_only_the_named_fields_and_the_state_their_action_sets(table: TaskTable) -> None:
+    """UPDATE writes `fields` only; REOPEN also opens; COMPLETE also completes; an empty owner is left out."""
+    due = table.name(TaskField.DUE)
+    status = table.states.field
+    update = replace(TASK, action=TaskAction.UPDATE, task_id="T1", fields=frozenset({TaskField.DUE}))
+    assert list(write_task(update, table)) == [due]
+    reopen = replace(update, action=TaskAction.REOPEN)
+    assert write_task(reopen, table)[status] == table.states.open
+    complete = replace(TASK, action=TaskAction.COMPLETE, task_id="T1", fields=frozenset())
+    assert write_task(complete, table) == {status: table.states.completed}
+    ownerless = replace(
+        TASK, action=TaskAction.UPDATE, task_id="T1", owner_id=None, fields=frozenset(TaskField)
+    )
+    assert table.name(TaskField.OWNER) not in write_task(ownerless, table)
+
+
+def test_a_task_reads_the_same_through_both_tables() -> None:
+    """The same task as Salesforce JSON and as HubSpot property strings gives one CrmTask."""
+    sf_record = {
+        "Key__c": "k1",
+        "Subject": "s",
+        "ActivityDate": "2026-03-06",
+        "OwnerId": "7",
+        "Priority": "High",
+        "IsClosed": True,
+    }
+    hs_record = {
+        "key": "k1",
+        "hs_task_subject": "s",
+        "hs_timestamp": "2026-03-06T12:00:00.000Z",
+        "hubspot_owner_id": "7",
+        "hs_task_priority": "High",
+        "hs_task_status": "COMPLETED",
+    }
+    sf = read_task(sf_record.get, sf_tasks.task_table("Key__c"), "T1")
+    hs_task = read_task(hs_record.get, hs_tasks.task_table("key"), "T1")
+    assert sf == hs_task == CrmTask("T1", "k1", False, "s", date(2026, 3, 6), "7", "High")
+
+
+def test_a_task_table_must_name_every_task_field() -> None:
+    with pytest.raises(ValueError, match="names no field for key"):
+        build_task_table(
+            {f: f.value for f in TaskField if f is not TaskField.KEY}, hs.CODECS, hs_tasks.STATES
+        )

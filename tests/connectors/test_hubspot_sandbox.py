@@ -14,7 +14,7 @@ from connectors.errors import SchemaDriftError
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.model import Cursor, OutcomeKind, RowOutcome, StatusWrite, WritePlan
 from connectors.registry import ConnectorContext
-from connectors.tasks import sync_key
+from connectors.task_keys import sync_key
 from rules import Deal, Framework, Status, evaluate
 from worker.config.frameworks import load_framework
 from worker.state import StateStore, StoreLedger

@@ -18,7 +18,7 @@ from connectors.errors import ConfigurationError, SchemaDriftError
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot.auth import StaticToken
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.mapping import status_properties, to_deal
+from connectors.hubspot.mapping import deal_table, status_properties, to_deal
 from connectors.hubspot.ratelimit import RateLimiter
 from connectors.hubspot.settings import DEFAULT_PROPERTIES, HubSpotSettings
 from connectors.hubspot.tasks import TaskWriter
@@ -168,7 +168,7 @@ def test_deal_mapping_reads_inputs_and_flags() -> None:
         "bant_checked_at": "2026-03-01T10:00:00.000Z",
         "bant_flagged_since": "2026-02-20",
     }
-    deal = to_deal("42", props, DEFAULT_PROPERTIES)
+    deal = to_deal("42", props, deal_table(DEFAULT_PROPERTIES))
     assert deal.id == "42" and deal.owner_id == "77" and deal.deal_type == "poc"
     assert deal.close_date == date(2026, 4, 30)
     assert deal.modified_at == datetime(2026, 3, 2, 8, 59, 59, 123000, tzinfo=UTC)
@@ -181,7 +181,7 @@ def test_deal_mapping_reads_inputs_and_flags() -> None:
 def test_status_properties_format() -> None:
     """A StatusWrite becomes HubSpot strings: ISO millis Z datetime, ISO date, ';'-joined missing."""
     write = StatusWrite("1", Status.NEEDS_QUALIFICATION, ("budget", "timing"), 50, NOW, None)
-    props = status_properties(write, DEFAULT_PROPERTIES)
+    props = status_properties(write, deal_table(DEFAULT_PROPERTIES))
     assert props == {
         "bant_status": "needs_qualification",
         "bant_missing": "budget;timing",
@@ -352,12 +352,11 @@ def test_find_reads_keys_by_id_property_100_at_a_time() -> None:
             "bant_sync_key",
             "hs_task_status",
             "hs_task_subject",
-            "hs_task_body",
             "hs_task_priority",
             "hs_timestamp",
             "hubspot_owner_id",
         ]
-    )
+    ), "a lookup reads what the worker compares, not the task body"
     assert found == {
         "key-0007": CrmTask("9000", "key-0007", False, "s", date(2026, 3, 5), "77", "HIGH"),
         "key-0008": CrmTask("9001", "key-0008", True),

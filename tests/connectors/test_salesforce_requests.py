@@ -339,7 +339,7 @@ def test_field_names_map_canonical_fields_to_opportunity_fields() -> None:
 
 
 FIND = (
-    "SELECT Id, {:literal}, IsClosed, Subject, ActivityDate, OwnerId, Priority FROM Task "
+    "SELECT Id, {:literal}, Subject, ActivityDate, OwnerId, Priority, IsClosed FROM Task "
     "WHERE {:literal} IN {} ORDER BY CreatedDate ASC"
 )
 

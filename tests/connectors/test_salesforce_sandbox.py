@@ -11,7 +11,7 @@ import pytest
 from connectors.contract import ConnectorContract
 from connectors.errors import QuotaExhaustedError, SchemaDriftError
 from connectors.model import OutcomeKind, WriteTarget
-from connectors.tasks import legacy_sync_key, sync_key
+from connectors.task_keys import legacy_sync_key, sync_key
 from sandbox import FaultRule, Sandbox, SandboxOptions
 from sandbox.salesforce.schema import FieldDef
 from tests.connectors.sf_sandbox_support import Progress, SfSandboxEnv, sync, written

@@ -31,9 +31,9 @@ from worker.cli.sync import exit_code_for
 from worker.config.loader import load_settings
 
 try:
-    from connectors.tasks import legacy_sync_key
+    from connectors.task_keys import legacy_sync_key
 except ImportError:  # before 0.2 the only key was today's legacy one
-    from connectors.tasks import sync_key as legacy_sync_key
+    from connectors.task_keys import sync_key as legacy_sync_key
 
 
 # ----- helpers ----------------------------------------------------------------------------------------------

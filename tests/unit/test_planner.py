@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime
 import pytest
 
 from connectors.model import CONTENT_FIELDS, CrmTask, TaskAction, TaskField, TaskWrite
-from connectors.tasks import follow_up_description, follow_up_subject, retired_key
+from connectors.task_keys import retired_key
 from rules import Assessment, Deal, DealFlags, Framework, Status, evaluate
 from rules.model import Gap
 from worker.state.ledger import LedgerEntry
+from worker.sync.follow_up import follow_up_description, follow_up_subject
 from worker.sync.planner import PlanContext, TaskFacts, plan_closing, plan_page, plan_statuses, plan_task
 
 TODAY = date(2026, 11, 27)  # a Friday

@@ -22,7 +22,7 @@ from connectors.model import (
     WritePlan,
     WriteTarget,
 )
-from connectors.tasks import legacy_sync_key, retired_key, sync_key
+from connectors.task_keys import legacy_sync_key, retired_key, sync_key
 from rules import Assessment, Deal, DealFlags, Status
 from rules.model import Gap
 from worker.state import LedgerEntry, StateStore, StoreLedger

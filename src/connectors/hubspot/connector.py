@@ -9,7 +9,7 @@ from typing import Any
 from connectors.errors import ConfigurationError, SchemaDriftError
 from connectors.hubspot.auth import token_source
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
-from connectors.hubspot.mapping import parse_datetime, status_properties, to_deal
+from connectors.hubspot.mapping import deal_table, parse_datetime, status_properties, to_deal
 from connectors.hubspot.preflight import preflight
 from connectors.hubspot.pull import Record, Result, Sweeper, Window, require_properties, search_body
 from connectors.hubspot.ratelimit import SEARCH, RateLimiter
@@ -45,6 +45,7 @@ class HubSpotConnector:
         self.settings = settings
         self._context = context
         self._mapping = settings.props
+        self._table = deal_table(self._mapping)
         policy = retry_policy(settings, context.sleep)
         self.limiter = RateLimiter(
             settings.burst_limit_per_10s,
@@ -145,7 +146,7 @@ class HubSpotConnector:
         self.last_sweep = sweeper
         batch: list[Deal] = []
         for records in sweeper.sweep(since, self._context.clock()):
-            batch.extend(to_deal(r.id, r.properties, self._mapping) for r in records)
+            batch.extend(to_deal(r.id, r.properties, self._table) for r in records)
             if len(batch) >= self.settings.deals_per_page - self.settings.page_size:
                 yield _page(batch)
                 batch = []
@@ -177,13 +178,13 @@ class HubSpotConnector:
         require_properties([Record(str(record.id), props)], self._properties, self._mapping)
         if (props.get(self._mapping["is_closed"]) or "").lower() == "true":
             return None
-        return to_deal(str(record.id), props, self._mapping)
+        return to_deal(str(record.id), props, self._table)
 
     def apply(self, plan: WritePlan) -> list[RowOutcome]:
         """Status writes first, then tasks, in separate batches; one RowOutcome per write."""
         outcomes: list[RowOutcome] = []
         if plan.status_writes:
-            rows = [(w.deal_id, status_properties(w, self._mapping)) for w in plan.status_writes]
+            rows = [(w.deal_id, status_properties(w, self._table)) for w in plan.status_writes]
             results = batch_update(self.client, "deals_batch", rows, "deal")
             for write in plan.status_writes:
                 result = results[write.deal_id]

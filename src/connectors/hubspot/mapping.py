@@ -9,7 +9,7 @@ Every conversion is `connectors.codecs`' (shared with Salesforce, so both CRMs g
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import TypeVar
@@ -24,6 +24,7 @@ from rules.model import Deal
 __all__ = [
     "CODECS",
     "deal_table",
+    "due_timestamp",
     "epoch_millis",
     "format_datetime",
     "missing_properties",
@@ -64,6 +65,20 @@ def _date_text(value: date | None) -> str:
     return value.isoformat() if value else ""
 
 
+_PRIORITY = {"high": "HIGH", "normal": "MEDIUM", "medium": "MEDIUM", "low": "LOW"}
+"""bant-sync's priorities (Salesforce's words) -> HubSpot's `hs_task_priority` values."""
+
+
+def due_timestamp(due: date) -> str:
+    """Noon UTC on the due date, so the date reads the same in every timezone of the Americas and Europe."""
+    return format_datetime(datetime.combine(due, time(12, 0), tzinfo=UTC))
+
+
+def _due_date(raw: str | None) -> date | None:
+    moment = _lenient(parse_datetime, raw)
+    return moment.date() if moment is not None else None
+
+
 CODECS: dict[str, Codec] = {
     "text": Codec(decode=lambda raw: raw, encode=lambda value: value),
     "id": Codec(decode=lambda raw: raw or None, encode=lambda value: value),
@@ -73,8 +88,13 @@ CODECS: dict[str, Codec] = {
     "list": Codec(decode=split_list, encode=join_list),
     "int": Codec(decode=_int, encode=str),
     "raw": Codec(decode=lambda raw: raw, encode=lambda value: value),
+    "priority": Codec(
+        decode=lambda raw: raw or None, encode=lambda value: _PRIORITY.get(value.lower(), "HIGH")
+    ),
+    "due": Codec(decode=_due_date, encode=due_timestamp),
 }
-"""HubSpot's codec per kind of canonical field (`fieldtable.KINDS`): property strings in and out."""
+"""HubSpot's codec per kind of canonical field (`fieldtable.KINDS`, `fieldtable.TASK_KINDS`): property
+strings in and out."""
 
 
 def deal_table(mapping: Mapping[str, str]) -> FieldTable:
@@ -87,14 +107,13 @@ def _table(items: tuple[tuple[str, str], ...]) -> FieldTable:
     return build_table(dict(items), CODECS)
 
 
-def to_deal(deal_id: str, props: Mapping[str, str | None], mapping: Mapping[str, str]) -> Deal:
+def to_deal(deal_id: str, props: Mapping[str, str | None], table: FieldTable) -> Deal:
     """Translate one HubSpot deal (its id and property strings) into the canonical Deal."""
-    table = deal_table(mapping)
     modified = table.get("modified_at")
     moment = None if modified is None else modified.codec.decode(props.get(modified.crm_name))
     return read_deal(props.get, table, deal_id, moment)
 
 
-def status_properties(write: StatusWrite, mapping: Mapping[str, str]) -> dict[str, str]:
+def status_properties(write: StatusWrite, table: FieldTable) -> dict[str, str]:
     """The property strings one StatusWrite sets; an empty string clears a HubSpot property."""
-    return write_status(write, deal_table(mapping))
+    return write_status(write, table)

@@ -11,43 +11,44 @@ does not lag recent writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from connectors.codecs import format_millis, parse_datetime
 from connectors.concurrency import map_in_parallel
 from connectors.errors import TransientError
+from connectors.fieldtable import TaskStates, TaskTable, build_task_table, read_task, write_task
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.mapping import CODECS
 from connectors.hubspot.write import RowResult, batch_update, chunks, read_results
 from connectors.model import CrmTask, OutcomeKind, RowOutcome, TaskAction, TaskField, TaskWrite, WriteTarget
 
-_PRIORITY = {"high": "HIGH", "normal": "MEDIUM", "medium": "MEDIUM", "low": "LOW"}
-OPEN, COMPLETED = "NOT_STARTED", "COMPLETED"
-FIELDS: dict[TaskField, str] = {
-    TaskField.SUBJECT: "hs_task_subject",
-    TaskField.DESCRIPTION: "hs_task_body",
-    TaskField.PRIORITY: "hs_task_priority",
-    TaskField.DUE: "hs_timestamp",
-    TaskField.OWNER: "hubspot_owner_id",
-}
-"""The field table: bant-sync's task fields -> task properties (the key property is configurable)."""
+STATES = TaskStates(
+    field="hs_task_status",
+    open="NOT_STARTED",
+    completed="COMPLETED",
+    read_field="hs_task_status",
+    is_open=lambda status: status != "COMPLETED",
+)
 
 
-def due_timestamp(due: date) -> str:
-    """Noon UTC on the due date, so the date reads the same in every timezone of the Americas and Europe."""
-    return format_millis(datetime.combine(due, time(12, 0), tzinfo=UTC))
+def task_table(key_property: str) -> TaskTable:
+    """HubSpot's task table: bant-sync's task fields -> task properties, the key property the connection's.
+    A create is a to-do (`hs_task_type`)."""
+    return _task_table(key_property)
 
 
-def _value(write: TaskWrite, name: TaskField) -> str | None:
-    return {
-        TaskField.SUBJECT: write.subject,
-        TaskField.DESCRIPTION: write.description,
-        TaskField.PRIORITY: _PRIORITY.get(write.priority.lower(), "HIGH"),
-        TaskField.DUE: due_timestamp(write.due),
-        TaskField.OWNER: write.owner_id,
-        TaskField.KEY: write.sync_key,
-    }[name]
+@lru_cache(maxsize=8)
+def _task_table(key_property: str) -> TaskTable:
+    names = {
+        TaskField.SUBJECT: "hs_task_subject",
+        TaskField.DESCRIPTION: "hs_task_body",
+        TaskField.PRIORITY: "hs_task_priority",
+        TaskField.DUE: "hs_timestamp",
+        TaskField.OWNER: "hubspot_owner_id",
+        TaskField.KEY: key_property,
+    }
+    return build_task_table(names, CODECS, STATES, {"hs_task_type": "TODO"})
 
 
 class TaskWriter:
@@ -56,31 +57,23 @@ class TaskWriter:
     def __init__(self, client: HubSpotClient, key_property: str) -> None:
         self._client = client
         self._key = key_property
+        self._table = task_table(key_property)
         self.association_type_id: int | None = None
 
     def properties(self, write: TaskWrite) -> dict[str, str]:
-        """The task properties one write sets. A create sets them all, open; an update only `write.fields`."""
-        names = {*FIELDS, TaskField.KEY} if write.action is TaskAction.CREATE else set(write.fields)
-        props: dict[str, str] = {}
-        for name in names:
-            value = _value(write, name)
-            if value:
-                props[self._key if name is TaskField.KEY else FIELDS[name]] = value
-        if write.action is TaskAction.CREATE:
-            props.update({"hs_task_status": OPEN, "hs_task_type": "TODO"})
-        elif write.action is TaskAction.REOPEN:
-            props["hs_task_status"] = OPEN
-        elif write.action is TaskAction.COMPLETE:
-            props["hs_task_status"] = COMPLETED
-        return props
+        """The task properties one write sets (`fieldtable.write_task` over HubSpot's task table)."""
+        return write_task(write, self._table)
 
     def find(self, keys: Sequence[str]) -> dict[str, CrmTask]:
         """The tasks HubSpot holds under these keys (read-your-writes consistent), 100 keys per call."""
-        return {key: _task(key, record) for key, record in self._read(keys).items()}
+        return {
+            key: read_task((record.get("properties") or {}).get, self._table, str(record["id"]))
+            for key, record in self._read(keys).items()
+        }
 
     def _read(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        wanted = [self._key, "hs_task_status", *FIELDS.values()]
+        wanted = list(self._table.read_names)
         for chunk in chunks(sorted(set(keys))):
             body = {"idProperty": self._key, "inputs": [{"id": key} for key in chunk], "properties": wanted}
             response = self._client.call_json("other", "tasks_batch", "read", body, archived=False)
@@ -169,20 +162,6 @@ class TaskWriter:
                 }
             ],
         }
-
-
-def _task(key: str, record: Mapping[str, Any]) -> CrmTask:
-    props = record.get("properties") or {}
-    due = parse_datetime(props.get("hs_timestamp"))
-    return CrmTask(
-        task_id=str(record["id"]),
-        sync_key=key,
-        is_open=props.get("hs_task_status") != COMPLETED,
-        subject=props.get("hs_task_subject"),
-        due=due.date() if due is not None else None,
-        owner_id=props.get("hubspot_owner_id") or None,
-        priority=props.get("hs_task_priority"),
-    )
 
 
 def _outcome(

@@ -84,9 +84,12 @@ CODECS: dict[str, Codec] = {
         encode=lambda value: value,
     ),
     "raw": Codec(decode=lambda value: value, encode=lambda value: value),
+    "priority": Codec(decode=lambda value: value or None, encode=lambda value: value),
+    "due": Codec(decode=_as_date, encode=lambda value: value.isoformat()),
 }
-"""Salesforce's codec per kind of canonical field (`fieldtable.KINDS`), over values already converted by
-the field's describe type (`CONVERTERS`): a date field is a date, a text field stays text."""
+"""Salesforce's codec per kind of canonical field (`fieldtable.KINDS`, `fieldtable.TASK_KINDS`). Deal values
+come already converted by the field's describe type (`CONVERTERS`): a date field is a date, a text field
+stays text; task values come as JSON (`ActivityDate` a `YYYY-MM-DD` string)."""
 
 
 def deal_table(field_map: Mapping[str, str], extra_fields: Mapping[str, str]) -> FieldTable:

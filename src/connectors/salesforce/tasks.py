@@ -16,60 +16,55 @@ URIs over 16,384 bytes (REST API Developer Guide, "Limits"), which a page of 2,0
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from simple_salesforce.format import format_soql
 
 from connectors.errors import TransientError
+from connectors.fieldtable import TaskStates, TaskTable, build_task_table, read_task, write_task
 from connectors.model import CrmTask, OutcomeKind, RowOutcome, TaskAction, TaskField, TaskWrite, WriteTarget
+from connectors.salesforce.pull import CODECS
 from connectors.salesforce.write import CHUNK, CollectionWriter, SaveResult
 
-OPEN, COMPLETED = "Not Started", "Completed"
 GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "INVALID_ID_FIELD"})
 """A task someone deleted: nothing left to complete."""
 
-FIELDS: dict[TaskField, str] = {
-    TaskField.SUBJECT: "Subject",
-    TaskField.DESCRIPTION: "Description",
-    TaskField.PRIORITY: "Priority",
-    TaskField.DUE: "ActivityDate",
-    TaskField.OWNER: "OwnerId",
-}
-"""The field table: bant-sync's task fields -> Task fields (the key field is configurable)."""
+STATES = TaskStates(
+    field="Status",
+    open="Not Started",
+    completed="Completed",
+    read_field="IsClosed",
+    is_open=lambda closed: not closed,
+)
+"""Written: the standard Status values; read: IsClosed, true for every closed status an org defines."""
 
 
-def _value(write: TaskWrite, name: TaskField) -> Any:
-    return {
-        TaskField.SUBJECT: write.subject,
-        TaskField.DESCRIPTION: write.description,
-        TaskField.PRIORITY: write.priority,
-        TaskField.DUE: write.due.isoformat(),
-        TaskField.OWNER: write.owner_id,
-        TaskField.KEY: write.sync_key,
-    }[name]
+def task_table(key_field: str) -> TaskTable:
+    """Salesforce's task table: bant-sync's task fields -> Task fields, the key field the connection's."""
+    return _task_table(key_field)
+
+
+@lru_cache(maxsize=8)
+def _task_table(key_field: str) -> TaskTable:
+    names = {
+        TaskField.SUBJECT: "Subject",
+        TaskField.DESCRIPTION: "Description",
+        TaskField.PRIORITY: "Priority",
+        TaskField.DUE: "ActivityDate",
+        TaskField.OWNER: "OwnerId",
+        TaskField.KEY: key_field,
+    }
+    return build_task_table(names, CODECS, STATES)
 
 
 def task_record(write: TaskWrite, key_field: str) -> dict[str, Any]:
-    """The Task fields one write sets. A create sets them all, open; an update only `write.fields`."""
-    record: dict[str, Any] = {"attributes": {"type": "Task"}}
+    """The Task record one write sends: the table's fields, the deal it is about on a create, its id on
+    every other action."""
+    record: dict[str, Any] = {"attributes": {"type": "Task"}, **write_task(write, task_table(key_field))}
     if write.action is TaskAction.CREATE:
-        names = set(FIELDS) | {TaskField.KEY}
         record["WhatId"] = write.deal_id
-        record["Status"] = OPEN
-    elif write.action is TaskAction.COMPLETE:
-        names = set(write.fields)
-        record["Status"] = COMPLETED
-    else:
-        names = set(write.fields)
-        if write.action is TaskAction.REOPEN:
-            record["Status"] = OPEN
-    for name in names:
-        value = _value(write, name)
-        if name is TaskField.OWNER and not value:
-            continue
-        record[key_field if name is TaskField.KEY else FIELDS[name]] = value
-    if write.task_id and write.action is not TaskAction.CREATE:
+    elif write.task_id:
         record["id"] = write.task_id
     return record
 
@@ -128,28 +123,17 @@ class TaskWriter:
 
 def find_tasks(writer: CollectionWriter, keys: Sequence[str], key_field: str) -> dict[str, CrmTask]:
     """The tasks Salesforce holds under these sync keys (one query per 200 keys; the oldest wins a tie)."""
+    table = task_table(key_field)
     found: dict[str, CrmTask] = {}
     unique = sorted(set(keys))
     for start in range(0, len(unique), CHUNK):
         soql = format_soql(
-            "SELECT Id, {:literal}, IsClosed, Subject, ActivityDate, OwnerId, Priority FROM Task "
-            "WHERE {:literal} IN {} ORDER BY CreatedDate ASC",
-            key_field,
+            "SELECT Id, {:literal} FROM Task WHERE {:literal} IN {} ORDER BY CreatedDate ASC",
+            ", ".join(table.read_names),
             key_field,
             unique[start : start + CHUNK],
         )
         for record in writer.client.query(soql):
-            key = str(record[key_field])
-            if key in found:
-                continue
-            due = record.get("ActivityDate")
-            found[key] = CrmTask(
-                task_id=str(record["Id"]),
-                sync_key=key,
-                is_open=not record.get("IsClosed"),
-                subject=record.get("Subject"),
-                due=date.fromisoformat(due) if isinstance(due, str) and due else None,
-                owner_id=record.get("OwnerId"),
-                priority=record.get("Priority"),
-            )
+            task = read_task(record.get, table, str(record["Id"]))
+            found.setdefault(task.sync_key, task)
     return found

@@ -34,9 +34,10 @@ from connectors.model import (
     TaskWrite,
     WritePlan,
 )
-from connectors.tasks import due_date, follow_up_description, follow_up_subject, retired_key
+from connectors.task_keys import retired_key
 from rules import Assessment, Deal
 from worker.state.ledger import LedgerEntry, LedgerState
+from worker.sync.follow_up import due_date, follow_up_description, follow_up_subject
 
 ESCALATIONS = frozenset({"qualify_out", "poc_unqualified"})
 

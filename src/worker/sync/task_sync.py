@@ -22,7 +22,7 @@ import structlog
 
 from connectors.model import CrmTask, OutcomeKind, RowOutcome, TaskAction, TaskField, TaskWrite, WritePlan
 from connectors.protocol import Connector
-from connectors.tasks import sync_key
+from connectors.task_keys import sync_key
 from rules import Assessment, Deal, Status
 from worker.state.ledger import LedgerEntry, LedgerState, StoreLedger
 from worker.sync.planner import PlanContext, TaskFacts, plan_task

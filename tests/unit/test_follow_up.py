@@ -1,4 +1,4 @@
-"""Task wording and business-day due dates shared by every connector."""
+"""Follow-up task wording and business-day due dates (the same on every CRM), and the task keys."""
 
 from __future__ import annotations
 
@@ -6,19 +6,17 @@ from datetime import date
 
 import pytest
 
-from connectors.tasks import (
+from connectors.task_keys import legacy_sync_key, retired_key, sync_key
+from rules.model import Gap
+from worker.sync.follow_up import (
     DESCRIPTION_MAX,
     SUBJECT_MAX,
     add_business_days,
     due_date,
     follow_up_description,
     follow_up_subject,
-    legacy_sync_key,
     prompt_for,
-    retired_key,
-    sync_key,
 )
-from rules.model import Gap
 
 
 def test_unknown_criterion_gets_a_generic_prompt() -> None:

@@ -1,4 +1,4 @@
-"""CRM-neutral wording and due dates of bant-sync's follow-up tasks. Pure functions: time is passed in.
+"""What a follow-up task says and when it is due, the same on every CRM. Pure functions: time is passed in.
 
 A task must tell the rep exactly what to confirm, so the description names each missing criterion with a
 concrete question and, when the rules gave one, the reason it counts as missing ("'TBD' is a placeholder").
@@ -6,7 +6,6 @@ concrete question and, when the rules gave one, the reason it counts as missing 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, timedelta
 
@@ -123,23 +122,3 @@ def add_business_days(start: date, days: int, holidays: Collection[date] = ()) -
 def due_date(today: date, business_days: int, holidays: Collection[date] = ()) -> date:
     """When a new or re-opened follow-up task is due."""
     return add_business_days(today, business_days, holidays)
-
-
-def sync_key(identity: str, deal_id: str) -> str:
-    """The key of a deal's bant-sync task: the CRM account's identity (Salesforce org id, HubSpot portal
-    id) and the deal id, so renaming a connection or a second install against the same CRM finds the same
-    task. At most 64 characters, safe for Salesforce's external id and HubSpot's unique property."""
-    digest = hashlib.sha256(f"{identity}\x00{deal_id}".encode()).hexdigest()[:16]
-    return f"bs2-{digest}-{deal_id}"[:64]
-
-
-def legacy_sync_key(connection: str, deal_id: str) -> str:
-    """The key bant-sync used before 0.2, hashed from the connection's name: tasks keyed this way are
-    adopted (re-keyed with `sync_key`), never duplicated."""
-    digest = hashlib.sha256(f"{connection}\x00{deal_id}".encode()).hexdigest()[:24]
-    return f"bs1-{digest}-{deal_id}"[:64]
-
-
-def retired_key(key: str, task_id: str) -> str:
-    """Where a completed task's key goes when `completed_tasks = "new_task"` frees it for a new task."""
-    return f"{key[:40]}~done-{task_id}"[:64]
