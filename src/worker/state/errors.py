@@ -5,6 +5,7 @@
      ├── StateUnavailableError   the database is unreachable or stayed locked: retry, or fix the server
      ├── SchemaVersionError      the database was written by a newer bant-sync: upgrade bant-sync
      ├── LeaseHeldError          another run holds this connection's lease: wait, or stop that run
+     │    └── UnlockRefusedError `unlock` found the holder alive: stop it, or --force if it is dead
      ├── LeaseLostError          this run's lease was taken over: stop the run, write nothing more
      ├── UnknownRecordError      a run id or task sync key the store has never seen: a caller bug
      └── DuplicateRunError       a run id started twice: a caller bug (run ids must be unique)
@@ -19,6 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rules.errors import CONFIG, LEASE_HELD, BantSyncError
+from worker.state.model import Lease
 
 
 class StateError(BantSyncError):
@@ -54,20 +56,43 @@ class SchemaVersionError(StateError):
 
 
 class LeaseHeldError(StateError):
-    """Another run holds the connection's lease until `expires_at`; `holder_run_id` names it."""
+    """Another run holds the connection's lease until `expires_at`; `holder_run_id` names it, and `lease`
+    (when known) its process and last heartbeat."""
 
     exit_code = LEASE_HELD
     http_status = 409
 
-    def __init__(self, holder_run_id: str, expires_at: datetime, connection: str | None = None) -> None:
+    def __init__(
+        self,
+        holder_run_id: str,
+        expires_at: datetime,
+        connection: str | None = None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
         where = f"connection {connection!r}" if connection is not None else "the connection"
+        who = lease.describe() if lease is not None else f"run {holder_run_id}"
         super().__init__(
-            f"{where} is busy: run {holder_run_id} holds its lease until {expires_at.isoformat()}; "
-            f"wait for that run to finish (or for the lease to expire if its process died) and retry"
+            f"{where} is busy: {who} holds its lease until {expires_at.isoformat()}; wait for that run to "
+            f"finish and retry (a holder that died on this host is taken over at once; one on another host "
+            f"when its lease expires, or by `bant-sync unlock`)"
         )
         self.holder_run_id = holder_run_id
         self.expires_at = expires_at
         self.connection = connection
+        self.lease = lease
+
+
+class UnlockRefusedError(LeaseHeldError):
+    """`bant-sync unlock` found the lease's holder alive (or could not tell): nothing was released."""
+
+    def __init__(self, lease: Lease, why: str, hint: str) -> None:
+        super().__init__(lease.run_id, lease.expires_at, lease.connection, lease=lease)
+        self.args = (
+            f"refusing to unlock connection {lease.connection!r}: {lease.describe()} holds its lease "
+            f"until {lease.expires_at.isoformat()} and {why}",
+        )
+        self.hint = hint
 
 
 class LeaseLostError(StateError):

@@ -30,7 +30,18 @@ def _v1_to_v2(conn: Connection, backend: str) -> None:
     identities.create(conn)
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2}
+def _v2_to_v3(conn: Connection, backend: str) -> None:
+    """Leases that recover in seconds: the holder's host, PID, PID namespace and process instance, and
+    its last heartbeat. A lease held across the upgrade has none of them and simply expires."""
+    conn.execute(text("ALTER TABLE leases ADD COLUMN holder_host VARCHAR(255)"))
+    conn.execute(text("ALTER TABLE leases ADD COLUMN holder_pid INTEGER"))
+    conn.execute(text("ALTER TABLE leases ADD COLUMN holder_namespace VARCHAR(100)"))
+    conn.execute(text("ALTER TABLE leases ADD COLUMN holder_instance VARCHAR(40)"))
+    timestamp = "TIMESTAMP WITH TIME ZONE" if backend == "postgresql" else "DATETIME"
+    conn.execute(text(f"ALTER TABLE leases ADD COLUMN heartbeat_at {timestamp}"))
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
 """Version n -> n+1 steps."""
 
 

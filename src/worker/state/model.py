@@ -77,17 +77,52 @@ def member(name: str, value: str, kind: type[_E]) -> _E:
 
 
 @dataclass(frozen=True, slots=True)
+class Holder:
+    """The process that holds a lease: its host name and PID (for people, and for the liveness check),
+    the PID namespace it runs in and a random id of the process's lifetime.
+
+    Two holders share a machine only when both the host name and the PID namespace match (two containers
+    given one host name have separate PID namespaces, and must never judge each other's PIDs). `instance`
+    tells a restarted process from its dead predecessor when both got the same PID (PID 1 in a container).
+    """
+
+    host: str
+    pid: int
+    namespace: str = ""
+    instance: str = ""
+
+    def same_machine(self, other: Holder) -> bool:
+        """True when a PID of `other` means the same process here (same host and PID namespace)."""
+        return (self.host, self.namespace) == (other.host, other.namespace)
+
+    def describe(self) -> str:
+        return f"host {self.host}, pid {self.pid}"
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """The right to run on one connection until `expires_at`. `token` is the fencing token: it grows on
-    every acquisition, and a write carrying a token that is no longer current is refused."""
+    every acquisition, and a write carrying a token that is no longer current is refused. `holder` is the
+    process holding it and `heartbeat_at` its last renewal (None for a lease stored before schema v3)."""
 
     connection: str
     run_id: str
     token: int
     expires_at: datetime
+    holder: Holder | None = None
+    heartbeat_at: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "expires_at", utc("expires_at", self.expires_at))
+        if self.heartbeat_at is not None:
+            object.__setattr__(self, "heartbeat_at", utc("heartbeat_at", self.heartbeat_at))
+
+    def describe(self) -> str:
+        """ "run R (host H, pid P, last heartbeat T)", as errors and `unlock` name a holder."""
+        details = [self.holder.describe()] if self.holder is not None else []
+        if self.heartbeat_at is not None:
+            details.append(f"last heartbeat {self.heartbeat_at.isoformat()}")
+        return f"run {self.run_id}" + (f" ({', '.join(details)})" if details else "")
 
 
 @dataclass(frozen=True, slots=True)

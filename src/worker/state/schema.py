@@ -1,4 +1,4 @@
-"""The state store's tables (schema version 2) and the column types that keep values honest.
+"""The state store's tables (schema version 3) and the column types that keep values honest.
 
 Times are stored as UTC: `timestamptz` on PostgreSQL, naive-UTC text on SQLite (which has no time zone
 type); both come back tz-aware. Tuples and counters are stored as JSON text so both backends read the same.
@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from worker.state.model import utc
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The newest schema this code writes. Bump it together with a migration in migrate.MIGRATIONS."""
 
 
@@ -89,7 +89,14 @@ leases = Table(
     Column("run_id", String(100), nullable=True),
     Column("token", BigInteger, nullable=False),
     Column("expires_at", UTCDateTime, nullable=True),
+    Column("holder_host", String(255), nullable=True),
+    Column("holder_pid", Integer, nullable=True),
+    Column("holder_namespace", String(100), nullable=True),
+    Column("holder_instance", String(40), nullable=True),
+    Column("heartbeat_at", UTCDateTime, nullable=True),
 )
+"""One row per connection, never deleted. The holder columns (schema v3) name the process holding the
+lease; `heartbeat_at` is its last renewal."""
 
 cursors = Table(
     "cursors",

@@ -13,9 +13,10 @@ from connectors.model import Cursor
 from worker.state import deals, identities, leases, progress, rejections, runs
 from worker.state import ledger as ledger_rows
 from worker.state.engine import Database
+from worker.state.leases import Alive
 from worker.state.ledger import LedgerEntry, StoreLedger
 from worker.state.migrate import ensure_schema
-from worker.state.model import AuditRow, DealState, Lease, Rejection, RunRecord, StatusChange
+from worker.state.model import AuditRow, DealState, Holder, Lease, Rejection, RunRecord, StatusChange
 
 
 class StateStore:
@@ -58,17 +59,33 @@ class StateStore:
         self._db.close()
 
     # lease
-    def acquire_lease(self, connection: str, run_id: str, now: datetime, ttl: timedelta) -> Lease:
-        return leases.acquire(self._db, connection, run_id, now, ttl)
+    def acquire_lease(
+        self,
+        connection: str,
+        run_id: str,
+        now: datetime,
+        ttl: timedelta,
+        *,
+        me: Holder | None = None,
+        alive: Alive = leases.pid_alive,
+    ) -> Lease:
+        """Take the lease (LeaseHeldError naming a live holder); a dead holder on this machine is taken
+        over at once. `me` defaults to this process; `alive` is the PID liveness check."""
+        return leases.acquire(self._db, connection, run_id, now, ttl, me=me, alive=alive)
 
     def renew_lease(self, lease: Lease, now: datetime, ttl: timedelta) -> Lease:
         return leases.renew(self._db, lease, now, ttl)
 
-    def release_lease(self, lease: Lease) -> None:
-        leases.release(self._db, lease)
+    def release_lease(self, lease: Lease) -> bool:
+        """Give `lease` up (nothing happens when it is no longer current); True when it was released."""
+        return leases.release(self._db, lease)
 
     def lease_holder(self, connection: str, now: datetime) -> Lease | None:
         return leases.holder(self._db, connection, now)
+
+    def recorded_lease(self, connection: str) -> Lease | None:
+        """The lease the store records for `connection`, expired or not; None when nobody holds it."""
+        return leases.recorded(self._db, connection)
 
     # progress
     def get_cursor(self, connection: str) -> Cursor | None:

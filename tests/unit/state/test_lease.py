@@ -1,12 +1,21 @@
-"""The lease: single flight per connection, expiry, fencing tokens."""
+"""The lease: single flight per connection, expiry, fencing tokens, and taking over a dead holder."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from worker.state import LeaseHeldError, LeaseLostError, StateStore
+from worker.state.leases import pid_alive
+from worker.state.model import Holder
 
 from .conftest import T0
 
@@ -136,3 +145,109 @@ def test_bad_times_are_refused(store: StateStore, now: datetime, ttl: timedelta,
     with pytest.raises(ValueError, match=message):
         store.acquire_lease("sf", "run-1", now, ttl)
     assert store.lease_holder("sf", T0) is None
+
+
+HERE = Holder("host-a", 4242, "pid:[1]", "instance-1")
+"""A holder on the test's pretend machine; `me` of the contender varies per test."""
+
+
+def _dead(pid: int) -> bool:
+    return False
+
+
+def _alive(pid: int) -> bool:
+    return True
+
+
+def test_the_lease_row_names_its_holder_and_heartbeat(store: StateStore) -> None:
+    """Acquiring records the holder's host and PID and the heartbeat; renewing moves the heartbeat."""
+    lease = store.acquire_lease("sf", "run-1", T0, TTL, me=HERE)
+    assert (lease.holder, lease.heartbeat_at) == (HERE, T0)
+    renewed = store.renew_lease(lease, T0 + timedelta(seconds=20), TTL)
+    recorded = store.recorded_lease("sf")
+    assert recorded == renewed
+    assert recorded is not None and recorded.heartbeat_at == T0 + timedelta(seconds=20)
+
+
+def test_by_default_the_holder_is_this_process(store: StateStore) -> None:
+    """Without `me`, the lease names this process: its host name and PID."""
+    lease = store.acquire_lease("sf", "run-1", T0, TTL)
+    assert lease.holder is not None
+    assert (lease.holder.host, lease.holder.pid) == (socket.gethostname(), os.getpid())
+
+
+@pytest.mark.parametrize(
+    ("me", "alive", "taken_over"),
+    [
+        (Holder("host-a", 5000, "pid:[1]", "instance-2"), _dead, True),
+        (Holder("host-a", 5000, "pid:[1]", "instance-2"), _alive, False),
+        (Holder("host-a", 4242, "pid:[1]", "instance-2"), _alive, True),
+        (Holder("host-a", 4242, "pid:[1]", "instance-1"), _alive, False),
+        (Holder("host-b", 5000, "pid:[1]", "instance-2"), _dead, False),
+        (Holder("host-a", 5000, "pid:[2]", "instance-2"), _dead, False),
+    ],
+    ids=[
+        "same-host-pid-dead",
+        "same-host-pid-alive",
+        "pid-reused-by-a-restarted-process",
+        "another-run-of-the-same-process",
+        "other-host-is-never-probed",
+        "other-pid-namespace-is-never-probed",
+    ],
+)
+def test_a_dead_holder_on_this_machine_is_taken_over_at_once(
+    store: StateStore, me: Holder, alive: Callable[[int], bool], taken_over: bool
+) -> None:
+    """Long before expiry, a run takes over the lease of a holder whose process is gone from this machine
+    (a bumped token makes the dead run's lease stale); a live holder, or one on another machine or in
+    another PID namespace, keeps it."""
+    dead = store.acquire_lease("sf", "run-1", T0, TTL, me=HERE)
+    soon = T0 + timedelta(seconds=1)
+    if taken_over:
+        lease = store.acquire_lease("sf", "run-2", soon, TTL, me=me, alive=alive)
+        assert lease.token == dead.token + 1 and lease.holder == me
+        with pytest.raises(LeaseLostError):
+            store.renew_lease(dead, soon, TTL)
+    else:
+        with pytest.raises(LeaseHeldError) as caught:
+            store.acquire_lease("sf", "run-2", soon, TTL, me=me, alive=alive)
+        message = str(caught.value)
+        assert "run run-1 (host host-a, pid 4242, last heartbeat 2025-03-03T09:00:00+00:00)" in message
+        assert caught.value.lease == dead
+
+
+def test_another_hosts_dead_holder_is_free_once_the_ttl_passes(store: StateStore) -> None:
+    """A holder on another machine cannot be probed: its lease is free exactly when its heartbeat is a
+    TTL old."""
+    store.acquire_lease("sf", "run-1", T0, TTL, me=HERE)
+    elsewhere = Holder("host-b", 5000, "pid:[1]", "instance-2")
+    with pytest.raises(LeaseHeldError):
+        store.acquire_lease("sf", "run-2", T0 + TTL - timedelta(microseconds=1), TTL, me=elsewhere)
+    lease = store.acquire_lease("sf", "run-2", T0 + TTL, TTL, me=elsewhere)
+    assert lease.holder == elsewhere
+
+
+def test_release_forgets_the_holder(store: StateStore) -> None:
+    """A released lease names no holder; releasing a stale lease reports that nothing was released."""
+    lease = store.acquire_lease("sf", "run-1", T0, TTL, me=HERE)
+    assert store.release_lease(lease) is True
+    assert store.recorded_lease("sf") is None
+    assert store.release_lease(lease) is False
+
+
+def test_pid_alive_on_real_processes() -> None:
+    """This process is alive; a killed child is dead while it is a zombie and once it is reaped."""
+    assert pid_alive(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert pid_alive(child.pid)
+        child.send_signal(signal.SIGKILL)
+        deadline = 1000
+        while pid_alive(child.pid) and deadline:
+            deadline -= 1
+            threading.Event().wait(0.005)
+        assert not pid_alive(child.pid), "a killed, unreaped child still counts as alive"
+    finally:
+        child.kill()
+        child.wait()
+    assert not pid_alive(child.pid)

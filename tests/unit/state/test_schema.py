@@ -7,9 +7,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Connection, inspect, text
 
-from worker.state import SCHEMA_VERSION, RunRecord, SchemaVersionError, StateError, StateStore
+from worker.state import (
+    SCHEMA_VERSION,
+    LeaseHeldError,
+    RunRecord,
+    SchemaVersionError,
+    StateError,
+    StateStore,
+)
 from worker.state.engine import Database
 from worker.state.migrate import current_version, ensure_schema
+from worker.state.schema import leases
 
 from .conftest import T0, Target
 
@@ -124,6 +132,7 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
                 ("task_ledger", "status"),
             ):
                 conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+            _drop_lease_holder_columns(conn)
             conn.execute(
                 text(
                     "INSERT INTO task_ledger (connection, sync_key, deal_id, task_id, state, missing) "
@@ -132,7 +141,7 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
             )
             conn.execute(text("UPDATE schema_version SET version = 1"))
         assert ensure_schema(db) == 1
-        assert current_version(db) == SCHEMA_VERSION == 2
+        assert current_version(db) == SCHEMA_VERSION == 3
         with db.read() as conn:
             inspector = inspect(conn)
             assert {"rejections", "identities"} <= set(inspector.get_table_names())
@@ -143,3 +152,46 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
             assert kept.scalar() == "t1"
     finally:
         db.close()
+
+
+LEASE_HOLDER_COLUMNS = ("holder_host", "holder_pid", "holder_namespace", "holder_instance", "heartbeat_at")
+
+
+def _drop_lease_holder_columns(conn: Connection) -> None:
+    for column in LEASE_HOLDER_COLUMNS:
+        conn.execute(text(f"ALTER TABLE leases DROP COLUMN {column}"))
+
+
+def test_a_version_2_store_is_migrated_to_version_3_keeping_its_lease(target: Target) -> None:
+    """A version 2 store gains the lease holder and heartbeat columns; a lease held across the upgrade
+    keeps its token, names no holder (so it is never judged dead) and is taken over once it expires."""
+    target.open().close()
+    db = _db(target)
+    try:
+        with db.write() as conn:
+            _drop_lease_holder_columns(conn)
+            expires = T0 + timedelta(minutes=15)
+            conn.execute(leases.insert().values(connection="sf", run_id="r1", token=7, expires_at=expires))
+            conn.execute(text("UPDATE schema_version SET version = 2"))
+        assert ensure_schema(db) == 2
+        assert current_version(db) == SCHEMA_VERSION
+        with db.read() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("leases")}
+        assert set(LEASE_HOLDER_COLUMNS) <= columns
+    finally:
+        db.close()
+    store = target.open()
+    try:
+        held = store.recorded_lease("sf")
+        assert held is not None and (held.run_id, held.token, held.holder, held.heartbeat_at) == (
+            "r1",
+            7,
+            None,
+            None,
+        )
+        with pytest.raises(LeaseHeldError):
+            store.acquire_lease("sf", "r2", T0, timedelta(minutes=1), alive=lambda pid: False)
+        taken = store.acquire_lease("sf", "r2", T0 + timedelta(minutes=15), timedelta(minutes=1))
+        assert taken.token == 8 and taken.holder is not None
+    finally:
+        store.close()
