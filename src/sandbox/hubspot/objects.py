@@ -9,6 +9,7 @@ from sandbox.faultbook import Firing
 from sandbox.http import Request, Response, empty_response, json_response
 from sandbox.hubspot.associations import type_name
 from sandbox.hubspot.errors import HsError, not_found
+from sandbox.hubspot.paging import next_paging
 from sandbox.hubspot.search import render_row
 from sandbox.hubspot.state import ALIASES, HubSpotState
 from sandbox.hubspot.store import HsObject, ObjectStore
@@ -111,7 +112,7 @@ def list_objects(state: HubSpotState, store: ObjectStore, request: Request) -> R
         results = [render(state, store, store.objects[i], wanted, assoc) for i in ids[:limit]]
     body: dict[str, object] = {"results": results}
     if len(ids) > limit:
-        body["paging"] = {"next": {"after": ids[limit - 1], "link": f"{request.path}?after={ids[limit - 1]}"}}
+        body["paging"] = next_paging(request, ids[limit - 1])
     return json_response(200, body)
 
 

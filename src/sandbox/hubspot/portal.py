@@ -8,6 +8,7 @@ from sandbox.clock import SandboxClock
 from sandbox.http import Request, Response, empty_response, json_response
 from sandbox.hubspot.associations import PAIRS
 from sandbox.hubspot.errors import HsError, not_found
+from sandbox.hubspot.paging import next_paging
 from sandbox.hubspot.properties import iso_millis
 from sandbox.hubspot.schema import pipelines
 from sandbox.hubspot.state import ALIASES, HubSpotState
@@ -70,7 +71,7 @@ class PortalService:
         page = selected[after : after + limit]
         body: dict[str, object] = {"results": page}
         if after + limit < len(selected):
-            body["paging"] = {"next": {"after": str(after + limit)}}
+            body["paging"] = next_paging(request, str(after + limit))
         return json_response(200, body)
 
     def labels(self, request: Request, from_type: str, to_type: str) -> Response:

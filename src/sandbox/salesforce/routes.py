@@ -20,6 +20,8 @@ from sandbox.salesforce.state import SalesforceState
 from sandbox.tokens import TokenStore
 
 VERSIONS = ("59.0", "60.0", "61.0", "62.0")
+_ASYNC = "/services/async/"
+"""The Bulk API (v1). The sandbox answers as an org without it, so clients fall back to REST queries."""
 _DATA = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
 _STATUS_CODES = {
     401: "INVALID_SESSION_ID",
@@ -27,6 +29,11 @@ _STATUS_CODES = {
     404: "NOT_FOUND",
     503: "SERVER_UNAVAILABLE",
 }
+
+
+def bulk_error(status: int, code: str, message: str) -> Response:
+    """A Bulk API (v1) error, in its own envelope (not the REST API's list of errors)."""
+    return json_response(status, {"exceptionCode": code, "exceptionMessage": message})
 
 
 def _allow(request: Request, *methods: str) -> None:
@@ -62,6 +69,10 @@ class SalesforceFront:
         return request.path.startswith("/services/oauth2/") or request.path.rstrip("/") == "/services/data"
 
     def authenticate(self, request: Request) -> Response | None:
+        if request.path.startswith(_ASYNC):
+            if self._tokens.valid((request.header("x-sfdc-session") or "").strip()):
+                return None
+            return bulk_error(400, "InvalidSessionId", "Invalid session id")
         header = request.header("authorization") or ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() in {"bearer", "oauth"} and self._tokens.valid(token.strip()):
@@ -115,6 +126,8 @@ class SalesforceFront:
             return json_response(
                 200, [{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v} for v in VERSIONS]
             )
+        if path.startswith(_ASYNC):
+            return bulk_error(400, "FeatureNotEnabled", "Async API not enabled")
         match = _DATA.match(path)
         if match is None or match.group(1) not in VERSIONS:
             return not_found()

@@ -61,6 +61,8 @@ class FieldDef:
     default: object = None
     precision: int = 0
     scale: int = 0
+    compound_field_name: str | None = None
+    """The compound field (an address, a person's name) this field is a component of."""
 
     @property
     def custom(self) -> bool:
@@ -76,47 +78,80 @@ class FieldDef:
         return not self.nillable and self.createable and self.default is None
 
     def describe(self) -> dict[str, object]:
+        """The field's entry in an sObject describe: every key a real describe (API v59.0-v62.0) sends on
+        every field, in the API's alphabetical order, null where the feature is not used."""
         text = self.type in {"string", "textarea", "picklist", "email", "phone", "url", "combobox"}
+        key = self.type in {"id", "reference"}
+        polymorphic = len(self.reference_to) > 1
         return {
-            "name": self.name,
-            "label": self.label,
-            "type": self.type,
-            "length": self.length if text else 0,
-            "byteLength": self.length * 3 if text else 0,
-            "precision": self.precision,
-            "scale": self.scale,
-            "digits": 9 if self.type == "int" else 0,
-            "nillable": self.nillable,
-            "createable": self.createable,
-            "updateable": self.updateable,
-            "defaultedOnCreate": self.default is not None or self.type == "boolean" or self.name == "OwnerId",
-            "externalId": self.external_id,
-            "unique": self.unique,
-            "idLookup": self.name == "Id" or self.external_id,
-            "caseSensitive": False,
-            "custom": self.custom,
-            "calculated": False,
+            "aggregatable": self.type != "textarea",
+            "aiPredictionField": False,
             "autoNumber": False,
+            "byteLength": self.length * 3 if text else (self.length if key else 0),
+            "calculated": False,
+            "calculatedFormula": None,
+            "cascadeDelete": False,
+            "caseSensitive": False,
+            "compoundFieldName": self.compound_field_name,
+            "controllerName": None,
+            "createable": self.createable,
+            "custom": self.custom,
+            "defaultValue": self.default if isinstance(self.default, str | bool) else None,
+            "defaultValueFormula": None,
+            "defaultedOnCreate": self.default is not None or self.type == "boolean" or self.name == "OwnerId",
+            "dependentPicklist": False,
+            "deprecatedAndHidden": False,
+            "digits": 9 if self.type == "int" else 0,
+            "displayLocationInDecimal": False,
+            "encrypted": False,
+            "externalId": self.external_id,
+            "extraTypeInfo": "plaintextarea" if self.type == "textarea" else None,
             "filterable": self.type != "textarea",
-            "sortable": self.type != "textarea",
+            "filteredLookupInfo": None,
+            "formulaTreatNullNumberAsZero": False,
             "groupable": self.type not in {"textarea", "double", "currency", "percent", "datetime"},
-            "restrictedPicklist": bool(self.picklist),
+            "highScaleNumber": False,
+            "htmlFormatted": False,
+            "idLookup": self.name == "Id" or self.external_id,
+            "inlineHelpText": None,
+            "label": self.label,
+            "length": self.length if text or key else 0,
+            "mask": None,
+            "maskType": None,
+            "name": self.name,
+            "nameField": self.name == "Name",
+            "namePointing": polymorphic,
+            "nillable": self.nillable,
+            "permissionable": self.nillable and (self.createable or self.updateable),
             "picklistValues": [
                 {
-                    "value": value,
-                    "label": value,
                     "active": True,
                     "defaultValue": value == self.default,
+                    "label": value,
                     "validFor": None,
+                    "value": value,
                 }
                 for value in self.picklist
             ],
+            "polymorphicForeignKey": polymorphic,
+            "precision": self.precision,
+            "queryByDistance": False,
+            "referenceTargetField": None,
             "referenceTo": list(self.reference_to),
             "relationshipName": self.name[:-2]
             if self.type == "reference" and self.name.endswith("Id")
             else None,
+            "relationshipOrder": None,
+            "restrictedDelete": False,
+            "restrictedPicklist": bool(self.picklist),
+            "scale": self.scale,
+            "searchPrefilterable": self.type == "reference",
             "soapType": _SOAP.get(self.type, "xsd:string"),
-            "defaultValue": self.default if isinstance(self.default, str | bool) else None,
+            "sortable": self.type != "textarea",
+            "type": self.type,
+            "unique": self.unique,
+            "updateable": self.updateable,
+            "writeRequiresMasterRead": False,
         }
 
 
