@@ -11,12 +11,13 @@ how the CRM says a task is open or completed (`TaskStates`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
 from connectors.model import CrmTask, StatusWrite, TaskAction, TaskField, TaskWrite
+from rules.errors import did_you_mean
 from rules.model import Deal, DealFlags, Value
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "TaskTable",
     "build_table",
     "build_task_table",
+    "mapping_problems",
     "read_deal",
     "read_task",
     "write_status",
@@ -124,6 +126,30 @@ def build_table(
     specs = [FieldSpec(k, n, codecs[KINDS.get(k, CUSTOM)], k not in KINDS) for k, n in mapping.items()]
     specs.extend(FieldSpec(k, n, codecs[CUSTOM], True) for k, n in (extra or {}).items())
     return FieldTable(tuple(specs))
+
+
+def mapping_problems(
+    fields: Mapping[str, str], mapped: Collection[str], crm: str, setting: str = "fields"
+) -> list[str]:
+    """Every problem with a connection's `fields` table, each as "<setting>.<key>: <what to do>": a
+    canonical key this CRM does not map, a name a near-miss of a canonical key (refused: a typo would
+    otherwise become a custom field no criterion reads), a key mapped to an empty name."""
+    problems: list[str] = []
+    for key in sorted((set(fields) - set(mapped)) & set(KINDS)):
+        problems.append(
+            f"{setting}.{key}: not mapped on {crm}; canonical keys: {', '.join(mapped)} "
+            "(any other name is a custom field)"
+        )
+    for key in sorted(set(fields) - set(KINDS)):
+        hint = did_you_mean(key, mapped, cutoff=0.8)
+        if hint:
+            problems.append(
+                f"{setting}.{key}: unknown key{hint}; a custom field needs a name that is not a near-miss "
+                "of a canonical one"
+            )
+    for key in sorted(k for k, v in fields.items() if not v.strip()):
+        problems.append(f"{setting}.{key}: maps to an empty field name")
+    return problems
 
 
 def read_deal(

@@ -36,6 +36,9 @@ skipped (`evaluate`), 5 lease held, 6 stopped for API quota, 7 rows rejected, 13
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 # Literal values of worker.exit_codes (rules cannot import worker); a test keeps them equal.
 FAILURE = 1
 USAGE = 2
@@ -68,3 +71,9 @@ class BantSyncError(Exception):
         first = (str(self) or type(self).__name__).splitlines()[0]
         kind = type(self).__name__
         return {"error": first, "kind": kind, "problems": list(self.problems), "hint": self.hint}
+
+
+def did_you_mean(value: str, known: Iterable[str], cutoff: float = 0.6) -> str:
+    """ " (did you mean 'x'?)" for the closest of `known` to a mistyped `value`, or "" when none is close."""
+    close = difflib.get_close_matches(value, list(known), n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""

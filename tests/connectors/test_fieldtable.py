@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from connectors.errors import ConfigurationError
 from connectors.fieldtable import (
     FieldTable,
     TaskTable,
@@ -213,6 +214,22 @@ def test_one_fields_table_maps_canonical_and_custom_names_on_both_crms() -> None
     assert "segment" not in salesforce.field_map
     deal = hubspot_deal({"segment": "Enterprise"}, hubspot.props)
     assert deal.extra == {"segment": "Enterprise"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"budgit": "x"}, "fields.budgit: unknown key (did you mean 'budget'?)"),
+        ({"need": ""}, "fields.need: maps to an empty field name"),
+    ],
+    ids=["near-miss-of-a-canonical-key", "blank"],
+)
+def test_hubspot_fields_problems_are_salesforces(fields: dict[str, str], expected: str) -> None:
+    """The two CRMs judge a `fields` table alike: a typo of a canonical key does not pass as a custom field
+    on HubSpot either (it did: HubSpot read `budgit` into `extra` and no criterion saw it)."""
+    with pytest.raises(ConfigurationError) as raised:
+        HubSpotSettings(fields=fields)
+    assert any(p.startswith(expected) for p in raised.value.problems), raised.value.problems
 
 
 @pytest.mark.parametrize(

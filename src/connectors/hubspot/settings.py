@@ -6,14 +6,14 @@ docs/design.md §4; every one can be renamed in config.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
 
 from connectors.errors import ConfigurationError
+from connectors.fieldtable import mapping_problems
 from connectors.request_settings import RequestSettings
+from rules.errors import did_you_mean
 
 DEFAULT_PROPERTIES: dict[str, str] = {
     "name": "dealname",
@@ -60,11 +60,6 @@ AUTH_MODES = ("private_app", "oauth")
 log = structlog.get_logger()
 
 
-def _did_you_mean(value: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 @dataclass(frozen=True, slots=True)
 class HubSpotSettings(RequestSettings):
     """One HubSpot account; the retry and timeout knobs come from `RequestSettings`. Secrets (access_token,
@@ -102,7 +97,7 @@ class HubSpotSettings(RequestSettings):
         """Every problem with these settings, each as "<setting>: <what to do>"; empty when they work."""
         problems: list[str] = []
         if self.auth not in AUTH_MODES:
-            hint = _did_you_mean(self.auth, AUTH_MODES)
+            hint = did_you_mean(self.auth, AUTH_MODES)
             problems.append(f"auth: must be 'private_app' or 'oauth', not {self.auth!r}{hint}")
         if self.auth == "oauth" and not self.client_id:
             problems.append("client_id: auth = 'oauth' needs it (the public app's client id)")
@@ -121,9 +116,8 @@ class HubSpotSettings(RequestSettings):
         if not 1 <= self.max_in_flight <= 10:
             problems.append("max_in_flight: must be between 1 and 10")
         problems.extend(self.request_problems())
-        for setting, table in (("fields", self.fields), ("properties", self.properties)):
-            for key in sorted(k for k, v in table.items() if not v.strip()):
-                problems.append(f"{setting}.{key}: maps to an empty name")
+        problems.extend(mapping_problems(self.fields, DEFAULT_PROPERTIES, "HubSpot"))
+        problems.extend(mapping_problems(self.properties, DEFAULT_PROPERTIES, "HubSpot", "properties"))
         return problems
 
     def validate(self) -> None:

@@ -6,15 +6,14 @@ Plain types only, so the worker can build it straight from TOML. Secrets are not
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
 
 from connectors.errors import ConfigurationError
-from connectors.fieldtable import KINDS
+from connectors.fieldtable import KINDS, mapping_problems
 from connectors.request_settings import RequestSettings
+from rules.errors import did_you_mean
 
 AUTH_MODES = ("jwt", "client_credentials", "password", "token")
 log = structlog.get_logger()
@@ -107,7 +106,7 @@ class SalesforceSettings(RequestSettings):
         if self.auth not in AUTH_MODES:
             problems.append(
                 f"auth: unknown mode (auth = {self.auth!r}); use one of {', '.join(AUTH_MODES)}"
-                + _did_you_mean(self.auth, AUTH_MODES)
+                + did_you_mean(self.auth, AUTH_MODES)
             )
         if self.auth == "token" and not self.instance_url:
             problems.append("instance_url: auth = 'token' needs it (the org's https://… My Domain URL)")
@@ -118,21 +117,9 @@ class SalesforceSettings(RequestSettings):
         for name, url in (("login_url", self.login_url), ("instance_url", self.instance_url)):
             if url and not url.startswith("https://"):
                 problems.append(f"{name}: {url!r}: Salesforce is only reachable over https://")
-        for key in sorted((set(self.fields) - set(DEFAULT_FIELDS)) & set(KINDS)):
-            problems.append(
-                f"fields.{key}: not mapped on Salesforce; canonical keys: {', '.join(DEFAULT_FIELDS)} "
-                "(any other name is a custom field)"
-            )
-        for key in sorted(set(self.fields) - set(KINDS)):
-            close = difflib.get_close_matches(key, list(DEFAULT_FIELDS), n=1, cutoff=0.8)
-            if close:
-                problems.append(
-                    f"fields.{key}: unknown key (did you mean {close[0]!r}?); a custom field needs a name "
-                    "that is not a near-miss of a canonical one"
-                )
-        for setting, table in (("fields", self.fields), ("extra_fields", self.extra_fields)):
-            for key in sorted(k for k, v in table.items() if not v.strip()):
-                problems.append(f"{setting}.{key}: maps to an empty field name")
+        problems.extend(mapping_problems(self.fields, DEFAULT_FIELDS, "Salesforce"))
+        for key in sorted(k for k, v in self.extra_fields.items() if not v.strip()):
+            problems.append(f"extra_fields.{key}: maps to an empty field name")
         if not 0 < self.quota_stop_share <= 1:
             problems.append(
                 "quota_stop_share: must be in (0, 1], e.g. 0.8 to stop at 80% of the daily allocation"
@@ -153,8 +140,3 @@ class SalesforceSettings(RequestSettings):
             error = ConfigurationError("Salesforce settings: " + "; ".join(problems))
             error.problems = tuple(problems)
             raise error
-
-
-def _did_you_mean(value: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
