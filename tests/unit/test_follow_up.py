@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -193,3 +194,42 @@ def test_follow_up_description_is_deterministic_and_capped() -> None:
     huge = Gap("need", "Need", "", "need", "Need: " + "x" * 40_000)
     text = follow_up_description("Acme", (huge,), None, {})
     assert len(text) == DESCRIPTION_MAX and text.endswith("…")
+
+
+TROJAN = "Acme\u202e\u2066 renewal\u200b\u0007"
+"""A deal name with a right-to-left override, an isolate, a zero-width space and a bell character."""
+
+
+def test_subjects_and_bodies_carry_no_invisible_characters() -> None:
+    """Bidi overrides and zero-width characters from a deal name or a quoted value do not reach the task:
+    a subject that reads backwards or two names that look alike are the CRM's data, not ours to copy."""
+    gaps = (Gap("need", "Need", "", "need", "Need: 'te\u200dst\u202e' is junk"),)
+    subject = follow_up_subject(TROJAN, gaps, "poc_unqualified")
+    body = follow_up_description(TROJAN, gaps, "poc_unqualified", {"need": "Need__c"})
+    assert subject == "[bant-sync] Acme renewal: POC without BANT — confirm Need"
+    assert "Acme renewal" in body and "'test' is junk" in body
+    for text in (subject, body):
+        assert not any(ch in text for ch in "\u202e\u2066\u200b\u200d\u0007"), repr(text)
+    assert body.count("\n") >= 3, "the body keeps its lines"
+
+
+def test_a_name_of_only_invisible_characters_reads_as_no_name() -> None:
+    assert follow_up_subject("\u202e\u200b", (), None) == "[bant-sync] deal: confirm qualification"
+
+
+def test_long_deal_ids_are_carried_by_their_digest_never_cut() -> None:
+    """A plugin CRM's ids too long to carry whole make a key of the digest alone (a cut id would read as
+    another deal's), unique by the digest of the whole id and at most 64 characters."""
+    first, second = "x" * 50 + "-0001", "x" * 50 + "-0002"
+    keys = {sync_key("org", first), sync_key("org", second)}
+    assert len(keys) == 2
+    assert all(re.fullmatch("bs2-[0-9a-f]{60}", k) for k in keys), keys
+    assert sync_key("org", "006000000000001AAA") == sync_key("org", "006000000000001AAA")
+    assert sync_key("org", "006000000000001AAA").endswith("-006000000000001AAA"), "short ids stay readable"
+
+
+def test_retired_keys_of_two_long_task_ids_differ() -> None:
+    key = sync_key("org", "006000000000001AAA")
+    a, b = "t" * 40 + "1", "t" * 40 + "2"
+    assert retired_key(key, a) != retired_key(key, b)
+    assert all(len(retired_key(key, t)) <= 64 for t in (a, b))

@@ -2,10 +2,14 @@
 
 A task must tell the rep exactly what to confirm, so the description names each missing criterion with a
 concrete question and, when the rules gave one, the reason it counts as missing ("'TBD' is a placeholder").
+Text that came from the CRM (deal names, quoted values) can carry invisible characters: bidirectional
+overrides that make a subject read backwards (U+202E, the "Trojan Source" trick) and zero-width ones that
+make two names look alike. Both are stripped, as are other control characters but the body's newlines.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, timedelta
 
@@ -18,6 +22,19 @@ DESCRIPTION_MAX = 32_000
 """Salesforce Task.Description is a 32,000-character long text area."""
 
 SUBJECT_PREFIX = "[bant-sync]"
+
+_INVISIBLE = re.compile(
+    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f"  # C0/C1 controls but tab and newline
+    "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"  # bidi marks and controls, zero-width
+)
+
+
+def visible(text: str, newlines: bool = True) -> str:
+    """`text` without bidi controls, zero-width characters and control characters (tabs and newlines kept
+    when `newlines`, else each becomes a space)."""
+    cleaned = _INVISIBLE.sub("", text)
+    return cleaned if newlines else re.sub(r"[\t\n]", " ", cleaned)
+
 
 PROMPTS: dict[str, str] = {
     "budget": "Budget — confirm the approved budget (an amount or a range) and who holds it.",
@@ -49,9 +66,10 @@ def follow_up_subject(deal_name: str | None, gaps: Sequence[Gap], status: str | 
     """task_subject's line, naming each gap by its framework label: "[bant-sync] Acme: confirm Economic
     buyer, Champion"; POCs and qualify-out deals say so. At most 255 characters."""
     what = ", ".join(gap.label for gap in gaps) or "qualification"
-    name = (deal_name or "").strip() or "deal"
+    name = visible(deal_name or "", newlines=False).strip() or "deal"
     flag = _STATUS_WORDS.get(status or "")
     subject = f"{SUBJECT_PREFIX} {name}: " + (f"{flag} — confirm {what}" if flag else f"confirm {what}")
+    subject = visible(subject, newlines=False)
     if len(subject) <= SUBJECT_MAX:
         return subject
     return subject[: SUBJECT_MAX - 1] + "…"
@@ -82,7 +100,7 @@ def follow_up_description(
     the buyer, why the current value does not count, and the CRM field to update (`field_names` maps a
     canonical or custom deal field to the CRM's name for it; the line is left out when it has none).
     Deterministic, so an unchanged assessment yields the same text; at most 32,000 characters."""
-    name = (deal_name or "").strip() or "this deal"
+    name = visible(deal_name or "", newlines=False).strip() or "this deal"
     lines: list[str] = []
     if reopened:
         missing = ", ".join(gap.label for gap in gaps) or "qualification"
@@ -99,7 +117,7 @@ def follow_up_description(
     elif status == "qualify_out":
         lines.append("This deal has been unqualified for a long time: qualify it or close it out.")
     lines.append("Update the fields on the deal; this task completes itself once the deal qualifies.")
-    text = "\n".join(lines)
+    text = visible("\n".join(lines))
     return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
 
 
