@@ -21,6 +21,7 @@ def test_example_config_is_valid(name: str, connection: str, crm: str, tmp_path:
     secrets.write_text(
         f'[connections.{connection}]\nprivate_key = "k"\naccess_token = "t"\n', encoding="utf-8"
     )
+    secrets.chmod(0o600)
     env = {"BANT_SYNC_SECRETS_FILE": str(secrets)}
     settings = load_settings(str(EXAMPLES / f"{name}.toml"), environ=env)
     assert settings.connection(connection).crm == crm

@@ -119,12 +119,13 @@ def test_connection_with_secret_from_env(tmp_path: Path) -> None:
 
 def test_secret_from_secrets_file_and_from_file_env(tmp_path: Path) -> None:
     """Secrets also come from the secrets file, or from a file named by *_FILE."""
-    write(tmp_path, '[connections.main]\naccess_token = "from-secrets-file"\n', "secrets.toml")
+    write(tmp_path, '[connections.main]\naccess_token = "from-secrets-file"\n', "secrets.toml").chmod(0o600)
     config = write(tmp_path, 'secrets_file = "secrets.toml"\n[connections.main]\ncrm = "fakecrm"\n')
     assert load_settings(str(config), environ={}).connection("main").revealed_secrets() == {
         "access_token": "from-secrets-file"
     }
     token_file = write(tmp_path, "from-file-env\n", "token.txt")
+    token_file.chmod(0o600)
     env = {"BANT_SYNC_CONNECTIONS__MAIN__ACCESS_TOKEN_FILE": str(token_file)}
     assert load_settings(str(config), environ=env).connection("main").revealed_secrets() == {
         "access_token": "from-file-env"

@@ -98,10 +98,7 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     if args.json:
-        sys.stdout.write(
-            json.dumps({"state": settings.state.url or settings.state.database_url(), "connections": reports})
-            + "\n"
-        )
+        sys.stdout.write(json.dumps({"state": settings.state.display_url(), "connections": reports}) + "\n")
     else:
         if not reports:
             sys.stdout.write("no connection is configured\n")

@@ -144,9 +144,15 @@ def stop_on_signals(worker: Worker) -> Iterator[None]:
 
 
 def run_sync(args: argparse.Namespace, settings: Settings) -> int:
-    names = [args.connection] if args.connection else list(settings.connections)
+    names = (
+        [args.connection] if args.connection else [n for n, c in settings.connections.items() if c.enabled]
+    )
     if not names:
         settings.connection(None)
+        sys.stderr.write(
+            "bant-sync: every configured connection is disabled (enabled = false): nothing to sync\n"
+        )
+        return exit_codes.OK
     worker = Worker(settings)
     summaries: list[RunSummary] = []
     code = exit_codes.OK
@@ -188,7 +194,7 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description=(
             "Run one sync now and print its summary: pull changed open deals, assess them, write back what "
             "changed and keep one follow-up task per unqualified deal. Without --connection, every "
-            "configured connection runs in turn. Exit codes: 0 ok, 1 failed, 5 another run holds the "
+            "enabled connection runs in turn. Exit codes: 0 ok, 1 failed, 5 another run holds the "
             "lease (the message names it), 6 stopped for API quota (resumes next run), 7 some rows "
             "rejected by the CRM."
         ),

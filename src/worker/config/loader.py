@@ -1,8 +1,10 @@
 """Load Settings: shipped defaults < user file (--config / BANT_SYNC_CONFIG) < BANT_SYNC_* environment.
 
 Environment overrides name a settings path with double underscores: BANT_SYNC_STATE__URL,
-BANT_SYNC_LOGGING__LEVEL, BANT_SYNC_CONNECTIONS__HUBSPOT__HOST. Values are read as TOML values when they
-parse as one (15, true, ["a", "b"]) and as plain strings otherwise.
+BANT_SYNC_LOGGING__LEVEL, BANT_SYNC_CONNECTIONS__HUBSPOT__HOST, BANT_SYNC_CONNECTIONS__HUBSPOT__ENABLED.
+Values are read as TOML values when they parse as one (15, true, ["a", "b"]) and as plain strings
+otherwise. Every BANT_SYNC_* variable either overrides a setting, is a secret, or is refused with a problem
+naming it: an operator who disables a connection from systemd's `Environment=` must never see it run.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ from worker.config.settings import (
 )
 from worker.config.typed_tables import Problems, build, did_you_mean, field_names
 from worker.errors import ConfigError
-from worker.state.engine import normalise_url
+from worker.state.engine import display_text, normalise_url
 from worker.state.errors import StateConfigError
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -44,7 +47,24 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 _TOP_KEYS = (*_SECTIONS, "connections", "secrets_file")
 _CONNECTION_KEYS = ("crm", "enabled", "framework", *field_names(ScheduleSettings))
-_SPECIAL_ENV = frozenset({"BANT_SYNC_CONFIG", "BANT_SYNC_SECRETS_FILE", "BANT_SYNC_OPS_TOKEN"})
+_SPECIAL_ENV = frozenset({"BANT_SYNC_CONFIG", "BANT_SYNC_SECRETS_FILE"})
+_TEST_ENV_PREFIX = "BANT_SYNC_TEST_"
+OPS_TOKEN_PATH = ("ops_token",)
+STATE_PASSWORD_PATH = ("state", "password")
+_TOP_SECRETS = frozenset({OPS_TOKEN_PATH, STATE_PASSWORD_PATH})
+MIN_OPS_TOKEN_LENGTH = 32
+HOW_TO_GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+_FILE_SUFFIX = "_file"
+
+
+@dataclass
+class EnvOverrides:
+    """The BANT_SYNC_* variables sorted by what they set: `sections` merges over the files like one more
+    file; `connections` holds, per connection name, setting path -> (variable, raw value), applied once the
+    connection's CRM (and so its secret names) is known."""
+
+    sections: dict[str, Any] = field(default_factory=dict)
+    connections: dict[str, dict[tuple[str, ...], tuple[str, str]]] = field(default_factory=dict)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -76,24 +96,120 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
-def _env_overrides(environ: Mapping[str, str], problems: Problems) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
+def _is_secret_path(path: tuple[str, ...], secrets: Iterable[tuple[str, ...]]) -> bool:
+    """Whether `path` names a secret, directly or as its `_FILE` variant."""
+    known = set(secrets)
+    if path in known:
+        return True
+    last = path[-1]
+    return last.endswith(_FILE_SUFFIX) and (*path[:-1], last.removesuffix(_FILE_SUFFIX)) in known
+
+
+def _file_var_problem(var: str, setting: str, settings_keys: Iterable[str]) -> str:
+    if setting.endswith(_FILE_SUFFIX) and setting.removesuffix(_FILE_SUFFIX) in settings_keys:
+        return f"only secrets are read from a _FILE variable: set {var.removesuffix('_FILE')} instead"
+    return f"unknown setting {setting!r}{did_you_mean(setting, settings_keys)}"
+
+
+def _env_overrides(environ: Mapping[str, str], problems: Problems) -> EnvOverrides:
+    found = EnvOverrides()
     for name, raw in sorted(environ.items()):
         if not name.startswith(secret_store.ENV_PREFIX) or name in _SPECIAL_ENV:
             continue
-        if name.startswith(("BANT_SYNC_TEST_", "BANT_SYNC_OPS_TOKEN")) or name.endswith("_FILE"):
+        if name.startswith(_TEST_ENV_PREFIX):
             continue
-        path = [part.lower() for part in name.removeprefix(secret_store.ENV_PREFIX).split("__")]
-        if path[0] not in _TOP_KEYS:
+        path = tuple(part.lower() for part in name.removeprefix(secret_store.ENV_PREFIX).split("__"))
+        if _is_secret_path(path, _TOP_SECRETS):
+            continue
+        if path[0] == "connections":
+            if len(path) < 3 or not all(path):
+                problems.add(f"env {name}", "name a connection's setting: BANT_SYNC_CONNECTIONS__NAME__KEY")
+                continue
+            found.connections.setdefault(path[1], {})[path[2:]] = (name, raw)
+            continue
+        if path[0] not in _SECTIONS:
             problems.add(f"env {name}", f"unknown setting {path[0]!r}{did_you_mean(path[0], _TOP_KEYS)}")
             continue
-        if path[0] == "connections" and len(path) == 3:
-            continue  # may be a secret; checked when the connection is built
-        node = overrides
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = _env_value(raw)
-    return overrides
+        keys = field_names(_SECTIONS[path[0]])
+        if len(path) != 2:
+            example = secret_store.env_name(path[0], keys[0])
+            problems.add(f"env {name}", f"name one setting of [{path[0]}], e.g. {example}")
+            continue
+        if path[1] not in keys:
+            problems.add(f"env {name}", _file_var_problem(name, path[1], keys))
+            continue
+        found.sections.setdefault(path[0], {})[path[1]] = _env_value(raw)
+        problems.origins[".".join(path)] = name
+    return found
+
+
+def _set_path(table: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set `value` at `path` in `table`, copying the nested tables it passes through (never the file's)."""
+    node = table
+    for part in path[:-1]:
+        child = node.get(part)
+        node[part] = dict(child) if isinstance(child, Mapping) else {}
+        node = node[part]
+    node[path[-1]] = value
+
+
+def _apply_connection_env(
+    name: str,
+    table: Mapping[str, Any],
+    entries: Mapping[tuple[str, ...], tuple[str, str]],
+    problems: Problems,
+) -> dict[str, Any]:
+    """The connection's table with its BANT_SYNC_CONNECTIONS__NAME__* overrides applied. Secrets (and their
+    _FILE variants) are left to the secret lookup; any other variable sets its key or is a problem."""
+    key = f"connections.{name}"
+    merged = dict(table)
+    if ("crm",) in entries:
+        var, raw = entries[("crm",)]
+        merged["crm"] = _env_value(raw)
+        problems.origins[f"{key}.crm"] = var
+    crm = merged.get("crm")
+    try:
+        factory = factory_for(crm) if isinstance(crm, str) else None
+    except ConfigurationError:
+        factory = None  # reported when the connection is built
+    secret_names = factory.secret_names if factory is not None else ()
+    settings_keys = (*_CONNECTION_KEYS, *(field_names(factory.settings_type) if factory else ()))
+    for path, (var, raw) in sorted(entries.items()):
+        if path == ("crm",):
+            continue
+        setting = path[0]
+        if len(path) == 1 and setting not in settings_keys:
+            if _is_secret_path(path, [(s,) for s in secret_names]):
+                continue
+            if factory is not None:
+                problems.add(f"env {var}", _file_var_problem(var, setting, (*settings_keys, *secret_names)))
+                continue
+        _set_path(merged, path, _env_value(raw))
+        problems.origins[".".join((key, *path))] = var
+    return merged
+
+
+def _env_only_connections(
+    overrides: EnvOverrides, configured: Mapping[str, Any], problems: Problems
+) -> dict[str, Any]:
+    """Connections the environment defines (it sets their `crm`); any other variable naming a connection
+    that no file configures is a problem, never silently dropped."""
+    defined: dict[str, Any] = {}
+    for name, entries in overrides.connections.items():
+        if name in configured:
+            continue
+        if ("crm",) in entries:
+            defined[name] = {}
+            continue
+        known = ", ".join(configured) or "none"
+        define = secret_store.env_name("connections", name, "crm")
+        for var, _raw in entries.values():
+            problems.add(
+                f"env {var}",
+                f"no connection {name!r} is configured (configured: {known}): add [connections.{name}] "
+                f"to the config file, or define it here with {define}",
+            )
+    return defined
 
 
 def _resolve_path(value: str, base: Path) -> str:
@@ -128,13 +244,63 @@ def _check_schedule(key: str, schedule: ScheduleSettings, problems: Problems) ->
         )
 
 
-def _check_state(state: StateSettings, problems: Problems) -> None:
-    if not state.url:
-        return
+def _state_settings(
+    state: StateSettings,
+    base: Path,
+    secrets_file: Mapping[str, Any],
+    environ: Mapping[str, str],
+    problems: Problems,
+) -> StateSettings:
+    """`state` with its directory resolved and its password from a secret path. A password written into a
+    config file's `state.url` is refused like any secret in a config file; the URL is never quoted whole."""
+    password: secret_store.Secret | None = None
     try:
-        normalise_url(state.url)
-    except StateConfigError as exc:
-        problems.add("state.url", str(exc))
+        password = secret_store.lookup(STATE_PASSWORD_PATH, secrets_file, environ)
+    except ValueError as exc:
+        problems.add("state.password", str(exc))
+    where = secret_store.env_name(*STATE_PASSWORD_PATH)
+    if state.url:
+        try:
+            parsed = normalise_url(state.url)
+        except StateConfigError as exc:
+            problems.add("state.url", str(exc))
+        else:
+            if parsed.password is not None and "state.url" not in problems.origins:
+                problems.add(
+                    "state.url",
+                    f"{display_text(state.url)} holds a password, and secrets must not be in a config "
+                    f"file: remove it from the URL and set env {where} (or {where}_FILE, or `password` "
+                    f"under [state] in the secrets file)",
+                )
+            elif parsed.password is not None and password is not None:
+                problems.add(
+                    "state.url",
+                    f"{display_text(state.url)} holds a password and {password.source} gives one too: "
+                    f"keep one",
+                )
+            elif password is not None and not parsed.drivername.startswith("postgresql"):
+                problems.add("state.password", f"{password.source} is set, but only a PostgreSQL URL uses it")
+    elif password is not None:
+        problems.add("state.password", f"{password.source} is set, but only a PostgreSQL state.url uses it")
+    return replace(state, dir=_resolve_path(state.dir, base), password=password)
+
+
+def _ops_token(
+    secrets_file: Mapping[str, Any], environ: Mapping[str, str], problems: Problems
+) -> secret_store.Secret | None:
+    """The ops API token, refused when shorter than MIN_OPS_TOKEN_LENGTH (its length is all that shows)."""
+    try:
+        token = secret_store.lookup(OPS_TOKEN_PATH, secrets_file, environ)
+    except ValueError as exc:
+        problems.add("ops_token", str(exc))
+        return None
+    if token is not None and len(token.reveal()) < MIN_OPS_TOKEN_LENGTH:
+        problems.add(
+            "ops_token",
+            f"the ops API token ({token.source}) has {len(token.reveal())} characters; use at least "
+            f"{MIN_OPS_TOKEN_LENGTH} random ones, e.g. from `{HOW_TO_GENERATE}`",
+        )
+    return token
 
 
 def _connection(
@@ -170,12 +336,6 @@ def _connection(
                 f"{secret_store.env_name('connections', name, secret_name)} or put it in the secrets file",
             )
             crm_table.pop(secret_name)
-    for env_key, raw in environ.items():
-        prefix = secret_store.env_name("connections", name) + "__"
-        if env_key.startswith(prefix) and not env_key.endswith("_FILE"):
-            setting = env_key.removeprefix(prefix).lower()
-            if setting not in factory.secret_names and setting not in _CONNECTION_KEYS:
-                crm_table[setting] = _env_value(raw)
     if "ca_bundle" in crm_table and isinstance(crm_table["ca_bundle"], str):
         crm_table["ca_bundle"] = _resolve_path(crm_table["ca_bundle"], base)
     try:
@@ -255,7 +415,8 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
     for source in sources:
         data = _merge(data, _read_toml(source))
     problems = Problems()
-    data = _merge(data, _env_overrides(env, problems))
+    overrides = _env_overrides(env, problems)
+    data = _merge(data, overrides.sections)
     names = tuple(str(s) for s in sources)
     for key in data:
         if key not in _TOP_KEYS:
@@ -267,25 +428,38 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
             secrets_file = secret_store.load_secrets_file(Path(_resolve_path(str(secrets_path), base)))
         except ValueError as exc:
             problems.add("secrets_file", str(exc))
+    state_table = data.get("state")
+    if isinstance(state_table, Mapping) and STATE_PASSWORD_PATH[1] in state_table:
+        where = secret_store.env_name(*STATE_PASSWORD_PATH)
+        problems.add(
+            "state.password",
+            f"secrets must not be in a config file: set env {where} (or {where}_FILE) or put it under "
+            f"[state] in the secrets file",
+        )
+        data["state"] = {k: v for k, v in state_table.items() if k != STATE_PASSWORD_PATH[1]}
     sections = {name: build(cls, data.get(name) or {}, name, problems) for name, cls in _SECTIONS.items()}
-    state: StateSettings = sections["state"]
-    sections["state"] = StateSettings(dir=_resolve_path(state.dir, base), url=state.url)
-    _check_state(state, problems)
+    sections["state"] = _state_settings(sections["state"], base, secrets_file, env, problems)
     connections: dict[str, ConnectionSettings] = {}
     raw_connections = data.get("connections") or {}
     if not isinstance(raw_connections, Mapping):
         problems.add("connections", "must be a table of [connections.NAME] tables")
         raw_connections = {}
+    raw_connections = {
+        **raw_connections,
+        **_env_only_connections(overrides, raw_connections, problems),
+    }
+    raw_connections = {
+        name: _apply_connection_env(name, table, overrides.connections.get(name, {}), problems)
+        if isinstance(table, Mapping)
+        else table
+        for name, table in raw_connections.items()
+    }
     for name, table in raw_connections.items():
         connection = _connection(name, table, sections["rules"], secrets_file, env, base, problems)
         if connection is not None:
             connections[name] = connection
     _check_frameworks(sections["rules"], raw_connections, str(base), problems)
-    try:
-        ops_token = secret_store.lookup(("ops_token",), secrets_file, env)
-    except ValueError as exc:
-        problems.add("ops_token", str(exc))
-        ops_token = None
+    ops_token = _ops_token(secrets_file, env, problems)
     if problems:
         raise ConfigError(problems.items, names)
     return Settings(

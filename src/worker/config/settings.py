@@ -15,6 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from worker.config.secrets import Secret
+from worker.config.typed_tables import SECRET
+from worker.state.engine import display_text, with_password
 
 
 def shipped_config_dir(candidates: Sequence[Path] | None = None) -> Path:
@@ -70,18 +72,30 @@ class LoggingSettings:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StateSettings:
     """Where cursors, leases, the task ledger and run history live. `url` (a SQLAlchemy URL, e.g.
     postgresql://host/db) wins over `dir` (a SQLite file `state.db` inside it)."""
 
     dir: str = ""
     url: str = ""
+    password: Secret | None = field(default=None, repr=False, compare=False, metadata={SECRET: True})
+    """The database password, from a secret path (BANT_SYNC_STATE__PASSWORD, its _FILE, or the secrets
+    file's [state] password), merged into `url` only by `database_url()`."""
 
     def database_url(self) -> str:
+        """The URL to connect with, password included: hand it to the state store only, and show
+        `display_url()` wherever a person or a log may read it."""
         if self.url:
-            return self.url
+            return self.url if self.password is None else with_password(self.url, self.password.reveal())
         return f"sqlite:///{Path(self.dir or default_state_dir()) / 'state.db'}"
+
+    def display_url(self) -> str:
+        """The state store's URL with any password masked."""
+        return display_text(self.database_url())
+
+    def __repr__(self) -> str:
+        return f"StateSettings(dir={self.dir!r}, url={display_text(self.url)!r})"
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,19 @@ T = TypeVar("T")
 
 
 class Problems:
-    """Accumulates "<key>: <message>" lines so a config is validated once with every error reported."""
+    """Accumulates "<key>: <message>" lines so a config is validated once with every error reported.
+
+    `origins` maps a settings key (`connections.main.enabled`) to the environment variable that set it, so
+    a problem with a value from the environment names the variable to fix, not a file that lacks the key.
+    """
 
     def __init__(self) -> None:
         self.items: list[str] = []
+        self.origins: dict[str, str] = {}
 
     def add(self, key: str, message: str) -> None:
-        self.items.append(f"{key}: {message}")
+        origin = self.origins.get(key)
+        self.items.append(f"{key}: {message}" + (f" (set by env {origin})" if origin else ""))
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -35,8 +41,17 @@ def did_you_mean(key: str, known: typing.Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+SECRET = "secret"  # noqa: S105 (a metadata key, not a secret)
+"""Field metadata key marking a secret: never read from a settings table, only from a secret path."""
+
+
 def field_names(cls: type[Any]) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_"))
+    """The keys a settings table may hold for `cls` (secret fields are filled from secret paths)."""
+    return tuple(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.init and not f.name.startswith("_") and not f.metadata.get(SECRET)
+    )
 
 
 def _convert(value: Any, annotation: Any, key: str, problems: Problems) -> Any:

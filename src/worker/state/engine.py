@@ -9,6 +9,7 @@ PostgreSQL goes through psycopg 3; row locks (`SELECT ... FOR UPDATE`) serialise
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,26 @@ def normalise_url(url: str) -> URL:
 def display(url: URL) -> str:
     """The URL as it may appear in messages and logs: the password hidden."""
     return url.render_as_string(hide_password=True)
+
+
+_USERINFO_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def display_text(url: str) -> str:
+    """`display` for a URL given as text, even one SQLAlchemy cannot parse (its password still hidden)."""
+    try:
+        return display(make_url(url))
+    except ArgumentError:
+        return _USERINFO_PASSWORD.sub(r"\1***@", url)
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` set (replacing none: the loader refuses a URL that already holds one)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # refused by normalise_url when the store opens, with a message that hides the password
+    return parsed.set(password=password).render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True)
@@ -136,11 +157,40 @@ class Database:
             ) from exc
 
 
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def create_private_file(path: Path) -> None:
+    """Create the SQLite file (and the directories missing above it) readable by its owner only, whatever
+    the umask: it holds deal ids, owners and run history. An existing file or directory is left as is."""
+    try:
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(mode=PRIVATE_DIR_MODE)
+            except FileExistsError:
+                continue
+            directory.chmod(PRIVATE_DIR_MODE)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StateConfigError(
+            f"cannot create the state database {path} ({exc.strerror}): set state.dir to a directory "
+            f"this user may write"
+        ) from None
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+    finally:
+        os.close(fd)
+
+
 def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:")
     if not in_memory and not url.query.get("uri"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(Path(database).expanduser())
     connect_args: dict[str, Any] = {"timeout": busy_timeout, "check_same_thread": False}
     if in_memory:
         engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
