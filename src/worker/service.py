@@ -6,6 +6,7 @@ RunRequest to a RunSummary. Triggers differ only in `RunRequest.trigger`.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from worker.config.frameworks import load_framework
 from worker.config.settings import Settings
 from worker.errors import RunStopped, UsageError
 from worker.state import Lease, StateStore
+from worker.state.heartbeat import Heartbeats, Wait, event_wait
 from worker.sync.pipeline import ProgressHook, RunEnvironment, SyncRun, new_run_id
 from worker.sync.run_model import RunRequest, RunSummary
 
@@ -40,6 +42,7 @@ class Worker:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], object] | None = None,
         stop: threading.Event | None = None,
+        heartbeat_wait: Wait = event_wait,
     ) -> None:
         self.settings = settings
         self.store = store or StateStore.open(settings.state.database_url())
@@ -49,18 +52,43 @@ class Worker:
         self._wait = sleep if sleep is not None else self.stop.wait
         self._frameworks: dict[str, Framework] = {}
         self._zone = ZoneInfo(settings.rules.timezone)
+        self.heartbeats = Heartbeats(heartbeat_wait)
+        """The lease heartbeats of this worker's runs in progress (`heartbeat_wait` paces them)."""
 
-    def sleep(self, seconds: float) -> None:
+    @property
+    def max_wait(self) -> float:
+        """The longest single wait, in seconds: a third of the lease TTL, so a run checks its lease (kept
+        alive by its heartbeat meanwhile) several times within any TTL however long the CRM asks it to
+        wait."""
+        return self.settings.run.lease_ttl_seconds / 3
+
+    def sleep(self, seconds: float, connection: str | None = None) -> None:
         """Every wait a connector makes (retry backoff, Retry-After, rate-limit pacing). A short one is
         slept out, so a stopping run still finishes its page; one of `STOPPABLE_WAIT_SECONDS` or more wakes
-        as soon as a stop is asked and then, like when a stop was already asked, raises RunStopped."""
+        as soon as a stop is asked and then, like when a stop was already asked, raises RunStopped.
+
+        A wait is cut into slices of at most `max_wait`. After each, the lease of the run in progress on
+        `connection` is checked (LeaseLostError once its heartbeat found it lost), and after a wait longer
+        than one slice it is verified in the state store, so a run never writes after a long wait on a
+        lease it no longer holds."""
         if seconds < STOPPABLE_WAIT_SECONDS:
             self._sleep(seconds)
             return
-        if not self.stop.is_set():
-            self._wait(seconds)
-        if self.stop.is_set():
-            raise RunStopped(f"stop requested during a {seconds:.0f} s wait to retry or for the rate limit")
+        heartbeat = self.heartbeats.of(connection) if connection is not None else None
+        left = seconds
+        while left > 0:
+            piece = min(left, self.max_wait)
+            if not self.stop.is_set():
+                self._wait(piece)
+            if self.stop.is_set():
+                raise RunStopped(
+                    f"stop requested during a {seconds:.0f} s wait to retry or for the rate limit"
+                )
+            left -= piece
+            if heartbeat is not None:
+                heartbeat.check()
+        if heartbeat is not None and seconds > self.max_wait:
+            heartbeat.beat()
 
     def today(self) -> date:
         return self.clock().astimezone(self._zone).date()
@@ -74,7 +102,7 @@ class Worker:
             connection=conn.name,
             secrets=conn.revealed_secrets(),
             clock=self.clock,
-            sleep=self.sleep,
+            sleep=functools.partial(self.sleep, connection=conn.name),
         )
         return factory.create(conn.crm_settings, context)
 
@@ -99,6 +127,7 @@ class Worker:
             configured=frozenset(n for n, c in self.settings.connections.items() if c.enabled),
             stop=self.stop,
             progress=progress,
+            heartbeats=self.heartbeats,
         )
 
     def run(

@@ -38,7 +38,7 @@ def test_a_stop_during_a_retry_wait_stops_the_run_and_the_next_run_completes(env
     worker = Worker(env.worker.settings, env.worker.store, sleep=stop_during_the_wait, stop=stop)
     summary = worker.run(RunRequest(env.crm, mode="full"))
     assert summary.status == "stopped", summary.error
-    assert waits == [30.0]
+    assert waits == [min(30.0, worker.max_wait)]
     env.sb.clear_faults()
     again = env.run("full")
     assert again.status == "succeeded", again.error

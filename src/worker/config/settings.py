@@ -116,9 +116,13 @@ class RulesSettings:
             raise ValueError(f"rules.timezone {self.timezone!r} is not a known time zone{hint}") from None
 
 
+MIN_LEASE_TTL_SECONDS = 15
+
+
 @dataclass(frozen=True)
 class RunSettings:
-    lease_ttl_seconds: int = 900
+    lease_ttl_seconds: int = 60
+    """How long a run's lease outlives its last heartbeat (the heartbeat renews it every third of this)."""
     deadline_minutes: int = 120
     task_due_business_days: int = 3
     completed_tasks: str = "reopen"
@@ -133,6 +137,12 @@ class RunSettings:
         if self.task_due_business_days < 0:
             raise ValueError(
                 f"run.task_due_business_days must be 0 or more, not {self.task_due_business_days}"
+            )
+        if self.lease_ttl_seconds < MIN_LEASE_TTL_SECONDS:
+            raise ValueError(
+                f"run.lease_ttl_seconds must be at least {MIN_LEASE_TTL_SECONDS} (a heartbeat renews the "
+                f"lease every third of it, and one renewal may wait for a busy state store), "
+                f"not {self.lease_ttl_seconds}"
             )
 
 

@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import structlog
@@ -23,6 +23,7 @@ from connectors.protocol import Connector
 from rules import Deal, Framework, evaluate
 from worker.errors import BantSyncError, RunStopped
 from worker.state import DealState, Lease, LeaseLostError, RunRecord, StateStore
+from worker.state.heartbeat import Heartbeats
 from worker.state.ledger import LedgerEntry
 from worker.state.model import RunMode, RunStatus
 from worker.sync.bookkeeper import Bookkeeper
@@ -47,7 +48,7 @@ class RunEnvironment:
     framework_for: Callable[[str], Framework]
     clock: Callable[[], datetime]
     today: Callable[[], date]
-    lease_ttl: timedelta = timedelta(minutes=15)
+    lease_ttl: timedelta = timedelta(seconds=60)
     deadline: timedelta = timedelta(hours=2)
     task_due_business_days: int = 3
     completed_tasks: str = "reopen"
@@ -55,6 +56,8 @@ class RunEnvironment:
     """The connection names of the current config (two of them on one CRM account are refused)."""
     stop: threading.Event | None = None
     progress: ProgressHook | None = None
+    heartbeats: Heartbeats = field(default_factory=Heartbeats)
+    """Where each run's lease heartbeat is started (and found by the waits of its connector)."""
 
 
 def new_run_id() -> str:
@@ -100,6 +103,7 @@ class SyncRun:
         tally = RunTally()
         connector: Connector | None = None
         structlog.contextvars.bind_contextvars(run_id=run_id, connection=request.connection)
+        heartbeat = env.heartbeats.start(env.store, lease, env.lease_ttl, env.clock)
         try:
             env.store.start_run(
                 RunRecord(
@@ -133,6 +137,7 @@ class SyncRun:
             summary.status, summary.error = RunStatus.FAILED, str(exc)
             raise
         finally:
+            env.heartbeats.stop(heartbeat)
             summary.api_calls = connector.api_calls if connector is not None else 0
             summary.deals = dict(tally.deals)
             summary.tasks = dict(tally.tasks)
