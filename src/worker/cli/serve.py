@@ -19,7 +19,7 @@ import uvicorn
 from worker import exit_codes
 from worker.config.settings import Settings
 from worker.errors import BantSyncError, ConfigError, UsageError
-from worker.serve.ops_api import RunLauncher, create_app
+from worker.serve.ops_api import RunLauncher, create_app, server_config
 from worker.serve.scheduler import build_scheduler
 from worker.service import Worker
 
@@ -30,7 +30,6 @@ NO_OPS_CREDENTIAL_HELP = (
     "BANT_SYNC_OPS_TOKEN_FILE naming a file that holds it, or `ops_token` in the secrets file), e.g. "
     "from `openssl rand -hex 32`; or run `serve --no-api` for the schedule alone"
 )
-SHORT_TOKEN = 16
 
 
 class ListenError(BantSyncError):
@@ -55,8 +54,7 @@ class _Server(uvicorn.Server):
 
 def _serve_http(app_host: str, port: int, worker: Worker, token: str) -> RunLauncher:
     app = create_app(worker, token, worker.settings.ops_api.max_body_bytes)
-    config = uvicorn.Config(app, host=app_host, port=port, log_config=None, access_log=False, lifespan="off")
-    server = _Server(config, worker.stop)
+    server = _Server(server_config(app, app_host, port), worker.stop)
     log.info("ops api listening", host=app_host, port=port)
     try:
         server.run()
@@ -80,8 +78,6 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
             "no connection is configured: add a [connections.NAME] table to your config file "
             "(see config/examples/)"
         )
-    if not args.no_api and len(token) < SHORT_TOKEN:
-        log.warning("the ops token is short; use at least 32 random characters (openssl rand -hex 32)")
     host = args.host or settings.ops_api.host
     port = settings.ops_api.port if args.port is None else args.port
     worker = Worker(settings)

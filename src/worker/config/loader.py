@@ -52,7 +52,6 @@ _TEST_ENV_PREFIX = "BANT_SYNC_TEST_"
 OPS_TOKEN_PATH = ("ops_token",)
 STATE_PASSWORD_PATH = ("state", "password")
 _TOP_SECRETS = frozenset({OPS_TOKEN_PATH, STATE_PASSWORD_PATH})
-MIN_OPS_TOKEN_LENGTH = 32
 HOW_TO_GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 _FILE_SUFFIX = "_file"
 
@@ -288,17 +287,17 @@ def _state_settings(
 def _ops_token(
     secrets_file: Mapping[str, Any], environ: Mapping[str, str], problems: Problems
 ) -> secret_store.Secret | None:
-    """The ops API token, refused when shorter than MIN_OPS_TOKEN_LENGTH (its length is all that shows)."""
+    """The ops API token, refused when shorter than MIN_TOKEN_LENGTH (its length is all that shows)."""
     try:
         token = secret_store.lookup(OPS_TOKEN_PATH, secrets_file, environ)
     except ValueError as exc:
         problems.add("ops_token", str(exc))
         return None
-    if token is not None and len(token.reveal()) < MIN_OPS_TOKEN_LENGTH:
+    if token is not None and len(token.reveal()) < secret_store.MIN_TOKEN_LENGTH:
         problems.add(
             "ops_token",
             f"the ops API token ({token.source}) has {len(token.reveal())} characters; use at least "
-            f"{MIN_OPS_TOKEN_LENGTH} random ones, e.g. from `{HOW_TO_GENERATE}`",
+            f"{secret_store.MIN_TOKEN_LENGTH} random ones, e.g. from `{HOW_TO_GENERATE}`",
         )
     return token
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "BANT_SYNC_"
+MIN_TOKEN_LENGTH = 32
+"""The ops API token's minimum length: 32 random characters are beyond guessing over HTTP."""
 
 
 @dataclass(frozen=True, slots=True)

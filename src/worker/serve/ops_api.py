@@ -3,10 +3,16 @@
 `GET /runs/{id}` is one run as `sync --json` reports it, with every row the CRM rejected in it
 (`rejections`: deal id, operation, CRM error code and message); `GET /runs` lists runs without them.
 
-Every endpoint but `/health` needs `Authorization: Bearer <token>` (BANT_SYNC_OPS_TOKEN). A token in the
-query string is refused even when correct: URLs end up in proxy logs and shell history. A resync takes the
+Every endpoint but `/health` needs `Authorization: Bearer <token>` (BANT_SYNC_OPS_TOKEN, at least 32
+characters). Any query parameter named like a credential (`token`, `api_key`, `auth`, `key`, `password`,
+...) is refused even when correct: URLs end up in proxy logs and shell history. A resync takes the
 connection's lease before answering, so 202 always means a run will happen and 409 names the run that
-holds it. Answers are JSON `{"error": "..."}` on failure and never echo a secret.
+holds it. Answers are JSON `{"error": "..."}` on failure and never echo a secret. A body nested deeper than
+MAX_JSON_DEPTH is refused before it is parsed, so no body can exhaust the parser's recursion.
+
+The server (`server_config`) bounds what one client can hold: MAX_CONNECTIONS open connections (more are
+answered 503), idle keep-alive connections closed after KEEP_ALIVE_SECONDS, request heads over
+MAX_HEAD_BYTES refused, and BACKLOG pending connections in the kernel's queue.
 
 The one error boundary: any `BantSyncError` an endpoint raises (a state store that went away, a CRM
 error) answers one JSON object `{"error", "kind", "problems", "hint"}` with the error's `http_status`;
@@ -24,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import structlog
+import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -34,6 +41,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rules.errors import BantSyncError
+from worker.config.secrets import MIN_TOKEN_LENGTH
 from worker.serve.ops_metrics import render_metrics
 from worker.service import Worker
 from worker.state import Lease, LeaseHeldError, Rejection, RunRecord
@@ -50,7 +58,18 @@ RESYNC_OPTIONS: dict[str, type] = {
     "dry_run": bool,
 }
 """The body of POST /resync: exactly the options of `bant-sync sync`."""
-QUERY_TOKEN_NAMES = frozenset({"token", "access_token"})
+CREDENTIAL_QUERY_NAMES = frozenset(
+    {"key", "auth", "authorization", "pwd", "pass", "jwt", "sig", "signature", "session", "sessionid"}
+)
+"""Query parameter names refused outright (compared lower-case, without `-` and `_`)."""
+CREDENTIAL_QUERY_WORDS = ("token", "secret", "passw", "apikey", "bearer", "credential", "privatekey")
+"""A query parameter whose name contains any of these (lower-case, without `-` and `_`) is refused too."""
+MAX_JSON_DEPTH = 32
+MAX_CONNECTIONS = 64
+KEEP_ALIVE_SECONDS = 5
+MAX_HEAD_BYTES = 16_384
+BACKLOG = 128
+GRACEFUL_SHUTDOWN_SECONDS = 10
 OPEN_PATHS = frozenset({"/health"})
 MAX_LIST = 500
 
@@ -79,6 +98,36 @@ def _bug(request: Request, exc: Exception) -> Response:
     return _error(500, "internal error: this is a bug, please report it (the server log has the details)")
 
 
+def looks_like_credential(name: str) -> bool:
+    """Whether a query parameter's name says it carries a credential (`api_key`, `Bearer-Token`, `auth`)."""
+    folded = name.lower().replace("-", "").replace("_", "")
+    return folded in CREDENTIAL_QUERY_NAMES or any(word in folded for word in CREDENTIAL_QUERY_WORDS)
+
+
+def json_depth_exceeds(raw: bytes, limit: int) -> bool:
+    """Whether JSON text nests arrays/objects deeper than `limit`, found by one pass over the bytes (brackets
+    inside strings do not count) without parsing, so a 6,000-deep body cannot exhaust the recursion."""
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
 class BearerAuth:
     """ASGI middleware: refuse query-string tokens anywhere; require the bearer token off OPEN_PATHS."""
 
@@ -99,10 +148,12 @@ class BearerAuth:
 
     def _refusal(self, scope: Scope) -> Response | None:
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        if any(name.lower() in QUERY_TOKEN_NAMES for name, _ in query):
+        credential = next((name for name, _ in query if looks_like_credential(name)), None)
+        if credential is not None:
             return _error(
                 400,
-                "tokens in the query string are refused (URLs are logged): send the header "
+                f"query parameter {credential[:40]!r} looks like a credential, and credentials in the query "
+                "string are refused (URLs are logged): send the token in the header "
                 "'Authorization: Bearer <token>' instead, and rotate a token that was sent in a URL",
             )
         if scope["path"] in OPEN_PATHS:
@@ -199,6 +250,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def parse_resync(raw: bytes, worker: Worker) -> RunRequest:
     """Validate a POST /resync body into a RunRequest (raises ApiError 400/404/422)."""
+    if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+        raise ApiError(
+            400,
+            f"the body nests deeper than {MAX_JSON_DEPTH} levels: send a flat object such as "
+            '{"full": true}',
+        )
     try:
         body = json.loads(raw) if raw.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -232,9 +289,12 @@ def parse_resync(raw: bytes, worker: Worker) -> RunRequest:
 
 
 def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
-    """The ops API over `worker`. `token` must be non-empty; `app.state.launcher` runs the resyncs."""
+    """The ops API over `worker`. `token` must have MIN_TOKEN_LENGTH characters (the loader refuses a
+    shorter one with a message); `app.state.launcher` runs the resyncs."""
     if not token:
         raise ValueError("the ops API needs a bearer token: set BANT_SYNC_OPS_TOKEN")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"the ops API token must have at least {MIN_TOKEN_LENGTH} characters")
     launcher = RunLauncher(worker)
 
     def health(request: Request) -> Response:
@@ -298,3 +358,24 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
     )
     app.state.launcher = launcher
     return app
+
+
+def server_config(
+    app: ASGIApp, host: str, port: int, max_connections: int = MAX_CONNECTIONS
+) -> uvicorn.Config:
+    """The uvicorn settings `serve` runs the ops API with: the limits in this module's docstring, set
+    explicitly rather than left to uvicorn's defaults (no connection limit, a 2048 backlog)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="h11",
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        limit_concurrency=max_connections + 1,  # uvicorn counts the connection it is judging
+        backlog=BACKLOG,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
