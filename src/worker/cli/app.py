@@ -25,6 +25,7 @@ from worker.cli import demo as demo_cmd
 from worker.cli import serve as serve_cmd
 from worker.cli import status as status_cmd
 from worker.cli import sync as sync_cmd
+from worker.cli import unlock as unlock_cmd
 from worker.cli.evaluate import run_evaluate
 from worker.config.frameworks import load_framework
 from worker.config.loader import load_settings
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync_cmd.add_parser(subparsers, common)
     status_cmd.add_parsers(subparsers, common)
     check_cmd.add_parser(subparsers, common)
+    unlock_cmd.add_parser(subparsers, common)
     demo_cmd.add_parser(subparsers, common)
     serve_cmd.add_parser(subparsers, common)
     _add_sandbox(subparsers, common)
