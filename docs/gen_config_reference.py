@@ -89,6 +89,8 @@ def _table(title: str, cls: type, section: str, comments: dict[tuple[str, str], 
     rows += [f"From `{cls.__module__}.{cls.__qualname__}`.", ""]
     rows += ["| key | type | default | description |", "|---|---|---|---|"]
     for f in dataclasses.fields(cls):
+        if f.metadata.get("secret"):
+            continue  # a secret is not a setting: see the Secrets section
         note = notes.get(f.name) or comments.get((section, f.name), "")
         note = note.replace("|", "\\|")
         rows.append(f"| `{f.name}` | {_type(f)} | {_default(f)} | {note} |")
