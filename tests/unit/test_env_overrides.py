@@ -239,3 +239,16 @@ def test_secrets_from_env_are_not_settings(tmp_path: Path) -> None:
     )
     assert settings.connection("portal").revealed_secrets() == {"access_token": "pat-from-file"}
     assert "pat-from-file" not in repr(settings)
+
+
+def test_a_connection_named_in_mixed_case_takes_its_upper_case_variables(tmp_path: Path) -> None:
+    """[connections.Sales] is BANT_SYNC_CONNECTIONS__SALES__*, for its settings as for its secrets."""
+    path = tmp_path / "bant.toml"
+    path.write_text('[connections.Sales]\ncrm = "hubspot"\n', encoding="utf-8")
+    env = {
+        "BANT_SYNC_CONNECTIONS__SALES__ENABLED": "false",
+        "BANT_SYNC_CONNECTIONS__SALES__ACCESS_TOKEN": "t",
+    }
+    connection = load_settings(str(path), environ=env).connection("Sales")
+    assert connection.enabled is False
+    assert connection.revealed_secrets() == {"access_token": "t"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import socket
 import stat
 import uuid
 from collections.abc import Iterator
@@ -221,3 +222,22 @@ def test_a_state_directory_that_cannot_be_created_is_one_message(tmp_path: Path)
         Database.open(f"sqlite:///{blocker / 'sub' / 'state.db'}")
     assert info.value.exit_code == exit_codes.CONFIG
     assert "set state.dir to a directory this user may write" in str(info.value)
+
+
+def test_check_and_status_errors_never_show_the_state_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unreachable PostgreSQL: `check` and `status --json` name the server, never the password."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for name in [n for n in os.environ if n.startswith("BANT_SYNC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("BANT_SYNC_STATE__PASSWORD", PASSWORD)
+    config = write_config(tmp_path, f'[state]\nurl = "postgresql://bant@127.0.0.1:{port}/bant"\n')
+    for command in (["check"], ["status", "--json"]):
+        code = main(["--config", str(config), "--log-level", "error", *command])
+        out = capsys.readouterr()
+        assert code != exit_codes.OK
+        assert PASSWORD not in out.out + out.err
+        assert f"127.0.0.1:{port}" in out.out + out.err

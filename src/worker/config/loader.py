@@ -188,6 +188,13 @@ def _apply_connection_env(
     return merged
 
 
+def _match_connection_names(overrides: EnvOverrides, configured: Mapping[str, Any]) -> None:
+    """Variable names are upper-case: tie each to the configured connection of that name in any case
+    (`[connections.Sales]` is BANT_SYNC_CONNECTIONS__SALES__*, as for its secrets)."""
+    folded = {name.lower(): name for name in configured}
+    overrides.connections = {folded.get(name, name): found for name, found in overrides.connections.items()}
+
+
 def _env_only_connections(
     overrides: EnvOverrides, configured: Mapping[str, Any], problems: Problems
 ) -> dict[str, Any]:
@@ -443,6 +450,7 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
     if not isinstance(raw_connections, Mapping):
         problems.add("connections", "must be a table of [connections.NAME] tables")
         raw_connections = {}
+    _match_connection_names(overrides, raw_connections)
     raw_connections = {
         **raw_connections,
         **_env_only_connections(overrides, raw_connections, problems),
