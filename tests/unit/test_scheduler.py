@@ -14,6 +14,8 @@ from structlog.testing import capture_logs
 from tests.unit.serve_support import T0, TTL, FakeWorker, connection, make_worker, reset_structlog
 from worker.errors import ConfigError
 from worker.serve.scheduler import LEASE_RETRY_SECONDS, build_scheduler, run_scheduled
+from worker.state.leases import this_process
+from worker.state.model import Holder
 
 default_structlog = pytest.fixture(autouse=True)(reset_structlog)
 
@@ -39,28 +41,44 @@ def fields(trigger: object) -> dict[str, str]:
     return {field.name: str(field) for field in trigger.fields}  # type: ignore[attr-defined]
 
 
-def test_two_jobs_per_enabled_connection(worker: FakeWorker) -> None:
-    """Each enabled connection gets an incremental and a full job: max_instances=1, coalesce, its grace."""
+def test_three_jobs_per_enabled_connection(worker: FakeWorker) -> None:
+    """Each enabled connection gets a catch-up, an incremental and a full job: max_instances=1, coalesce,
+    its grace."""
     scheduler = build_scheduler(worker, now=T0)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"sf:incremental", "sf:full", "hs:incremental", "hs:full"}
+    assert set(jobs) == {
+        "sf:catch-up",
+        "sf:incremental",
+        "sf:full",
+        "hs:catch-up",
+        "hs:incremental",
+        "hs:full",
+    }
     for job_id, job in jobs.items():
         name = job_id.split(":")[0]
         assert job.max_instances == 1
         assert job.coalesce is True
         assert job.misfire_grace_time == worker.settings.connections[name].schedule.misfire_grace_seconds
-        assert job.args == (worker, name, job_id.split(":")[1])
+        assert job.args == (worker, name, "full" if job_id.endswith(":full") else "incremental")
     assert str(scheduler.timezone) == "UTC"
 
 
 @pytest.mark.parametrize(
     ("name", "minutes"), [pytest.param("sf", 10, id="sf"), pytest.param("hs", 45, id="hs")]
 )
-def test_incremental_interval_fires_first_at_start(worker: FakeWorker, name: str, minutes: int) -> None:
-    """The incremental job runs every N minutes, the first time at start so a restart catches up."""
-    job = build_scheduler(worker, now=T0).get_job(f"{name}:incremental")
+def test_a_catch_up_fires_at_start_then_the_incremental_interval(
+    worker: FakeWorker, name: str, minutes: int
+) -> None:
+    """A restart catches up at once (waiting up to the lease TTL for a busy lease); the incremental job
+    then runs every N minutes."""
+    scheduler = build_scheduler(worker, now=T0)
+    catch_up = scheduler.get_job(f"{name}:catch-up")
+    assert catch_up.trigger.run_date == T0
+    assert catch_up.kwargs == {"lease_wait_seconds": float(worker.settings.run.lease_ttl_seconds)}
+    job = scheduler.get_job(f"{name}:incremental")
     assert job.trigger.interval == timedelta(minutes=minutes)
-    assert job.next_run_time == T0
+    assert job.next_run_time == T0 + timedelta(minutes=minutes)
+    assert job.kwargs == {}
 
 
 @pytest.mark.parametrize(
@@ -172,8 +190,8 @@ def test_stopped_worker_starts_no_run(worker: FakeWorker) -> None:
     assert worker.store.list_runs() == []
 
 
-def test_started_scheduler_fires_the_first_incremental(tmp_path: Path) -> None:
-    """A started BackgroundScheduler runs the incremental job at start, through APScheduler itself."""
+def test_started_scheduler_fires_the_catch_up(tmp_path: Path) -> None:
+    """A started BackgroundScheduler runs the catch-up job at start, through APScheduler itself."""
     worker = make_worker(tmp_path, connection("main"))
     done = threading.Event()
     events: list[JobExecutionEvent] = []
@@ -189,7 +207,56 @@ def test_started_scheduler_fires_the_first_incremental(tmp_path: Path) -> None:
         assert done.wait(10)
     finally:
         scheduler.shutdown(wait=True)
-    assert [(e.job_id, e.exception) for e in events] == [("main:incremental", None)]
+    assert [(e.job_id, e.exception) for e in events] == [("main:catch-up", None)]
     assert events[0].retval.status == "succeeded"
     assert [r.trigger for r in worker.store.list_runs()] == ["schedule"]
     worker.close()
+
+
+def test_misfire_grace_is_never_shorter_than_the_lease_ttl(tmp_path: Path) -> None:
+    """A grace shorter than the lease TTL is raised to it, for the jobs and the sweep's lease wait: a
+    sweep that waits out a dead run's lease is not dropped."""
+    worker = make_worker(tmp_path, connection("main", misfire_grace_seconds=10))
+    try:
+        ttl = worker.settings.run.lease_ttl_seconds
+        jobs = {job.id: job for job in build_scheduler(worker, now=T0).get_jobs()}
+        assert {job.misfire_grace_time for job in jobs.values()} == {ttl}
+        assert jobs["main:full"].kwargs == {"lease_wait_seconds": float(ttl)}
+    finally:
+        worker.close()
+
+
+def test_the_catch_up_takes_over_a_lease_that_died_on_this_host_at_once(worker: FakeWorker) -> None:
+    """A lease left by a process of this host that is gone (a killed `serve`) is taken over: the catch-up
+    runs without waiting."""
+    here = this_process()
+    gone = Holder(here.host, here.pid, here.namespace, "the-killed-serve")
+    worker.store.acquire_lease("sf", "dead-run", T0, TTL, me=gone)
+    summary = run_scheduled(worker, "sf", "incremental", lease_wait_seconds=60, wait=_no_wait)
+    assert summary is not None and summary.status == "succeeded"
+
+
+def test_the_catch_up_waits_out_another_hosts_dead_holder(tmp_path: Path) -> None:
+    """A lease left by a run on another host is waited out: the catch-up runs once its TTL has passed."""
+    clock = [T0]
+    settings = make_worker(tmp_path, connection("main")).settings
+    worker = FakeWorker(settings, clock=lambda: clock[0], sleep=lambda seconds: None)
+    try:
+        ttl = timedelta(seconds=settings.run.lease_ttl_seconds)
+        worker.store.acquire_lease("main", "dead-run", T0, ttl, me=Holder("host-b", 1, "", "x"))
+        waits: list[float] = []
+
+        def wait(seconds: float) -> bool:
+            waits.append(seconds)
+            clock[0] += timedelta(seconds=seconds)
+            return False
+
+        summary = run_scheduled(worker, "main", "incremental", lease_wait_seconds=ttl.seconds, wait=wait)
+        assert summary is not None and summary.status == "succeeded"
+        assert waits == [LEASE_RETRY_SECONDS, LEASE_RETRY_SECONDS]
+    finally:
+        worker.close()
+
+
+def _no_wait(seconds: float) -> bool:
+    raise AssertionError("the lease of a dead local holder was waited for")

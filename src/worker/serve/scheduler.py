@@ -1,10 +1,17 @@
-"""The `serve` schedule: per enabled connection, an incremental run every N minutes and a full sweep by cron.
+"""The `serve` schedule: per enabled connection, a catch-up run at start, an incremental run every N
+minutes and a full sweep by cron.
 
 Built on APScheduler 3.x (3.11; not the 4.x API). Every job has `max_instances=1` and `coalesce=True`, so
-a slow run never stacks copies of itself and a backlog of missed firings collapses into one run, and the
-connection's `misfire_grace_seconds`, so a firing missed by more than that (the process was asleep or
-down) is dropped instead of run late. Two jobs of one connection can still fire together (an incremental
-at 02:00 next to the nightly sweep): the lease decides, and the loser is told which run holds it.
+a slow run never stacks copies of itself and a backlog of missed firings collapses into one run, and a
+misfire grace time (the connection's `misfire_grace_seconds`, never shorter than the lease TTL), so a
+firing missed by more than that (the process was asleep or down) is dropped instead of run late. Two jobs
+of one connection can still fire together (an incremental at 02:00 next to the nightly sweep): the lease
+decides, and the loser is told which run holds it.
+
+The catch-up run and the full sweep wait for a busy lease (retrying every LEASE_RETRY_SECONDS) for at
+least the lease TTL: a run that died on another host holds it at most that long (one that died on this
+host is taken over at once), so a restarted service catches up and the nightly sweep is not lost to a
+crash. Incremental runs skip a busy lease: the next firing comes soon.
 
 The job body is `run_scheduled`; tests call it directly instead of waiting for a trigger to fire.
 """
@@ -12,7 +19,7 @@ The job body is `run_scheduled`; tests call it directly instead of waiting for a
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -20,6 +27,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from worker.config.settings import ConnectionSettings
@@ -49,8 +57,9 @@ def run_scheduled(
     """Run one scheduled sync; returns its summary, or None when it was skipped or crashed.
 
     A busy lease is not an error: the run is skipped (logged at INFO with the holder's run id). With
-    `lease_wait_seconds` > 0 (full sweeps) it first retries every LEASE_RETRY_SECONDS for that long, so the
-    nightly sweep is not lost to an incremental run that happens to be running. Every other exception is
+    `lease_wait_seconds` > 0 (the catch-up, full sweeps) it first retries every LEASE_RETRY_SECONDS for
+    that long, so neither is lost to a run that happens to be running or to a dead run's lease on another
+    host. Every other exception is
     logged and swallowed, because an exception escaping a job would only reach APScheduler's own log
     without our context, and the next firing must still happen.
     """
@@ -123,18 +132,25 @@ def _check(conn: ConnectionSettings) -> None:
         raise ConfigError(problems)
 
 
+def grace_seconds(conn: ConnectionSettings, lease_ttl_seconds: int) -> int:
+    """The misfire grace and lease wait of a connection's jobs: its `misfire_grace_seconds`, raised to the
+    lease TTL (a shorter grace would drop a sweep that only waited out a dead run's lease)."""
+    return max(conn.schedule.misfire_grace_seconds, lease_ttl_seconds)
+
+
 def build_scheduler(
     worker: Worker,
     *,
     scheduler_type: type[BaseScheduler] = BackgroundScheduler,
     now: datetime | None = None,
 ) -> BaseScheduler:
-    """A not-yet-started scheduler (UTC) with two jobs per enabled connection.
+    """A not-yet-started scheduler (UTC) with three jobs per enabled connection.
 
-    Job ids are "NAME:incremental" and "NAME:full". The first incremental run fires at `now` (default: the
-    worker's clock), so a restarted service catches up at once. The cron expression is read in
-    `rules.timezone` (UTC by default): "0 2 * * *" is 02:00 where the sales team's "today" is.
-    Raises ConfigError for a bad cron expression or interval.
+    Job ids are "NAME:catch-up", "NAME:incremental" and "NAME:full". The catch-up (an incremental run)
+    fires once at `now` (default: the worker's clock) and waits up to the lease TTL for the lease, so a
+    restarted service catches up at once; the incremental job then fires every interval after `now`. The
+    cron expression is read in `rules.timezone` (UTC by default): "0 2 * * *" is 02:00 where the sales
+    team's "today" is. Raises ConfigError for a bad cron expression or interval.
     """
     enabled = [conn for conn in worker.settings.connections.values() if conn.enabled]
     zone = ZoneInfo(worker.settings.rules.timezone)
@@ -143,9 +159,22 @@ def build_scheduler(
         executors={"default": ThreadPoolExecutor(max_workers=max(2, 2 * len(enabled)))},
     )
     start = now or worker.clock()
+    ttl = worker.settings.run.lease_ttl_seconds
     for conn in enabled:
         _check(conn)
-        grace = conn.schedule.misfire_grace_seconds
+        grace = grace_seconds(conn, ttl)
+        every = timedelta(minutes=conn.schedule.incremental_every_minutes)
+        scheduler.add_job(
+            run_scheduled,
+            trigger=DateTrigger(run_date=start, timezone=UTC),
+            args=(worker, conn.name, RunMode.INCREMENTAL),
+            kwargs={"lease_wait_seconds": float(ttl)},
+            id=f"{conn.name}:catch-up",
+            name=f"{conn.name} catch-up at start",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=grace,
+        )
         scheduler.add_job(
             run_scheduled,
             trigger=IntervalTrigger(minutes=conn.schedule.incremental_every_minutes, timezone=UTC),
@@ -155,7 +184,7 @@ def build_scheduler(
             max_instances=1,
             coalesce=True,
             misfire_grace_time=grace,
-            next_run_time=start,
+            next_run_time=start + every,
         )
         scheduler.add_job(
             run_scheduled,
