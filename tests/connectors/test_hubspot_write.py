@@ -346,7 +346,7 @@ def test_find_reads_keys_by_id_property_100_at_a_time() -> None:
     assert [len(body["inputs"]) for body in reads] == [100, 100, 50]
     assert [row["id"] for body in reads for row in body["inputs"]] == keys
     assert {body["idProperty"] for body in reads} == {"bant_sync_key"}
-    assert reads[0]["archived"] is False
+    assert reads[0]["archived"] == "false"
     assert sorted(reads[0]["properties"]) == sorted(
         [
             "bant_sync_key",

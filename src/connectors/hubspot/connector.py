@@ -168,7 +168,7 @@ class HubSpotConnector:
         """The deal if it exists and is open; None when missing or closed."""
         try:
             record = self.client.call(
-                "other", "deals_basic", "get_by_id", deal_id, properties=self._properties, archived=False
+                "other", "deals_basic", "get_by_id", deal_id, properties=self._properties, archived="false"
             )
         except HubSpotRequestError as exc:
             if exc.status == 404:

@@ -34,7 +34,7 @@ class PropertyInfo:
 
 
 def read_properties(client: HubSpotClient, object_type: str) -> dict[str, PropertyInfo]:
-    response = client.call("other", "properties", "get_all", object_type, archived=False)
+    response = client.call("other", "properties", "get_all", object_type, archived="false")
     found: dict[str, PropertyInfo] = {}
     for prop in getattr(response, "results", None) or []:
         meta = getattr(prop, "modification_metadata", None)
