@@ -83,10 +83,12 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     worker = Worker(settings)
     shutdown = threading.Event()
 
+    received: list[str] = []
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info(
-            "stopping: the current page finishes and is checkpointed", signal=signal.Signals(signum).name
-        )
+        """Only sets flags: a log line here deadlocks when the signal lands while the main thread holds the
+        log stream's lock (a SIGTERM right after "scheduler started" hung `serve --no-api`)."""
+        received.append(signal.Signals(signum).name)
         worker.stop.set()
         shutdown.set()
 
@@ -106,6 +108,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 launcher = _serve_http(host, port, worker, token)
         finally:
+            if received:
+                log.info("stopping: the current page finishes and is checkpointed", signal=received[0])
             worker.stop.set()
             scheduler.shutdown(wait=True)
             if launcher is not None:
