@@ -26,10 +26,29 @@ UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
 LEASE_TTL_SECONDS = 30
 
 
-def sync_process(config: Path, crm: str, full: bool = True) -> subprocess.Popen[bytes]:
-    """`bant-sync sync` of one connection as a child process (a full sweep, or an incremental run)."""
-    env = {**os.environ, "BANT_SYNC_RUN__LEASE_TTL_SECONDS": str(LEASE_TTL_SECONDS)}
-    command = [sys.executable, "-m", "worker.cli", "--config", str(config), "--log-level", "error", "sync"]
+AS_HOST = (
+    "import runpy, socket; socket.gethostname = lambda: {host!r}; "
+    "runpy.run_module('worker.cli', run_name='__main__', alter_sys=True)"
+)
+"""A child that believes it runs on another host (its lease names that host, so nobody probes its PID)."""
+
+
+def sync_process(
+    config: Path,
+    crm: str,
+    full: bool = True,
+    *,
+    lease_ttl: int | None = LEASE_TTL_SECONDS,
+    host: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """`bant-sync sync` of one connection as a child process (a full sweep, or an incremental run), with
+    `lease_ttl` (None: the shipped default) and, when `host` is given, pretending to run on that host."""
+    env = dict(os.environ)
+    env.pop("BANT_SYNC_RUN__LEASE_TTL_SECONDS", None)
+    if lease_ttl is not None:
+        env["BANT_SYNC_RUN__LEASE_TTL_SECONDS"] = str(lease_ttl)
+    entry = ["-m", "worker.cli"] if host is None else ["-c", AS_HOST.format(host=host)]
+    command = [sys.executable, *entry, "--config", str(config), "--log-level", "error", "sync"]
     return subprocess.Popen(
         [*command, "--connection", crm, *(["--full"] if full else [])],
         env=env,
