@@ -24,6 +24,7 @@ each have one boundary that turns a `BantSyncError` into one message: the CLI pr
           ├── StateUnavailableError    exit 1   database unreachable or locked
           ├── SchemaVersionError       exit 1   written by a newer bant-sync: upgrade
           ├── LeaseHeldError           exit 5   another run holds the lease: wait
+          │    └── UnlockRefusedError  exit 5   `unlock` found the holder alive: stop it, or --force
           ├── LeaseLostError           exit 1   this run's lease was taken over
           ├── UnknownRecordError       exit 1   caller bug
           └── DuplicateRunError        exit 1   caller bug
