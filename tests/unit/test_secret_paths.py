@@ -241,3 +241,14 @@ def test_check_and_status_errors_never_show_the_state_password(
         assert code != exit_codes.OK
         assert PASSWORD not in out.out + out.err
         assert f"127.0.0.1:{port}" in out.out + out.err
+
+
+def test_a_password_with_url_characters_survives_the_merge(tmp_path: Path) -> None:
+    """`@`, `/`, `:` and `%` in the password are escaped when merged, so the server gets it unchanged."""
+    awkward = "p@ss/w:rd%41?#"
+    config = write_config(tmp_path, '[state]\nurl = "postgresql://bant@db:5432/bant?sslmode=require"\n')
+    settings = load_settings(str(config), environ={"BANT_SYNC_STATE__PASSWORD": awkward})
+    merged = make_url(settings.state.database_url())
+    assert merged.password == awkward
+    assert (merged.host, merged.database, dict(merged.query)) == ("db", "bant", {"sslmode": "require"})
+    assert "p@ss" not in settings.state.display_url()
