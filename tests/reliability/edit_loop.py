@@ -12,20 +12,17 @@ import sqlite3
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sandbox import Sandbox
 from tests.integration.conftest import CrmView
 from tests.integration.reps import BANT_AND_TASK_KINDS, UNQUALIFIED, Reps
-from tests.reliability.harness import LEASE_TTL_SECONDS, kill_when, sync_process
+from tests.reliability.harness import kill_when, sync_process
 from tests.timing import FakeTime
 from worker import exit_codes
 from worker.config.loader import load_settings
-from worker.config.settings import Settings
 from worker.service import Worker
-from worker.state import StateStore
 from worker.sync.run_model import RunRequest, RunSummary
 
 
@@ -55,18 +52,6 @@ class KillPoint:
         if rng.random() < 0.6:
             return cls(rng.randint(1, 3), writes=True)
         return cls(rng.randint(1, 4), writes=False)
-
-
-def release_dead_lease(settings: Settings, connection: str) -> None:
-    """Free the lease a killed run left, as its expiry would (LEASE_TTL_SECONDS later), without waiting
-    for it — unless the next run takes a dead holder's lease over by itself."""
-    store = StateStore.open(settings.state.database_url())
-    try:
-        holder = store.lease_holder(connection, datetime.now(UTC))
-        if holder is not None:
-            store.release_lease(holder)
-    finally:
-        store.close()
 
 
 def last_audited_status(config: Path, connection: str) -> dict[str, str]:
@@ -153,8 +138,8 @@ def run_edit_loop(
     sb: Sandbox, config: Path, crm: str, *, rounds: int, edits: int, rng: random.Random
 ) -> EditLoopReport:
     """An uninterrupted full sync first (the install), then `rounds` of `edits` rep edits and a killed
-    sync (full or incremental, at a random KillPoint), then a full sweep once the dead runs' lease has
-    expired, and a dry run to see what is still wrong."""
+    sync (full or incremental, at a random KillPoint; each next sync takes the dead one's lease over at
+    once, or finishes with exit 5), then a full sweep, and a dry run to see what is still wrong."""
     started = time.perf_counter()
     report = EditLoopReport(crm)
     view = CrmView(sb, crm)
@@ -173,13 +158,11 @@ def run_edit_loop(
         process = sync_process(config, crm, full=rng.random() < 0.5)
         if kill_when(sb, process, point.reached):
             report.killed += 1
-            release_dead_lease(settings, crm)
         else:
             report.finished[process.returncode] += 1
         report.rounds += 1
     report.edits = Counter(reps.done)
-    later = FakeTime(shift=timedelta(seconds=LEASE_TTL_SECONDS + 1))
-    worker = Worker(settings, clock=later.now, sleep=later.sleep)
+    worker = Worker(settings, clock=now.now, sleep=now.sleep)
     try:
         report.final = worker.run(RunRequest(crm, mode="full"))
         report.leftover = worker.run(RunRequest(crm, mode="full", dry_run=True)).planned

@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +101,12 @@ class KillResult:
 
 
 def kill_and_rerun(sb: Sandbox, config: Path, crm: str, kill_at: int) -> KillResult:
-    """SIGKILL a full sync after its `kill_at`-th request, rerun in this process once the dead run's lease
-    has expired (an injected clock, not a wait), then dry-run to see what is still wrong."""
+    """SIGKILL a full sync after its `kill_at`-th request, rerun in this process at once (it takes the dead
+    run's lease over: same host, PID gone), then dry-run to see what is still wrong."""
     sb.reset_requests()
     killed = kill_after(sb, sync_process(config, crm), kill_at)
-    later = FakeTime(shift=timedelta(seconds=LEASE_TTL_SECONDS + 1))
-    worker = Worker(load_settings(str(config), environ={}), clock=later.now, sleep=later.sleep)
+    now = FakeTime()
+    worker = Worker(load_settings(str(config), environ={}), clock=now.now, sleep=now.sleep)
     try:
         rerun = worker.run(RunRequest(crm, mode="full"))
         check = worker.run(RunRequest(crm, mode="full", dry_run=True))
