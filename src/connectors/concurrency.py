@@ -1,27 +1,90 @@
 """Sending independent batch calls side by side, so a run is bounded by the CRM's rate limit rather than by
 one request's round trip. Callers keep ordering constraints themselves (a deal's status before its task).
 
+A pool stops at its first failure: a quota stop or a fatal error means every further call would fail the
+same way (or should not be made at all), so a call that has not started yet is not made, and calls in
+flight that send more than one request (lock retries, narrowing a refused batch) see `stopping()` turn
+true and send nothing more. The failure is raised once, after the calls in flight have returned.
+
 Each call runs in a copy of the caller's context (`contextvars`), so log lines from the pool's threads carry
-the run's `run_id` and `connection` bound with `structlog.contextvars`."""
+the run's `run_id` and `connection` bound with `structlog.contextvars`; the copy also carries the pool's
+stop flag (and those of the pools around it), which is how `stopping()` knows.
+"""
 
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+_STOPS: contextvars.ContextVar[tuple[threading.Event, ...]] = contextvars.ContextVar(
+    "batch_pool_stops", default=()
+)
+_SKIPPED = object()
+
+
+class PoolStopped(Exception):
+    """A call cut short because a sibling call failed. It never leaves the outermost pool: the pool raises
+    the sibling's error instead."""
+
+
+def stopping() -> bool:
+    """True inside a pool call once another call of this pool (or of a pool around it) failed. A call that
+    sends several requests checks it before each one after the first and sends nothing more."""
+    return any(stop.is_set() for stop in _STOPS.get())
+
 
 def map_in_parallel(fn: Callable[[T], R], items: Sequence[T], max_in_flight: int) -> list[R]:
     """`[fn(item) for item in items]`, with up to `max_in_flight` calls at once; results in input order.
-    The first exception (in input order) is raised once every call has finished."""
+    Once a call raises, calls not started yet are not made; when the calls in flight have returned, the
+    first error (in input order) is raised."""
+    results = _run(fn, items, max_in_flight, lambda _result: False)
+    if any(result is _SKIPPED for result in results):
+        raise PoolStopped("a batch of an enclosing pool failed")
+    return cast(list[R], results)
+
+
+def map_until(
+    fn: Callable[[T], R], items: Sequence[T], max_in_flight: int, failed: Callable[[R], bool]
+) -> list[R | None]:
+    """Like `map_in_parallel`, for calls that return their failure instead of raising it: a result for
+    which `failed` is true stops the pool too. A call that was not made has None in its place."""
+    results = _run(fn, items, max_in_flight, failed)
+    return [None if result is _SKIPPED else cast(R, result) for result in results]
+
+
+def _run(
+    fn: Callable[[T], R], items: Sequence[T], max_in_flight: int, failed: Callable[[R], bool]
+) -> list[object]:
+    stop = threading.Event()
+    stops = (*_STOPS.get(), stop)
+
+    def call(item: T) -> object:
+        if any(flag.is_set() for flag in stops):
+            return _SKIPPED
+        _STOPS.set(stops)
+        try:
+            result = fn(item)
+        except BaseException:
+            stop.set()
+            raise
+        if failed(result):
+            stop.set()
+        return result
+
     if max_in_flight <= 1 or len(items) <= 1:
-        return [fn(item) for item in items]
+        return [contextvars.copy_context().run(call, item) for item in items]
     with ThreadPoolExecutor(
         max_workers=min(max_in_flight, len(items)), thread_name_prefix="crm-batch"
     ) as pool:
-        futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+        futures = [pool.submit(contextvars.copy_context().run, call, item) for item in items]
+    errors = [error for future in futures if (error := future.exception()) is not None]
+    genuine = [error for error in errors if not isinstance(error, PoolStopped)]
+    if genuine or errors:
+        raise (genuine or errors)[0]
     return [future.result() for future in futures]

@@ -57,8 +57,9 @@ def test_map_in_parallel_keeps_order_and_overlaps_calls() -> None:
     assert map_in_parallel(call, [1, 2, 3, 4], max_in_flight=4) == [10, 20, 30, 40]
 
 
-def test_map_in_parallel_raises_the_first_error_after_all_finished() -> None:
-    """One failed batch is raised; the others still ran to completion."""
+def test_map_in_parallel_raises_the_first_error_and_starts_nothing_after_it() -> None:
+    """One failed batch is raised; calls not started when it failed are never made (sequentially: none
+    after it). The pool's stop-on-failure cases are in test_batch_stop.py."""
     finished = []
 
     def call(item: int) -> int:
@@ -68,5 +69,5 @@ def test_map_in_parallel_raises_the_first_error_after_all_finished() -> None:
         return item
 
     with pytest.raises(ValueError, match="batch 2"):
-        map_in_parallel(call, [1, 2, 3, 4], max_in_flight=2)
-    assert sorted(finished) == [1, 3, 4]
+        map_in_parallel(call, [1, 2, 3, 4], max_in_flight=1)
+    assert finished == [1]

@@ -33,7 +33,13 @@ import structlog
 import urllib3.exceptions
 from hubspot import HubSpot
 
-from connectors.errors import AuthenticationError, ConfigurationError, ConnectorError, TransientError
+from connectors.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    QuotaExhaustedError,
+    TransientError,
+)
 from connectors.hubspot.auth import TokenGrant, TokenSource
 from connectors.hubspot.ratelimit import RateLimiter
 from connectors.hubspot.settings import HubSpotSettings
@@ -134,6 +140,12 @@ def map_api_exception(
     body = _parse_body(raw_body)
     category = body.get("category") or body.get("errorType")
     message = str(body.get("message") or f"HTTP {status}")
+    if status == 429 and body.get("policyName") == "DAILY":
+        # HubSpot names the daily allocation `DAILY` in a 429's policyName ("API usage guidelines and
+        # limits"); waiting seconds will not help, so the run stops like a Salesforce quota stop.
+        return QuotaExhaustedError(
+            f"HubSpot daily API limit reached ({message}); the run stops and resumes later"
+        )
     if status == 429:
         return TransientError(
             f"HubSpot rate limit hit ({body.get('policyName') or 'unknown policy'})",
@@ -210,6 +222,8 @@ class HubSpotClient:
         self._count_lock = threading.Lock()
         self.calls = 0
         self.calls_by_method: Counter[str] = Counter()
+        self._quota_stop: QuotaExhaustedError | None = None
+        """The daily-limit stop this client met: once set, no request of any thread is sent any more."""
 
     @property
     def tokens(self) -> TokenSource:
@@ -266,6 +280,8 @@ class HubSpotClient:
             target.api_client.configuration.access_token = token
         fn = getattr(target, f"{method}_with_http_info")
         timeout = self.settings.timeouts.as_tuple()
+        if self._quota_stop is not None:
+            raise QuotaExhaustedError(str(self._quota_stop))
         self.limiter.acquire(kind)
         headers: Mapping[str, str] | None = None
         with self._count_lock:
@@ -280,6 +296,8 @@ class HubSpotClient:
             headers = getattr(exc, "headers", None)
             status = int(getattr(exc, "status", 0) or 0)
             error = map_api_exception(status, headers, getattr(exc, "body", None), self._clock)
+            if isinstance(error, QuotaExhaustedError):
+                self._quota_stop = error
             if status == 429:
                 policy_name = _parse_body(getattr(exc, "body", None)).get("policyName")
                 self.limiter.throttled(kind, policy_name)

@@ -12,12 +12,11 @@ that fails part-way raises with the status outcomes of the rows that landed befo
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.concurrency import map_in_parallel
+from connectors.concurrency import PoolStopped, map_until, stopping
 from connectors.errors import ConnectorError, SchemaDriftError
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 from connectors.model import OutcomeKind, RowOutcome, WriteTarget
@@ -90,31 +89,31 @@ def batch_update(
 ) -> dict[str, RowResult]:
     """Update `(id, properties)` rows in chunks of 100; one RowResult per id.
 
-    A failure part-way raises the first error (in row order) once the chunks in flight are done; no chunk
-    starts after it. For deals the error carries `landed`: the status outcomes of the rows HubSpot answered
+    A failure part-way raises the first error (in row order) once the chunks in flight are done; no request
+    is sent after it. For deals the error carries `landed`: the status outcomes of the rows HubSpot answered
     for before it (bant-sync writes nothing on a deal but its status fields, so a deal row is a status write).
     """
-    failed = threading.Event()
 
     def send(
         chunk: Sequence[tuple[str, dict[str, str]]],
     ) -> tuple[dict[str, RowResult], ConnectorError | None]:
         answered: dict[str, RowResult] = {}
-        if failed.is_set():
-            return answered, None
         try:
             _update_chunk(client, api, chunk, object_label, answered)
         except ConnectorError as exc:
-            failed.set()
             return answered, exc
         return answered, None
 
     outcomes: dict[str, RowResult] = {}
     errors: list[ConnectorError] = []
-    for answered, error in map_in_parallel(send, list(chunks(rows)), client.settings.max_in_flight):
+    in_flight = client.settings.max_in_flight
+    sent = map_until(send, list(chunks(rows)), in_flight, lambda done: done[1] is not None)
+    for answered, error in (chunk for chunk in sent if chunk is not None):
         outcomes.update(answered)
         if error is not None:
             errors.append(error)
+    if not errors and any(row_id not in outcomes for row_id, _ in rows):
+        raise PoolStopped("a batch of an enclosing pool failed")
     if errors:
         if object_label == "deal":
             errors[0].landed = [
@@ -137,7 +136,9 @@ def _update_chunk(
     into: dict[str, RowResult],
 ) -> None:
     """Send one chunk, recording each row's result in `into` as soon as HubSpot answers for it (so what
-    landed before a failure is known)."""
+    landed before a failure is known). Sends nothing once a sibling chunk failed (`stopping()`)."""
+    if stopping():
+        return
     body = {"inputs": [{"id": row_id, "properties": props} for row_id, props in chunk]}
     try:
         response = client.call_json("other", api, "update", body)

@@ -144,6 +144,8 @@ class SalesforceClient:
         self.limit: int | None = None
         self._sf: Salesforce | None = None
         self._lock = threading.Lock()
+        self._quota_stop: QuotaExhaustedError | None = None
+        """The quota stop this client met: once set, no request of any thread is sent any more."""
         self._single_attempt = SingleAttempt()
 
     @property
@@ -177,6 +179,8 @@ class SalesforceClient:
             headers["Authorization"] = "Bearer " + str(sf.session_id)
 
     def _guard_quota(self) -> None:
+        if self._quota_stop is not None:
+            raise QuotaExhaustedError(str(self._quota_stop), self._quota_stop.used, self._quota_stop.limit)
         if self.used is None or not self.limit:
             return
         if self.used + 1 > self.settings.quota_stop_share * self.limit:
@@ -211,6 +215,9 @@ class SalesforceClient:
         with self._lock:
             self._record_usage(response)
         error = classify(response, self._clock)
+        if isinstance(error, QuotaExhaustedError):
+            with self._lock:
+                self._quota_stop = error
         if error is not None:
             raise error
         return response

@@ -10,12 +10,11 @@ write that fails part-way raises with the outcomes of the rows that landed befor
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.concurrency import map_in_parallel
+from connectors.concurrency import map_in_parallel, map_until, stopping
 from connectors.errors import ConfigurationError, ConnectorError, SchemaDriftError, TransientError
 from connectors.fieldtable import write_status
 from connectors.model import OutcomeKind, RowOutcome, StatusWrite, WriteTarget
@@ -89,21 +88,19 @@ class CollectionWriter:
     ) -> tuple[list[SaveResult | None], ConnectorError | None]:
         """Like `save`, but a failure does not lose what landed before it: one SaveResult per record the
         CRM answered for (None for the rest), and the first error (in record order), if any. No chunk is
-        started after one failed; chunks already in flight finish and count."""
-        failed = threading.Event()
-
-        def send(start: int) -> tuple[list[SaveResult | None], ConnectorError | None]:
-            chunk = records[start : start + CHUNK]
-            if failed.is_set():
-                return [None] * len(chunk), None
-            results, error = self._send_chunk(path, method, chunk)
-            if error is not None:
-                failed.set()
-            return results, error
-
-        chunks = map_in_parallel(send, list(range(0, len(records), CHUNK)), self.max_in_flight)
-        error = next((chunk_error for _, chunk_error in chunks if chunk_error is not None), None)
-        return [result for results, _ in chunks for result in results], error
+        sent after one failed; chunks already in flight finish and count, without retrying locked rows."""
+        starts = list(range(0, len(records), CHUNK))
+        chunks = map_until(
+            lambda start: self._send_chunk(path, method, records[start : start + CHUNK]),
+            starts,
+            self.max_in_flight,
+            lambda sent: sent[1] is not None,
+        )
+        error = next((chunk[1] for chunk in chunks if chunk is not None and chunk[1] is not None), None)
+        results: list[SaveResult | None] = []
+        for start, chunk in zip(starts, chunks, strict=True):
+            results.extend(chunk[0] if chunk is not None else [None] * len(records[start : start + CHUNK]))
+        return results, error
 
     def _save_chunk(self, path: str, method: str, records: Sequence[dict[str, Any]]) -> list[SaveResult]:
         results, error = self._send_chunk(path, method, records)
@@ -117,12 +114,14 @@ class CollectionWriter:
         self, path: str, method: str, records: Sequence[dict[str, Any]]
     ) -> tuple[list[SaveResult | None], ConnectorError | None]:
         """One SaveResult per record, or None for the records whose outcome is unknown because an attempt
-        failed (returned with that error)."""
+        failed (returned with that error) or was not made because a sibling chunk failed (`stopping()`)."""
         results: list[SaveResult | None] = [None] * len(records)
         pending = list(range(len(records)))
 
         def attempt() -> None:
             nonlocal pending
+            if stopping():
+                return
             body = {"allOrNone": False, "records": [records[i] for i in pending]}
             raw = self.client.restful(path, method=method, json=body)
             if not isinstance(raw, list) or len(raw) != len(pending):

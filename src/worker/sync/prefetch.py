@@ -5,6 +5,11 @@ then search again. With one page read ahead, reads and writes overlap and the ru
 rate limits set. Only connectors whose `capabilities.prefetch` is set are read ahead: their client must be
 safe to use from two threads at once.
 
+No producer outlives its run. Pages pass through a bounded handoff that the consumer closes when it stops,
+for whatever reason (the last page, a quota stop, a failure, a lost lease, a stop signal): every hand-over
+the producer is waiting in — a page, the end, its own error — returns at once, the producer closes the
+connector's page iterator in its own thread and ends, and the consumer joins it before it goes on.
+
 The producer runs in a copy of the consumer's context (`contextvars`), so its log lines carry the run's
 `run_id` and `connection`.
 """
@@ -12,13 +17,19 @@ The producer runs in a copy of the consumer's context (`contextvars`), so its lo
 from __future__ import annotations
 
 import contextvars
-import queue
 import threading
+from collections import deque
 from collections.abc import Generator, Iterator
-from typing import TypeVar
+from typing import Generic, TypeVar, cast
+
+import structlog
 
 T = TypeVar("T")
-_DONE = object()
+log = structlog.get_logger()
+
+JOIN_TIMEOUT_S = 30.0
+"""How long a stopping consumer waits for a producer caught in a page read (a slow answer, a retry wait);
+past it the run goes on without it, and the producer ends by itself when that read returns."""
 
 
 class _Failure:
@@ -26,30 +37,71 @@ class _Failure:
         self.error = error
 
 
-def read_ahead(pages: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
+_DONE = object()
+
+
+class Handoff(Generic[T]):
+    """A queue of at most `depth` items between one producer and one consumer that the consumer can close:
+    `put` blocks while the queue is full and returns False (the item dropped) once it is closed; `close`
+    drops whatever is queued, so no page is held after the run."""
+
+    def __init__(self, depth: int) -> None:
+        self._depth = max(1, depth)
+        self._items: deque[object] = deque()
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def put(self, item: object) -> bool:
+        with self._changed:
+            while len(self._items) >= self._depth and not self._closed:
+                self._changed.wait()
+            if self._closed:
+                return False
+            self._items.append(item)
+            self._changed.notify_all()
+            return True
+
+    def get(self) -> object:
+        with self._changed:
+            while not self._items:
+                self._changed.wait()
+            item = self._items.popleft()
+            self._changed.notify_all()
+            return item
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._items.clear()
+            self._changed.notify_all()
+
+
+def _produce(pages: Iterator[T], slots: Handoff[T]) -> None:
+    try:
+        for page in pages:
+            if not slots.put(page):
+                return
+        slots.put(_DONE)
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        slots.put(_Failure(exc))
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
+
+
+def read_ahead(
+    pages: Iterator[T], depth: int = 1, join_timeout: float = JOIN_TIMEOUT_S
+) -> Generator[T, None, None]:
     """Yield what `pages` yields, produced by a background thread up to `depth` items ahead. An exception in
     the producer is raised here, at the point the consumer would have reached it. Closing this generator
-    early stops the producer after its current item."""
-    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                while not stop.is_set():
-                    try:
-                        slots.put(page, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(_DONE)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            slots.put(_Failure(exc))
-
+    (or an exception thrown into it) closes the handoff and joins the producer: it finishes the page it is
+    reading, if any, and reads no further."""
+    slots: Handoff[T] = Handoff(depth)
     context = contextvars.copy_context()
-    producer = threading.Thread(target=context.run, args=(produce,), name="page-read-ahead", daemon=True)
+    producer = threading.Thread(
+        target=context.run, args=(_produce, pages, slots), name="page-read-ahead", daemon=True
+    )
     producer.start()
     try:
         while True:
@@ -58,7 +110,12 @@ def read_ahead(pages: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
                 return
             if isinstance(item, _Failure):
                 raise item.error
-            yield item  # type: ignore[misc]
+            yield cast(T, item)
     finally:
-        stop.set()
-        producer.join(timeout=30)
+        slots.close()
+        producer.join(timeout=join_timeout)
+        if producer.is_alive():
+            log.warning(
+                "page read-ahead still reading after the run stopped; it ends when that read returns",
+                waited_s=join_timeout,
+            )
