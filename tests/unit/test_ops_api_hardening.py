@@ -17,15 +17,14 @@ from structlog.testing import capture_logs
 from tests.unit.serve_support import TOKEN, FakeWorker, connection, make_worker, reset_structlog
 from worker import exit_codes
 from worker.cli.app import main
-from worker.serve.ops_api import (
+from worker.serve.ops_api import MAX_JSON_DEPTH, create_app, json_depth_exceeds, looks_like_credential
+from worker.serve.ops_server import (
     BACKLOG,
+    HEAD_TIMEOUT_SECONDS,
     KEEP_ALIVE_SECONDS,
     MAX_CONNECTIONS,
     MAX_HEAD_BYTES,
-    MAX_JSON_DEPTH,
-    create_app,
-    json_depth_exceeds,
-    looks_like_credential,
+    HeadDeadlineProtocol,
     server_config,
 )
 
@@ -164,7 +163,8 @@ def test_server_config_sets_every_limit_explicitly(worker: FakeWorker) -> None:
     assert config.backlog == BACKLOG
     assert config.timeout_keep_alive == KEEP_ALIVE_SECONDS
     assert config.h11_max_incomplete_event_size == MAX_HEAD_BYTES
-    assert config.http == "h11"
+    assert isinstance(config.http, type) and issubclass(config.http, HeadDeadlineProtocol)
+    assert config.http.head_timeout == HEAD_TIMEOUT_SECONDS
 
 
 class _ServerThread:
@@ -189,15 +189,30 @@ class _ServerThread:
 
 
 def _get(port: int, path: str, sock: socket.socket | None = None) -> tuple[socket.socket, bytes]:
+    """Send one GET on `sock` (a new connection by default) and read the whole answer; returns its head."""
     sock = sock or socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return sock, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
         chunk = sock.recv(4096)
         if not chunk:
             break
-        head += chunk
-    return sock, head
+        body += chunk
+    return sock, head + b"\r\n\r\n"
 
 
 def test_connections_over_the_limit_are_answered_503(worker: FakeWorker) -> None:
@@ -259,3 +274,49 @@ def test_serve_refuses_to_start_with_a_short_token(
     err = capsys.readouterr().err
     assert "at least 32" in err and 'python -c "import secrets; print(secrets.token_urlsafe(32))"' in err
     assert "tok-abc123" not in err
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the server closes `sock` within `seconds` (reading whatever it sends first)."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+    return True
+
+
+HEAD_TIMEOUT = 0.3
+
+
+def test_a_client_that_sends_nothing_is_disconnected_after_the_head_timeout(worker: FakeWorker) -> None:
+    """A connection with no request (or a request head that never ends) no longer holds a slot for good."""
+    config = server_config(create_app(worker, TOKEN, BODY_LIMIT), "127.0.0.1", 0, head_timeout=HEAD_TIMEOUT)
+    with _ServerThread(config) as port:
+        silent = socket.create_connection(("127.0.0.1", port), timeout=5)
+        dribbling = socket.create_connection(("127.0.0.1", port), timeout=5)
+        dribbling.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        try:
+            assert _closed_within(silent, 5)
+            assert _closed_within(dribbling, 5)
+        finally:
+            silent.close()
+            dribbling.close()
+
+
+def test_a_kept_alive_connection_gets_a_fresh_head_deadline_per_request(worker: FakeWorker) -> None:
+    """Requests on one connection each get the head deadline; a prompt client is served every time."""
+    config = server_config(create_app(worker, TOKEN, BODY_LIMIT), "127.0.0.1", 0, head_timeout=HEAD_TIMEOUT)
+    with _ServerThread(config) as port:
+        sock, head = _get(port, "/health")
+        try:
+            assert head.startswith(b"HTTP/1.1 200"), head
+            _sock, head = _get(port, "/health", sock)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            sock.sendall(b"GET /health HTTP/1.1\r\n")
+            assert _closed_within(sock, 5)
+        finally:
+            sock.close()

@@ -19,7 +19,8 @@ import uvicorn
 from worker import exit_codes
 from worker.config.settings import Settings
 from worker.errors import BantSyncError, ConfigError, UsageError
-from worker.serve.ops_api import RunLauncher, create_app, server_config
+from worker.serve.ops_api import RunLauncher, create_app
+from worker.serve.ops_server import server_config
 from worker.serve.scheduler import build_scheduler
 from worker.service import Worker
 

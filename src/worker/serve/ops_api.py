@@ -10,9 +10,7 @@ connection's lease before answering, so 202 always means a run will happen and 4
 holds it. Answers are JSON `{"error": "..."}` on failure and never echo a secret. A body nested deeper than
 MAX_JSON_DEPTH is refused before it is parsed, so no body can exhaust the parser's recursion.
 
-The server (`server_config`) bounds what one client can hold: MAX_CONNECTIONS open connections (more are
-answered 503), idle keep-alive connections closed after KEEP_ALIVE_SECONDS, request heads over
-MAX_HEAD_BYTES refused, and BACKLOG pending connections in the kernel's queue.
+The HTTP server's own limits (connections, timeouts, head size) are in `worker.serve.ops_server`.
 
 The one error boundary: any `BantSyncError` an endpoint raises (a state store that went away, a CRM
 error) answers one JSON object `{"error", "kind", "problems", "hint"}` with the error's `http_status`;
@@ -30,7 +28,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import structlog
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -65,11 +62,6 @@ CREDENTIAL_QUERY_NAMES = frozenset(
 CREDENTIAL_QUERY_WORDS = ("token", "secret", "passw", "apikey", "bearer", "credential", "privatekey")
 """A query parameter whose name contains any of these (lower-case, without `-` and `_`) is refused too."""
 MAX_JSON_DEPTH = 32
-MAX_CONNECTIONS = 64
-KEEP_ALIVE_SECONDS = 5
-MAX_HEAD_BYTES = 16_384
-BACKLOG = 128
-GRACEFUL_SHUTDOWN_SECONDS = 10
 OPEN_PATHS = frozenset({"/health"})
 MAX_LIST = 500
 
@@ -358,24 +350,3 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
     )
     app.state.launcher = launcher
     return app
-
-
-def server_config(
-    app: ASGIApp, host: str, port: int, max_connections: int = MAX_CONNECTIONS
-) -> uvicorn.Config:
-    """The uvicorn settings `serve` runs the ops API with: the limits in this module's docstring, set
-    explicitly rather than left to uvicorn's defaults (no connection limit, a 2048 backlog)."""
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        http="h11",
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        limit_concurrency=max_connections + 1,  # uvicorn counts the connection it is judging
-        backlog=BACKLOG,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
