@@ -76,7 +76,8 @@ def test_after_a_sigkill_the_next_run_on_this_host_starts_at_once(
     store = StateStore.open(load_settings(str(config), environ={}).state.database_url())
     try:
         killed_run, finished = sorted(store.list_runs(crm), key=lambda r: r.started_at)
-        assert killed_run.run_id == dead.run_id and finished.status == "succeeded"
+        assert (killed_run.run_id, killed_run.status) == (dead.run_id, "abandoned")
+        assert finished.status == "succeeded"
         taken = store.acquire_lease(crm, "probe", finished.finished_at or finished.started_at, PROBE_TTL)
         assert taken.token == dead.token + 2, "the rerun did not take the next token after the dead run's"
     finally:

@@ -27,8 +27,8 @@ from sqlalchemy import Connection, Row, select, update
 
 from worker.state.engine import Database
 from worker.state.errors import LeaseHeldError, LeaseLostError
-from worker.state.model import Holder, Lease, utc
-from worker.state.schema import leases
+from worker.state.model import Holder, Lease, RunStatus, utc
+from worker.state.schema import leases, runs
 
 Alive = Callable[[int], bool]
 """Whether a PID on this machine names a running process (pid_alive; tests inject their own)."""
@@ -131,7 +131,8 @@ def acquire(
     """Take the connection's lease for `run_id` until now + ttl, with a token greater than any before.
 
     Raises LeaseHeldError (naming the holder) while another run holds an unexpired lease, unless that
-    holder ran on this machine and its process is dead: then its lease is taken over at once. The same
+    holder ran on this machine and its process is dead: then its lease is taken over at once. A run whose
+    lease is taken over (dead, or expired) and still shows "running" is marked abandoned. The same
     run acquiring again gets a new token, which makes its earlier Lease stale. `me` is the holder to
     record (default: this process).
     """
@@ -143,10 +144,17 @@ def acquire(
         conn.execute(seed.on_conflict_do_nothing(index_elements=[leases.c.connection]))
         row = _locked_row(conn, connection)
         assert row is not None
-        if row.run_id is not None and row.run_id != run_id and row.expires_at > now:
+        overtaken = row.run_id if row.run_id is not None and row.run_id != run_id else None
+        if overtaken is not None and row.expires_at > now:
             held = _held(connection, row)
             if not holder_is_dead(held.holder, me, alive):
                 raise LeaseHeldError(held.run_id, held.expires_at, connection, lease=held)
+        if overtaken is not None:
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == overtaken, runs.c.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.ABANDONED.value)
+            )
         lease = Lease(connection, run_id, int(row.token) + 1, now + ttl, me, now)
         conn.execute(
             update(leases)

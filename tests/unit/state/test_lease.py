@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from worker.state import LeaseHeldError, LeaseLostError, StateStore
+from worker.state import LeaseHeldError, LeaseLostError, RunRecord, StateStore
 from worker.state.leases import pid_alive
 from worker.state.model import Holder
 
@@ -251,3 +251,18 @@ def test_pid_alive_on_real_processes() -> None:
         child.kill()
         child.wait()
     assert not pid_alive(child.pid)
+
+
+@pytest.mark.parametrize("how", ["dead-holder", "expired"])
+def test_a_run_whose_lease_is_taken_over_is_abandoned(store: StateStore, how: str) -> None:
+    """Taking over a dead holder's (or an expired) lease marks its run, still "running", abandoned; a run
+    that finished keeps its status."""
+    store.start_run(RunRecord("run-1", "sf", "cli", "full", T0))
+    store.start_run(RunRecord("run-0", "sf", "cli", "full", T0 - TTL))
+    store.finish_run("run-0", T0, "succeeded", {}, 0, None)
+    store.acquire_lease("sf", "run-1", T0, TTL, me=HERE)
+    me = Holder("host-a", 5000, "pid:[1]", "instance-2")
+    at = T0 + timedelta(seconds=1) if how == "dead-holder" else T0 + TTL
+    store.acquire_lease("sf", "run-2", at, TTL, me=me, alive=_dead)
+    statuses = {r.run_id: r.status for r in store.list_runs("sf")}
+    assert statuses == {"run-0": "succeeded", "run-1": "abandoned"}

@@ -88,12 +88,12 @@ def test_list_runs_newest_first_with_filter_and_limit(store: StateStore) -> None
 
 
 def test_mark_abandoned_only_touches_runs_without_a_live_lease(store: StateStore) -> None:
-    """Running runs whose lease expired (or was never held) become abandoned; the live holder stays."""
+    """Running runs without a live lease (never held, or expired) become abandoned; the live holder
+    stays. (A run whose lease another run took over was abandoned by that takeover: see test_lease.)"""
     for run_id, minute in (("dead", 0), ("live", 30), ("done", 1)):
         store.start_run(_record(run_id, minute))
     store.start_run(_record("other-conn", 0, "hubspot"))
     store.finish_run("done", T0 + TTL, "succeeded", {}, 1, None)
-    store.acquire_lease("sf", "dead", T0, TTL)
     store.acquire_lease("sf", "live", T0 + 3 * TTL, TTL)
     assert store.mark_abandoned("sf", T0 + 3 * TTL + timedelta(minutes=1)) == ["dead"]
     statuses = {r.run_id: r.status for r in store.list_runs()}
