@@ -186,3 +186,29 @@ def test_a_serve_loop_of_early_stops_leaves_no_read_ahead_thread() -> None:
         events["read"].wait(WAIT_S)
         reader.close()
     assert set(_read_ahead_threads()) == before
+
+
+def test_a_producer_caught_in_a_slow_read_does_not_hold_the_run() -> None:
+    """The consumer stops while the producer is still reading page 2 (a slow answer): the consumer waits
+    at most `join_timeout`, and the producer, once its read returns, hands nothing over and ends."""
+    answered = threading.Event()
+    reading = threading.Event()
+
+    def pages() -> Iterator[int]:
+        yield 1
+        reading.set()
+        answered.wait(WAIT_S)
+        yield 2
+        yield 3
+
+    before = set(_read_ahead_threads())
+    reader = read_ahead(pages(), join_timeout=0.01)
+    assert next(reader) == 1
+    assert reading.wait(WAIT_S)
+    reader.close()
+    stuck = set(_read_ahead_threads()) - before
+    assert len(stuck) == 1
+    answered.set()
+    for thread in stuck:
+        thread.join(WAIT_S)
+        assert not thread.is_alive()
