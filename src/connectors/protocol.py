@@ -18,7 +18,9 @@ class Connector(Protocol):
     - `setup(check_only)` makes the CRM ready where it can through the API (`check_only`: changes nothing)
       and reports per field what is in place and what to fix; it raises only when the CRM cannot be asked.
     - `fetch_changed(cursor, full=False)` yields pages of open deals changed at or after `cursor` (minus the
-      overlap window), oldest first, each with the cursor to save after it; `full=True` sweeps all open deals.
+      overlap window), oldest first, each with the cursor to save after it; `full=True` sweeps all open deals,
+      possibly in another order (HubSpot's list endpoint): then a page may carry no cursor, and the last page
+      carries the sweep's, so a sweep that stops early leaves the saved cursor where it was.
     - `fetch_one` / `fetch_by_owner` serve scoped resyncs.
     - `apply(plan)` performs the writes in batches and returns one RowOutcome per status write and per task
       write; a rejected row never fails the others.

@@ -169,8 +169,8 @@ def _vanish_mid_sweep(env: Env) -> Vanished:
         rule = FaultRule(
             "schema_change",
             crm="hubspot",
-            method="POST",
-            path=r"/objects/deals/search$",
+            method="GET",
+            path=r"/objects/deals$",
             nth=2,
             object_name=obj,
             field_name=name,

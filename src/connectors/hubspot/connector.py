@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,8 +12,22 @@ from connectors.hubspot.auth import token_source
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 from connectors.hubspot.mapping import deal_table, parse_datetime, status_properties, to_deal
 from connectors.hubspot.preflight import preflight
-from connectors.hubspot.pull import Record, Result, Sweeper, Window, require_properties, search_body
-from connectors.hubspot.ratelimit import SEARCH, RateLimiter
+from connectors.hubspot.pull import (
+    LIST_PAGE,
+    Listed,
+    Record,
+    Result,
+    Sweeper,
+    Window,
+    count_body,
+    is_open,
+    list_reads_faster,
+    list_sweep,
+    list_sweep_faster,
+    require_properties,
+    search_body,
+)
+from connectors.hubspot.ratelimit import OTHER, SEARCH, RateLimiter
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.setup import setup
 from connectors.hubspot.tasks import TaskWriter
@@ -129,12 +144,19 @@ class HubSpotConnector:
             self._mapping["modified_at"],
         )
         response = self.client.call_json(SEARCH, "deals_search", "do_search", body)
-        records = tuple(
-            Record(str(r["id"]), dict(r.get("properties") or {})) for r in response.get("results") or []
-        )
+        records = _records(response)
         require_properties(records, self._properties, self._mapping)
-        after = ((response.get("paging") or {}).get("next") or {}).get("after")
-        return Result(records, after is not None)
+        return Result(records, _next_after(response) is not None)
+
+    def _list(self, after: str | None) -> Listed:
+        """One `GET /crm/v3/objects/deals` page of every mapped property, paced by the burst limit only."""
+        query: dict[str, Any] = {"limit": LIST_PAGE, "properties": self._properties}
+        if after is not None:
+            query["after"] = after
+        response = self.client.call_json(OTHER, "deals_basic", "get_page", **query)
+        records = _records(response)
+        require_properties(records, self._properties, self._mapping)
+        return Listed(records, _next_after(response))
 
     def _pages(self, since: Any, filters: Sequence[dict[str, Any]]) -> Iterator[Page]:
         scoped = list(filters)
@@ -153,10 +175,66 @@ class HubSpotConnector:
         if batch:
             yield _page(batch)
 
+    def _listed_pages(self) -> Iterator[Page]:
+        """Every open deal through the list endpoint, in the endpoint's order (not by modified time).
+
+        Only the last page carries a cursor: the newest modified time read, bounded by the sweep's start
+        `S`. A page out of modified order marks no position in the change stream, so a sweep that stops
+        early leaves the saved cursor where it was. The bound is what keeps deals changed during the sweep:
+        every deal that exists at `S` is listed after `S`, so every change made by `S` is read; a change
+        after `S` is stamped after the cursor, so the next incremental run, which searches from the cursor
+        minus the overlap (the same overlap that covers search lag), reads it — whether the list passed
+        that deal before the change or after it. Without the bound a deal listed early and changed early in
+        a long sweep could fall more than the overlap behind a cursor set by a deal changed late in it.
+        """
+        bound = Cursor(self._context.clock(), "")
+        newest: Cursor | None = None
+        batch: list[Deal] = []
+        for listed in list_sweep(self._list):
+            fresh = [
+                to_deal(r.id, r.properties, self._table)
+                for r in listed.records
+                if is_open(r, self._mapping["is_closed"])
+            ]
+            if fresh and len(batch) >= self.settings.deals_per_page - LIST_PAGE:
+                page = _page(batch)
+                newest = _later(newest, page.cursor)
+                yield replace(page, cursor=None)
+                batch = []
+            batch.extend(fresh)
+        if not batch:
+            return
+        page = _page(batch)
+        newest = _later(newest, page.cursor)
+        yield replace(page, cursor=min(newest, bound) if newest else None)
+
+    def _full_pages(self) -> Iterator[Page]:
+        """All open deals, through whichever endpoint ends the sweep sooner (decided on the reading
+        thread, when the first page is asked for)."""
+        if self._lists_faster():
+            yield from self._listed_pages()
+        else:
+            yield from self._pages(None, [])
+
+    def _lists_faster(self) -> bool:
+        settings = self.settings
+        limits = (settings.burst_limit_per_10s, settings.search_per_second, settings.page_size)
+        if not list_reads_faster(*limits):
+            return False
+        open_deals, all_deals = self._count([self._open_filter]), self._count([])
+        return list_sweep_faster(open_deals, all_deals, *limits)
+
+    def _count(self, filters: Sequence[dict[str, Any]]) -> int:
+        response = self.client.call_json(SEARCH, "deals_search", "do_search", count_body(filters))
+        return int(response.get("total") or 0)
+
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
-        """Open deals modified since `cursor` minus the search-lag overlap (all open deals when `full`)."""
+        """Open deals modified since `cursor` minus the search-lag overlap, by search; all open deals when
+        `full`, through the list endpoint when that ends sooner (`list_sweep_faster`)."""
+        if full:
+            return self._full_pages()
         since = None
-        if cursor is not None and not full:
+        if cursor is not None:
             since = cursor.modified_at - timedelta(minutes=self.settings.overlap_minutes)
         return self._pages(since, [])
 
@@ -198,6 +276,19 @@ class HubSpotConnector:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _later(a: Cursor | None, b: Cursor | None) -> Cursor | None:
+    return max(a, b) if a and b else a or b
+
+
+def _records(response: Mapping[str, Any]) -> tuple[Record, ...]:
+    return tuple(Record(str(r["id"]), dict(r.get("properties") or {})) for r in response.get("results") or [])
+
+
+def _next_after(response: Mapping[str, Any]) -> str | None:
+    after = ((response.get("paging") or {}).get("next") or {}).get("after")
+    return None if after is None else str(after)
 
 
 def _page(deals: list[Deal]) -> Page:

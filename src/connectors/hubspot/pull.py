@@ -1,4 +1,5 @@
-"""Reading open deals through CRM search without ever asking for a result past HubSpot's 10,000 cap.
+"""Reading open deals: changes through CRM search without ever asking for a result past HubSpot's 10,000 cap,
+and full sweeps through whichever of search and the list endpoint reads faster at the portal's limits.
 
 HubSpot's search pages hold at most 200 results and paging stops at 10,000 results: a request whose `after`
 reaches it gets HTTP 400 (https://developers.hubspot.com/docs/api/crm/search#limitations). Offset paging is
@@ -11,17 +12,26 @@ bulk import), that timestamp is swept on its own, sorted by `hs_object_id` and a
 Every sweep has an upper bound fixed when it starts, so it never chases the deals it just wrote. Search
 also lags recent writes by up to minutes, which the caller covers by starting `overlap` before its cursor.
 
+A full sweep needs no modified-time window, so it may read through `GET /crm/v3/objects/deals` instead
+(`list_sweep`): 100 deals a call (the endpoint's maximum `limit`), paged with `paging.next.after`, paced only
+by the burst limit (per 10 s), where search is also held to its per-second limit. `list_sweep_faster` picks
+the endpoint from the limits and the portal's counts of open and of all deals (two one-result searches,
+made only when `list_reads_faster` says the limits could favour the list endpoint at all).
+The list endpoint returns every unarchived deal, closed ones included, so `is_open` keeps the ones the
+search filter keeps (`is_closed` NEQ "true").
+
 Every response is checked for schema drift. HubSpot answers each requested property that exists (null when
 the record has no value) and silently leaves out one that does not: "If any of the specified properties are
 not present on the requested object(s), they will be ignored" (CRM objects API spec, HubSpot/HubSpot-public-
-api-spec-collection, the `properties` parameter of the read endpoints; the search request's `properties`
-is documented only as "a list of property names to include in the response"). A property deleted after
-preflight would otherwise read as empty and flag every deal, so a requested property missing from any result
-stops the run before the page holding that result is handed on (docs/design.md §6).
+api-spec-collection, the `properties` parameter of the read and list endpoints; the search request's
+`properties` is documented only as "a list of property names to include in the response"). A property
+deleted after preflight would otherwise read as empty and flag every deal, so a requested property missing
+from any result stops the run before the page holding that result is handed on (docs/design.md §6).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -121,6 +131,79 @@ class Sweeper:
             if self._last(result):
                 return
             window = Window(at=at, until=until, id_after=result.records[-1].id)
+
+
+LIST_PAGE = 100
+"""The list endpoint's maximum `limit` (`GET /crm/v3/objects/deals`, CRM objects API spec)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One list page: every deal it holds (open and closed) and `paging.next.after` (None on the last)."""
+
+    records: tuple[Record, ...]
+    after: str | None
+
+
+ListFn = Callable[[str | None], Listed]
+
+
+def list_sweep(list_page: ListFn) -> Iterator[Listed]:
+    """Every page of the list endpoint, following `paging.next.after` (never `paging.next.link`, which a
+    client would have to trust to keep `limit` and `properties`) until a page has none."""
+    after: str | None = None
+    while True:
+        listed = list_page(after)
+        yield listed
+        if listed.after is None:
+            return
+        if listed.after == after:
+            raise ValueError(f"the list endpoint answered `after={after}` with the same cursor again")
+        after = listed.after
+
+
+def is_open(record: Record, is_closed: str) -> bool:
+    """The search filter's test (`is_closed` NEQ "true") applied to one listed record."""
+    return (record.properties.get(is_closed) or "").lower() != "true"
+
+
+def list_reads_faster(burst_per_10s: int, search_per_second: int, search_page: int) -> bool:
+    """Whether the list endpoint reads more deals per second than search at these limits.
+
+    Every call counts against the burst limit, searches also against the per-second search limit
+    (https://developers.hubspot.com/docs/api/usage-details), so the list endpoint reads
+    `LIST_PAGE * burst / 10` deals a second and search `search_page * min(search, burst / 10)`.
+    """
+    return list_sweep_faster(1, 1, burst_per_10s, search_per_second, search_page, calls=False)
+
+
+def list_sweep_faster(
+    open_deals: int,
+    all_deals: int,
+    burst_per_10s: int,
+    search_per_second: int,
+    search_page: int,
+    *,
+    calls: bool = True,
+) -> bool:
+    """Whether listing all `all_deals` (the list endpoint cannot leave closed deals out) ends sooner than
+    searching the `open_deals`, at these limits; with `calls` the reads are counted in whole calls.
+
+    A portal whose closed deals outnumber its open ones is swept faster by search. On a tie search wins:
+    it leaves half the burst slots to the task lookups and writes of the same run.
+    """
+    list_calls = math.ceil(all_deals / LIST_PAGE) if calls else all_deals / LIST_PAGE
+    search_calls = math.ceil(open_deals / search_page) if calls else open_deals / search_page
+    list_seconds = list_calls * 10 / burst_per_10s
+    search_seconds = search_calls / min(float(search_per_second), burst_per_10s / 10)
+    return list_seconds < search_seconds
+
+
+def count_body(filters: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A search answering only its `total`: how many deals match `filters` (all unarchived deals when
+    there are none)."""
+    groups = [{"filters": list(filters)}] if filters else []
+    return {"filterGroups": groups, "properties": ["hs_object_id"], "limit": 1}
 
 
 MAX_EXCLUDE = 100
