@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from connectors.model import CrmTask, StatusWrite, TaskAction, TaskField, TaskWrite
+from connectors.model import CrmTask, StatusWrite, TaskAction, TaskField, TaskWrite, UnreadableDeal
 from rules.errors import did_you_mean
 from rules.model import Deal, DealFlags, Value
 
@@ -29,8 +29,10 @@ __all__ = [
     "FieldTable",
     "TaskStates",
     "TaskTable",
+    "UnreadableValue",
     "build_table",
     "build_task_table",
+    "decode_field",
     "mapping_problems",
     "read_deal",
     "read_task",
@@ -78,6 +80,39 @@ priority scale, and `due`, how it holds a due date)."""
 
 _TASK_READS = (TaskField.KEY, TaskField.SUBJECT, TaskField.DUE, TaskField.OWNER, TaskField.PRIORITY)
 """The task fields a lookup reads: what the worker compares against a person's edits (not the body)."""
+
+
+DECODE_ERRORS = (ValueError, ArithmeticError, TypeError)
+"""What a codec raises for a value it cannot decode (OverflowError and decimal errors: ArithmeticError)."""
+
+
+class UnreadableValue(Exception):
+    """A record's value that its field's codec cannot decode; the connector reports the deal as an
+    `UnreadableDeal` instead of failing the run."""
+
+    def __init__(self, field: str, crm_field: str, raw: object, reason: str) -> None:
+        super().__init__(f"{crm_field} ({field}): {reason}")
+        self.field = field
+        self.crm_field = crm_field
+        self.raw = raw
+        self.reason = reason
+
+    def for_deal(self, deal_id: str, modified_at: datetime | None = None) -> UnreadableDeal:
+        shown = repr(self.raw)
+        shown = shown if len(shown) <= 80 else shown[:79] + "…"
+        return UnreadableDeal(deal_id, self.field, self.crm_field, shown, self.reason, modified_at)
+
+
+def decode_field(spec: FieldSpec, get: Callable[[str], object]) -> Any:
+    """`spec`'s value of one record, decoded; UnreadableValue when the value cannot be. A field the record
+    lacks (`get` raising KeyError) is schema drift, not a bad value, and propagates as it is."""
+    raw: object = None
+    try:
+        raw = get(spec.crm_name)
+        return spec.codec.decode(raw)
+    except DECODE_ERRORS as exc:
+        reason = str(exc) or type(exc).__name__
+        raise UnreadableValue(spec.canonical, spec.crm_name, raw, reason) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +191,12 @@ def read_deal(
     get: Callable[[str], object], table: FieldTable, deal_id: str, modified: datetime | None
 ) -> Deal:
     """The canonical Deal of one record: `get(crm_name)` is the record's value of a field (it may raise for
-    a field the record lacks); a canonical field the table does not map is None."""
+    a field the record lacks); a canonical field the table does not map is None. UnreadableValue names the
+    first field whose value cannot be decoded."""
 
     def value(canonical: str) -> Any:
         spec = table.get(canonical)
-        return None if spec is None else spec.codec.decode(get(spec.crm_name))
+        return None if spec is None else decode_field(spec, get)
 
     flags = DealFlags(
         status=value("status"),
@@ -184,7 +220,7 @@ def read_deal(
         modified_at=modified,
         flagged_since=value("flagged_since"),
         flags=flags,
-        extra={s.canonical: cast(Value, s.codec.decode(get(s.crm_name))) for s in table.custom},
+        extra={s.canonical: cast(Value, decode_field(s, get)) for s in table.custom},
     )
 
 

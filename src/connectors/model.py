@@ -45,14 +45,38 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableDeal:
+    """A deal whose record holds a value that cannot be decoded (an overflowing number or epoch, `Infinity`
+    where an integer belongs, a datetime no calendar has): quarantined — not judged, nothing written, its
+    task left as it is — and reported as a rejection naming the field, so one bad value never stops the
+    connection. `modified_at` places it in the change stream (the cursor moves past it)."""
+
+    deal_id: str
+    field: str
+    crm_field: str
+    value: str
+    reason: str
+    modified_at: datetime | None = None
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.crm_field} ({self.field}) holds {self.value}, which cannot be read: {self.reason}; "
+            "fix the value on the deal (the next run that reads it judges it again)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of open deals, and the cursor to save once this page's writes are done.
 
-    `cursor` is None only for a page that holds no deal (nothing to move past).
+    `cursor` is None only for a page that holds no deal (nothing to move past). `unreadable` are the deals
+    of the page that could not be read.
     """
 
     deals: tuple[Deal, ...]
     cursor: Cursor | None
+    unreadable: tuple[UnreadableDeal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

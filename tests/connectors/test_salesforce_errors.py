@@ -471,3 +471,38 @@ def test_setup_check_raises_a_refused_login_as_one_error(sf: responses.RequestsM
     sf.get(f"{BASE}/sobjects/Opportunity/describe", status=401, json=envelope("INVALID_SESSION_ID"))
     with pytest.raises(AuthenticationError, match="Salesforce session expired"):
         make_connector().setup(check_only=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("<html><body>Down for maintenance</body></html>", "text/html"),
+        ('{"totalSize": 1, "done": tr', "application/json"),
+        ('"ok"', "application/json"),
+    ],
+    ids=["html-page", "cut-short", "json-of-the-wrong-shape"],
+)
+def test_a_success_that_is_not_the_json_it_should_be_is_transient_and_retried(
+    sf: responses.RequestsMock, body: str, content_type: str
+) -> None:
+    """A 200 whose body is not JSON (or not a query page) was a TypeError/JSONDecodeError from inside
+    simple-salesforce, never retried; now it is retried like a 5xx, and a second try that answers well
+    reads normally."""
+    sf.get(f"{BASE}/sobjects/Opportunity/describe", json=opportunity_describe())
+    sf.get(f"{BASE}/sobjects/Task/describe", json=task_describe())
+    sf.get(f"{BASE}/query/", status=200, body=body, content_type=content_type)
+    sf.get(f"{BASE}/query/", json={"totalSize": 0, "done": True, "records": []})
+    sleeps: list[float] = []
+    connector = make_connector(sleeps)
+    pages = list(connector.fetch_changed(None, full=True))
+    assert [p.deals for p in pages] == []
+    assert len(sleeps) == 1
+
+
+def test_a_body_that_stays_broken_fails_with_one_message(sf: responses.RequestsMock) -> None:
+    sf.get(f"{BASE}/sobjects/Opportunity/describe", json=opportunity_describe())
+    sf.get(f"{BASE}/sobjects/Task/describe", json=task_describe())
+    sf.get(f"{BASE}/query/", status=200, body="<html>proxy error</html>", content_type="text/html")
+    connector = make_connector([], max_attempts=2)
+    with pytest.raises(TransientError, match=r"answered 200 with a body that is not JSON \(text/html"):
+        list(connector.fetch_changed(None, full=True))

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.errors import ConfigurationError, SchemaDriftError
+from connectors.fieldtable import DECODE_ERRORS, UnreadableValue
 from connectors.hubspot.auth import token_source
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 from connectors.hubspot.mapping import deal_table, parse_datetime, status_properties, to_deal
@@ -40,6 +41,7 @@ from connectors.model import (
     Page,
     RowOutcome,
     SetupReport,
+    UnreadableDeal,
     WritePlan,
     WriteTarget,
 )
@@ -133,7 +135,17 @@ class HubSpotConnector:
         )
 
     def _modified_of(self, record: Record) -> datetime | None:
-        return parse_datetime(record.properties.get(self._mapping["modified_at"]))
+        """The record's modified time; None when unreadable (such a record anchors no search window)."""
+        try:
+            return parse_datetime(record.properties.get(self._mapping["modified_at"]))
+        except DECODE_ERRORS:
+            return None
+
+    def _read(self, record: Record) -> Deal | UnreadableDeal:
+        try:
+            return to_deal(record.id, record.properties, self._table)
+        except UnreadableValue as exc:
+            return exc.for_deal(record.id, self._modified_of(record))
 
     def _search(self, window: Window, filters: Sequence[dict[str, Any]]) -> Result:
         body = search_body(
@@ -166,9 +178,9 @@ class HubSpotConnector:
             self._modified_of,
         )
         self.last_sweep = sweeper
-        batch: list[Deal] = []
+        batch: list[Deal | UnreadableDeal] = []
         for records in sweeper.sweep(since, self._context.clock()):
-            batch.extend(to_deal(r.id, r.properties, self._table) for r in records)
+            batch.extend(self._read(r) for r in records)
             if len(batch) >= self.settings.deals_per_page - self.settings.page_size:
                 yield _page(batch)
                 batch = []
@@ -189,13 +201,9 @@ class HubSpotConnector:
         """
         bound = Cursor(self._context.clock(), "")
         newest: Cursor | None = None
-        batch: list[Deal] = []
+        batch: list[Deal | UnreadableDeal] = []
         for listed in list_sweep(self._list):
-            fresh = [
-                to_deal(r.id, r.properties, self._table)
-                for r in listed.records
-                if is_open(r, self._mapping["is_closed"])
-            ]
+            fresh = [self._read(r) for r in listed.records if is_open(r, self._mapping["is_closed"])]
             if fresh and len(batch) >= self.settings.deals_per_page - LIST_PAGE:
                 page = _page(batch)
                 newest = _later(newest, page.cursor)
@@ -291,7 +299,11 @@ def _next_after(response: Mapping[str, Any]) -> str | None:
     return None if after is None else str(after)
 
 
-def _page(deals: list[Deal]) -> Page:
-    """Several search pages make one Page: batch writes then fill their chunks of 100 (fewer calls)."""
+def _page(read: list[Deal | UnreadableDeal]) -> Page:
+    """Several search pages make one Page: batch writes then fill their chunks of 100 (fewer calls). The
+    cursor moves past unreadable deals too: they are reported, and read again once someone edits them."""
+    deals = tuple(d for d in read if isinstance(d, Deal))
+    unreadable = tuple(d for d in read if isinstance(d, UnreadableDeal))
     stamps = [Cursor(d.modified_at, d.id) for d in deals if d.modified_at is not None]
-    return Page(tuple(deals), max(stamps) if stamps else None)
+    stamps += [Cursor(u.modified_at, u.deal_id) for u in unreadable if u.modified_at is not None]
+    return Page(deals, max(stamps) if stamps else None, unreadable)

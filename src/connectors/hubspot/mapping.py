@@ -17,7 +17,7 @@ from typing import TypeVar
 from connectors.codecs import epoch_millis, join_list, parse_date, parse_number, split_list
 from connectors.codecs import format_millis as format_datetime
 from connectors.codecs import parse_datetime as parse_datetime
-from connectors.fieldtable import Codec, FieldTable, build_table, read_deal, write_status
+from connectors.fieldtable import Codec, FieldTable, build_table, decode_field, read_deal, write_status
 from connectors.model import StatusWrite
 from rules.model import Deal
 
@@ -108,9 +108,10 @@ def _table(items: tuple[tuple[str, str], ...]) -> FieldTable:
 
 
 def to_deal(deal_id: str, props: Mapping[str, str | None], table: FieldTable) -> Deal:
-    """Translate one HubSpot deal (its id and property strings) into the canonical Deal."""
+    """Translate one HubSpot deal (its id and property strings) into the canonical Deal; UnreadableValue
+    names a property whose value cannot be decoded."""
     modified = table.get("modified_at")
-    moment = None if modified is None else modified.codec.decode(props.get(modified.crm_name))
+    moment = None if modified is None else decode_field(modified, props.get)
     return read_deal(props.get, table, deal_id, moment)
 
 

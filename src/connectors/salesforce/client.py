@@ -12,12 +12,14 @@ Error envelope and status codes: REST API Developer Guide, "Status Codes and Err
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 import structlog
@@ -105,6 +107,34 @@ def classify(response: requests.Response, now: Callable[[], datetime] = utc_now)
             f"and the BANT_Sync permission set"
         )
     return ConfigurationError(f"Salesforce rejected a request: {status} {code}: {message}")
+
+
+def _check_json(response: requests.Response) -> None:
+    """A success whose body is not the JSON it should be (a proxy's HTML page, a body cut short, a query
+    page without `records`) is a TransientError, retried like a 5xx and then failing the run with one
+    message, instead of an exception deep inside simple-salesforce. The body is parsed once: the parsed
+    value is what simple-salesforce's own `response.json()` then returns."""
+    if response.status_code == 204 or not response.content:
+        return
+    try:
+        parsed = json.loads(response.content)
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no content type")
+        raise TransientError(
+            f"Salesforce answered {response.status_code} with a body that is not JSON ({kind}, "
+            f"{len(response.content)} bytes); a proxy or an outage page in the way?",
+            status=response.status_code,
+        ) from None
+    path = urlparse(str(response.url)).path
+    malformed = not isinstance(parsed, dict | list) or (
+        "/query" in path and not (isinstance(parsed, dict) and isinstance(parsed.get("records"), list))
+    )
+    if malformed:
+        raise TransientError(
+            f"Salesforce answered {response.status_code} with JSON of the wrong shape for {path}",
+            status=response.status_code,
+        )
+    response.json = lambda *args, **kwargs: parsed  # type: ignore[method-assign]
 
 
 class SeamSession(TimeoutSession):
@@ -220,6 +250,7 @@ class SalesforceClient:
                 self._quota_stop = error
         if error is not None:
             raise error
+        _check_json(response)
         return response
 
     def perform(self, send: Callable[[], requests.Response], kwargs: dict[str, Any]) -> requests.Response:

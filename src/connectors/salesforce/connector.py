@@ -111,7 +111,7 @@ class SalesforceConnector:
         size = self.settings.query_batch_size
         reader = self.reader
         records = self.client.query(soql, batch_size=size)
-        return paginate((reader.deal(record) for record in records), size, floor)
+        return paginate((reader.read(record) for record in records), size, floor)
 
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
         """Open opportunities changed at/after the cursor (minus the overlap), oldest first."""

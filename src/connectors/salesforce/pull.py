@@ -33,8 +33,8 @@ from connectors.codecs import (
     split_list,
 )
 from connectors.errors import ConfigurationError, SchemaDriftError
-from connectors.fieldtable import Codec, FieldTable, build_table, read_deal
-from connectors.model import Cursor, Page
+from connectors.fieldtable import DECODE_ERRORS, Codec, FieldTable, UnreadableValue, build_table, read_deal
+from connectors.model import Cursor, Page, UnreadableDeal
 from rules.model import Deal, Value
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -163,15 +163,37 @@ class OpportunityReader:
         return format_soql(template, ", ".join(self.columns), *args)
 
     def deal(self, record: Mapping[str, Any]) -> Deal:
-        """The Deal of one record; SchemaDriftError when the record lacks a selected field."""
+        """The Deal of one record; SchemaDriftError when the record lacks a selected field, UnreadableValue
+        naming a field whose value cannot be decoded."""
         if not record.keys() >= self._required:
             raise self._drift(tuple(c for c in self.columns if c not in record))
         return read_deal(
             lambda name: self._value(record, name),
             self.table,
             str(record["Id"]),
-            parse_datetime(str(record["SystemModstamp"])),
+            self._modified(record),
         )
+
+    def read(self, record: Mapping[str, Any]) -> Deal | UnreadableDeal:
+        """The Deal of one record, or the UnreadableDeal saying which value could not be read."""
+        try:
+            return self.deal(record)
+        except UnreadableValue as exc:
+            try:
+                modified = self._modified(record)
+            except UnreadableValue:
+                modified = None
+            return exc.for_deal(str(record["Id"]), modified)
+
+    def _modified(self, record: Mapping[str, Any]) -> datetime:
+        raw = record["SystemModstamp"]
+        try:
+            moment = parse_datetime(str(raw))
+        except DECODE_ERRORS as exc:
+            raise UnreadableValue("modified_at", "SystemModstamp", raw, str(exc)) from None
+        if moment is None:
+            raise UnreadableValue("modified_at", "SystemModstamp", raw, "no modified time")
+        return moment
 
     def _value(self, record: Mapping[str, Any], name: str) -> Value:
         key = self._key[name]
@@ -197,17 +219,21 @@ def _text(value: Value) -> str | None:
     return None if value is None else str(value)
 
 
-def paginate(deals: Iterable[Deal], page_size: int, floor: Cursor | None = None) -> Iterator[Page]:
+def paginate(
+    read: Iterable[Deal | UnreadableDeal], page_size: int, floor: Cursor | None = None
+) -> Iterator[Page]:
     """Cut a (stamp, id)-ordered stream into Pages; each page's cursor is its last deal, never below `floor`
     (the cursor the read started from: overlap re-reads must not move it back). Deals seen twice (an
-    overlap re-read, or a record a locator served again) are dropped by id."""
+    overlap re-read, or a record a locator served again) are dropped by id. Unreadable deals ride along in
+    their page and move its cursor like any other."""
     seen: set[str] = set()
-    batch: list[Deal] = []
-    for deal in deals:
-        if deal.id in seen:
+    batch: list[Deal | UnreadableDeal] = []
+    for item in read:
+        key = item.id if isinstance(item, Deal) else item.deal_id
+        if key in seen:
             continue
-        seen.add(deal.id)
-        batch.append(deal)
+        seen.add(key)
+        batch.append(item)
         if len(batch) >= page_size:
             page = _page(batch, floor)
             floor = page.cursor
@@ -217,11 +243,15 @@ def paginate(deals: Iterable[Deal], page_size: int, floor: Cursor | None = None)
         yield _page(batch, floor)
 
 
-def _page(batch: list[Deal], floor: Cursor | None) -> Page:
-    last = batch[-1]
-    assert last.modified_at is not None
-    cursor = Cursor(last.modified_at, last.id)
-    return Page(tuple(batch), cursor if floor is None else max(cursor, floor))
+def _page(batch: list[Deal | UnreadableDeal], floor: Cursor | None) -> Page:
+    deals = tuple(d for d in batch if isinstance(d, Deal))
+    unreadable = tuple(d for d in batch if isinstance(d, UnreadableDeal))
+    stamps = [Cursor(d.modified_at, d.id) for d in deals if d.modified_at is not None]
+    stamps += [Cursor(u.modified_at, u.deal_id) for u in unreadable if u.modified_at is not None]
+    cursor = max(stamps) if stamps else None
+    if cursor is None or floor is None:
+        return Page(deals, cursor or floor, unreadable)
+    return Page(deals, max(cursor, floor), unreadable)
 
 
 def since_for(cursor: Cursor, overlap: timedelta) -> datetime:

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import structlog
 
+from connectors.model import UnreadableDeal
 from rules import Deal
-from worker.state import Lease, StateStore, StatusChange
+from worker.state import Lease, Rejection, StateStore, StatusChange
 from worker.sync.audit_recovery import observed_changes
-from worker.sync.run_model import RunRequest, RunTally, flat_counts, rejections_of
+from worker.sync.run_model import READ_OPERATION, RunRequest, RunTally, flat_counts, rejections_of
 from worker.sync.write_buffer import Flushed
 
 log = structlog.get_logger()
@@ -31,6 +32,8 @@ class Bookkeeper:
         """Statuses the CRM shows that the audit log does not end with, for the next checkpoint."""
         self.now: datetime | None = None
         """The time of the page in hand (rejections are dated with it)."""
+        self.unsaved: list[Rejection] = []
+        """Quarantined deals' rejections, for the next checkpoint."""
 
     def observe(self, deals: Sequence[Deal], now: datetime) -> None:
         """Queue an "observed" audit row for each deal whose shown status is not the one its audit log ends
@@ -42,6 +45,23 @@ class Bookkeeper:
         known.update(self.store.last_audited_status(self.request.connection, [d.id for d in deals]))
         known.update((change.deal_id, change.new_status) for change in self.observed)
         self.observed.extend(observed_changes(deals, known, now))
+
+    def quarantine(self, unreadable: Sequence[UnreadableDeal]) -> None:
+        """Report each deal a value of which could not be read: one rejection (operation "read") naming the
+        field, kept with the next checkpoint; the deal is not judged and nothing is written for it."""
+        at = self.now or datetime.now(UTC)
+        for bad in unreadable:
+            log.warning(
+                "deal quarantined: a value cannot be read",
+                deal_id=bad.deal_id,
+                field=bad.field,
+                crm_field=bad.crm_field,
+                reason=bad.reason,
+            )
+            rejection = Rejection(bad.deal_id, READ_OPERATION, "UNREADABLE_VALUE", bad.message, at)
+            self.unsaved.append(rejection)
+            self.tally.rejections.append(rejection)
+            self.tally.deals["unreadable"] += 1
 
     def settle(self, flushed: Flushed) -> None:
         """Count, audit and checkpoint one flush. A flush whose CRM call failed part-way has its landed rows
@@ -58,6 +78,7 @@ class Bookkeeper:
                 message=rejection.message,
             )
         self.tally.rejections.extend(rejected)
+        rejected = [*self.unsaved, *rejected]
         written = flushed.written_status()
         changes = list(self.observed)
         for write in plan.status_writes:
@@ -78,6 +99,7 @@ class Bookkeeper:
                 rejected,
             )
             self.observed.clear()
+            self.unsaved.clear()
             self.tally.rejections_saved = len(self.tally.rejections)
         if flushed.error is not None:
             raise flushed.error

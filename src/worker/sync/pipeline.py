@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 import structlog
 
 from connectors.errors import ConnectorError, QuotaExhaustedError, SchemaDriftError
+from connectors.fieldtable import UnreadableValue
 from connectors.model import Page, WritePlan
 from connectors.protocol import Connector
 from rules import Deal, Framework, evaluate
@@ -66,7 +67,11 @@ def new_run_id() -> str:
 
 def _pages(connector: Connector, request: RunRequest, store: StateStore) -> Generator[Page, None, None]:
     if request.mode == RunMode.DEAL:
-        deal = connector.fetch_one(request.deal_id or "")
+        try:
+            deal = connector.fetch_one(request.deal_id or "")
+        except UnreadableValue as exc:
+            yield Page((), None, (exc.for_deal(request.deal_id or ""),))
+            return
         yield Page((deal,) if deal is not None else (), None)
     elif request.mode == RunMode.OWNER:
         yield from connector.fetch_by_owner(request.owner_id or "")
@@ -256,6 +261,7 @@ class SyncRun:
             self._page(page, request, framework, ctx, buffer, book, tasks)
             if seen is not None:
                 seen.update(deal.id for deal in page.deals)
+                seen.update(bad.deal_id for bad in page.unreadable)
             book.lease = env.store.renew_lease(book.lease, env.clock(), env.lease_ttl)
             if env.progress is not None:
                 env.progress(tally.deals["read"], tally.deals["written"] + tally.deals.get("would_write", 0))
@@ -297,6 +303,7 @@ class SyncRun:
         tally.deals["assessed"] += len(deals)
         tally.statuses.update(a.status.value for a in assessments)
         book.observe(page.deals, ctx.now)
+        book.quarantine(page.unreadable)
         facts = tasks.facts(deals, assessments)
         tally.tasks["checked"] = tasks.checked
         plan = WritePlan(

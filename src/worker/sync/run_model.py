@@ -12,6 +12,8 @@ from connectors.model import OutcomeKind, RowOutcome, TaskAction, TaskWrite, Wri
 from worker.state import Rejection, RunRecord
 from worker.state.model import RunMode, RunStatus, Trigger, member
 
+READ_OPERATION = "read"
+"""The rejection operation of a deal quarantined because a value of it could not be read."""
 STATUS_OPERATION = "status"
 """The rejection operation of a status write; a task write's is `task_<action>` (task_create, ...)."""
 _REFUSED = (OutcomeKind.REJECTED, OutcomeKind.INVALID)
@@ -137,7 +139,7 @@ _TASK_COUNTER = {
 
 COUNTER_GROUPS = ("deals", "tasks", "statuses")
 """The run counters, each a group of named counts; the state store keeps them flat as `<group>_<name>`."""
-_DEAL_KEYS = ("read", "assessed", "written", "unchanged", "rejected")
+_DEAL_KEYS = ("read", "assessed", "written", "unchanged", "rejected", "unreadable")
 _TASK_KEYS = ("created", "updated", "completed")
 
 
