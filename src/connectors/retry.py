@@ -32,6 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from connectors.concurrency import stopping
 from connectors.errors import TransientError
 
 P = ParamSpec("P")
@@ -217,6 +218,8 @@ class RetryPolicy:
         reason = None
         if state.attempt_number >= self.max_attempts:
             reason = "max_attempts"
+        elif stopping():
+            reason = "batch_pool_stopped"
         elif not self.budget.try_spend():
             reason = "run_budget_spent"
         if reason is None:

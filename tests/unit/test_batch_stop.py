@@ -3,6 +3,7 @@ the consumer that stopped reading (issue 12, item 2)."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 
 from connectors.concurrency import map_in_parallel, map_until, stopping
-from connectors.errors import QuotaExhaustedError
+from connectors.errors import ConfigurationError, QuotaExhaustedError, TransientError
+from connectors.retry import RetryPolicy
 from connectors.salesforce.write import CHUNK, LOCKED, CollectionWriter
 from worker.sync.prefetch import read_ahead
 
@@ -58,7 +60,7 @@ def test_a_failed_batch_stops_the_pool() -> None:
 @pytest.mark.parametrize("max_in_flight", [1, 3])
 def test_a_failed_result_stops_the_pool_and_calls_not_made_are_none(max_in_flight: int) -> None:
     """`map_until`: a result that says it failed stops the pool like an exception; what was not made is
-    None, what was made keeps its place."""
+    None, what was made keeps its place, and the call that stopped the pool is named."""
 
     in_flight = threading.Barrier(3, timeout=WAIT_S)
 
@@ -69,7 +71,8 @@ def test_a_failed_result_stops_the_pool_and_calls_not_made_are_none(max_in_fligh
             _until(stopping)
         return item, item == 1
 
-    results = map_until(call, list(range(9)), max_in_flight, lambda result: result[1])
+    results, stopped_by = map_until(call, list(range(9)), max_in_flight, lambda result: result[1])
+    assert stopped_by == 1
     assert results[:2] == [(0, False), (1, True)]
     assert results[2] == ((2, False) if max_in_flight > 1 else None)
     assert results[3:] == [None] * 6
@@ -95,6 +98,28 @@ def test_an_inner_pool_stops_with_the_pool_around_it_and_the_real_error_is_raise
         map_in_parallel(outer, ["fans out", "fails"], max_in_flight=2)
     assert inner_made == [0]
     assert stopping() is False
+
+
+def test_a_batch_retrying_in_flight_gives_up_and_the_cause_is_raised() -> None:
+    """Batch 0 meets a 503 just as batch 1 fails for good: batch 0 is not retried (one send), and the pool
+    raises batch 1's error, the cause, although batch 0 comes first."""
+    policy = RetryPolicy(max_attempts=3, base_delay=0.0, sleep=lambda _s: None, rng=random.Random(0))
+    sends: list[int] = []
+
+    def send_once() -> int:
+        sends.append(0)
+        _until(stopping)
+        raise TransientError("Salesforce 503", status=503)
+
+    def call(item: int) -> int:
+        if item == 1:
+            raise ConfigurationError("no access")
+        return policy.call(send_once)
+
+    with pytest.raises(ConfigurationError, match="no access"):
+        map_in_parallel(call, [0, 1, 2], max_in_flight=2)
+    assert sends == [0]
+    assert policy.retries_used == 0
 
 
 class _LockRetryPolicy:

@@ -89,9 +89,10 @@ def batch_update(
 ) -> dict[str, RowResult]:
     """Update `(id, properties)` rows in chunks of 100; one RowResult per id.
 
-    A failure part-way raises the first error (in row order) once the chunks in flight are done; no request
-    is sent after it. For deals the error carries `landed`: the status outcomes of the rows HubSpot answered
-    for before it (bant-sync writes nothing on a deal but its status fields, so a deal row is a status write).
+    A failure part-way raises the error of the chunk that failed first once the chunks in flight are done;
+    no request is sent after it. For deals the error carries `landed`: the status outcomes of the rows
+    HubSpot answered for before it (bant-sync writes nothing on a deal but its status fields, so a deal row
+    is a status write).
     """
 
     def send(
@@ -107,11 +108,14 @@ def batch_update(
     outcomes: dict[str, RowResult] = {}
     errors: list[ConnectorError] = []
     in_flight = client.settings.max_in_flight
-    sent = map_until(send, list(chunks(rows)), in_flight, lambda done: done[1] is not None)
-    for answered, error in (chunk for chunk in sent if chunk is not None):
+    sent, stopped_by = map_until(send, list(chunks(rows)), in_flight, lambda done: done[1] is not None)
+    for index, chunk in enumerate(sent):
+        if chunk is None:
+            continue
+        answered, error = chunk
         outcomes.update(answered)
         if error is not None:
-            errors.append(error)
+            errors.insert(0 if index == stopped_by else len(errors), error)
     if not errors and any(row_id not in outcomes for row_id, _ in rows):
         raise PoolStopped("a batch of an enclosing pool failed")
     if errors:

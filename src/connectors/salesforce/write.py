@@ -87,16 +87,17 @@ class CollectionWriter:
         self, path: str, method: str, records: Sequence[dict[str, Any]]
     ) -> tuple[list[SaveResult | None], ConnectorError | None]:
         """Like `save`, but a failure does not lose what landed before it: one SaveResult per record the
-        CRM answered for (None for the rest), and the first error (in record order), if any. No chunk is
-        sent after one failed; chunks already in flight finish and count, without retrying locked rows."""
+        CRM answered for (None for the rest), and the error of the chunk that failed first, if any. No chunk
+        is sent after one failed; chunks already in flight finish and count, without retrying."""
         starts = list(range(0, len(records), CHUNK))
-        chunks = map_until(
+        chunks, stopped_by = map_until(
             lambda start: self._send_chunk(path, method, records[start : start + CHUNK]),
             starts,
             self.max_in_flight,
             lambda sent: sent[1] is not None,
         )
-        error = next((chunk[1] for chunk in chunks if chunk is not None and chunk[1] is not None), None)
+        cause = chunks[stopped_by] if stopped_by is not None else None
+        error = cause[1] if cause is not None else None
         results: list[SaveResult | None] = []
         for start, chunk in zip(starts, chunks, strict=True):
             results.extend(chunk[0] if chunk is not None else [None] * len(records[start : start + CHUNK]))
