@@ -203,7 +203,8 @@ def count_body(filters: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """A search answering only its `total`: how many deals match `filters` (all unarchived deals when
     there are none)."""
     groups = [{"filters": list(filters)}] if filters else []
-    return {"filterGroups": groups, "properties": ["hs_object_id"], "limit": 1}
+    sorts = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+    return {"filterGroups": groups, "sorts": sorts, "properties": ["hs_object_id"], "limit": 1}
 
 
 MAX_EXCLUDE = 100
