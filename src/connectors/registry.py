@@ -35,9 +35,18 @@ class ConnectorContext:
     sleep: Callable[[float], None]
 
 
+class ConnectorSettings(Protocol):
+    """What the worker asks of a connector's settings type, besides being a dataclass of plain types."""
+
+    def problems(self) -> list[str]:
+        """Every problem with these settings, each as "<setting>: <what to do>"; empty when they work.
+        Called when the configuration loads, so every problem is reported with the others at once."""
+        ...
+
+
 class ConnectorFactory(Protocol):
     name: str
-    settings_type: type[Any]
+    settings_type: type[ConnectorSettings]
     secret_names: tuple[str, ...]
 
     def create(self, settings: Any, context: ConnectorContext) -> Connector: ...

@@ -31,6 +31,7 @@ from connectors.salesforce.pull import deal_table as sf_table
 from connectors.salesforce.settings import DEFAULT_FIELDS, SalesforceSettings
 from rules.model import Deal, Status
 from tests.connectors.sf_support import TYPES, opp_record
+from tests.log_sink import Sink
 
 URL = "https://example.my.salesforce.com"
 MODIFIED = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -193,12 +194,13 @@ def test_old_mapping_keys_still_load_with_a_deprecation_warning(
     old_key: str,
     effective: Callable[[Any], tuple[str, str]],
     expected: tuple[str, str],
+    sink: Sink,
 ) -> None:
     """The old custom-mapping keys still load, and a warning at load says to use `fields` instead."""
-    with capture_logs() as logs:
-        settings = make()
+    settings = make()
+    logs = sink.lines
     assert [(e["event"], e["setting"], e["use"]) for e in logs] == [("deprecated setting", old_key, "fields")]
-    assert logs[0]["log_level"] == "warning"
+    assert logs[0]["level"] == "warning"
     assert effective(settings) == expected
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connectors.registry import ConnectorContext
+from connectors.registry import ConnectorContext, ConnectorSettings
 from worker.config import loader as settings_loader
 from worker.config.loader import load_settings
 from worker.errors import ConfigError
@@ -20,11 +20,14 @@ class FakeCrmSettings:
     page_size: int = 200
     properties: dict[str, str] | None = None
 
+    def problems(self) -> list[str]:
+        return [] if self.page_size > 0 else ["page_size: must be positive"]
+
 
 @dataclass(frozen=True)
 class FakeFactory:
     name: str = "fakecrm"
-    settings_type: type[Any] = FakeCrmSettings
+    settings_type: type[ConnectorSettings] = FakeCrmSettings
     secret_names: tuple[str, ...] = ("access_token",)
 
     def create(self, settings: Any, context: ConnectorContext) -> Any:

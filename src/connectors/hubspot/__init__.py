@@ -8,7 +8,7 @@ from typing import Any
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.protocol import Connector
-from connectors.registry import ConnectorContext
+from connectors.registry import ConnectorContext, ConnectorSettings
 
 __all__ = ["HubSpotConnector", "HubSpotFactory", "HubSpotSettings", "factory"]
 
@@ -18,7 +18,7 @@ class HubSpotFactory:
     """Builds HubSpotConnector from `[connections.NAME]` settings; secrets come from env or secret file."""
 
     name: str = "hubspot"
-    settings_type: type[Any] = HubSpotSettings
+    settings_type: type[ConnectorSettings] = HubSpotSettings
     secret_names: tuple[str, ...] = ("access_token", "client_secret", "refresh_token")
 
     def create(self, settings: Any, context: ConnectorContext) -> Connector:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.registry import ConnectorContext
+from connectors.registry import ConnectorContext, ConnectorSettings
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.settings import SalesforceSettings
 
 
 class SalesforceFactory:
     name = "salesforce"
-    settings_type: type[Any] = SalesforceSettings
+    settings_type: type[ConnectorSettings] = SalesforceSettings
     secret_names: tuple[str, ...] = (
         "access_token",
         "client_secret",

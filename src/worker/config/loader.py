@@ -19,7 +19,7 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 
 from connectors.errors import ConfigurationError
-from connectors.registry import factory_for
+from connectors.registry import ConnectorSettings, factory_for
 from worker.config import secrets as secret_store
 from worker.config.frameworks import load_framework
 from worker.config.settings import (
@@ -344,15 +344,14 @@ def _connection(
             crm_table.pop(secret_name)
     if "ca_bundle" in crm_table and isinstance(crm_table["ca_bundle"], str):
         crm_table["ca_bundle"] = _resolve_path(crm_table["ca_bundle"], base)
+    crm_settings: ConnectorSettings | None = None
     try:
-        crm_settings = build(factory.settings_type, crm_table, key, problems)
+        built = build(factory.settings_type, crm_table, key, problems)
     except ConfigurationError as exc:  # a settings type that validates itself as it is built
         _add_setting_problems(key, exc.problems or (str(exc),), problems)
-        crm_settings = None
     else:
-        check = getattr(crm_settings, "problems", None)
-        if callable(check):
-            _add_setting_problems(key, check(), problems)
+        _add_setting_problems(key, built.problems(), problems)
+        crm_settings = built
     schedule = build(
         ScheduleSettings,
         {k: v for k, v in table.items() if k in field_names(ScheduleSettings)},
