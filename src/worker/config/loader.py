@@ -20,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from connectors.errors import ConfigurationError
 from connectors.registry import ConnectorSettings, factory_for
+from rules.errors import did_you_mean
 from worker.config import secrets as secret_store
 from worker.config.frameworks import load_framework
 from worker.config.settings import (
@@ -33,7 +34,7 @@ from worker.config.settings import (
     Settings,
     StateSettings,
 )
-from worker.config.typed_tables import Problems, build, did_you_mean, field_names
+from worker.config.typed_tables import Problems, build, field_names
 from worker.errors import ConfigError
 from worker.state.engine import display_text, normalise_url
 from worker.state.errors import StateConfigError

@@ -8,11 +8,12 @@ to a default.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
+
+from rules.errors import did_you_mean
 
 T = TypeVar("T")
 
@@ -34,11 +35,6 @@ class Problems:
 
     def __bool__(self) -> bool:
         return bool(self.items)
-
-
-def did_you_mean(key: str, known: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 SECRET = "secret"  # noqa: S105 (a metadata key, not a secret)
