@@ -5,13 +5,13 @@ Pure: the caller reads the file; this names `source` in every problem so the use
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rules.checks import Check, CheckKind
 from rules.dates import DEFAULT_DATE_RULES, DateForm, DateRules, SlashOrder
+from rules.errors import did_you_mean
 from rules.framework import Criterion, Framework, FrameworkError, PocMatcher, Scope, build_framework
 from rules.text import DEFAULT_TEXT_RULES, TextRules, normalise
 
@@ -44,11 +44,6 @@ _TEXT_KEYS = (
 _DATES_KEYS = ("formats", "slash_order")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CHECK = re.compile(r"^(?P<kind>[a-z_]+)(:(?P<arg>.*))?$", re.DOTALL)
-
-
-def did_you_mean(key: str, known: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class _Problems:

@@ -5,7 +5,6 @@ Validated once, all problems reported together, read-only after. See the README'
 
 from __future__ import annotations
 
-import difflib
 import os
 import sysconfig
 from collections.abc import Mapping, Sequence
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from rules.errors import did_you_mean
 from worker.config.secrets import Secret
 from worker.config.typed_tables import SECRET
 from worker.state.engine import display_text, with_password
@@ -44,11 +44,6 @@ LOG_FORMATS = ("auto", "console", "json")
 COMPLETED_TASK_POLICIES = ("reopen", "new_task", "leave")
 
 
-def _did_you_mean(value: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def default_state_dir() -> str:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return str(Path(base) / "bant-sync")
@@ -63,12 +58,12 @@ class LoggingSettings:
         if self.level.lower() not in LOG_LEVELS:
             raise ValueError(
                 f"logging.level must be one of {', '.join(LOG_LEVELS)}, not {self.level!r}"
-                + _did_you_mean(self.level.lower(), LOG_LEVELS)
+                + did_you_mean(self.level.lower(), LOG_LEVELS)
             )
         if self.format not in LOG_FORMATS:
             raise ValueError(
                 f"logging.format must be one of {', '.join(LOG_FORMATS)}, not {self.format!r}"
-                + _did_you_mean(self.format, LOG_FORMATS)
+                + did_you_mean(self.format, LOG_FORMATS)
             )
 
 
@@ -111,7 +106,7 @@ class RulesSettings:
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            hint = _did_you_mean(self.timezone, sorted(available_timezones()))
+            hint = did_you_mean(self.timezone, sorted(available_timezones()))
             hint = hint or " (an IANA name such as 'Europe/Berlin')"
             raise ValueError(f"rules.timezone {self.timezone!r} is not a known time zone{hint}") from None
 
@@ -132,7 +127,7 @@ class RunSettings:
         if self.completed_tasks not in COMPLETED_TASK_POLICIES:
             raise ValueError(
                 f"run.completed_tasks must be one of {', '.join(COMPLETED_TASK_POLICIES)}, "
-                f"not {self.completed_tasks!r}" + _did_you_mean(self.completed_tasks, COMPLETED_TASK_POLICIES)
+                f"not {self.completed_tasks!r}" + did_you_mean(self.completed_tasks, COMPLETED_TASK_POLICIES)
             )
         if self.task_due_business_days < 0:
             raise ValueError(
