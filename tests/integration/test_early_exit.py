@@ -19,6 +19,7 @@ import pytest
 from sandbox import SandboxOptions
 from sandbox.faults import FaultRule
 from tests.integration.conftest import Env, sandbox_env
+from worker.serve.scheduler import run_scheduled
 from worker.state import Lease
 from worker.sync.run_model import RunRequest, RunSummary
 
@@ -83,9 +84,16 @@ def _quota_rule(crm: str, path: str, nth: int) -> FaultRule:
     )
 
 
+def _scheduled_full_sweep(env: Env) -> RunSummary:
+    """A full sweep as `serve`'s schedule runs it (the job function its scheduler calls)."""
+    summary = run_scheduled(env.worker, env.crm, "full")
+    assert summary is not None
+    return summary
+
+
 def _quota_stop(env: Env) -> RunSummary:
     env.sb.add_fault(_quota_rule(env.crm, WRITES[env.crm], 2))
-    return env.run("full")
+    return _scheduled_full_sweep(env)
 
 
 def _failure(env: Env) -> RunSummary:
@@ -96,7 +104,7 @@ def _failure(env: Env) -> RunSummary:
         access = {"errorCode": "INSUFFICIENT_ACCESS_OR_READONLY", "message": "insufficient access rights"}
         denied = replace(denied, status=400, body=[access])
     env.sb.add_fault(replace(denied, nth=2, times=1_000_000))
-    return env.run("full")
+    return _scheduled_full_sweep(env)
 
 
 def _lost_lease(env: Env) -> RunSummary:
