@@ -3,6 +3,7 @@ one (a real process that has exited), and `unlock` in the help."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -77,3 +78,29 @@ def test_unlock_is_listed_in_the_help(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "unlock" in capsys.readouterr().out
+
+
+def test_status_names_the_lease_holders_process_and_heartbeat(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`status` (and `status --json`) show who holds the lease: run, host, pid and last heartbeat, so a
+    person can tell a live run from a dead one before reaching for `unlock`."""
+    store = _store(tmp_path)
+    try:
+        store.acquire_lease("portal", "run-live", datetime.now(UTC), TTL)
+        assert main(["--config", str(config), "status"]) == exit_codes.OK
+        out = capsys.readouterr().out
+        assert f"held by run run-live on {socket.gethostname()} pid {os.getpid()} until " in out
+        assert "last heartbeat " in out
+        assert main(["--config", str(config), "status", "--json"]) == exit_codes.OK
+        text = capsys.readouterr().out
+        [report] = [c for c in json.loads(text)["connections"] if c["connection"] == "portal"]
+        holder = report["lease_holder"]
+        assert (holder["run_id"], holder["host"], holder["pid"]) == (
+            "run-live",
+            socket.gethostname(),
+            os.getpid(),
+        )
+        assert holder["heartbeat_at"] is not None
+    finally:
+        store.close()

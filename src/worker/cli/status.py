@@ -12,7 +12,7 @@ from worker import exit_codes
 from worker.cli.sync import rejection_lines
 from worker.config.settings import Settings
 from worker.service import Worker, utc_now
-from worker.state import StateStore
+from worker.state import Lease, StateStore
 from worker.sync.run_model import RunSummary
 
 SHOWN_REJECTIONS = 5
@@ -32,6 +32,18 @@ def last_run_rejections(store: StateStore, name: str, limit: int = SHOWN_REJECTI
     }
 
 
+def _holder_json(lease: Lease) -> dict[str, Any]:
+    """The run holding a lease, and the process and last heartbeat that keep it (None before schema v3)."""
+    process = lease.holder
+    return {
+        "run_id": lease.run_id,
+        "expires_at": lease.expires_at.isoformat(),
+        "host": process.host if process is not None else None,
+        "pid": process.pid if process is not None else None,
+        "heartbeat_at": lease.heartbeat_at.isoformat() if lease.heartbeat_at is not None else None,
+    }
+
+
 def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]:
     now = utc_now()
     cursor = store.get_cursor(name)
@@ -41,9 +53,7 @@ def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]
         "cursor": None
         if cursor is None
         else {"modified_at": cursor.modified_at.isoformat(), "deal_id": cursor.deal_id},
-        "lease_holder": None
-        if holder is None
-        else {"run_id": holder.run_id, "expires_at": holder.expires_at.isoformat()},
+        "lease_holder": None if holder is None else _holder_json(holder),
         "deals_by_status": store.status_counts(name),
         "unqualified_by_owner": store.unqualified_by_owner(name),
         "runs": [
@@ -63,7 +73,11 @@ def _print_status(report: dict[str, Any]) -> None:
     )
     out.write(f"  cursor        {position}\n")
     holder = report["lease_holder"]
-    lease = f"held by run {holder['run_id']} until {holder['expires_at']}" if holder else "free"
+    lease = "free"
+    if holder:
+        process = f" on {holder['host']} pid {holder['pid']}" if holder["host"] else ""
+        beat = f", last heartbeat {holder['heartbeat_at']}" if holder["heartbeat_at"] else ""
+        lease = f"held by run {holder['run_id']}{process} until {holder['expires_at']}{beat}"
     out.write(f"  lease         {lease}\n")
     counts = report["deals_by_status"]
     out.write(
