@@ -15,7 +15,7 @@ import pytest
 from connectors.contract import ConnectorContract
 from connectors.errors import SchemaDriftError
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
-from connectors.hubspot.pull import LIST_PAGE, list_reads_faster, list_sweep_faster
+from connectors.hubspot.pull import LIST_PAGE, expected_writes, list_reads_faster, list_sweep_faster
 from connectors.model import Cursor, Page
 from connectors.registry import ConnectorContext
 
@@ -31,7 +31,11 @@ LIMITS = {"burst_limit_per_10s": 190, "search_per_second": 5}
 
 
 def _start(deals: int) -> Any:
-    return Sandbox.start(SandboxOptions(deals=deals, seed_value=7, enforce_rate_limits=False))
+    """A portal of `deals` open deals that bant-sync has judged before (each carries a status)."""
+    box = Sandbox.start(SandboxOptions(deals=deals, seed_value=7, enforce_rate_limits=False))
+    for deal_id in _open_ids(box):
+        box.hubspot.update_deal(deal_id, {"bant_status": "qualified"})
+    return box
 
 
 @pytest.fixture
@@ -91,17 +95,17 @@ def test_a_full_sweep_lists_every_open_deal_once_and_no_closed_one(sb: Any) -> N
     assert all("archived" not in r["query"] for r in lists)
 
 
-def test_a_full_sweep_costs_two_counts_and_one_list_call_per_hundred_deals(sb: Any) -> None:
-    """The call count of a full sweep of N deals: ceil(N/100) list calls and the two one-result searches
+def test_a_full_sweep_costs_three_counts_and_one_list_call_per_hundred_deals(sb: Any) -> None:
+    """The call count of a full sweep of N deals: ceil(N/100) list calls and the three one-result searches
     that chose the endpoint, nothing else."""
     connector = _connector(sb)
     before = Counter(connector.client.calls_by_method)
     list(connector.fetch_changed(None, full=True))
     assert connector.client.calls_by_method - before == {
         "deals_basic.get_page": math.ceil(450 / LIST_PAGE),
-        "deals_search.do_search": 2,
+        "deals_search.do_search": 3,
     }
-    assert len(_requests(sb, SEARCH_PATH)) == 2
+    assert len(_requests(sb, SEARCH_PATH)) == 3
 
 
 def test_paging_across_many_pages_carries_the_cursor_on_the_last_page_only() -> None:
@@ -201,13 +205,26 @@ def test_incremental_runs_still_search(sb: Any) -> None:
 
 def test_a_portal_of_mostly_closed_deals_is_swept_by_search(sb: Any) -> None:
     """400 of 450 deals closed: listing all 450 (5 calls at 19/s) ends later than searching the 50 open
-    ones (1 call at 5/s), so the sweep searches."""
+    ones (1 call at 5/s), so the sweep searches (after its 3 counts)."""
     for deal_id in sorted(_open_ids(sb), key=int)[50:]:
         sb.hubspot.update_deal(deal_id, {"dealstage": "closedwon"})
     connector = _connector(sb)
     assert sorted(_ids(list(connector.fetch_changed(None, full=True)))) == sorted(_open_ids(sb))
     assert _requests(sb, LIST_PATH) == []
-    assert len(_requests(sb, SEARCH_PATH)) == 3
+    assert len(_requests(sb, SEARCH_PATH)) == 4
+
+
+def test_a_portal_bant_sync_has_not_judged_yet_is_swept_by_search(sb: Any) -> None:
+    """350 open deals without a bant-sync status (a first run): their status and task writes (8 calls)
+    would share the burst window with 5 list calls (0.68 s at 19/s), where 2 searches leave them the room
+    (0.53 s), so the sweep searches."""
+    for deal_id in _open_ids(sb):
+        sb.hubspot.update_deal(deal_id, {"bant_status": ""})
+    connector = _connector(sb)
+    assert sorted(_ids(list(connector.fetch_changed(None, full=True)))) == sorted(_open_ids(sb))
+    assert _requests(sb, LIST_PATH) == []
+    counts = [r for r in _requests(sb, SEARCH_PATH) if r["body"] and r["body"].get("limit") == 1]
+    assert len(counts) == 3
 
 
 def test_limits_that_favour_search_cost_no_count(sb: Any) -> None:
@@ -236,6 +253,15 @@ def test_the_sweep_that_ends_sooner_is_chosen_in_whole_calls() -> None:
     assert not list_sweep_faster(100_000, 190_000, 190, 5, 200)
     assert list_sweep_faster(100_000, 189_000, 190, 5, 200)
     assert not list_sweep_faster(0, 0, 190, 5, 200)
+
+
+def test_writes_sharing_the_burst_window_favour_search() -> None:
+    """A first run of 100,000 deals (about 2,000 write calls): listing would take (1,000 + 2,000) / 19 =
+    158 s, searching max(100 s, 2,500 / 19 = 132 s); an unchanged sweep writes nothing and lists."""
+    writes = expected_writes(100_000)
+    assert writes == 2_000
+    assert not list_sweep_faster(100_000, 100_000, 190, 5, 200, writes=writes)
+    assert list_sweep_faster(100_000, 100_000, 190, 5, 200, writes=expected_writes(0))
 
 
 class ListingContractEnv:

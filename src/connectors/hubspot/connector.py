@@ -21,6 +21,7 @@ from connectors.hubspot.pull import (
     Sweeper,
     Window,
     count_body,
+    expected_writes,
     is_open,
     list_reads_faster,
     list_sweep,
@@ -230,7 +231,9 @@ class HubSpotConnector:
         if not list_reads_faster(*limits):
             return False
         open_deals, all_deals = self._count([self._open_filter]), self._count([])
-        return list_sweep_faster(open_deals, all_deals, *limits)
+        unset = {"propertyName": self._mapping["status"], "operator": "NOT_HAS_PROPERTY"}
+        writes = expected_writes(self._count([self._open_filter, unset]))
+        return list_sweep_faster(open_deals, all_deals, *limits, writes=writes)
 
     def _count(self, filters: Sequence[dict[str, Any]]) -> int:
         response = self.client.call_json(SEARCH, "deals_search", "do_search", count_body(filters))

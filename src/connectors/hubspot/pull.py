@@ -15,8 +15,9 @@ also lags recent writes by up to minutes, which the caller covers by starting `o
 A full sweep needs no modified-time window, so it may read through `GET /crm/v3/objects/deals` instead
 (`list_sweep`): 100 deals a call (the endpoint's maximum `limit`), paged with `paging.next.after`, paced only
 by the burst limit (per 10 s), where search is also held to its per-second limit. `list_sweep_faster` picks
-the endpoint from the limits and the portal's counts of open and of all deals (two one-result searches,
-made only when `list_reads_faster` says the limits could favour the list endpoint at all).
+the endpoint from the limits and three one-result searches counting the portal's open deals, all its deals
+and the open deals bant-sync has not judged yet (their writes share the burst window), made only when
+`list_reads_faster` says the limits could favour the list endpoint at all.
 The list endpoint returns every unarchived deal, closed ones included, so `is_open` keeps the ones the
 search filter keeps (`is_closed` NEQ "true").
 
@@ -184,19 +185,28 @@ def list_sweep_faster(
     search_per_second: int,
     search_page: int,
     *,
+    writes: int = 0,
     calls: bool = True,
 ) -> bool:
     """Whether listing all `all_deals` (the list endpoint cannot leave closed deals out) ends sooner than
-    searching the `open_deals`, at these limits; with `calls` the reads are counted in whole calls.
+    searching the `open_deals`, at these limits, with `writes` more calls of the same run sharing the burst
+    window; with `calls` the reads are counted in whole calls.
 
-    A portal whose closed deals outnumber its open ones is swept faster by search. On a tie search wins:
-    it leaves half the burst slots to the task lookups and writes of the same run.
+    A portal whose closed deals outnumber its open ones is swept faster by search, and so is one whose
+    sweep will write most deals (a first run): a search reads 200 deals for one burst slot, a list call
+    100, so when the writes fill the burst window search leaves them more room. On a tie search wins.
     """
     list_calls = math.ceil(all_deals / LIST_PAGE) if calls else all_deals / LIST_PAGE
     search_calls = math.ceil(open_deals / search_page) if calls else open_deals / search_page
-    list_seconds = list_calls * 10 / burst_per_10s
-    search_seconds = search_calls / min(float(search_per_second), burst_per_10s / 10)
+    list_seconds = (list_calls + writes) * 10 / burst_per_10s
+    search_seconds = max(search_calls / search_per_second, (search_calls + writes) * 10 / burst_per_10s)
     return list_seconds < search_seconds
+
+
+def expected_writes(unjudged: int) -> int:
+    """Calls a sweep's writes will take for `unjudged` open deals that carry no bant-sync status yet: each
+    gets a status write and may get a task, 100 a batch. Deals already judged are mostly unchanged."""
+    return 2 * math.ceil(unjudged / 100)
 
 
 def count_body(filters: Sequence[dict[str, Any]]) -> dict[str, Any]:
