@@ -3,7 +3,8 @@
 
     .venv/bin/python bench/hubspot_calls.py [--deals 10000 100000] [--latency-ms 0]
 
-For each size: a first full run, an unchanged rerun and the run after it, through the real worker.
+For each size: a first full run, an unchanged rerun, the run after it and an unchanged full sweep (which
+reads through the list endpoint where that ends sooner than search), through the real worker.
 Prints API calls vs the docs/design.md §5 budget (bar: within 1.1x) and vs a naive per-record script, wall
 time vs the floor the rate limits set (bar: within 1.2x), CPU time and peak RSS.
 """

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.hubspot.pull import LIST_PAGE, expected_writes, list_sweep_faster
 from worker.config.loader import load_settings
 from worker.logging_setup import configure_logging
 from worker.service import Worker
@@ -26,6 +27,13 @@ from worker.sync.run_model import RunRequest, RunSummary
 
 HUBSPOT_BURST_PER_10S = 190
 HUBSPOT_SEARCH_PER_SECOND = 5
+HUBSPOT_SEARCH_PAGE = 200
+HUBSPOT_COUNTS = 3
+"""A HubSpot full sweep that may list first counts the open deals, all deals and the open deals without a
+status (three one-result searches)."""
+IDLE_BEFORE_SWEEP_S = 10.0
+"""The unchanged full sweep starts once the run before it has left HubSpot's 10-second window, as a nightly
+sweep does (a run started the moment another ended first waits for that run's calls to leave it)."""
 PREFLIGHT_CALLS = {"salesforce": 3, "hubspot": 4}
 """Salesforce: two describes and the org id; HubSpot: properties of deals and tasks, association labels and
 the account details (portal id)."""
@@ -46,19 +54,43 @@ class Figures:
     cpu_s: float
     peak_rss_mb: float
     latency_s: float = 0.0
+    full: bool = False
+    portal_deals: int = 0
+    """Every deal the list endpoint returns (open and closed); the sandbox's are all open."""
+    idle: bool = False
+    """Started once HubSpot's windows were empty: the first 190 calls (and 5 searches) go out at once."""
+
+    def lists(self) -> bool:
+        """Whether this run read through HubSpot's list endpoint: a full sweep where that ends sooner, the
+        deals without a status (in the bench: those it writes a status to) counted as the connector does."""
+        return (
+            self.crm == "hubspot"
+            and self.full
+            and list_sweep_faster(
+                self.read,
+                self.portal_deals,
+                HUBSPOT_BURST_PER_10S,
+                HUBSPOT_SEARCH_PER_SECOND,
+                HUBSPOT_SEARCH_PAGE,
+                writes=expected_writes(self.status_writes),
+            )
+        )
+
+    def reads(self) -> int:
+        """The read calls the budget allows: queries (Salesforce); list calls and the three counts, or
+        searches (HubSpot)."""
+        if self.crm == "salesforce":
+            return math.ceil(self.read / 2000)
+        if self.lists():
+            return math.ceil(self.portal_deals / LIST_PAGE) + HUBSPOT_COUNTS
+        return math.ceil(self.read / HUBSPOT_SEARCH_PAGE) + (HUBSPOT_COUNTS if self.full else 0)
 
     def budget(self) -> int:
-        n, m, t = self.read, self.status_writes, self.task_writes
+        m, t = self.status_writes, self.task_writes
         lookups = math.ceil(self.checked / LOOKUP_CHUNK[self.crm])
         if self.crm == "salesforce":
-            return math.ceil(n / 2000) + lookups + math.ceil((m + t) / 200) + PREFLIGHT_CALLS["salesforce"]
-        return (
-            math.ceil(n / 200)
-            + lookups
-            + math.ceil(m / 100)
-            + math.ceil(t / 100)
-            + PREFLIGHT_CALLS["hubspot"]
-        )
+            return self.reads() + lookups + math.ceil((m + t) / 200) + PREFLIGHT_CALLS["salesforce"]
+        return self.reads() + lookups + math.ceil(m / 100) + math.ceil(t / 100) + PREFLIGHT_CALLS["hubspot"]
 
     def naive(self) -> int:
         return self.read + self.status_writes + self.task_writes
@@ -67,17 +99,39 @@ class Figures:
         """Salesforce sets no short-term rate limit. HubSpot: searches at 5 per 1 s window, every call at 190
         per 10 s window. HubSpot counts a call when it arrives, which a client only knows to lie between
         sending and the response; so a client that must never exceed the limit holds each slot for the
-        window plus the round trip, and latency L stretches each window to (window + L)."""
+        window plus the round trip, and latency L stretches each window to (window + L). A full sweep's
+        floor is the lower of reading by search and reading by list (ceil(N/100) calls, burst window only),
+        the run's other calls (preflight, counts, task lookups, writes) sharing the burst window either way.
+        A run started in empty windows sends its first 190 calls (5 searches) at once.
+        """
         if self.crm == "salesforce":
             return 0.0
-        searches = math.ceil(self.read / 200)
-        return max(
-            searches * (1 + self.latency_s) / HUBSPOT_SEARCH_PER_SECOND,
-            self.calls * (10 + self.latency_s) / HUBSPOT_BURST_PER_10S,
+        searches = math.ceil(self.read / HUBSPOT_SEARCH_PAGE)
+        other = max(0, self.calls - self.reads())
+        free_burst, free_search = (HUBSPOT_BURST_PER_10S, HUBSPOT_SEARCH_PER_SECOND) if self.idle else (0, 0)
+
+        def burst(calls: int) -> float:
+            return max(0, calls - free_burst) * (10 + self.latency_s) / HUBSPOT_BURST_PER_10S
+
+        by_search = max(
+            max(0, searches - free_search) * (1 + self.latency_s) / HUBSPOT_SEARCH_PER_SECOND,
+            burst(other + searches),
         )
+        if not self.full:
+            return by_search
+        return min(by_search, burst(other + math.ceil(self.portal_deals / LIST_PAGE)))
 
 
-def _figures(crm: str, label: str, summary: RunSummary, wall: float, cpu: float, latency_ms: int) -> Figures:
+def _figures(
+    crm: str,
+    label: str,
+    summary: RunSummary,
+    wall: float,
+    cpu: float,
+    latency_ms: int,
+    portal_deals: int,
+    idle: bool,
+) -> Figures:
     if summary.status != "succeeded":
         raise SystemExit(f"{crm} {label} run {summary.status}: {summary.error}")
     tasks = sum(summary.tasks.get(k, 0) for k in ("created", "updated", "reopened", "completed"))
@@ -94,11 +148,14 @@ def _figures(crm: str, label: str, summary: RunSummary, wall: float, cpu: float,
         cpu,
         rss_mb,
         latency_ms / 1000,
+        summary.mode == "full",
+        portal_deals,
+        idle,
     )
 
 
 def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
-    """A first full run, an unchanged incremental rerun, and the run after it."""
+    """A first full run, an unchanged incremental rerun, the run after it, and an unchanged full sweep."""
     with tempfile.TemporaryDirectory(prefix="bant-sync-bench-") as tmp:
         config = Path(tmp) / "bench.toml"
         command = [
@@ -125,11 +182,14 @@ def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
             worker = Worker(load_settings(str(config), environ=env))
             results = []
             try:
-                for label, mode in (
-                    ("first run (full)", "full"),
-                    ("unchanged rerun", "incremental"),
-                    ("the run after", "incremental"),
+                for label, mode, idle in (
+                    ("first run (full)", "full", False),
+                    ("unchanged rerun", "incremental", False),
+                    ("the run after", "incremental", False),
+                    ("unchanged full", "full", True),
                 ):
+                    if idle:
+                        time.sleep(IDLE_BEFORE_SWEEP_S + latency_ms / 1000)
                     wall, cpu = time.perf_counter(), time.process_time()
                     summary = worker.run(RunRequest(crm, mode=mode, trigger="cli"))
                     results.append(
@@ -140,6 +200,8 @@ def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
                             time.perf_counter() - wall,
                             time.process_time() - cpu,
                             latency_ms,
+                            deals,
+                            idle,
                         )
                     )
             finally:
@@ -186,6 +248,8 @@ def main(crm: str, doc: str) -> None:
                 )
     print(
         "\nbudget: Salesforce ceil(N/2000) + ceil(K/200) task lookups + ceil((M+T)/200) + 3 preflight reads; "
-        "HubSpot ceil(N/200) + ceil(K/100) task lookups + ceil(M/100) + ceil(T/100) + 4 preflight reads. "
-        "floor: HubSpot searches at 5 per (1 s + latency) or calls at 190 per (10 s + latency)."
+        "HubSpot ceil(N/200) searches (a full sweep: 3 counts, and ceil(N/100) list calls where listing ends "
+        "sooner) + ceil(K/100) task lookups + ceil(M/100) + ceil(T/100) + 4 preflight reads. "
+        "floor: HubSpot searches at 5 per (1 s + latency) or calls at 190 per (10 s + latency); a full "
+        "sweep's is the lower of reading by search and reading by list."
     )
