@@ -75,6 +75,77 @@ REAL_FIELD_KEYS = frozenset(
 )
 
 
+# The object-level keys of a real describe (v61.0, same source), and of an entry of the global describe.
+REAL_OBJECT_KEYS = frozenset(
+    [
+        "actionOverrides",
+        "activateable",
+        "associateEntityType",
+        "associateParentEntity",
+        "childRelationships",
+        "compactLayoutable",
+        "createable",
+        "custom",
+        "customSetting",
+        "deepCloneable",
+        "defaultImplementation",
+        "deletable",
+        "deprecatedAndHidden",
+        "extendedBy",
+        "extendsInterfaces",
+        "feedEnabled",
+        "fields",
+        "hasSubtypes",
+        "implementedBy",
+        "implementsInterfaces",
+        "isInterface",
+        "isSubtype",
+        "keyPrefix",
+        "label",
+        "labelPlural",
+        "layoutable",
+        "listviewable",
+        "lookupLayoutable",
+        "mergeable",
+        "mruEnabled",
+        "name",
+        "namedLayoutInfos",
+        "networkScopeFieldName",
+        "queryable",
+        "recordTypeInfos",
+        "replicateable",
+        "retrieveable",
+        "searchLayoutable",
+        "searchable",
+        "sobjectDescribeOption",
+        "supportedScopes",
+        "triggerable",
+        "undeletable",
+        "updateable",
+        "urls",
+    ]
+)
+REAL_GLOBAL_ENTRY_KEYS = REAL_OBJECT_KEYS - {
+    "actionOverrides",
+    "childRelationships",
+    "compactLayoutable",
+    "defaultImplementation",
+    "extendedBy",
+    "extendsInterfaces",
+    "fields",
+    "implementedBy",
+    "implementsInterfaces",
+    "listviewable",
+    "lookupLayoutable",
+    "namedLayoutInfos",
+    "networkScopeFieldName",
+    "recordTypeInfos",
+    "searchLayoutable",
+    "sobjectDescribeOption",
+    "supportedScopes",
+}
+
+
 def _get(sb: Sandbox, url: str) -> dict[str, object]:
     response = requests.get(url, headers=hs_headers(sb), timeout=10)
     assert response.status_code == 200, response.text
@@ -126,6 +197,18 @@ def test_every_describe_field_entry_has_the_real_key_set(sb: Sandbox) -> None:
         for entry in fields:
             assert set(entry) == REAL_FIELD_KEYS, (name, entry["name"], set(entry) ^ REAL_FIELD_KEYS)
         assert all(f["compoundFieldName"] is None for f in fields)
+
+
+def test_describes_have_the_real_object_level_keys(sb: Sandbox) -> None:
+    sf = sf_client(sb)
+    opportunity = sf.Opportunity.describe()
+    assert set(opportunity) == REAL_OBJECT_KEYS
+    assert list(opportunity) == sorted(opportunity)
+    assert [r["developerName"] for r in opportunity["recordTypeInfos"]] == ["Master"]
+    entries = sf.describe()["sobjects"]
+    assert {e["name"] for e in entries} >= {"Opportunity", "Task", "User", "Organization"}
+    assert all(set(e) == REAL_GLOBAL_ENTRY_KEYS for e in entries)
+    assert set(sf.Task.metadata()["objectDescribe"]) == REAL_GLOBAL_ENTRY_KEYS
 
 
 def test_the_bulk_api_answers_as_an_org_without_it(sb: Sandbox) -> None:

@@ -13,31 +13,89 @@ from sandbox.salesforce.schema import ObjectSchema
 from sandbox.salesforce.state import Record, SalesforceState
 from sandbox.salesforce.values import to_json
 
+_READ_ONLY = frozenset({"Organization"})
+_MASTER_RECORD_TYPE = "012000000000000AAA"
 
-def describe(schema: ObjectSchema, version: str) -> dict[str, object]:
+
+def object_entry(schema: ObjectSchema, version: str) -> dict[str, object]:
+    """The object as the global describe lists it (and ``/sobjects/X`` as ``objectDescribe``): the keys a
+    real one (API v61.0) sends, in its order."""
     base = f"/services/data/v{version}/sobjects/{schema.name}"
+    writable = schema.name not in _READ_ONLY
     return {
-        "name": schema.name,
+        "activateable": False,
+        "associateEntityType": None,
+        "associateParentEntity": None,
+        "createable": writable,
+        "custom": False,
+        "customSetting": False,
+        "deepCloneable": False,
+        "deletable": writable and schema.name != "User",
+        "deprecatedAndHidden": False,
+        "feedEnabled": schema.name == "Opportunity",
+        "hasSubtypes": False,
+        "isInterface": False,
+        "isSubtype": False,
+        "keyPrefix": schema.key_prefix,
         "label": schema.label,
         "labelPlural": schema.label + "s",
-        "keyPrefix": schema.key_prefix,
-        "custom": False,
-        "createable": True,
-        "updateable": True,
-        "deletable": True,
+        "layoutable": writable,
+        "mergeable": False,
+        "mruEnabled": writable,
+        "name": schema.name,
         "queryable": True,
-        "searchable": True,
-        "fields": [spec.describe() for spec in schema.fields.values()],
+        "replicateable": True,
+        "retrieveable": True,
+        "searchable": writable,
+        "triggerable": writable,
+        "undeletable": writable and schema.name != "User",
+        "updateable": writable,
         "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
     }
 
 
+def describe(schema: ObjectSchema, version: str) -> dict[str, object]:
+    """``/sobjects/X/describe``: every key a real describe sends, in alphabetical order as it does."""
+    entry = object_entry(schema, version)
+    layoutable = bool(entry["layoutable"])
+    layouts = f"/services/data/v{version}/sobjects/{schema.name}/describe/layouts"
+    record_types = [
+        {
+            "active": True,
+            "available": True,
+            "defaultRecordTypeMapping": True,
+            "developerName": "Master",
+            "master": True,
+            "name": "Master",
+            "recordTypeId": _MASTER_RECORD_TYPE,
+            "urls": {"layout": f"{layouts}/{_MASTER_RECORD_TYPE}"},
+        }
+    ]
+    full: dict[str, object] = {
+        **entry,
+        "actionOverrides": [],
+        "childRelationships": [],
+        "compactLayoutable": layoutable,
+        "defaultImplementation": None,
+        "extendedBy": None,
+        "extendsInterfaces": None,
+        "fields": [spec.describe() for spec in schema.fields.values()],
+        "implementedBy": None,
+        "implementsInterfaces": None,
+        "listviewable": None,
+        "lookupLayoutable": None,
+        "namedLayoutInfos": [],
+        "networkScopeFieldName": None,
+        "recordTypeInfos": record_types if layoutable else [],
+        "searchLayoutable": layoutable,
+        "sobjectDescribeOption": "FULL",
+        "supportedScopes": [],
+    }
+    return dict(sorted(full.items()))
+
+
 def global_describe(state: SalesforceState, version: str) -> dict[str, object]:
-    sobjects = []
-    for schema in state.schemas.values():
-        entry = describe(schema, version)
-        entry.pop("fields")
-        sobjects.append(entry)
+    sobjects = [object_entry(schema, version) for schema in state.schemas.values()]
     return {"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects}
 
 

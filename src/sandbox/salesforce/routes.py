@@ -15,7 +15,7 @@ from sandbox.salesforce.collections import CollectionWriter
 from sandbox.salesforce.errors import REQUEST_LEVEL, SfError, error_response, not_found
 from sandbox.salesforce.limits import ApiUsage
 from sandbox.salesforce.query import QueryService, batch_size
-from sandbox.salesforce.records import RecordService, describe, global_describe
+from sandbox.salesforce.records import RecordService, describe, global_describe, object_entry
 from sandbox.salesforce.state import SalesforceState
 from sandbox.tokens import TokenStore
 
@@ -167,9 +167,7 @@ class SalesforceFront:
             _allow(request, "GET", "POST")
             if request.method == "POST":
                 return self._records.create(schema, request)
-            entry = describe(schema, version)
-            entry.pop("fields")
-            return json_response(200, {"objectDescribe": entry, "recentItems": []})
+            return json_response(200, {"objectDescribe": object_entry(schema, version), "recentItems": []})
         if len(parts) == 2 and parts[1] == "describe":
             _allow(request, "GET")
             with state.lock:
