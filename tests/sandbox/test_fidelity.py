@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from sandbox import Sandbox
-from tests.sandbox.clients import hs_headers, hs_info, hs_url, sf_client, sf_session
+from tests.sandbox.clients import hs_client, hs_headers, hs_info, hs_url, sf_client, sf_session
 
 # The keys of every field entry of a real sObject describe (API v61.0), as captured from a real org in
 # Airbyte's source-salesforce unit tests (airbytehq/airbyte, SalesforceFieldBuilder).
@@ -188,6 +188,28 @@ def test_owner_list_links_are_full_urls_too(sb: Sandbox) -> None:
     assert parse_qs(urlsplit(link).query) == {"limit": ["4"], "after": ["4"]}
     rest = _get(sb, link)
     assert len(first["results"]) + len(rest["results"]) == 6 and "paging" not in rest  # type: ignore[arg-type]
+
+
+def test_v4_association_lists_page_with_full_links(sb: Sandbox) -> None:
+    from hubspot.crm.associations.v4 import AssociationSpec
+
+    hs = hs_client(sb)
+    deal = sb.hubspot.deals()[0]["id"]
+    spec = [AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=216)]
+    tasks = []
+    for i in range(3):
+        task = hs.crm.objects.tasks.basic_api.create(
+            {"properties": {"hs_task_subject": f"t{i}", "hs_timestamp": "2026-03-09T17:00:00Z"}}
+        )
+        hs.crm.associations.v4.basic_api.create("tasks", task.id, "deals", deal, spec)
+        tasks.append(task.id)
+    first = _get(sb, hs_url(sb, f"/crm/v4/objects/deals/{deal}/associations/tasks?limit=2"))
+    link = str(first["paging"]["next"]["link"])  # type: ignore[index]
+    assert link.startswith(hs_info(sb)["host"] + f"/crm/v4/objects/deals/{deal}/associations/tasks?")
+    assert parse_qs(urlsplit(link).query) == {"limit": ["2"], "after": [tasks[1]]}
+    rest = _get(sb, link)
+    read = [str(r["toObjectId"]) for page in (first, rest) for r in page["results"]]  # type: ignore[attr-defined]
+    assert read == tasks and "paging" not in rest
 
 
 def test_every_describe_field_entry_has_the_real_key_set(sb: Sandbox) -> None:

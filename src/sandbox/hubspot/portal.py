@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sandbox.clock import SandboxClock
 from sandbox.http import Request, Response, empty_response, json_response
@@ -97,17 +97,7 @@ class PortalService:
             if from_id not in state.stores[from_type].objects:
                 raise not_found(from_id)
             if len(rest) == 1 and request.method == "GET":
-                found = state.associations.targets(from_type, from_id, to_type)
-                results = [
-                    {
-                        "toObjectId": int(target),
-                        "associationTypes": [
-                            {"category": "HUBSPOT_DEFINED", "typeId": t, "label": None} for t in sorted(types)
-                        ],
-                    }
-                    for target, types in found
-                ]
-                return json_response(200, {"results": results})
+                return _association_page(request, state.associations.targets(from_type, from_id, to_type))
             if len(rest) != 2:
                 raise HsError("VALIDATION_ERROR", "Unsupported association path", status=404)
             to_id = rest[1]
@@ -157,3 +147,25 @@ class PortalService:
             "labels": [],
         }
         return json_response(201, body)
+
+
+def _association_page(request: Request, found: Iterable[tuple[str, Iterable[int]]]) -> Response:
+    """One page of ``GET /crm/v4/objects/{from}/{id}/associations/{to}``: by target id, at most ``limit``
+    (default and cap 500), ``after`` the last target id of the previous page."""
+    try:
+        limit = max(1, min(500, int(request.param("limit") or 500)))
+        after = int(request.param("after") or 0)
+    except ValueError as exc:
+        raise HsError("VALIDATION_ERROR", "limit and after must be integers") from exc
+    targets = sorted((int(target), sorted(types)) for target, types in found if int(target) > after)
+    results = [
+        {
+            "toObjectId": target,
+            "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": None} for t in types],
+        }
+        for target, types in targets[:limit]
+    ]
+    body: dict[str, object] = {"results": results}
+    if len(targets) > limit:
+        body["paging"] = next_paging(request, str(targets[limit - 1][0]))
+    return json_response(200, body)
