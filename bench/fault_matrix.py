@@ -13,6 +13,7 @@ writes nothing) and the wall time. Exits 1 when a case fails that is not a known
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import tempfile
 import time
@@ -35,12 +36,12 @@ from tests.reliability.test_fault_matrix import (
     Case,
     Matrix,
     _on,
+    fast_sandbox,
     matrix_env,
     run_case,
     run_session_case,
 )
 
-from sandbox import Sandbox
 from worker.logging_setup import configure_logging
 from worker.sync.run_model import RunSummary
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only", nargs="*", default=[], help="run the cases whose name contains one of these"
     )
     args = parser.parse_args(argv)
-    configure_logging("error")
+    configure_logging("error", stream=io.StringIO())  # outcomes are in the table
     options = OPTIONS.__class__(**{**OPTIONS.__dict__, "deals": args.deals})
     selected = [
         r
@@ -108,27 +109,30 @@ def main(argv: list[str] | None = None) -> int:
     ]
     failures = 0
     started = time.perf_counter()
-    print(f"{'case':<32} {'crm':<11} {'faulted run':<26} {'rerun':<12} {'settled':<8} {'s':>5}  note")
-    with Sandbox.start(options) as sb:
+    print(f"{'case':<46} {'crm':<11} {'faulted run':<26} {'rerun':<12} {'settled':<8} {'s':>5}  note")
+    with fast_sandbox(options) as sb:
         for row in selected:
             with tempfile.TemporaryDirectory() as tmp:
                 began = time.perf_counter()
                 faulted = rerun = "-"
                 settled, note = "yes", ""
+                matrix: Matrix | None = None
                 try:
-                    with matrix_env(row.crm, Path(tmp), sb, row.settings) as m:
-                        first, second = row.run(m)
+                    with matrix_env(row.crm, Path(tmp), sb, row.settings) as matrix:
+                        first, second = row.run(matrix)
                     faulted, rerun = _outcome(first), _outcome(second)
                     note = first.error or ""
                     if row.known_bug:
                         settled, note = "XPASS", f"expected to fail: {row.known_bug}"
                         failures += 1
                 except AssertionError as exc:
+                    if matrix is not None and matrix.faulted is not None:
+                        faulted = _outcome(matrix.faulted)
                     settled = "xfail" if row.known_bug else "FAIL"
                     note = row.known_bug or str(exc).splitlines()[0]
                     failures += 0 if row.known_bug else 1
                 took = time.perf_counter() - began
-            print(f"{row.name:<32} {row.crm:<11} {faulted:<26} {rerun:<12} {settled:<8} {took:5.1f}  {note}")
+            print(f"{row.name:<46} {row.crm:<11} {faulted:<26} {rerun:<12} {settled:<8} {took:5.1f}  {note}")
     print(f"{len(selected)} cases in {time.perf_counter() - started:.1f} s, {failures} unexpected")
     return 1 if failures else 0
 

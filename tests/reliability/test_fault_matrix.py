@@ -73,6 +73,8 @@ class Matrix:
     env: Env
     tmp: Path
     environ: dict[str, str] = field(default_factory=dict)
+    faulted: RunSummary | None = None
+    """The faulted run's summary, once made (for reports of a case that failed after it)."""
 
     @property
     def crm(self) -> str:
@@ -301,8 +303,10 @@ LOOKUP = {"salesforce": r"/query", "hubspot": r"/tasks/batch/read$"}
 
 def _wrong_shape_lookup(m: Matrix) -> list[FaultRule]:
     """Every task lookup of the run answers 200 with an object without rows."""
-    nth = {"nth": 2, "times": 1_000_000} if m.crm == "salesforce" else {}
-    rule = FaultRule(kind="status", crm=m.crm, path=LOOKUP[m.crm], status=200, body=WRONG_SHAPE, **nth)
+    first, times = (2, 1_000_000) if m.crm == "salesforce" else (None, None)
+    rule = FaultRule(
+        kind="status", crm=m.crm, path=LOOKUP[m.crm], nth=first, times=times, status=200, body=WRONG_SHAPE
+    )
     return [rule]
 
 
@@ -311,6 +315,12 @@ def _no_task_written(m: Matrix, summary: RunSummary) -> None:
     assert not {k: n for k, n in summary.tasks.items() if k != "checked" and n}, summary.tasks
 
 
+PREFLIGHT = {"salesforce": r"/sobjects/Opportunity/describe$", "hubspot": r"/crm/v3/properties/deals$"}
+"""The first read of a run's preflight: the Opportunity describe / the deal properties."""
+HUBSPOT_PREFLIGHT_NOT_JSON = (
+    "HubSpot's preflight reads SDK models without checking the shape (connectors/hubspot/preflight.py:39): "
+    "one proxy 200 is not retried, the run fails saying 'dealname does not exist, run setup'"
+)
 HUBSPOT_PAGE_WITHOUT_RESULTS = (
     "HubSpot takes a deal page without `results` for an empty one (connectors/hubspot/connector.py:297): "
     "the full sweep succeeds reading 0 deals and completes every open task"
@@ -347,6 +357,12 @@ CASES = (
     Case("non-json-200-read", _on("status", READS, status=200, body=HTML), ("status",), outcome="failed"),
     Case(
         "non-json-200-write", _on("status", STATUS, method=True, status=200, body=HTML, times=2), ("status",)
+    ),
+    Case(
+        "non-json-200-preflight",
+        _on("status", PREFLIGHT, status=200, body=HTML, times=1),
+        ("status",),
+        xfail={"hubspot": HUBSPOT_PREFLIGHT_NOT_JSON},
     ),
     Case(
         "wrong-shape-200-read",
@@ -397,7 +413,9 @@ def _locked_tasks(m: Matrix) -> list[FaultRule]:
     """The open tasks of closed deals (about to be completed) locked for two write attempts each."""
     deals = m.env.view.deals()
     ids = tuple(
-        sorted(t["id"] for t in m.env.view.task_details() if t["open"] and not deals[t["deal_id"]]["open"])
+        sorted(
+            t["id"] for t in m.env.view.task_details() if t["open"] and not deals[str(t["deal_id"])]["open"]
+        )
     )
     assert ids, "no task to complete"
     return [FaultRule(kind="locked_rows", crm=m.crm, ids=ids, attempts=2)]
@@ -456,6 +474,15 @@ BENCH_CASES = (
         ("status",),
         outcome={"salesforce": "failed", "hubspot": "succeeded"},
         rejected=frozenset({"hubspot"}),
+    ),
+    Case(
+        "wrong-shape-200-preflight",
+        _on("status", PREFLIGHT, status=200, body=WRONG_SHAPE, times=1),
+        ("status",),
+        xfail={
+            "salesforce": "a describe without `fields` is not retried: the run fails 'grant Edit on …'",
+            "hubspot": HUBSPOT_PREFLIGHT_NOT_JSON,
+        },
     ),
     Case(
         "partial-task-complete",
@@ -537,7 +564,7 @@ def run_case(m: Matrix, case: Case) -> tuple[RunSummary, RunSummary]:
     env.sb.reset_requests()
     env.sb.add_faults(case.faults(m))
     slept = env.time.slept
-    faulted = env.run(case.mode)
+    faulted = m.faulted = env.run(case.mode)
     met = met_kinds(env.sb)
     assert met & set(case.kinds), f"the run met {sorted(met)}, none of {list(case.kinds)}"
     outcome = case.outcome if isinstance(case.outcome, str) else case.outcome[m.crm]
@@ -621,7 +648,7 @@ def run_session_case(m: Matrix, mode: str, where: str = "read") -> tuple[RunSumm
     else:
         rule = FaultRule(kind="session_expiry", crm=m.crm, path=TASK_CREATE[m.crm], after_calls=0)
     m.env.sb.add_fault(rule)
-    faulted = m.env.run("full")
+    faulted = m.faulted = m.env.run("full")
     assert "session_expiry" in met_kinds(m.env.sb)
     check_outcome(faulted, "failed" if mode in STATIC else "succeeded")
     if mode in STATIC:
