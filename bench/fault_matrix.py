@@ -31,8 +31,10 @@ from tests.reliability.test_fault_matrix import (
     HANG_CASES,
     HANG_SETTINGS,
     OPTIONS,
+    PROXY_AT_LOGIN_XFAIL,
     SESSION_AT,
     SESSION_XFAIL,
+    STATIC,
     Case,
     Matrix,
     _on,
@@ -73,6 +75,10 @@ def rows(read_timeout: float) -> list[Row]:
                 name = f"session-expiry-{where}-{mode}"
                 bug = SESSION_XFAIL.get((crm, mode, where))
                 out.append(Row(name, crm, _session_runner(mode, where), known_bug=bug))
+            if mode not in STATIC:
+                name = f"session-expiry-proxy-at-login-{mode}"
+                runner = _session_runner(mode, "read", proxy_at_login=True)
+                out.append(Row(name, crm, runner, known_bug=PROXY_AT_LOGIN_XFAIL[crm]))
     return out
 
 
@@ -80,8 +86,10 @@ def _case_runner(case: Case) -> Callable[[Matrix], tuple[RunSummary, RunSummary]
     return lambda m: run_case(m, case)
 
 
-def _session_runner(mode: str, where: str) -> Callable[[Matrix], tuple[RunSummary, RunSummary]]:
-    return lambda m: run_session_case(m, mode, where)
+def _session_runner(
+    mode: str, where: str, proxy_at_login: bool = False
+) -> Callable[[Matrix], tuple[RunSummary, RunSummary]]:
+    return lambda m: run_session_case(m, mode, where, proxy_at_login)
 
 
 def _outcome(summary: RunSummary) -> str:
