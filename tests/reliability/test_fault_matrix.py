@@ -274,6 +274,16 @@ def _server_errors(paths: Mapping[str, str], method: bool = False) -> Faults:
     )
 
 
+def _drop_then_unavailable(m: Matrix) -> list[FaultRule]:
+    """A task create lands but its answer is lost, and then the CRM answers 503 to what would tell: the
+    retried upsert (Salesforce), the lookup by key (HubSpot; its first lookup, before the create, works)."""
+    after = TASK_CREATE[m.crm] if m.crm == "salesforce" else LOOKUP[m.crm]
+    return [
+        FaultRule(kind="commit_then_drop", crm=m.crm, path=TASK_CREATE[m.crm], times=1),
+        FaultRule(kind="status", crm=m.crm, path=after, status=503, nth=2, times=1_000_000),
+    ]
+
+
 def _quota(m: Matrix) -> list[FaultRule]:
     """The daily allocation runs out at the task creates (the status writes of the page have landed)."""
     if m.crm == "salesforce":
@@ -367,6 +377,14 @@ CASES = (
     Case("drop-status-write", _on("commit_then_drop", STATUS, method=True, times=1), ("commit_then_drop",)),
     Case(
         "drop-task-create", _on("commit_then_drop", TASK_CREATE, method=True, times=1), ("commit_then_drop",)
+    ),
+    Case(
+        "drop-task-create-then-5xx",
+        _drop_then_unavailable,
+        ("commit_then_drop",),
+        outcome={"salesforce": "failed", "hubspot": "succeeded"},
+        before=edit_some_deals,
+        rejected=frozenset({"hubspot"}),
     ),
     Case(
         "drop-task-update",
@@ -561,6 +579,23 @@ def check_outcome(summary: RunSummary, outcome: str) -> None:
     assert "\n" not in error.strip() and "Traceback" not in error, f"not one message: {error!r}"
 
 
+def tasked_unqualified(view: CrmView) -> set[str]:
+    """Open unqualified deals that have an open task."""
+    deals = view.deals()
+    tasked = {t["deal_id"] for t in view.tasks() if t["open"]}
+    return {d for d, deal in deals.items() if deal["open"] and deal["status"] in UNQUALIFIED and d in tasked}
+
+
+def assert_no_task_lost(view: CrmView, before: set[str]) -> None:
+    """No deal that had its task and still needs one lost it, whatever became of the run."""
+    deals = view.deals()
+    kept = tasked_unqualified(view)
+    lost = sorted(d for d in before - kept if deals[d]["open"] and deals[d]["status"] in UNQUALIFIED)
+    assert lost == [], (
+        f"the faulted run closed the task of {len(lost)} deal(s) that still need it: {lost[:5]}"
+    )
+
+
 def settle(m: Matrix, mode: str = "full") -> RunSummary:
     """Faults cleared: a run (full, or incremental after an incremental faulted run: it must pick up what
     the faulted run left) succeeds and the CRM settles (no duplicate, nothing more to write)."""
@@ -590,7 +625,9 @@ def run_case(m: Matrix, case: Case) -> tuple[RunSummary, RunSummary]:
     env.sb.reset_requests()
     env.sb.add_faults(case.faults(m))
     slept, crashes = env.time.slept, len(env.sb.server_errors())
+    tasked = tasked_unqualified(env.view)
     faulted = m.faulted = env.run(case.mode)
+    assert_no_task_lost(env.view, tasked)
     met = met_kinds(env.sb)
     assert met & set(case.kinds), f"the run met {sorted(met)}, none of {list(case.kinds)}"
     outcome = case.outcome if isinstance(case.outcome, str) else case.outcome[m.crm]
