@@ -25,13 +25,11 @@ from tests.specs.openapi_check import Exchange, HubSpotSpecs
 from worker.sync.run_model import RunRequest
 
 KNOWN_CONNECTOR_DEVIATIONS = {
-    "POST /crm/v3/properties/{objectType} request: options/*: 'hidden' is a required property",
     "POST /crm/v3/objects/0-3/search request: (top): 'after' is a required property",
-    "POST /crm/v3/objects/tasks/batch/read request: (top): 'propertiesWithHistory' is a required property",
 }
 """Request bodies the connector sends that the specs call incomplete (HubSpot accepts them today): open
-findings for src/connectors/hubspot (setup's enumeration options, the first search page, task lookups by
-key). The test fails when one is fixed (drop it here) or a new one appears; every response conforms."""
+findings for src/connectors/hubspot (the first search page). The test fails when one is fixed (drop it
+here) or a new one appears; every response conforms."""
 
 
 @pytest.fixture(scope="module")

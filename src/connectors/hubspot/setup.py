@@ -67,7 +67,12 @@ def _output_definition(key: str, name: str, settings: HubSpotSettings) -> dict[s
     }
     if key == "status":
         body["options"] = [
-            {"label": s.value.replace("_", " ").capitalize(), "value": s.value, "displayOrder": i}
+            {
+                "label": s.value.replace("_", " ").capitalize(),
+                "value": s.value,
+                "displayOrder": i,
+                "hidden": False,
+            }
             for i, s in enumerate(Status)
         ]
     return body

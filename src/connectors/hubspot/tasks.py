@@ -75,7 +75,12 @@ class TaskWriter:
         found: dict[str, dict[str, Any]] = {}
         wanted = list(self._table.read_names)
         for chunk in chunks(sorted(set(keys))):
-            body = {"idProperty": self._key, "inputs": [{"id": key} for key in chunk], "properties": wanted}
+            body = {
+                "idProperty": self._key,
+                "inputs": [{"id": key} for key in chunk],
+                "properties": wanted,
+                "propertiesWithHistory": [],
+            }
             response = self._client.call_json("other", "tasks_batch", "read", body, archived="false")
             for record in response.get("results") or []:
                 key = (record.get("properties") or {}).get(self._key)
