@@ -47,6 +47,9 @@ from tests.reliability.test_fault_matrix import (
 from worker.logging_setup import configure_logging
 from worker.sync.run_model import RunSummary
 
+PAGED = {"salesforce": ["query_batch_size = 200\n"], "hubspot": ["page_size = 10\n", "deals_per_page = 10\n"]}
+"""--paged: the smallest pages each CRM allows."""
+
 EVERY_READ_HANGS = Case(
     "hang-every-read", _on("hang", {"salesforce": r"/query", "hubspot": r"/search$"}), ("hang",), "failed"
 )
@@ -60,6 +63,7 @@ class Row:
     run: Callable[[Matrix], tuple[RunSummary, RunSummary]]
     settings: str = ""
     known_bug: str | None = None
+    one_page: bool = False
 
 
 def rows(read_timeout: float) -> list[Row]:
@@ -68,7 +72,8 @@ def rows(read_timeout: float) -> list[Row]:
     for case in (*CASES, *BENCH_CASES, *HANG_CASES, EVERY_READ_HANGS):
         for crm in CRMS:
             settings = case.settings.get(crm, "") + (hang if case.name.startswith("hang") else "")
-            out.append(Row(case.name, crm, _case_runner(case), settings, case.xfail.get(crm)))
+            bug = case.xfail.get(crm)
+            out.append(Row(case.name, crm, _case_runner(case), settings, bug, case.one_page))
     for crm in CRMS:
         for mode in AUTH_MODES[crm]:
             for where in SESSION_AT:
@@ -105,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--read-timeout", type=float, default=1.0, help="seconds a hang costs (per attempt)")
     parser.add_argument("--deals", type=int, default=OPTIONS.deals)
     parser.add_argument(
+        "--paged",
+        action="store_true",
+        help="smallest pages (Salesforce query batches of 200, HubSpot pages of 10): use with --deals 450",
+    )
+    parser.add_argument(
         "--only", nargs="*", default=[], help="run the cases whose name contains one of these"
     )
     args = parser.parse_args(argv)
@@ -113,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     selected = [
         r
         for r in rows(args.read_timeout)
-        if r.crm in args.crm and (not args.only or any(word in r.name for word in args.only))
+        if r.crm in args.crm
+        and (not args.only or any(word in r.name for word in args.only))
+        and not (args.paged and r.one_page)
     ]
     failures = 0
     started = time.perf_counter()
@@ -126,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                 settled, note = "yes", ""
                 matrix: Matrix | None = None
                 try:
-                    with matrix_env(row.crm, Path(tmp), sb, row.settings) as matrix:
+                    paged = [line for line in PAGED[row.crm] if line.split(" =")[0] not in row.settings]
+                    settings = row.settings + ("".join(paged) if args.paged else "")
+                    with matrix_env(row.crm, Path(tmp), sb, settings) as matrix:
                         first, second = row.run(matrix)
                     faulted, rerun = _outcome(first), _outcome(second)
                     note = first.error or ""
