@@ -3,15 +3,22 @@ through a whole run of the worker against the sandbox, each followed by a clean 
 
 A case seeds a few dozen deals, may make a first clean full run (so the faulted run has tasks to update or
 complete) and rep edits, then makes the faulted run and checks its outcome: `succeeded`, `failed` or
-`quota_stopped` as it should, the fault really met by the run, and a failure told in one line (no
-traceback). Then the faults are cleared (and, where the fault took the credentials away, an operator
-issues new ones) and a full run succeeds, after which `assert_settled` holds: one open task per open
+`quota_stopped` as it should, the fault really met by the run, a failure told in one line (no traceback),
+the rows the CRM refused reported, no task closed that a deal still needs and the sandbox never crashed.
+Then the faults are cleared (and, where the fault took the credentials away, an operator issues new ones)
+and a run of the same mode succeeds, after which `assert_settled` holds: one open task per open
 unqualified deal, none elsewhere, no sync key twice, and a further full sweep writes nothing.
 
 No case waits for real: retries and `Retry-After` waits go through the env's FakeTime sleep (429 storms
-ask for 30 s a time, which the fake clock records), and one sandbox serves every case but the session
-expiries (reset before each). Hangs cost a real read timeout each, so they are in bench/fault_matrix.py,
-which runs this matrix too.
+ask for 30 s a time, which the fake clock records). One sandbox serves every case, reset before each, each
+case with an access token of its own. Hangs cost a real read timeout each, so they are in
+bench/fault_matrix.py, which runs this matrix too, with more cases (BENCH_CASES, HANG_CASES, every auth mode
+at every place).
+
+Known bugs are strict xfails naming the code: HubSpot reads a deal page or a task lookup without `results`
+as empty (a full sweep then completes every task), its preflight takes a proxy's 200 for missing
+properties, both CRMs take a proxy's 200 at a login for a refusal (Salesforce) or a grant of the token
+"None" (HubSpot), and the sandbox cannot send HubSpot a Retry-After HTTP-date.
 """
 
 from __future__ import annotations
@@ -88,10 +95,15 @@ class Matrix:
 
     def edit_connection(self, lines: str) -> None:
         """Add `lines` to the case's connection table in the config file."""
-        marker = f'crm = "{self.crm}"\n'
-        text = self.env.config.read_text(encoding="utf-8")
-        assert marker in text
-        self.env.config.write_text(text.replace(marker, marker + lines, 1), encoding="utf-8")
+        add_to_connection(self.env.config, self.crm, lines)
+
+
+def add_to_connection(config: Path, crm: str, lines: str) -> None:
+    """Add TOML `lines` to the connection table the sandbox wrote for `crm`."""
+    marker = f'crm = "{crm}"\n'
+    text = config.read_text(encoding="utf-8")
+    assert marker in text
+    config.write_text(text.replace(marker, marker + lines, 1), encoding="utf-8")
 
 
 def _secret(crm: str, name: str) -> str:
@@ -136,12 +148,12 @@ def matrix_env(crm: str, tmp: Path, sb: Sandbox, settings: str = "") -> Iterator
     `settings` (TOML lines) added to its connection."""
     sb.reset()
     config = sb.write_config(tmp / "sandbox.toml")
-    env = Env(sb, None, CrmView(sb, crm), crm, config, FakeTime())  # type: ignore[arg-type]
-    matrix = Matrix(env, tmp, {_secret(crm, "access_token"): mint_token(sb, crm)})
-    matrix.edit_connection(REQUEST_SETTINGS + settings)
-    env.worker = Worker(
-        load_settings(str(config), environ=matrix.environ), clock=env.time.now, sleep=env.time.sleep
-    )
+    add_to_connection(config, crm, REQUEST_SETTINGS + settings)
+    environ = {_secret(crm, "access_token"): mint_token(sb, crm)}
+    time = FakeTime()
+    worker = Worker(load_settings(str(config), environ=environ), clock=time.now, sleep=time.sleep)
+    env = Env(sb, worker, CrmView(sb, crm), crm, config, time)
+    matrix = Matrix(env, tmp, environ)
     try:
         yield matrix
     finally:
@@ -447,6 +459,8 @@ CASES = (
         mode="incremental",
         settings=HUBSPOT_PAGES,
     ),
+    # Salesforce re-sends locked rows alone in the same run; HubSpot's 409 rows come back in a 207 and are
+    # refused rows (CONFLICT), written by the next run.
     Case("locked-rows", _locked, ("locked_rows",), rejected=frozenset({"hubspot"})),
     Case(
         "partial-status-batch",
