@@ -750,9 +750,13 @@ def run_session_case(
     if proxy_at_login:
         path, nth = TOKEN_PATH[m.crm], RELOGIN[m.crm]
         m.env.sb.add_fault(FaultRule(kind="status", crm=m.crm, path=path, nth=nth, status=200, body=HTML))
+    tasked, crashes = tasked_unqualified(m.env.view), len(m.env.sb.server_errors())
     faulted = m.faulted = m.env.run("full")
+    assert_no_task_lost(m.env.view, tasked)
     assert "session_expiry" in met_kinds(m.env.sb)
     check_outcome(faulted, "failed" if mode in STATIC else "succeeded")
+    assert m.env.sb.server_errors()[crashes:] == [], "the sandbox crashed serving the faulted run"
+    assert faulted.rejections == [], faulted.rejections
     if mode in STATIC:
         assert "token" in (faulted.error or "").lower(), faulted.error
     m.env.sb.clear_faults()
