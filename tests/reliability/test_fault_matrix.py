@@ -17,8 +17,9 @@ at every place).
 
 Known bugs are strict xfails naming the code: HubSpot reads a deal page or a task lookup without `results`
 as empty (a full sweep then completes every task), its preflight takes a proxy's 200 for missing
-properties, both CRMs take a proxy's 200 at a login for a refusal (Salesforce) or a grant of the token
-"None" (HubSpot), and the sandbox cannot send HubSpot a Retry-After HTTP-date.
+properties, a 400 refusing a whole task-create batch fails its runs, both CRMs take a proxy's 200 at a
+login for a refusal (Salesforce) or a grant of the token "None" (HubSpot), and the sandbox cannot send
+HubSpot a Retry-After HTTP-date.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ REQUEST_SETTINGS = "max_attempts = 4\nretry_base_delay = 0.01\nretry_max_delay =
 """Short retries: three faults in a row on one call still end in a success on the fourth attempt."""
 
 READS = {"salesforce": r"/query", "hubspot": r"/objects/deals(/search)?$"}
-"""The deal pull: SOQL query pages; HubSpot's list endpoint (full sweeps) and search."""
+"""Deal reads: SOQL query pages; HubSpot's search (incremental pages, and the one-result searches that
+count deals before a full sweep) and list endpoint."""
+PAGES = {"salesforce": r"/query", "hubspot": r"/objects/deals$"}
+"""The pages a full sweep reads once the deals carry a status: SOQL query pages; HubSpot's list endpoint
+(a first sweep, expecting a write per deal, searches)."""
 STATUS = {"salesforce": r"/composite/sobjects$", "hubspot": r"/deals/batch/update$"}
 """Status writes (on Salesforce also every task update and complete: the same collection PATCH)."""
 TASK_CREATE = {"salesforce": r"/composite/sobjects/Task/", "hubspot": r"/tasks/batch/create$"}
@@ -392,8 +397,9 @@ HUBSPOT_LOOKUP_WITHOUT_RESULTS = (
 CASES = (
     Case(
         "429-storm",
-        _both(_storm(READS), _storm(STATUS, method=True)),
+        _both(_storm(PAGES), _storm(STATUS, method=True)),
         ("status",),
+        before=edit_some_deals,
         min_slept=3 * RETRY_AFTER,
     ),
     Case(
@@ -429,7 +435,14 @@ CASES = (
         ("commit_then_drop",),
         before=close_some_deals,
     ),
-    Case("non-json-200-read", _on("status", READS, status=200, body=HTML), ("status",), outcome="failed"),
+    Case(
+        "non-json-200-read",
+        _on("status", PAGES, status=200, body=HTML),
+        ("status",),
+        outcome="failed",
+        before=complete_some_tasks,
+        check=_no_task_written,
+    ),
     Case(
         "non-json-200-write", _on("status", STATUS, method=True, status=200, body=HTML, times=2), ("status",)
     ),
