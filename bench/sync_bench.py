@@ -73,6 +73,7 @@ class Figures:
                 HUBSPOT_SEARCH_PER_SECOND,
                 HUBSPOT_SEARCH_PAGE,
                 writes=expected_writes(self.status_writes),
+                latency=self.latency_s,
             )
         )
 
@@ -102,7 +103,8 @@ class Figures:
         window plus the round trip, and latency L stretches each window to (window + L). A full sweep's
         floor is the lower of reading by search and reading by list (ceil(N/100) calls, burst window only),
         the run's other calls (preflight, counts, task lookups, writes) sharing the burst window either way.
-        A run started in empty windows sends its first 190 calls (5 searches) at once.
+        A run started in empty windows sends its first 190 calls (5 searches) at once. Each list page waits
+        for the one before (its `after` is in the answer), so listing also takes its calls times L.
         """
         if self.crm == "salesforce":
             return 0.0
@@ -119,7 +121,8 @@ class Figures:
         )
         if not self.full:
             return by_search
-        return min(by_search, burst(other + math.ceil(self.portal_deals / LIST_PAGE)))
+        lists = math.ceil(self.portal_deals / LIST_PAGE)
+        return min(by_search, max(burst(other + lists), lists * self.latency_s))
 
 
 def _figures(

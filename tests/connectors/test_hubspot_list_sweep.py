@@ -30,9 +30,10 @@ LIMITS = {"burst_limit_per_10s": 190, "search_per_second": 5}
 """The sandbox's limits (and HubSpot's for Professional/Enterprise private apps): listing wins."""
 
 
-def _start(deals: int) -> Any:
+def _start(deals: int, latency_ms: int = 0) -> Any:
     """A portal of `deals` open deals that bant-sync has judged before (each carries a status)."""
-    box = Sandbox.start(SandboxOptions(deals=deals, seed_value=7, enforce_rate_limits=False))
+    options = SandboxOptions(deals=deals, seed_value=7, enforce_rate_limits=False, latency_ms=latency_ms)
+    box = Sandbox.start(options)
     for deal_id in _open_ids(box):
         box.hubspot.update_deal(deal_id, {"bant_status": "qualified"})
     return box
@@ -227,6 +228,19 @@ def test_a_portal_bant_sync_has_not_judged_yet_is_swept_by_search(sb: Any) -> No
     assert len(counts) == 3
 
 
+def test_long_round_trips_favour_search() -> None:
+    """Round trips of 0.2 s: five list pages, each waiting for the one before, take 1 s where three
+    searches at 5/s take 0.72 s, so the sweep searches (a pure rate comparison would have listed)."""
+    box = _start(450, latency_ms=200)
+    try:
+        connector = _connector(box)
+        assert len(_ids(list(connector.fetch_changed(None, full=True)))) == 450
+        assert _requests(box, LIST_PATH) == []
+        assert list_sweep_faster(450, 450, 190, 5, 200, latency=0.0)
+    finally:
+        box.stop()
+
+
 def test_limits_that_favour_search_cost_no_count(sb: Any) -> None:
     """At 100 calls per 10 s and 5 searches a second a list call reads no faster than a search: the sweep
     searches as before, without the two counting searches."""
@@ -253,6 +267,14 @@ def test_the_sweep_that_ends_sooner_is_chosen_in_whole_calls() -> None:
     assert not list_sweep_faster(100_000, 190_000, 190, 5, 200)
     assert list_sweep_faster(100_000, 189_000, 190, 5, 200)
     assert not list_sweep_faster(0, 0, 190, 5, 200)
+
+
+def test_round_trips_bound_a_sweep_whose_reads_wait_for_each_other() -> None:
+    """100,000 deals at 190/10 s and 5/s: with 0.05 s round trips 1,000 list calls take 52.9 s against
+    500 searches' 105 s; with 0.11 s they take 110 s against 111 s; with 0.12 s, 120 s against 112 s."""
+    assert list_sweep_faster(100_000, 100_000, 190, 5, 200, latency=0.05)
+    assert list_sweep_faster(100_000, 100_000, 190, 5, 200, latency=0.11)
+    assert not list_sweep_faster(100_000, 100_000, 190, 5, 200, latency=0.12)
 
 
 def test_writes_sharing_the_burst_window_favour_search() -> None:
