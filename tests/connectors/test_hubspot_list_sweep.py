@@ -15,7 +15,14 @@ import pytest
 from connectors.contract import ConnectorContract
 from connectors.errors import SchemaDriftError
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
-from connectors.hubspot.pull import LIST_PAGE, expected_writes, list_reads_faster, list_sweep_faster
+from connectors.hubspot.pull import (
+    LIST_PAGE,
+    Listed,
+    expected_writes,
+    list_reads_faster,
+    list_sweep,
+    list_sweep_faster,
+)
 from connectors.model import Cursor, Page
 from connectors.registry import ConnectorContext
 
@@ -267,6 +274,22 @@ def test_the_sweep_that_ends_sooner_is_chosen_in_whole_calls() -> None:
     assert not list_sweep_faster(100_000, 190_000, 190, 5, 200)
     assert list_sweep_faster(100_000, 189_000, 190, 5, 200)
     assert not list_sweep_faster(0, 0, 190, 5, 200)
+
+
+def test_list_pages_follow_after_and_a_repeated_after_stops_the_sweep() -> None:
+    """Each page is asked for with the `after` of the one before; an endpoint that answers with the same
+    `after` again would loop for ever, so the sweep stops with an error instead."""
+    asked: list[str | None] = []
+    answers = {None: "100", "100": "200", "200": None}
+
+    def page(after: str | None) -> Listed:
+        asked.append(after)
+        return Listed((), answers[after])
+
+    assert len(list(list_sweep(page))) == 3
+    assert asked == [None, "100", "200"]
+    with pytest.raises(ValueError, match="same cursor"):
+        list(list_sweep(lambda after: Listed((), "7")))
 
 
 def test_round_trips_bound_a_sweep_whose_reads_wait_for_each_other() -> None:
