@@ -76,7 +76,7 @@ def rows(read_timeout: float) -> list[Row]:
     hang = HANG_SETTINGS.format(seconds=read_timeout)
     out: list[Row] = []
     for case in (*CASES, *BENCH_CASES, *HANG_CASES, EVERY_READ_HANGS):
-        for crm in CRMS:
+        for crm in case.crms:
             settings = case.settings.get(crm, "") + (hang if case.name.startswith("hang") else "")
             bug = case.xfail.get(crm)
             out.append(Row(case.name, crm, _case_runner(case), settings, bug, case.one_page))

@@ -249,6 +249,11 @@ class Case:
     """CRM -> TOML lines added to the connection (e.g. small HubSpot pages, so a run has several)."""
     one_page: bool = False
     """Its rules count the calls of a run with one page of deals (bench/fault_matrix.py --paged skips it)."""
+    crms: tuple[str, ...] = CRMS
+    """The CRMs the case applies to."""
+    org: Faults | None = None
+    """Rules that make the CRM what it is for this case (e.g. an org whose task key is no External ID),
+    in force from the first run to the last, the clean ones included."""
 
 
 def _on(kind: str, paths: Mapping[str, str], *, method: bool = False, **kw: object) -> Faults:
@@ -348,6 +353,27 @@ HUBSPOT_CREATE_NOT_NARROWED = (
 )
 
 
+def _task_key_not_external(m: Matrix) -> list[FaultRule]:
+    """A Salesforce org whose task key field is no External ID (its describe says so): creates go out once
+    as `POST composite/sobjects`, never retried, and a lost answer is looked up by key the next run."""
+    sb = m.env.sb
+    info = sb.info["salesforce"]
+    assert isinstance(info, dict)
+    token = mint_token(sb, "salesforce")
+    response = requests.get(
+        f"{info['instance_url']}/services/data/v59.0/sobjects/Task/describe",
+        headers={"Authorization": f"Bearer {token}"},
+        verify=str(sb.info["ca_bundle"]),
+        timeout=10,
+    )
+    describe = response.json()
+    for spec in describe["fields"]:
+        if spec["name"] == "BANT_Sync_Key__c":
+            spec.update(externalId=False, idLookup=False)
+    path = r"/sobjects/Task/describe$"
+    return [FaultRule(kind="status", crm="salesforce", path=path, status=200, body=describe, times=1_000_000)]
+
+
 def _locked(m: Matrix) -> list[FaultRule]:
     """Three deals locked (UNABLE_TO_LOCK_ROW / HubSpot's 409) for two write attempts each."""
     ids = tuple(sorted(m.env.view.deals())[:3])
@@ -422,6 +448,14 @@ CASES = (
         before=edit_some_deals,
         rejected=frozenset({"hubspot"}),
         one_page=True,
+    ),
+    Case(
+        "drop-task-create-once-sent",
+        lambda m: [FaultRule(kind="commit_then_drop", crm=m.crm, method="POST", path=STATUS[m.crm], times=1)],
+        ("commit_then_drop",),
+        rejected=frozenset({"salesforce"}),
+        crms=("salesforce",),
+        org=_task_key_not_external,
     ),
     Case(
         "drop-task-update",
@@ -658,10 +692,11 @@ def assert_no_task_lost(view: CrmView, before: set[str]) -> None:
     )
 
 
-def settle(m: Matrix, mode: str = "full") -> RunSummary:
-    """Faults cleared: a run (full, or incremental after an incremental faulted run: it must pick up what
-    the faulted run left) succeeds and the CRM settles (no duplicate, nothing more to write)."""
+def settle(m: Matrix, mode: str = "full", org: list[FaultRule] | None = None) -> RunSummary:
+    """Faults cleared (but `org`'s): a run (full, or incremental after an incremental faulted run: it must
+    pick up what the faulted run left) succeeds and the CRM settles (no duplicate, nothing more to write)."""
     m.env.sb.clear_faults()
+    m.env.sb.add_faults(org or [])
     rerun = m.env.run(mode)
     check_outcome(rerun, "succeeded")
     if m.crm == "hubspot" and "oauth" in m.env.config.read_text(encoding="utf-8"):
@@ -681,6 +716,8 @@ def settle(m: Matrix, mode: str = "full") -> RunSummary:
 def run_case(m: Matrix, case: Case) -> tuple[RunSummary, RunSummary]:
     """The case on `m`: the faulted run (checked) and the clean rerun (checked, settled)."""
     env = m.env
+    org = case.org(m) if case.org is not None else []
+    env.sb.add_faults(org)
     if case.before is not None:
         check_outcome(env.run("full"), "succeeded")
         case.before(m)
@@ -702,13 +739,13 @@ def run_case(m: Matrix, case: Case) -> tuple[RunSummary, RunSummary]:
         assert faulted.rejections == [], faulted.rejections
     if case.check is not None:
         case.check(m, faulted)
-    return faulted, settle(m, case.mode)
+    return faulted, settle(m, case.mode, org)
 
 
 def _params() -> list[object]:
     params: list[object] = []
     for case in CASES:
-        for crm in CRMS:
+        for crm in case.crms:
             marks = [pytest.mark.xfail(strict=True, reason=case.xfail[crm])] if crm in case.xfail else []
             params.append(pytest.param(case, crm, id=f"{case.name}-{crm}", marks=marks))
     return params
