@@ -37,7 +37,6 @@ from tests.reliability.test_fault_matrix import (
     HANG_CASES,
     HANG_SETTINGS,
     OPTIONS,
-    PROXY_AT_LOGIN_XFAIL,
     SESSION_AT,
     SESSION_XFAIL,
     STATIC,
@@ -89,7 +88,7 @@ def rows(read_timeout: float) -> list[Row]:
             if mode not in STATIC:
                 name = f"session-expiry-proxy-at-login-{mode}"
                 runner = _session_runner(mode, "read", proxy_at_login=True)
-                out.append(Row(name, crm, runner, known_bug=PROXY_AT_LOGIN_XFAIL[crm]))
+                out.append(Row(name, crm, runner))
     return out
 
 

@@ -35,7 +35,6 @@ import pytest
 import requests
 
 from sandbox import FaultRule, Sandbox, SandboxOptions
-from sandbox import server as server_module
 from tests.integration.conftest import CrmView, Env
 from tests.integration.invariants import UNQUALIFIED, assert_settled, task_problems
 from tests.timing import FakeTime
@@ -168,14 +167,9 @@ def matrix_env(crm: str, tmp: Path, sb: Sandbox, settings: str = "") -> Iterator
 
 @contextmanager
 def fast_sandbox(options: SandboxOptions = OPTIONS) -> Iterator[Sandbox]:
-    """A started sandbox whose sockets send at once (TCP_NODELAY). Its HTTP handler writes a response's
-    head and body in two sends; with Nagle's algorithm on, the body waits for the client's delayed ACK of
-    the head, about 40 ms per keep-alive request, which made this matrix four times slower than its CPU
-    time. Only timing changes (the handler's own `disable_nagle_algorithm` switch, restored after)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(server_module._Handler, "disable_nagle_algorithm", True)
-        with Sandbox.start(options) as sb:
-            yield sb
+    """A started sandbox (its sockets send at once: TCP_NODELAY, sandbox/server.py)."""
+    with Sandbox.start(options) as sb:
+        yield sb
 
 
 @pytest.fixture(scope="module")
@@ -283,12 +277,6 @@ def _storm_until_a_date(m: Matrix) -> list[FaultRule]:
     return [
         FaultRule(kind="status", crm=m.crm, path=path, method=method, status=429, times=3, headers=headers)
     ]
-
-
-SANDBOX_RETRY_AFTER_DATE = (
-    "the sandbox cannot send HubSpot a 429 whose Retry-After is an HTTP-date: int() of it in "
-    "sandbox/hubspot/routes.py HubSpotFront.fault_response raises; the call gets a 500 instead"
-)
 
 
 def _server_errors(paths: Mapping[str, str], method: bool = False) -> Faults:
@@ -407,18 +395,6 @@ def _no_task_written(m: Matrix, summary: RunSummary) -> None:
 
 PREFLIGHT = {"salesforce": r"/sobjects/Opportunity/describe$", "hubspot": r"/crm/v3/properties/deals$"}
 """The first read of a run's preflight: the Opportunity describe / the deal properties."""
-HUBSPOT_PREFLIGHT_NOT_JSON = (
-    "HubSpot's preflight reads SDK models without checking the shape (hubspot/preflight.py read_properties): "
-    "one proxy 200 is not retried, the run fails saying 'dealname does not exist, run setup'"
-)
-HUBSPOT_PAGE_WITHOUT_RESULTS = (
-    "HubSpot takes a deal page without `results` for an empty one (hubspot/connector.py _records): "
-    "the full sweep succeeds reading 0 deals and completes every open task"
-)
-HUBSPOT_LOOKUP_WITHOUT_RESULTS = (
-    "HubSpot takes a tasks/batch/read answer without `results` for 'no task exists' "
-    "(hubspot/tasks.py TaskWriter._read): creates sent for every key, rejected rows, tasks left completed"
-)
 
 CASES = (
     Case(
@@ -433,7 +409,6 @@ CASES = (
         _storm_until_a_date,
         ("status",),
         min_slept=50,
-        xfail={"hubspot": SANDBOX_RETRY_AFTER_DATE},
     ),
     Case("5xx", _both(_server_errors(READS), _server_errors(STATUS, method=True)), ("status",)),
     Case("drop-status-write", _on("commit_then_drop", STATUS, method=True, times=1), ("commit_then_drop",)),
@@ -484,7 +459,6 @@ CASES = (
         "non-json-200-preflight",
         _on("status", PREFLIGHT, status=200, body=HTML, times=1),
         ("status",),
-        xfail={"hubspot": HUBSPOT_PREFLIGHT_NOT_JSON},
     ),
     Case(
         "wrong-shape-200-read",
@@ -493,7 +467,6 @@ CASES = (
         outcome="failed",
         before=complete_some_tasks,
         check=_no_task_written,
-        xfail={"hubspot": HUBSPOT_PAGE_WITHOUT_RESULTS},
     ),
     Case(
         "wrong-shape-200-task-lookup",
@@ -502,7 +475,6 @@ CASES = (
         outcome="failed",
         before=complete_some_tasks,
         check=_no_task_written,
-        xfail={"hubspot": HUBSPOT_LOOKUP_WITHOUT_RESULTS},
         one_page=True,
     ),
     Case(
@@ -619,10 +591,6 @@ BENCH_CASES = (
         "wrong-shape-200-preflight",
         _on("status", PREFLIGHT, status=200, body=WRONG_SHAPE, times=1),
         ("status",),
-        xfail={
-            "salesforce": "a describe without `fields` is not retried: the run fails 'grant Edit on …'",
-            "hubspot": HUBSPOT_PREFLIGHT_NOT_JSON,
-        },
     ),
     Case(
         "partial-task-complete",
@@ -863,24 +831,9 @@ def test_a_session_expiry_then_a_clean_full_run_settles(
         run_session_case(m, mode, where)
 
 
-PROXY_AT_LOGIN_XFAIL = {
-    "salesforce": (
-        "a 200 from the token endpoint that is not the token JSON is taken for a refused login "
-        "(salesforce/auth.py Authenticator._exchange): not retried, the run fails 'check client_id'"
-    ),
-    "hubspot": (
-        "a 200 from the refresh endpoint that is not the token JSON is taken for a grant "
-        "(hubspot/client.py exchange_refresh_token): 'Bearer None' is sent, the run fails 'renew the token'"
-    ),
-}
-
-
 @pytest.mark.parametrize(
     ("crm", "mode"),
-    [
-        pytest.param(crm, mode, marks=pytest.mark.xfail(strict=True, reason=PROXY_AT_LOGIN_XFAIL[crm]))
-        for crm, mode in (("salesforce", "jwt"), ("hubspot", "oauth"))
-    ],
+    [pytest.param(crm, mode) for crm, mode in (("salesforce", "jwt"), ("hubspot", "oauth"))],
 )
 def test_a_proxy_page_at_the_login_after_a_session_expiry_is_retried(
     crm: str, mode: str, shared_sandbox: Sandbox, tmp_path: Path

@@ -188,6 +188,13 @@ def _read_raw(response: Any, api: str, method: str) -> tuple[dict[str, Any], Map
     return parsed, response.headers
 
 
+def _part(answer: Any, name: str) -> Any:
+    """`answer[name]` of parsed JSON, or the attribute of an SDK model; None when absent."""
+    if isinstance(answer, dict):
+        return answer.get(name)
+    return getattr(answer, name, None)
+
+
 def _no_answer(host: str, error: Exception) -> ConfigurationError:
     """hubspot-api-client 12 turns a TLS failure into an ApiException without a body and then fails to
     decode that body (AttributeError from its api_client). Seen when `host` says https:// to a server that
@@ -245,17 +252,40 @@ class HubSpotClient:
         uncertain outcome must be reconciled by key instead of re-sent. Other threads keep retrying."""
         return self._single_attempt()
 
-    def call(self, kind: str, api: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    def call(
+        self, kind: str, api: str, method: str, *args: Any, expect: str | None = None, **kwargs: Any
+    ) -> Any:
         """Send one request, retried per the policy unless inside `single_attempt()` (how a create, whose
-        uncertain outcome must be looked up rather than re-sent, is marked)."""
+        uncertain outcome must be looked up rather than re-sent, is marked). `expect` names the part of a
+        success the caller reads (`results`, `total`): an answer without it is not the JSON it should be
+        (a proxy's page, a body cut short) and is retried as transient, never read as "nothing"."""
         if self._single_attempt.active:
-            return self._authed(kind, api, method, args, kwargs)
-        return self.policy.call(self._authed, kind, api, method, args, kwargs)
+            return self._checked(kind, api, method, args, kwargs, expect)
+        return self.policy.call(self._checked, kind, api, method, args, kwargs, expect)
 
-    def call_json(self, kind: str, api: str, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def call_json(
+        self, kind: str, api: str, method: str, *args: Any, expect: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         """Like `call`, but the answer is the response body as parsed JSON instead of SDK models."""
-        response = self.call(kind, api, method, *args, _preload_content=False, **kwargs)
+        response = self.call(kind, api, method, *args, expect=expect, _preload_content=False, **kwargs)
         return cast(dict[str, Any], response)
+
+    def _checked(
+        self,
+        kind: str,
+        api: str,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        expect: str | None,
+    ) -> Any:
+        answer = self._authed(kind, api, method, args, kwargs)
+        if expect is not None and _part(answer, expect) is None:
+            raise TransientError(
+                f"HubSpot answered {api}.{method} without `{expect}`: not the answer it should be (a proxy "
+                "or an outage page in the way?)"
+            )
+        return answer
 
     def _authed(self, kind: str, api: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
@@ -337,20 +367,25 @@ class HubSpotClient:
         return grant
 
     def _refresh_call(self, client_id: str, client_secret: str, refresh_token: str) -> Any:
-        return self.policy.call(
-            self._send,
-            "other",
-            "oauth",
-            "create",
-            (),
-            {
-                "grant_type": "refresh_token",
-                "client_id": client_id,
-                "client_secret": client_secret,
-                "refresh_token": refresh_token,
-            },
-            None,
-        )
+        """The token endpoint's grant, retried like any call; a success without an `access_token` (a proxy's
+        page) is transient too, never a grant of `None`."""
+        body = {
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": refresh_token,
+        }
+
+        def attempt() -> Any:
+            data = self._send("other", "oauth", "create", (), body, None)
+            if not getattr(data, "access_token", None):
+                raise TransientError(
+                    "HubSpot's OAuth token endpoint answered without an access_token (a proxy or an outage "
+                    "page in the way?)"
+                )
+            return data
+
+        return self.policy.call(attempt)
 
     def close(self) -> None:
         for api in self._apis.values():

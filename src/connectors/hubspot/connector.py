@@ -160,7 +160,7 @@ class HubSpotConnector:
             self.settings.page_size,
             self._mapping["modified_at"],
         )
-        response = self.client.call_json(SEARCH, "deals_search", "do_search", body)
+        response = self.client.call_json(SEARCH, "deals_search", "do_search", body, expect="results")
         records = _records(response)
         require_properties(records, self._properties, self._mapping)
         return Result(records, _next_after(response) is not None)
@@ -170,7 +170,7 @@ class HubSpotConnector:
         query: dict[str, Any] = {"limit": LIST_PAGE, "properties": self._properties}
         if after is not None:
             query["after"] = after
-        response = self.client.call_json(OTHER, "deals_basic", "get_page", **query)
+        response = self.client.call_json(OTHER, "deals_basic", "get_page", expect="results", **query)
         records = _records(response)
         require_properties(records, self._properties, self._mapping)
         return Listed(records, _next_after(response))
@@ -258,7 +258,9 @@ class HubSpotConnector:
         """How many deals match `filters`, and the seconds the answer took (a wait for a rate-limit slot
         included, which is why the sweep takes the shortest of its counts as the round trip)."""
         sent = self._context.clock()
-        response = self.client.call_json(SEARCH, "deals_search", "do_search", count_body(filters))
+        response = self.client.call_json(
+            SEARCH, "deals_search", "do_search", count_body(filters), expect="total"
+        )
         return int(response.get("total") or 0), (self._context.clock() - sent).total_seconds()
 
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:

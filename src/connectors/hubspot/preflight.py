@@ -34,7 +34,7 @@ class PropertyInfo:
 
 
 def read_properties(client: HubSpotClient, object_type: str) -> dict[str, PropertyInfo]:
-    response = client.call("other", "properties", "get_all", object_type, archived="false")
+    response = client.call("other", "properties", "get_all", object_type, archived="false", expect="results")
     found: dict[str, PropertyInfo] = {}
     for prop in getattr(response, "results", None) or []:
         meta = getattr(prop, "modification_metadata", None)
@@ -85,7 +85,7 @@ def schema_problems(
 
 def task_association_type(client: HubSpotClient) -> int:
     """The HUBSPOT_DEFINED, unlabelled task->deal association type (216 today; read, not trusted)."""
-    response = client.call("other", "association_labels", "get_all", "tasks", "deals")
+    response = client.call("other", "association_labels", "get_all", "tasks", "deals", expect="results")
     specs: list[Any] = list(getattr(response, "results", None) or [])
     for spec in specs:
         if spec.category == "HUBSPOT_DEFINED" and not spec.label:

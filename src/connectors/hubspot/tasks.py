@@ -81,7 +81,9 @@ class TaskWriter:
                 "properties": wanted,
                 "propertiesWithHistory": [],
             }
-            response = self._client.call_json("other", "tasks_batch", "read", body, archived="false")
+            response = self._client.call_json(
+                "other", "tasks_batch", "read", body, archived="false", expect="results"
+            )
             for record in response.get("results") or []:
                 key = (record.get("properties") or {}).get(self._key)
                 if key:

@@ -134,6 +134,12 @@ class Authenticator:
             body = response.json()
         except ValueError:
             body = {}
+        if response.status_code == 200 and not (isinstance(body, dict) and "access_token" in body):
+            raise TransientError(
+                f"Salesforce login at {url} answered 200 without a token (a proxy or an outage page in the "
+                "way?)",
+                status=200,
+            )
         if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
             error = body.get("error", "unknown_error") if isinstance(body, dict) else "unknown_error"
             detail = body.get("error_description", "") if isinstance(body, dict) else ""

@@ -109,6 +109,10 @@ def classify(response: requests.Response, now: Callable[[], datetime] = utc_now)
     return ConfigurationError(f"Salesforce rejected a request: {status} {code}: {message}")
 
 
+_EXPECTED_PARTS = (("/query", "records"), ("/describe", "fields"))
+"""A path marker and the list its success must hold: a query page's records, an sObject describe's fields."""
+
+
 def _check_json(response: requests.Response) -> None:
     """A success whose body is not the JSON it should be (a proxy's HTML page, a body cut short, a query
     page without `records`) is a TransientError, retried like a 5xx and then failing the run with one
@@ -126,8 +130,9 @@ def _check_json(response: requests.Response) -> None:
             status=response.status_code,
         ) from None
     path = urlparse(str(response.url)).path
-    malformed = not isinstance(parsed, dict | list) or (
-        "/query" in path and not (isinstance(parsed, dict) and isinstance(parsed.get("records"), list))
+    malformed = not isinstance(parsed, dict | list) or any(
+        marker in path and not (isinstance(parsed, dict) and isinstance(parsed.get(part), list))
+        for marker, part in _EXPECTED_PARTS
     )
     if malformed:
         raise TransientError(

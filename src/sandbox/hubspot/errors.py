@@ -79,8 +79,9 @@ def not_found(object_id: str) -> HsError:
 
 
 def rate_limited(
-    policy: str, message: str, retry_after: int, headers: tuple[tuple[str, str], ...]
+    policy: str, message: str, retry_after: int | str, headers: tuple[tuple[str, str], ...]
 ) -> Response:
+    """HubSpot's 429. `retry_after` is sent as given: seconds, or an HTTP-date a fault rule chose."""
     body = {
         "status": "error",
         "message": message,

@@ -77,7 +77,7 @@ class HubSpotFront:
                 message = rule.message or f"You have reached your {policy.lower()} limit."
                 extra = tuple((k, v) for k, v in headers if k.lower() != "retry-after")
                 retry = next((v for k, v in headers if k.lower() == "retry-after"), "1")
-                return rate_limited(policy, message, int(retry), extra)
+                return rate_limited(policy, message, retry, extra)
             message = rule.message or f"sandbox: injected HTTP {status}"
             return HsError(status_category(status), message, status=status).response(headers)
         category = rule.error_code or "INTERNAL_ERROR"
