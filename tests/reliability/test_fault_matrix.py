@@ -335,12 +335,6 @@ def _refused_creates(m: Matrix) -> list[FaultRule]:
     ]
 
 
-HUBSPOT_CREATE_NOT_NARROWED = (
-    "a 400 refusing a whole tasks/batch/create fails the run: creates are not narrowed to the rows at fault "
-    "as status updates are (hubspot/tasks.py TaskWriter._create), so one bad task stops every run"
-)
-
-
 def _task_key_not_external(m: Matrix) -> list[FaultRule]:
     """A Salesforce org whose task key field is no External ID (its describe says so): creates go out once
     as `POST composite/sobjects`, never retried, and a lost answer is looked up by key the next run."""
@@ -509,7 +503,6 @@ CASES = (
         ("error_code",),
         before=edit_some_deals,
         rejected=frozenset(CRMS),
-        xfail={"hubspot": HUBSPOT_CREATE_NOT_NARROWED},
     ),
     Case(
         "partial-task-batch",

@@ -18,9 +18,16 @@ from typing import Any
 from connectors.concurrency import map_in_parallel
 from connectors.errors import TransientError
 from connectors.fieldtable import TaskStates, TaskTable, build_task_table, read_task, write_task
-from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 from connectors.hubspot.mapping import CODECS
-from connectors.hubspot.write import RowResult, batch_update, chunks, read_results
+from connectors.hubspot.write import (
+    RowResult,
+    batch_update,
+    chunks,
+    error_rows,
+    missing_properties,
+    read_results,
+)
 from connectors.model import CrmTask, OutcomeKind, RowOutcome, TaskAction, TaskField, TaskWrite, WriteTarget
 
 STATES = TaskStates(
@@ -145,6 +152,10 @@ class TaskWriter:
         except TransientError as exc:
             for key in by_key:
                 done.setdefault(key, RowResult(False, "UNCERTAIN", f"{exc}; looked up by key next run"))
+        except HubSpotRequestError as exc:
+            if exc.status != 400 or missing_properties(exc):
+                raise
+            done.update(self._narrow([w for key, w in by_key.items() if key not in done], exc))
         outcomes: dict[str, RowOutcome] = {}
         for key, write in by_key.items():
             result = done[key]
@@ -153,6 +164,23 @@ class TaskWriter:
             else:
                 outcomes[key] = _outcome(write, OutcomeKind.REJECTED, None, result.code, result.message)
         return outcomes
+
+    def _narrow(self, refused: Sequence[TaskWrite], exc: HubSpotRequestError) -> dict[str, RowResult]:
+        """A 400 refused the whole create batch (HubSpot validates a batch before creating any of it, so
+        nothing was made): the rows it names are rejected, the others are sent again in halves until the
+        bad rows stand alone, as status updates are narrowed (write.py), so one bad task never stops a run."""
+        named, _loose = error_rows(exc.body.get("errors") or [exc.body])
+        by_key = {w.sync_key: w for w in refused}
+        if len(refused) == 1:
+            key = refused[0].sync_key
+            return {key: named.get(key) or RowResult(False, exc.category or str(exc.status), str(exc))}
+        results = {key: named[key] for key in by_key if key in named}
+        rest = [w for w in refused if w.sync_key not in named]
+        halves = [rest] if results else [rest[: len(rest) // 2], rest[len(rest) // 2 :]]
+        for half in halves:
+            if half:
+                results.update((k, _row(o)) for k, o in self._create(half).items())
+        return results
 
     def _create_input(self, write: TaskWrite) -> dict[str, Any]:
         return {
@@ -169,6 +197,13 @@ class TaskWriter:
                 }
             ],
         }
+
+
+def _row(outcome: RowOutcome) -> RowResult:
+    """A created row's outcome back as the batch result it came from."""
+    if outcome.kind is OutcomeKind.WRITTEN:
+        return RowResult(True, record={"id": outcome.task_id})
+    return RowResult(False, outcome.code, outcome.message)
 
 
 def _outcome(
