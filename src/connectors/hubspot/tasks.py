@@ -143,7 +143,7 @@ class TaskWriter:
                 if not todo:
                     return
                 body = {"inputs": [self._create_input(w) for w in todo]}
-                response = self._client.call_json("other", "tasks_batch", "create", body)
+                response = self._client.call_json("other", "tasks_batch", "create", body, expect="results")
             keys = [w.sync_key for w in todo]
             done.update(read_results(response, keys, lambda r: (r.get("properties") or {}).get(self._key)))
 

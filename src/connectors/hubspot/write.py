@@ -145,7 +145,7 @@ def _update_chunk(
         return
     body = {"inputs": [{"id": row_id, "properties": props} for row_id, props in chunk]}
     try:
-        response = client.call_json("other", api, "update", body)
+        response = client.call_json("other", api, "update", body, expect="results")
     except HubSpotRequestError as exc:
         if exc.status != 400:
             raise

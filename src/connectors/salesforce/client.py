@@ -110,7 +110,8 @@ def classify(response: requests.Response, now: Callable[[], datetime] = utc_now)
 
 
 _EXPECTED_PARTS = (("/query", "records"), ("/describe", "fields"))
-"""A path marker and the list its success must hold: a query page's records, an sObject describe's fields."""
+"""A path marker and the list its success must hold: a query page's records, an sObject describe's fields.
+A collection write (`/composite/sobjects`) answers a list of SaveResults."""
 
 
 def _check_json(response: requests.Response) -> None:
@@ -130,9 +131,13 @@ def _check_json(response: requests.Response) -> None:
             status=response.status_code,
         ) from None
     path = urlparse(str(response.url)).path
-    malformed = not isinstance(parsed, dict | list) or any(
-        marker in path and not (isinstance(parsed, dict) and isinstance(parsed.get(part), list))
-        for marker, part in _EXPECTED_PARTS
+    malformed = (
+        not isinstance(parsed, dict | list)
+        or ("/composite/sobjects" in path and not isinstance(parsed, list))
+        or any(
+            marker in path and not (isinstance(parsed, dict) and isinstance(parsed.get(part), list))
+            for marker, part in _EXPECTED_PARTS
+        )
     )
     if malformed:
         raise TransientError(
