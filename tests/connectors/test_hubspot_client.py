@@ -287,3 +287,19 @@ def test_settings_validation_names_every_problem() -> None:
     with pytest.raises(ConfigurationError) as info:
         HubSpotSettings(auth="basic", page_size=500, max_in_flight=11)
     assert all(name in str(info.value) for name in ("auth", "page_size", "max_in_flight"))
+
+
+def test_a_lost_answer_says_in_doubt_only_for_a_write() -> None:
+    """A hung search is simply unanswered; only a lost write leaves its effect in doubt (a read said "it may
+    or may not have been applied", which sends a person looking for a write that never was)."""
+    timeout = urllib3.exceptions.ReadTimeoutError(None, "/", "read timed out")  # type: ignore[arg-type]
+    client, _slept = _client(FakeApi([timeout]), StaticToken("tok"))
+    with pytest.raises(TransientError) as read, client.single_attempt():
+        client.call("search", "deals_search", "do_search", {})
+    assert "did not answer deals_search.do_search (ReadTimeoutError)" in str(read.value)
+    assert "may or may not" not in str(read.value)
+    api = FakeApi([timeout])
+    api.update_with_http_info = api.do_search_with_http_info  # type: ignore[attr-defined]
+    client, _slept = _client(api, StaticToken("tok"))
+    with pytest.raises(TransientError, match="may or may not have been applied"), client.single_attempt():
+        client.call("other", "deals_search", "update", {})

@@ -188,6 +188,10 @@ def _read_raw(response: Any, api: str, method: str) -> tuple[dict[str, Any], Map
     return parsed, response.headers
 
 
+_WRITE_METHODS = frozenset({"create", "update", "upsert", "archive"})
+"""SDK methods that change something: only their lost answer leaves the outcome in doubt."""
+
+
 def _part(answer: Any, name: str) -> Any:
     """`answer[name]` of parsed JSON, or the attribute of an SDK model; None when absent."""
     if isinstance(answer, dict):
@@ -333,9 +337,10 @@ class HubSpotClient:
                 self.limiter.throttled(kind, policy_name)
             raise error from None
         except urllib3.exceptions.HTTPError as exc:
+            writes = method in _WRITE_METHODS
+            effect = "; it may or may not have been applied" if writes else ""
             raise TransientError(
-                f"HubSpot did not answer {api}.{method} ({type(exc).__name__}); it may or may not have "
-                f"been applied"
+                f"HubSpot did not answer {api}.{method} ({type(exc).__name__}){effect}"
             ) from None
         except AttributeError as exc:
             if not isinstance(exc.__context__, _API_EXCEPTIONS):
