@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from connectors.hubspot.mapping import deal_table, parse_datetime, status_proper
 from connectors.hubspot.preflight import preflight
 from connectors.hubspot.pull import (
     LIST_PAGE,
+    LIST_PROBE,
     Listed,
     Record,
     Result,
@@ -192,22 +194,22 @@ class HubSpotConnector:
         if batch:
             yield _page(batch)
 
-    def _listed_pages(self) -> Iterator[Page]:
-        """Every open deal through the list endpoint, in the endpoint's order (not by modified time).
+    def _listed_pages(self, listed_pages: Iterable[Listed], start: datetime) -> Iterator[Page]:
+        """Every open deal of these list pages, in the endpoint's order (not by modified time).
 
         Only the last page carries a cursor: the newest modified time read, bounded by the sweep's start
-        `S`. A page out of modified order marks no position in the change stream, so a sweep that stops
+        `start`. A page out of modified order marks no position in the change stream, so a sweep that stops
         early leaves the saved cursor where it was. The bound is what keeps deals changed during the sweep:
-        every deal that exists at `S` is listed after `S`, so every change made by `S` is read; a change
-        after `S` is stamped after the cursor, so the next incremental run, which searches from the cursor
-        minus the overlap (the same overlap that covers search lag), reads it — whether the list passed
-        that deal before the change or after it. Without the bound a deal listed early and changed early in
-        a long sweep could fall more than the overlap behind a cursor set by a deal changed late in it.
+        every deal that exists at `start` is listed after it, so every change made by then is read; a change
+        after `start` is stamped after the cursor, so the next incremental run, which searches from the
+        cursor minus the overlap (the same overlap that covers search lag), reads it — whether the list
+        passed that deal before the change or after it. Without the bound a deal listed early and changed
+        early in a long sweep could fall more than the overlap behind a cursor set by a deal changed late.
         """
-        bound = Cursor(self._context.clock(), "")
+        bound = Cursor(start, "")
         newest: Cursor | None = None
         batch: list[Deal | UnreadableDeal] = []
-        for listed in list_sweep(self._list):
+        for listed in listed_pages:
             fresh = [self._read(r) for r in listed.records if is_open(r, self._mapping["is_closed"])]
             if fresh and len(batch) >= self.settings.deals_per_page - LIST_PAGE:
                 page = _page(batch)
@@ -224,44 +226,57 @@ class HubSpotConnector:
     def _full_pages(self) -> Iterator[Page]:
         """All open deals, through whichever endpoint ends the sweep sooner (decided on the reading
         thread, when the first page is asked for)."""
-        if self._lists_faster():
-            yield from self._listed_pages()
-        else:
+        start = self._context.clock()
+        listed = self._listing()
+        if listed is None:
             yield from self._pages(None, [])
+        else:
+            yield from self._listed_pages(listed, start)
 
-    def _lists_faster(self) -> bool:
+    def _listing(self) -> Iterator[Listed] | None:
+        """The list pages of this sweep when listing ends it sooner than searching, else None.
+
+        Three one-result searches count the open deals, all deals and the open deals without a status
+        (their writes share the burst window). When those favour listing, the first LIST_PROBE list pages
+        are read and timed: each page waits for the one before, so the shortest of their round trips
+        decides whether the list chain still ends sooner. Those pages start the sweep, or, when searching
+        ends sooner after all, are the only calls spent on listing.
+        """
         settings = self.settings
         limits = (settings.burst_limit_per_10s, settings.search_per_second, settings.page_size)
         if not list_reads_faster(*limits):
-            return False
+            return None
         unset = {"propertyName": self._mapping["status"], "operator": "NOT_HAS_PROPERTY"}
-        (open_deals, first), (all_deals, second), (unjudged, third) = (
-            self._count([self._open_filter]),
-            self._count([]),
-            self._count([self._open_filter, unset]),
-        )
-        round_trip = min(first, second, third)
-        lists = list_sweep_faster(
-            open_deals, all_deals, *limits, writes=expected_writes(unjudged), latency=round_trip
-        )
+        open_deals = self._count([self._open_filter])
+        all_deals = self._count([])
+        unjudged = self._count([self._open_filter, unset])
+        writes = expected_writes(unjudged)
+        facts = {"open_deals": open_deals, "all_deals": all_deals, "without_status": unjudged}
+        if not list_sweep_faster(open_deals, all_deals, *limits, writes=writes):
+            log.info("hubspot full sweep", reads_by="search", **facts)
+            return None
+        pages = list_sweep(self._list)
+        probe: list[Listed] = []
+        trips: list[float] = []
+        while len(probe) < LIST_PROBE and (not probe or probe[-1].after is not None):
+            sent = self._context.clock()
+            probe.append(next(pages))
+            trips.append((self._context.clock() - sent).total_seconds())
+        round_trip = min(trips)
+        lists = list_sweep_faster(open_deals, all_deals, *limits, writes=writes, latency=round_trip)
         log.info(
             "hubspot full sweep",
             reads_by="list" if lists else "search",
-            open_deals=open_deals,
-            all_deals=all_deals,
-            without_status=unjudged,
-            round_trip_s=round(round_trip, 3),
+            list_round_trip_s=round(round_trip, 3),
+            **facts,
         )
-        return lists
+        return itertools.chain(probe, pages) if lists else None
 
-    def _count(self, filters: Sequence[dict[str, Any]]) -> tuple[int, float]:
-        """How many deals match `filters`, and the seconds the answer took (a wait for a rate-limit slot
-        included, which is why the sweep takes the shortest of its counts as the round trip)."""
-        sent = self._context.clock()
+    def _count(self, filters: Sequence[dict[str, Any]]) -> int:
         response = self.client.call_json(
             SEARCH, "deals_search", "do_search", count_body(filters), expect="total"
         )
-        return int(response.get("total") or 0), (self._context.clock() - sent).total_seconds()
+        return int(response.get("total") or 0)
 
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
         """Open deals modified since `cursor` minus the search-lag overlap, by search; all open deals when

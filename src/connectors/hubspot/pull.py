@@ -15,9 +15,10 @@ also lags recent writes by up to minutes, which the caller covers by starting `o
 A full sweep needs no modified-time window, so it may read through `GET /crm/v3/objects/deals` instead
 (`list_sweep`): 100 deals a call (the endpoint's maximum `limit`), paged with `paging.next.after`, paced only
 by the burst limit (per 10 s), where search is also held to its per-second limit. `list_sweep_faster` picks
-the endpoint from the limits, the round trip and three one-result searches counting the portal's open deals,
-all its deals and the open deals bant-sync has not judged yet (their writes share the burst window), made
-only when `list_reads_faster` says the limits could favour the list endpoint at all.
+the endpoint from the limits, three one-result searches counting the portal's open deals, all its deals
+and the open deals bant-sync has not judged yet (their writes share the burst window), made only when
+`list_reads_faster` says the limits could favour the list endpoint at all, and the round trip of the first
+`LIST_PROBE` list pages.
 The list endpoint returns every unarchived deal, closed ones included, so `is_open` keeps the ones the
 search filter keeps (`is_closed` NEQ "true").
 
@@ -147,6 +148,10 @@ class Listed:
 
 
 ListFn = Callable[[str | None], Listed]
+
+LIST_PROBE = 3
+"""List pages read and timed before a full sweep commits to listing (their shortest round trip is the one
+the list chain is weighed with); they start the sweep when it lists."""
 
 
 def list_sweep(list_page: ListFn) -> Iterator[Listed]:
