@@ -19,7 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.hubspot.pull import LIST_PAGE, expected_writes, list_sweep_faster
+import requests
+
+from connectors.hubspot.pull import LIST_PAGE
 from worker.config.loader import load_settings
 from worker.logging_setup import configure_logging
 from worker.service import Worker
@@ -59,32 +61,23 @@ class Figures:
     """Every deal the list endpoint returns (open and closed); the sandbox's are all open."""
     idle: bool = False
     """Started once HubSpot's windows were empty: the first 190 calls (and 5 searches) go out at once."""
+    list_calls: int = 0
+    """`GET /crm/v3/objects/deals` calls the sandbox logged during the run."""
 
     def lists(self) -> bool:
-        """Whether this run read through HubSpot's list endpoint: a full sweep where that ends sooner, the
-        deals without a status (in the bench: those it writes a status to) counted as the connector does."""
-        return (
-            self.crm == "hubspot"
-            and self.full
-            and list_sweep_faster(
-                self.read,
-                self.portal_deals,
-                HUBSPOT_BURST_PER_10S,
-                HUBSPOT_SEARCH_PER_SECOND,
-                HUBSPOT_SEARCH_PAGE,
-                writes=expected_writes(self.status_writes),
-                latency=self.latency_s,
-            )
-        )
+        """Whether this run read through HubSpot's list endpoint (a full sweep where that ends sooner)."""
+        return self.full and self.list_calls >= math.ceil(self.portal_deals / LIST_PAGE)
 
     def reads(self) -> int:
         """The read calls the budget allows: queries (Salesforce); list calls and the three counts, or
-        searches (HubSpot)."""
+        searches, plus for a full sweep the counts and the list pages it timed before it chose to search
+        (HubSpot)."""
         if self.crm == "salesforce":
             return math.ceil(self.read / 2000)
         if self.lists():
             return math.ceil(self.portal_deals / LIST_PAGE) + HUBSPOT_COUNTS
-        return math.ceil(self.read / HUBSPOT_SEARCH_PAGE) + (HUBSPOT_COUNTS if self.full else 0)
+        searches = math.ceil(self.read / HUBSPOT_SEARCH_PAGE)
+        return searches + (HUBSPOT_COUNTS + self.list_calls if self.full else 0)
 
     def budget(self) -> int:
         m, t = self.status_writes, self.task_writes
@@ -134,6 +127,7 @@ def _figures(
     latency_ms: int,
     portal_deals: int,
     idle: bool,
+    list_calls: int,
 ) -> Figures:
     if summary.status != "succeeded":
         raise SystemExit(f"{crm} {label} run {summary.status}: {summary.error}")
@@ -154,6 +148,7 @@ def _figures(
         summary.mode == "full",
         portal_deals,
         idle,
+        list_calls,
     )
 
 
@@ -175,8 +170,10 @@ def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
         sandbox = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         try:
             assert sandbox.stdout is not None
-            if not sandbox.stdout.readline():
+            started = sandbox.stdout.readline()
+            if not started:
                 raise SystemExit("the sandbox did not start")
+            control = json.loads(started)["control"]
             env = {
                 **os.environ,
                 "BANT_SYNC_CONNECTIONS__HUBSPOT__BURST_LIMIT_PER_10S": str(HUBSPOT_BURST_PER_10S),
@@ -193,6 +190,7 @@ def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
                 ):
                     if idle:
                         time.sleep(IDLE_BEFORE_SWEEP_S + latency_ms / 1000)
+                    requests.delete(f"{control}/requests", timeout=60).raise_for_status()
                     wall, cpu = time.perf_counter(), time.process_time()
                     summary = worker.run(RunRequest(crm, mode=mode, trigger="cli"))
                     results.append(
@@ -205,6 +203,7 @@ def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
                             latency_ms,
                             deals,
                             idle,
+                            _list_calls(control),
                         )
                     )
             finally:
@@ -215,17 +214,25 @@ def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
             sandbox.wait(timeout=30)
 
 
+def _list_calls(control: str) -> int:
+    """The `GET /crm/v3/objects/deals` calls in the sandbox's request log (cleared before each run)."""
+    logged = requests.get(f"{control}/requests", params={"crm": "hubspot"}, timeout=60)
+    logged.raise_for_status()
+    return sum(1 for r in logged.json() if r["method"] == "GET" and r["path"] == "/crm/v3/objects/deals")
+
+
 def print_table(rows: list[Figures], deals: int) -> None:
     print(f"\n{rows[0].crm}, {deals:,} open deals")
     print(
-        f"  {'run':<18}{'read':>8}{'status':>8}{'tasks':>8}{'calls':>7}{'budget':>8}{'x':>6}"
+        f"  {'run':<18}{'reads by':>9}{'read':>8}{'status':>8}{'tasks':>8}{'calls':>7}{'budget':>8}{'x':>6}"
         f"{'naive':>9}{'wall s':>8}{'floor s':>8}{'x':>6}{'cpu s':>7}{'rss MB':>8}"
     )
     for f in rows:
         floor = f.floor_s()
         ratio = f"{f.wall_s / floor:.2f}" if floor else "-"
         print(
-            f"  {f.label:<18}{f.read:>8,}{f.status_writes:>8,}{f.task_writes:>8,}{f.calls:>7,}"
+            f"  {f.label:<18}{'list' if f.lists() else 'search':>9}{f.read:>8,}{f.status_writes:>8,}"
+            f"{f.task_writes:>8,}{f.calls:>7,}"
             f"{f.budget():>8,}{f.calls / f.budget():>6.2f}{f.naive():>9,}{f.wall_s:>8.1f}{floor:>8.1f}"
             f"{ratio:>6}"
             f"{f.cpu_s:>7.1f}{f.peak_rss_mb:>8.0f}"
