@@ -1,8 +1,10 @@
 """Whole sync runs of the real worker against a sandbox process: API calls vs the docs/design.md §5 budget
 and a naive one-call-per-record script, wall time vs the floor the CRM's rate limits set, CPU time, peak RSS.
 
-The sandbox runs as a separate process (`python -m sandbox --deals N`), so CPU and memory are bant-sync's
-own (connector, rules, planner, state store). Used by bench/salesforce_calls.py and bench/hubspot_calls.py.
+The sandbox runs as a separate process (`python -m sandbox --deals N --crm CRM`, seeding only the CRM
+measured), so CPU and memory are bant-sync's own (connector, rules, planner, state store); the sandbox's
+own peak (its VmHWM, read from /proc after each run) is printed beside them. Used by
+bench/salesforce_calls.py and bench/hubspot_calls.py.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import requests
@@ -63,6 +65,8 @@ class Figures:
     """Started once HubSpot's windows were empty: the first 190 calls (and 5 searches) go out at once."""
     list_calls: int = 0
     """`GET /crm/v3/objects/deals` calls the sandbox logged during the run."""
+    sandbox_peak_mb: float = 0.0
+    """The sandbox process's peak resident size so far (VmHWM; 0 where /proc is not there)."""
 
     def lists(self) -> bool:
         """Whether this run read through HubSpot's list endpoint (a full sweep where that ends sooner)."""
@@ -152,6 +156,19 @@ def _figures(
     )
 
 
+def sandbox_peak_mb(pid: int) -> float:
+    """The peak resident size of process ``pid`` in MB (VmHWM in /proc), or 0 where that cannot be read:
+    the sandbox is another process, so getrusage of this one does not see it."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
     """A first full run, an unchanged incremental rerun, the run after it, and an unchanged full sweep."""
     with tempfile.TemporaryDirectory(prefix="bant-sync-bench-") as tmp:
@@ -162,6 +179,8 @@ def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
             "sandbox",
             "--deals",
             str(deals),
+            "--crm",
+            crm,
             "--latency-ms",
             str(latency_ms),
             "--write-config",
@@ -193,19 +212,18 @@ def measure(crm: str, deals: int, latency_ms: int) -> list[Figures]:
                     requests.delete(f"{control}/requests", timeout=60).raise_for_status()
                     wall, cpu = time.perf_counter(), time.process_time()
                     summary = worker.run(RunRequest(crm, mode=mode, trigger="cli"))
-                    results.append(
-                        _figures(
-                            crm,
-                            label,
-                            summary,
-                            time.perf_counter() - wall,
-                            time.process_time() - cpu,
-                            latency_ms,
-                            deals,
-                            idle,
-                            _list_calls(control),
-                        )
+                    figures = _figures(
+                        crm,
+                        label,
+                        summary,
+                        time.perf_counter() - wall,
+                        time.process_time() - cpu,
+                        latency_ms,
+                        deals,
+                        idle,
+                        _list_calls(control),
                     )
+                    results.append(replace(figures, sandbox_peak_mb=sandbox_peak_mb(sandbox.pid)))
             finally:
                 worker.close()
             return results
@@ -225,7 +243,7 @@ def print_table(rows: list[Figures], deals: int) -> None:
     print(f"\n{rows[0].crm}, {deals:,} open deals")
     print(
         f"  {'run':<18}{'reads by':>9}{'read':>8}{'status':>8}{'tasks':>8}{'calls':>7}{'budget':>8}{'x':>6}"
-        f"{'naive':>9}{'wall s':>8}{'floor s':>8}{'x':>6}{'cpu s':>7}{'rss MB':>8}"
+        f"{'naive':>9}{'wall s':>8}{'floor s':>8}{'x':>6}{'cpu s':>7}{'rss MB':>8}{'sbx MB':>8}"
     )
     for f in rows:
         floor = f.floor_s()
@@ -235,7 +253,7 @@ def print_table(rows: list[Figures], deals: int) -> None:
             f"{f.task_writes:>8,}{f.calls:>7,}"
             f"{f.budget():>8,}{f.calls / f.budget():>6.2f}{f.naive():>9,}{f.wall_s:>8.1f}{floor:>8.1f}"
             f"{ratio:>6}"
-            f"{f.cpu_s:>7.1f}{f.peak_rss_mb:>8.0f}"
+            f"{f.cpu_s:>7.1f}{f.peak_rss_mb:>8.0f}{f.sandbox_peak_mb:>8.0f}"
         )
 
 

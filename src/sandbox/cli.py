@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from sandbox.faults import FaultConfigError, load_fault_file
-from sandbox.options import SandboxOptions
+from sandbox.options import CRMS, SandboxOptions
 from sandbox.sandbox import Sandbox
 from sandbox.seeds import SEEDS, SeedError
 
@@ -25,6 +25,7 @@ EPILOG = """\
 examples:
   bant-sync sandbox --seed track-selling --write-config /tmp/sandbox.toml
   bant-sync sandbox --deals 100000 --no-rate-limits --latency-ms 40
+  bant-sync sandbox --deals 100000 --crm hubspot   # only HubSpot holds the deals (half the memory)
   bant-sync sandbox --faults faults.json     # a JSON list (or TOML [[faults]]) of fault rules
 """
 
@@ -38,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", default="track-selling", help=f"seed story: {' | '.join(SEEDS)}")
     parser.add_argument(
         "--deals", type=int, default=0, help="generate N open deals instead of the story's deals"
+    )
+    parser.add_argument(
+        "--crm",
+        action="append",
+        choices=CRMS,
+        help="seed only this CRM's deals (repeatable; default: both); the other answers with no deals",
     )
     parser.add_argument("--seed-value", type=int, default=7, help="random seed; same value, same data")
     parser.add_argument("--latency-ms", type=int, default=0, help="added to every CRM call")
@@ -84,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             enforce_rate_limits=not args.no_rate_limits,
             port=args.port,
             hubspot_port=args.hubspot_port,
+            crms=tuple(dict.fromkeys(args.crm)) if args.crm else CRMS,
         )
         sandbox = Sandbox.start(options)
     except (FaultConfigError, SeedError, ValueError) as exc:

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from sandbox.faults import FaultRule
 
+CRMS = ("salesforce", "hubspot")
+
 
 @dataclass(frozen=True)
 class SandboxOptions:
@@ -32,6 +34,10 @@ class SandboxOptions:
     start_time: datetime | None = None
     """Where the sandbox clock starts (tz-aware); None is the real time."""
     host: str = "127.0.0.1"
+    crms: tuple[str, ...] = CRMS
+    """The CRMs seeded with the story's deals. The others still answer (org id, portal id, owners, users,
+    schemas) with no deals: a benchmark of one CRM then holds only that CRM's 100,000 deals (each is about
+    120 MB in memory)."""
 
     def __post_init__(self) -> None:
         if self.start_time is not None and self.start_time.tzinfo is None:
@@ -39,6 +45,8 @@ class SandboxOptions:
         for name in ("deals", "latency_ms", "port", "hubspot_port"):
             if getattr(self, name) < 0:
                 raise ValueError(f"SandboxOptions.{name} must be 0 or more")
+        if not self.crms or any(crm not in CRMS for crm in self.crms):
+            raise ValueError(f"SandboxOptions.crms must name one or both of {', '.join(CRMS)}: {self.crms!r}")
         for name in ("hubspot_burst_per_10s", "hubspot_search_per_second", "salesforce_daily_api_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SandboxOptions.{name} must be at least 1")

@@ -21,6 +21,7 @@ from sandbox.http import Request, Response
 from sandbox.hubspot.ratelimit import RateLimiter
 from sandbox.hubspot.routes import HubSpotFront
 from sandbox.hubspot.state import HubSpotState
+from sandbox.memory import release_free_memory
 from sandbox.options import SandboxOptions
 from sandbox.people import People
 from sandbox.requestlog import RequestLog
@@ -29,7 +30,7 @@ from sandbox.salesforce.ids import make_id
 from sandbox.salesforce.limits import ApiUsage
 from sandbox.salesforce.routes import SalesforceFront
 from sandbox.salesforce.state import SalesforceState
-from sandbox.seeds import SEEDS, SeedError, build_story
+from sandbox.seeds import SEEDS, SeedError, Story, build_story
 from sandbox.seeds.catalog import REPS
 from sandbox.seeds.load import hubspot_owners, load_hubspot, load_salesforce, organization_record
 from sandbox.server import HttpServer
@@ -211,11 +212,15 @@ class Sandbox:
         """Both CRMs seeded afresh (a sandbox refresh keeps the org id and portal id, as real ones do)."""
         options, now = self.options, self.clock.now()
         story = build_story(options.seed, options.seed_value, options.deals, now)
+        unserved = Story(deals=())
         salesforce = SalesforceState(self.clock, bare=options.bare)
-        salesforce.default_owner_id = load_salesforce(salesforce, story, now, self._creds.username)
+        sf_story = story if "salesforce" in options.crms else unserved
+        salesforce.default_owner_id = load_salesforce(salesforce, sf_story, now, self._creds.username)
         salesforce.insert_seed("Organization", [organization_record(self._creds.org_id, now)])
         hubspot = HubSpotState(self.clock, bare=options.bare, owners=hubspot_owners(now))
-        load_hubspot(hubspot, story)
+        load_hubspot(hubspot, story if "hubspot" in options.crms else unserved)
+        del story, sf_story
+        release_free_memory()
         sf_front = SalesforceFront(salesforce, self.clock, self._creds, self._sf_tokens, self._usage)
         hs_front = HubSpotFront(hubspot, self.clock, self._hs_tokens, self._limiter, self._hs_oauth)
         wait = self._stopping.wait

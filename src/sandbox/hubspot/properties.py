@@ -8,6 +8,7 @@ Values are strings in the API. Datetime properties are stored as ISO-8601 UTC wi
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -153,7 +154,7 @@ def normalize(prop: PropertyDef, raw: object) -> str | None:
         if prop.type == "bool":
             if text.lower() not in {"true", "false"}:
                 raise ValueError(text)
-            return text.lower()
+            return "true" if text.lower() == "true" else "false"
         if prop.type == "datetime":
             return iso_millis(parse_instant(text))
         if prop.type == "date":
@@ -175,6 +176,10 @@ def normalize(prop: PropertyDef, raw: object) -> str | None:
         raise PropertyValueError(
             prop.name, "INVALID_OPTION", f"{text} was not one of the allowed options: [{allowed}]"
         )
+    if prop.type == "enumeration":
+        # one string per option, not one per record written (57,000 tasks each carry a status, a
+        # priority, a type and an owner id)
+        return sys.intern(text)
     return text
 
 

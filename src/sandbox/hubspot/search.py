@@ -38,18 +38,21 @@ class SearchPage:
 class _Matches:
     """Matches in modification order; an entry is live while ``members[id]`` still holds its stamp.
     Superseded entries stay in place until they are half the list; their stamps are kept sorted in
-    ``stale_stamps`` so a range's live count is two bisections, whatever was written since."""
+    ``stale_stamps`` so a range's live count is two bisections, whatever was written since.
+
+    An entry is a position in two parallel lists (``objects``, ``stamps``) rather than an (object, stamp)
+    tuple: a tuple per entry was 6.4 MB per kept list at 100,000 deals."""
 
     epoch: int
     log_position: int
-    entries: list[tuple[HsObject, int]] = field(default_factory=list)
+    objects: list[HsObject] = field(default_factory=list)
     stamps: list[int] = field(default_factory=list)
     """The entries' stamps, ascending (the store is ordered), for bisecting a modified-date range."""
     members: dict[str, int] = field(default_factory=dict)
     stale_stamps: list[int] = field(default_factory=list)
 
     def add(self, obj: HsObject) -> None:
-        self.entries.append((obj, obj.modstamp_ms))
+        self.objects.append(obj)
         self.stamps.append(obj.modstamp_ms)
         self.members[obj.id] = obj.modstamp_ms
 
@@ -64,9 +67,15 @@ class _Matches:
             obj = store.objects.get(object_id)
             if obj is not None and predicate(obj.properties, obj.modstamp_ms, obj.num):
                 self.add(obj)
-        if len(self.stale_stamps) > len(self.entries) // 2:
-            self.entries = [(o, s) for o, s in self.entries if self.members.get(o.id) == s]
-            self.stamps = [s for _, s in self.entries]
+        if len(self.stale_stamps) > len(self.objects) // 2:
+            members = self.members
+            live = [
+                i
+                for i, (o, s) in enumerate(zip(self.objects, self.stamps, strict=True))
+                if members.get(o.id) == s
+            ]
+            self.objects = [self.objects[i] for i in live]
+            self.stamps = [self.stamps[i] for i in live]
             self.stale_stamps = []
 
     def _bounds(self, low: int | None, high: int | None) -> tuple[int, int, int]:
@@ -80,9 +89,9 @@ class _Matches:
         return start, stop, (stop - start) - (stale_to - stale_from)
 
     def _live(self, start: int, stop: int) -> Iterator[tuple[HsObject, int]]:
-        members = self.members
+        members, objects, stamps = self.members, self.objects, self.stamps
         for index in range(start, stop):
-            obj, stamp = self.entries[index]
+            obj, stamp = objects[index], stamps[index]
             if members.get(obj.id) == stamp:
                 yield obj, stamp
 
@@ -153,7 +162,7 @@ def _versions(store: ObjectStore, lag_ms: int, now_ms: int) -> Iterator[Version]
         if lag_ms <= 0 or obj.modstamp_ms <= cutoff:
             yield obj, obj.properties, obj.modstamp_ms
             continue
-        for stamp, props in reversed(obj.history):
+        for stamp, props in reversed(obj.history or ()):
             if stamp <= cutoff:
                 yield obj, props, stamp
                 break

@@ -50,7 +50,7 @@ class HubSpotState:
             "deals": ObjectStore("deals", deal_registry(bare, owner_ids)),
             "tasks": ObjectStore("tasks", task_registry(bare, owner_ids)),
         }
-        self.associations = AssociationStore()
+        self.associations = AssociationStore(self._stored_id)
         self.search_lag_s = 0.0
         self.history_horizon_s = 0.0
         self._next = dict(_FIRST_ID)
@@ -170,7 +170,7 @@ class HubSpotState:
                     raise PropertyValueError(
                         name, "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.'
                     )
-                out[name] = normalize(prop, value)
+                out[prop.name] = normalize(prop, value)
             except PropertyValueError as exc:
                 errors.append(exc)
         return errors
@@ -197,6 +197,8 @@ class HubSpotState:
         now = stamp or self._clock.now()
         obj = store.take(object_id)
         if self.history_horizon_s > 0:
+            if obj.history is None:
+                obj.history = []
             obj.history.append((obj.modstamp_ms, dict(obj.properties)))
             horizon = _ms(now) - int(self.history_horizon_s * 1000)
             while len(obj.history) > 1 and (obj.history[1][0] <= horizon or len(obj.history) > _MAX_HISTORY):
@@ -240,13 +242,21 @@ class HubSpotState:
             self._next = dict(_FIRST_ID)
 
     # ----- internals ----------------------------------------------------------------------------------------
+    def _stored_id(self, object_type: str, object_id: str) -> str:
+        """The stored record's own id string for an id read from a request (the same text), so an
+        association shares it instead of keeping a copy (57,000 links at 100,000 deals)."""
+        store = self.stores.get(ALIASES.get(object_type, object_type))
+        found = store.objects.get(object_id) if store is not None else None
+        return found.id if found is not None else object_id
+
     @staticmethod
     def _derive(object_type: str, obj: HsObject, values: Props, *, created: bool) -> Props:
         out = dict(values)
         out["hs_object_id"] = obj.id
-        out[MODIFIED] = iso_millis(obj.updated_at)
+        modified = out[MODIFIED] = iso_millis(obj.updated_at)
         if created:
-            out[CREATED[object_type]] = iso_millis(obj.created_at)
+            same = obj.created_at == obj.updated_at
+            out[CREATED[object_type]] = modified if same else iso_millis(obj.created_at)
         if object_type == "deals":
             out.setdefault("pipeline", PIPELINE_ID)
             if out.get("pipeline") is None:

@@ -4,7 +4,7 @@ record to the end), an id index for list paging, unique-value indexes, and a wri
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sandbox.hubspot.properties import PropertyRegistry
@@ -21,7 +21,9 @@ class HsObject:
     created_at: datetime
     updated_at: datetime
     modstamp_ms: int
-    history: list[tuple[int, Props]] = field(default_factory=list)
+    history: list[tuple[int, Props]] | None = None
+    """Earlier versions, kept only while a search lag may ask for them (None until then: an empty list
+    per record is 5.6 MB at 100,000 deals)."""
 
 
 class ObjectStore:

@@ -95,9 +95,10 @@ def load_hubspot(state: HubSpotState, story: Story) -> None:
     deals: list[HsObject] = []
     for deal in story.deals:
         num = state.new_id("deals")
+        deal_id = str(num)
         stage = STAGES[deal.stage][1]
         props: dict[str, str | None] = {
-            "hs_object_id": str(num),
+            "hs_object_id": deal_id,
             "dealname": deal.name,
             "dealstage": stage,
             "pipeline": "default",
@@ -119,7 +120,7 @@ def load_hubspot(state: HubSpotState, story: Story) -> None:
         ):
             if value is not None:
                 props[name] = value
-        deals.append(HsObject(str(num), num, props, deal.created, deal.modified, epoch_ms(deal.modified)))
+        deals.append(HsObject(deal_id, num, props, deal.created, deal.modified, epoch_ms(deal.modified)))
     state.insert_seed("deals", sorted(deals, key=lambda o: o.modstamp_ms))
 
 
