@@ -119,6 +119,10 @@ def invalid_properties(errors: list[PropertyValueError]) -> HsError:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SHARED_UP_TO = 24
+"""Written values up to this length are interned (numbers, keys of the BANT criteria missing, short
+texts); a run writes the same few of them to most records. Dates and datetimes always are: a run stamps
+every deal with the same check time."""
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -150,13 +154,16 @@ def normalize(prop: PropertyDef, raw: object) -> str | None:
     try:
         if prop.type == "number":
             number = float(text)
-            return text if not isinstance(raw, float) else (str(int(number)) if number.is_integer() else text)
+            shown = (
+                text if not isinstance(raw, float) else (str(int(number)) if number.is_integer() else text)
+            )
+            return sys.intern(shown)
         if prop.type == "bool":
             if text.lower() not in {"true", "false"}:
                 raise ValueError(text)
             return "true" if text.lower() == "true" else "false"
         if prop.type == "datetime":
-            return iso_millis(parse_instant(text))
+            return sys.intern(iso_millis(parse_instant(text)))
         if prop.type == "date":
             moment = parse_instant(text)
             if (moment.hour, moment.minute, moment.second, moment.microsecond) != (0, 0, 0, 0):
@@ -165,7 +172,7 @@ def normalize(prop: PropertyDef, raw: object) -> str | None:
                     "INVALID_DATE",
                     f"{text} is at {moment.time()} UTC; a date must be midnight UTC",
                 )
-            return moment.date().isoformat()
+            return sys.intern(moment.date().isoformat())
     except (ValueError, OverflowError) as exc:
         error = {"number": "INVALID_DECIMAL", "bool": "INVALID_BOOLEAN"}.get(prop.type, "INVALID_DATE")
         raise PropertyValueError(
@@ -176,9 +183,9 @@ def normalize(prop: PropertyDef, raw: object) -> str | None:
         raise PropertyValueError(
             prop.name, "INVALID_OPTION", f"{text} was not one of the allowed options: [{allowed}]"
         )
-    if prop.type == "enumeration":
-        # one string per option, not one per record written (57,000 tasks each carry a status, a
-        # priority, a type and an owner id)
+    if prop.type == "enumeration" or len(text) <= _SHARED_UP_TO:
+        # One string per option or short value, not one per record written: 57,000 tasks each carry a
+        # status, a priority, a type and an owner id; 100,000 deals a BANT status, score and missing list.
         return sys.intern(text)
     return text
 

@@ -1,7 +1,11 @@
-"""Writing a seed story into the Salesforce and HubSpot stores (bulk, without per-record validation)."""
+"""Writing a seed story into the Salesforce and HubSpot stores (bulk, without per-record validation).
+
+Values that repeat across deals (close dates, amounts) are interned: one string each rather than one per deal
+(about 12 MB of a 100,000-deal HubSpot portal)."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
 
 from sandbox.hubspot.properties import epoch_ms, iso_millis
@@ -103,7 +107,7 @@ def load_hubspot(state: HubSpotState, story: Story) -> None:
             "dealstage": stage,
             "pipeline": "default",
             "dealtype": KINDS[deal.kind][1],
-            "closedate": f"{deal.close_date.isoformat()}T00:00:00.000Z",
+            "closedate": sys.intern(f"{deal.close_date.isoformat()}T00:00:00.000Z"),
             "hubspot_owner_id": owner_ids[deal.owner],
             "hs_is_closed": "false" if deal.is_open else "true",
             "hs_is_closed_won": "true" if deal.stage == WON else "false",
@@ -111,7 +115,7 @@ def load_hubspot(state: HubSpotState, story: Story) -> None:
             "hs_lastmodifieddate": iso_millis(deal.modified),
         }
         if deal.amount is not None:
-            props["amount"] = str(deal.amount)
+            props["amount"] = sys.intern(str(deal.amount))
         for name, value in (
             ("bant_budget", deal.budget),
             ("bant_authority", deal.authority),
