@@ -70,8 +70,9 @@ class UnreadableDeal:
 class Page:
     """One page of open deals, and the cursor to save once this page's writes are done.
 
-    `cursor` is None only for a page that holds no deal (nothing to move past). `unreadable` are the deals
-    of the page that could not be read.
+    `cursor` is None for a page that holds no deal (nothing to move past), and for the pages of a full
+    sweep out of modified order before its last (HubSpot's list endpoint: only the last carries the
+    sweep's cursor). `unreadable` are the deals of the page that could not be read.
     """
 
     deals: tuple[Deal, ...]
