@@ -163,6 +163,20 @@ def test_deals_changed_during_the_sweep_are_read_by_the_next_incremental_run() -
         box.stop()
 
 
+def test_a_portal_of_one_list_page_is_timed_on_that_page_and_listed_once() -> None:
+    """80 deals fit one list page: the probe stops at the page without `after`, and that page is the
+    sweep (one list call), carrying the cursor."""
+    box = _start(80)
+    try:
+        connector = _connector(box)
+        pages = list(connector.fetch_changed(None, full=True))
+        assert sorted(_ids(pages)) == sorted(_open_ids(box))
+        assert len(_requests(box, LIST_PATH)) == 1
+        assert len(pages) == 1 and pages[0].cursor is not None
+    finally:
+        box.stop()
+
+
 def test_a_sweep_stopped_early_moves_no_cursor(sb: Any) -> None:
     """A page handed on before the sweep ends carries no cursor, so a run that fails after it leaves the
     saved cursor where it was (the pages are not in modified order)."""
