@@ -42,8 +42,9 @@ log = structlog.get_logger()
 
 MAX_RETRY_AFTER = 900.0
 """Ceiling on a CRM's Retry-After hint (seconds): a longer hint is waited for this long, then the call is
-tried again (a stop signal or the run's deadline cuts any wait short). The worker's `sleep` waits any of it in slices of at most a third of the lease TTL, checking the run's lease
-after each (worker.service.Worker.sleep), so a long wait never outlasts the lease."""
+tried again (a stop signal or the run's deadline cuts any wait short). The worker's `sleep` waits any of
+it in slices of at most a third of the lease TTL, checking the run's lease after each
+(worker.service.Worker.sleep), so a long wait never outlasts the lease."""
 
 
 def utc_now() -> datetime:
