@@ -31,7 +31,14 @@ from sandbox.soql_ast import (
     SoqlError,
     Value,
 )
-from sandbox.soql_eval import IndexProbe, comparison_key, execute, index_probe, unknown_field
+from sandbox.soql_eval import (
+    IndexProbe,
+    comparison_key,
+    execute,
+    execute_values,
+    index_probe,
+    unknown_field,
+)
 from sandbox.soql_parse import parse
 
 __all__ = [
@@ -51,6 +58,7 @@ __all__ = [
     "Value",
     "comparison_key",
     "execute",
+    "execute_values",
     "index_probe",
     "parse",
     "referenced_fields",

@@ -258,6 +258,25 @@ def _sort(rows: list[Record], query: Query, schema: _Schema) -> list[Record]:
 
 def execute(query: Query, records: Iterable[Record], fields: Mapping[str, str]) -> QueryResult:
     """Run `query` over `records` (keyed by describe name); `fields` maps describe name → Salesforce type."""
+    selected, limited, count = _run(query, records, fields)
+    rows = [{name: r.get(name) for name in selected} for r in limited]
+    return QueryResult(rows, count)
+
+
+def execute_values(
+    query: Query, records: Iterable[Record], fields: Mapping[str, str]
+) -> tuple[tuple[str, ...], list[tuple[object, ...]], int]:
+    """`execute` with each row a tuple of values in SELECT order, and the columns once: the REST query keeps
+    its whole result as a snapshot, and a dict per row (about 0.5 KB; 100,000 rows at once) was the
+    Salesforce sandbox's peak during a 100,000-deal run."""
+    selected, limited, count = _run(query, records, fields)
+    return tuple(selected), [tuple(map(r.get, selected)) for r in limited], count
+
+
+def _run(
+    query: Query, records: Iterable[Record], fields: Mapping[str, str]
+) -> tuple[list[str], list[Record], int]:
+    """The selected describe names, the matching records in order (none for COUNT()), and the count."""
     schema = _Schema(query, fields)
     selected = [schema.resolve(ref)[0] for ref in query.fields]
     for position, name in enumerate(selected):
@@ -272,11 +291,10 @@ def execute(query: Query, records: Iterable[Record], fields: Mapping[str, str]) 
         matched = filter(predicate, records)
     if query.is_count:
         count = sum(1 for _ in (matched if query.limit is None else islice(matched, query.limit)))
-        return QueryResult([], count)
+        return selected, [], count
     if query.order_by:
         ordered = _sort(list(matched), query, schema)
         limited = ordered if query.limit is None else ordered[: query.limit]
     else:
         limited = list(matched if query.limit is None else islice(matched, query.limit))
-    rows = [{name: r.get(name) for name in selected} for r in limited]
-    return QueryResult(rows, len(rows))
+    return selected, limited, len(limited)

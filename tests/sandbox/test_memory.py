@@ -12,8 +12,9 @@ import pytest
 import requests
 from hubspot import HubSpot
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
 
-from sandbox import SandboxOptions
+from sandbox import SandboxOptions, soql
 from sandbox.cli import main
 from sandbox.hubspot.associations import AssociationStore
 from sandbox.memory import release_free_memory
@@ -124,3 +125,36 @@ def test_associations_keep_their_behaviour() -> None:
 def test_releasing_free_memory_is_safe_to_call_anywhere() -> None:
     """glibc returns free heap pages; elsewhere it is a no-op that says so."""
     assert release_free_memory() in {True, False}
+
+
+def test_a_finished_query_is_dropped_when_the_next_query_opens_a_locator(make_sandbox: Factory) -> None:
+    """A result read to its last page stays readable (a retried page) until another query opens a
+    locator; then it goes, rather than holding 100,000 rows until ten newer queries push it out. A query
+    still being paged is kept."""
+    sb = make_sandbox(deals=450, crms=("salesforce",))
+    sf = sf_client(sb)
+    small = {"Sforce-Query-Options": "batchSize=200"}
+    done = sf.query("SELECT Id FROM Opportunity", headers=small)
+    middle = sf.query_more(done["nextRecordsUrl"], identifier_is_url=True)
+    last = sf.query_more(middle["nextRecordsUrl"], identifier_is_url=True)
+    assert last["done"] and len(last["records"]) == 50
+    again = sf.query_more(middle["nextRecordsUrl"], identifier_is_url=True)
+    assert again["records"] == last["records"]
+    open_one = sf.query("SELECT Id, Name FROM Opportunity", headers=small)
+    sf.query("SELECT Id, Amount FROM Opportunity", headers=small)
+    with pytest.raises(SalesforceError, match="INVALID_QUERY_LOCATOR"):
+        sf.query_more(middle["nextRecordsUrl"], identifier_is_url=True)
+    assert len(sf.query_more(open_one["nextRecordsUrl"], identifier_is_url=True)["records"]) == 200
+
+
+def test_query_values_are_the_rows_of_execute_as_tuples() -> None:
+    """The REST query's tuple rows hold what `execute`'s dict rows hold, in SELECT order."""
+    fields = {"Id": "id", "Name": "string", "Amount": "currency"}
+    records = [{"Id": f"006{i:015d}", "Name": f"Deal {i}", "Amount": float(i)} for i in range(5)]
+    query = soql.parse("SELECT Name, Id FROM Opportunity WHERE Amount > 1 ORDER BY Amount DESC")
+    columns, rows, total = soql.execute_values(query, records, fields)
+    expected = soql.execute(query, records, fields)
+    assert columns == ("Name", "Id") and total == expected.total_size == 3
+    assert [dict(zip(columns, row, strict=True)) for row in rows] == expected.rows
+    count = soql.parse("SELECT COUNT() FROM Opportunity WHERE Amount > 1")
+    assert soql.execute_values(count, records, fields) == ((), [], 3)

@@ -34,7 +34,7 @@ _MAX_OPEN_LOCATORS = 10
 _BATCH_OPTION = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Snapshot:
     sobject: str
     columns: tuple[str, ...]
@@ -42,6 +42,10 @@ class _Snapshot:
     batch: int
     fields: frozenset[str] = frozenset()
     """The columns that were fields of the object when the query ran (not relationship columns)."""
+    served_to_end: bool = False
+    """Its last page has been served. Such a snapshot is dropped when the next query opens a locator, so
+    that finished 100,000-row results (about 15 MB each) do not wait for ten newer queries to push them
+    out; its pages can still be fetched again (a retried request) until then."""
 
 
 def batch_size(request: Request) -> int:
@@ -116,20 +120,22 @@ class QueryService:
         with state.lock:
             try:
                 types = schema.soql_fields()
-                result = soql.execute(query, _candidates(state, schema.name, query, types), types)
+                selected, rows, total = soql.execute_values(
+                    query, _candidates(state, schema.name, query, types), types
+                )
             except soql.SoqlError as exc:
                 raise SfError(exc.code, exc.message) from exc
         if query.is_count:
-            return json_response(200, {"totalSize": result.total_size, "done": True, "records": []})
-        rows = result.rows
-        columns = tuple(rows[0]) if rows else ()
+            return json_response(200, {"totalSize": total, "done": True, "records": []})
+        columns = selected if rows else ()
         fields = frozenset(c for c in columns if schema.lookup(c) is not None)
-        snapshot = _Snapshot(schema.name, columns, [tuple(row.values()) for row in rows], batch, fields)
-        del rows, result
+        snapshot = _Snapshot(schema.name, columns, rows, batch, fields)
         locator = None
         if len(snapshot.rows) > batch:
             locator = "01g" + secrets.token_hex(8)[:15]
             with self._lock:
+                for done in [key for key, kept in self._open.items() if kept.served_to_end]:
+                    del self._open[done]
                 self._open[locator] = snapshot
                 while len(self._open) > _MAX_OPEN_LOCATORS:
                     self._open.popitem(last=False)
@@ -174,6 +180,8 @@ class QueryService:
                 record[column] = to_json(values[index])
             records.append(record)
         page: dict[str, object] = {"totalSize": len(snapshot.rows), "done": end >= len(snapshot.rows)}
+        if end >= len(snapshot.rows):
+            snapshot.served_to_end = True
         if end < len(snapshot.rows) and locator is not None:
             page["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
         page["records"] = records
