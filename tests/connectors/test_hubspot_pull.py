@@ -138,7 +138,7 @@ def test_search_body_shape() -> None:
     assert any(f["operator"] == "LTE" for f in filters)
     assert body["sorts"] == [{"propertyName": "mod", "direction": "ASCENDING"}]
     assert body["limit"] == 200
-    assert "after" not in body
+    assert body["after"] == "0", "every window asks for its first page (the spec marks `after` required)"
     assert body["properties"] == ["a", "b"]
 
 
@@ -149,7 +149,7 @@ def test_tie_window_sorts_by_object_id() -> None:
     assert {"propertyName": "mod", "operator": "EQ", "value": str(int(T0.timestamp() * 1000))} in filters
     assert {"propertyName": "hs_object_id", "operator": "GT", "value": "99"} in filters
     assert body["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
-    assert "after" not in body
+    assert body["after"] == "0", "every window asks for its first page (the spec marks `after` required)"
 
 
 def test_records_leaving_the_window_mid_sweep_skip_nothing() -> None:

@@ -24,12 +24,9 @@ from tests.sandbox.clients import hs_client, hs_headers, hs_url
 from tests.specs.openapi_check import Exchange, HubSpotSpecs
 from worker.sync.run_model import RunRequest
 
-KNOWN_CONNECTOR_DEVIATIONS = {
-    "POST /crm/v3/objects/0-3/search request: (top): 'after' is a required property",
-}
-"""Request bodies the connector sends that the specs call incomplete (HubSpot accepts them today): open
-findings for src/connectors/hubspot (the first search page). The test fails when one is fixed (drop it
-here) or a new one appears; every response conforms."""
+KNOWN_CONNECTOR_DEVIATIONS: set[str] = set()
+"""Request bodies the connector sends that the specs call incomplete (HubSpot accepts them): none left.
+The test fails when a new one appears; every response conforms."""
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ HubSpot's search pages hold at most 200 results and paging stops at 10,000 resul
 reaches it gets HTTP 400 (https://developers.hubspot.com/docs/api/crm/search#limitations). Offset paging is
 also unsafe while we write: each status write-back bumps `hs_lastmodifieddate` and moves the deal out of
 the window, shifting every later offset so whole pages would be skipped. So every page is a fresh window
-anchored on the newest timestamp seen (`GTE`, sorted ascending, `after` never sent), dropping ids already
+anchored on the newest timestamp seen (`GTE`, sorted ascending, `after` always "0"), dropping ids already
 delivered — the window is re-anchored long before 10,000. If a full page shares the anchor timestamp (a
 bulk import), that timestamp is swept on its own, sorted by `hs_object_id` and anchored on the id.
 
@@ -235,8 +235,18 @@ def count_body(filters: Sequence[dict[str, Any]]) -> dict[str, Any]:
     there are none)."""
     groups = [{"filters": list(filters)}] if filters else []
     sorts = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
-    return {"filterGroups": groups, "sorts": sorts, "properties": ["hs_object_id"], "limit": 1}
+    return {
+        "filterGroups": groups,
+        "sorts": sorts,
+        "properties": ["hs_object_id"],
+        "limit": 1,
+        "after": FIRST_PAGE,
+    }
 
+
+FIRST_PAGE = "0"
+"""Every search asks for its first page: a window is re-anchored rather than paged (see the module
+docstring). HubSpot's spec marks `after` required, a string; "0" is the first result."""
 
 MAX_EXCLUDE = 100
 """Ids already delivered at the anchor timestamp are excluded with one NOT_IN filter (HubSpot caps a filter's
@@ -272,6 +282,7 @@ def search_body(
         "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
         "properties": list(properties),
         "limit": page_size,
+        "after": FIRST_PAGE,
     }
     return body
 
