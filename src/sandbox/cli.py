@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from sandbox.faults import FaultConfigError, load_fault_file
+from sandbox.memory import tune_allocator
 from sandbox.options import CRMS, SandboxOptions
 from sandbox.sandbox import Sandbox
 from sandbox.seeds import SEEDS, SeedError
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             hubspot_port=args.hubspot_port,
             crms=tuple(dict.fromkeys(args.crm)) if args.crm else CRMS,
         )
+        tune_allocator()
         sandbox = Sandbox.start(options)
     except (FaultConfigError, SeedError, ValueError) as exc:
         print(f"bant-sync sandbox: {exc}", file=sys.stderr)

@@ -17,17 +17,42 @@ _trim: Callable[[int], int] | None = None
 _looked = False
 
 
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, or None where the C library has none."""
     global _trim, _looked
     if not _looked:
         _looked = True
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _trim = libc.malloc_trim
-        except (OSError, AttributeError):
-            _trim = None
+        libc = _libc()
+        _trim = getattr(libc, "malloc_trim", None) if libc is not None else None
     return _trim
+
+
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+_MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def tune_allocator() -> bool:
+    """For a sandbox that is its own process (`python -m sandbox`), before its server threads start: one
+    malloc arena instead of one per thread, and a fixed mmap threshold so that large request and response
+    buffers are mapped and unmapped rather than left as holes between long-lived records (glibc raises the
+    threshold as buffers are freed). Measured on a 40,000-deal Salesforce first run: 178 -> 168 MB. Whether
+    the C library could be asked; a no-op elsewhere, and never called for a sandbox inside another process
+    (the tests', whose allocator is not the sandbox's to change)."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    if mallopt is None:
+        return False
+    mallopt(_M_ARENA_MAX, 1)
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    return True
 
 
 def release_free_memory() -> bool:

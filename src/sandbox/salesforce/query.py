@@ -43,9 +43,10 @@ class _Snapshot:
     fields: frozenset[str] = frozenset()
     """The columns that were fields of the object when the query ran (not relationship columns)."""
     served_to_end: bool = False
-    """Its last page has been served. Such a snapshot is dropped when the next query opens a locator, so
-    that finished 100,000-row results (about 15 MB each) do not wait for ten newer queries to push them
-    out; its pages can still be fetched again (a retried request) until then."""
+    """Its last page has been served. Such a snapshot is dropped by the next query that scans the table or
+    opens a locator (`QueryService._drop_finished`), so that finished 100,000-row results (about 15 MB
+    each) do not wait for ten newer queries to push them out; its pages can still be fetched again (a
+    retried request) until then."""
 
 
 def batch_size(request: Request) -> int:
@@ -120,6 +121,12 @@ class QueryService:
         with state.lock:
             try:
                 types = schema.soql_fields()
+                if (
+                    not query.is_count
+                    and soql.index_probe(query, types, state.indexed_fields(schema.name)) is None
+                ):
+                    soql.execute_values(query, (), types)  # a query that fails drops nothing
+                    self._drop_finished()
                 selected, rows, total = soql.execute_values(
                     query, _candidates(state, schema.name, query, types), types
                 )
@@ -133,13 +140,21 @@ class QueryService:
         locator = None
         if len(snapshot.rows) > batch:
             locator = "01g" + secrets.token_hex(8)[:15]
+            self._drop_finished()
             with self._lock:
-                for done in [key for key, kept in self._open.items() if kept.served_to_end]:
-                    del self._open[done]
                 self._open[locator] = snapshot
                 while len(self._open) > _MAX_OPEN_LOCATORS:
                     self._open.popitem(last=False)
         return json_response(200, self._page(snapshot, locator, 0, version))
+
+    def _drop_finished(self) -> None:
+        """Forget the snapshots whose last page was served: before a valid query that scans the table runs
+        (so a rerun's 100,000-row result is not built beside the last run's) and when a locator opens. A query
+        answered from an index (a task lookup, run while another query pages) drops nothing before it runs,
+        so a retried last page of the query being paged is still served."""
+        with self._lock:
+            for done in [key for key, kept in self._open.items() if kept.served_to_end]:
+                del self._open[done]
 
     def more(self, token: str, version: str) -> Response:
         locator, _, offset_text = token.rpartition("-")
