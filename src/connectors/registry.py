@@ -12,8 +12,8 @@ where `factory` is a ConnectorFactory. The worker turns the `[connections.NAME]`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any, Protocol
@@ -27,12 +27,18 @@ ENTRY_POINT_GROUP = "bant_sync.connectors"
 @dataclass(frozen=True)
 class ConnectorContext:
     """What the worker hands a connector besides its settings. `clock` returns tz-aware UTC now; `sleep`
-    is the only way a connector waits (tests inject a fake one)."""
+    is the only way a connector waits (tests inject a fake one).
+
+    `pacing` is a mapping the worker keeps per connection for as long as its process runs and hands to each
+    run's connector: where a connector keeps what paces its calls to the CRM (HubSpot's rate-limit windows),
+    so a run that starts right after another knows the calls the last one just sent instead of bursting
+    into a limit. Never domain state: that is the worker's, in its state store."""
 
     connection: str
     secrets: Mapping[str, str]
     clock: Callable[[], datetime]
     sleep: Callable[[float], None]
+    pacing: MutableMapping[str, object] = field(default_factory=dict)
 
 
 class ConnectorSettings(Protocol):

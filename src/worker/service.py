@@ -54,6 +54,8 @@ class Worker:
         self._zone = ZoneInfo(settings.rules.timezone)
         self.heartbeats = Heartbeats(heartbeat_wait)
         """The lease heartbeats of this worker's runs in progress (`heartbeat_wait` paces them)."""
+        self._pacing: dict[str, dict[str, object]] = {}
+        """Per connection, what its connectors keep across runs to pace their calls (ConnectorContext)."""
 
     @property
     def max_wait(self) -> float:
@@ -103,6 +105,7 @@ class Worker:
             secrets=conn.revealed_secrets(),
             clock=self.clock,
             sleep=functools.partial(self.sleep, connection=conn.name),
+            pacing=self._pacing.setdefault(conn.name, {}),
         )
         return factory.create(conn.crm_settings, context)
 

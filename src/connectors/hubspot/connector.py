@@ -71,12 +71,7 @@ class HubSpotConnector:
         self._mapping = settings.props
         self._table = deal_table(self._mapping)
         policy = retry_policy(settings, context.sleep)
-        self.limiter = RateLimiter(
-            settings.burst_limit_per_10s,
-            settings.search_per_second,
-            clock=lambda: context.clock().timestamp(),
-            sleep=context.sleep,
-        )
+        self.limiter = _shared_limiter(settings, context)
         self.client = HubSpotClient(settings, None, policy, self.limiter, sdk=sdk, clock=context.clock)
         self.client.tokens = token_source(
             settings.auth,
@@ -339,6 +334,22 @@ def _records(response: Mapping[str, Any]) -> tuple[Record, ...]:
 def _next_after(response: Mapping[str, Any]) -> str | None:
     after = ((response.get("paging") or {}).get("next") or {}).get("after")
     return None if after is None else str(after)
+
+
+def _shared_limiter(settings: HubSpotSettings, context: ConnectorContext) -> RateLimiter:
+    """The connection's rate limiter, kept in the worker's `pacing` across runs: HubSpot counts calls per
+    portal in rolling windows, so a run started right after another must see the calls already in them."""
+    key = f"hubspot-rate-limiter:{settings.burst_limit_per_10s}:{settings.search_per_second}"
+    limiter = context.pacing.get(key)
+    if not isinstance(limiter, RateLimiter):
+        limiter = RateLimiter(
+            settings.burst_limit_per_10s,
+            settings.search_per_second,
+            clock=lambda: context.clock().timestamp(),
+            sleep=context.sleep,
+        )
+        context.pacing[key] = limiter
+    return limiter
 
 
 def _page(read: list[Deal | UnreadableDeal]) -> Page:
