@@ -303,6 +303,21 @@ class ConnectorContract:
         assert report.ok
         assert connector_env.write_calls() == before
 
+    def test_owners_name_every_deal_owner(self, connector_env: ContractEnv) -> None:
+        """owners() is one counted read naming every deal's owner: ids unique, names never empty, e-mails
+        look like e-mails."""
+        connector = connector_env.connector()
+        owned = {d.owner_id for d in _deals(_sweep(connector)) if d.owner_id}
+        before = connector.api_calls
+        owners = connector.owners()
+        assert connector.api_calls > before
+        by_id = {o.id: o for o in owners}
+        assert len(by_id) == len(owners)
+        assert owned and owned <= set(by_id)
+        assert all(o.name.strip() for o in owners)
+        assert all(o.email is None or "@" in o.email for o in owners)
+        assert {o.id for o in connector_env.connector().owners()} == set(by_id)
+
     def test_api_calls_are_counted(self, connector_env: ContractEnv) -> None:
         """api_calls grows with the requests a connector makes."""
         connector = connector_env.connector()

@@ -185,3 +185,17 @@ class RowOutcome:
     task_id: str | None = None
     sync_key: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A CRM user who can own deals (Salesforce `User`, a HubSpot owner), so people read names instead of
+    ids. `name` is never empty (a HubSpot owner without a name is named by its e-mail, or by its id);
+    `email` and `manager_id` are None where the CRM holds none; `active` is False for a deactivated user or
+    an archived owner."""
+
+    id: str
+    name: str
+    email: str | None
+    manager_id: str | None
+    active: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, SetupReport, WritePlan
+from connectors.model import Capabilities, CrmTask, Cursor, Owner, Page, RowOutcome, SetupReport, WritePlan
 from rules.model import Deal
 
 
@@ -28,6 +28,8 @@ class Connector(Protocol):
       `hubspot:<portal id>`. Task keys are derived from it, never from the connection's name.
     - `find_tasks(keys)` reads the bant-sync tasks the CRM holds under those sync keys, in batches (the
       worker reconciles against them; a connector keeps no state of its own about tasks).
+    - `owners()` reads every user who can own a deal (one paged read), so the worker can show names and
+      accept e-mails; the worker caches them (a connector keeps nothing).
     - `capabilities` declares what the worker may rely on (read-ahead, batch caps); nothing is probed.
     - `field_names` maps canonical deal fields (`budget`, ...) to the CRM's names, for task wording.
     - `api_calls` counts the CRM API calls made by this instance (for run records and budgets).
@@ -52,6 +54,8 @@ class Connector(Protocol):
     def identity(self) -> str: ...
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, CrmTask]: ...
+
+    def owners(self) -> list[Owner]: ...
 
     @property
     def field_names(self) -> Mapping[str, str]: ...

@@ -85,6 +85,7 @@ class AccountInfoApi:
 
 _APIS: dict[str, Callable[[Any], Any]] = {
     "account_info": lambda c: AccountInfoApi(c.crm.owners.owners_api.api_client),
+    "owners": lambda c: c.crm.owners.owners_api,
     "deals_search": lambda c: c.crm.deals.search_api,
     "deals_batch": lambda c: c.crm.deals.batch_api,
     "deals_basic": lambda c: c.crm.deals.basic_api,

@@ -15,6 +15,7 @@ from connectors.fieldtable import DECODE_ERRORS, UnreadableValue
 from connectors.hubspot.auth import token_source
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 from connectors.hubspot.mapping import deal_table, parse_datetime, status_properties, to_deal
+from connectors.hubspot.owners import read_owners
 from connectors.hubspot.preflight import preflight
 from connectors.hubspot.pull import (
     LIST_PAGE,
@@ -43,6 +44,7 @@ from connectors.model import (
     CrmTask,
     Cursor,
     OutcomeKind,
+    Owner,
     Page,
     RowOutcome,
     SetupReport,
@@ -118,6 +120,10 @@ class HubSpotConnector:
     def find_tasks(self, keys: Sequence[str]) -> dict[str, CrmTask]:
         """The bant-sync tasks this portal holds under these sync keys."""
         return self.tasks.find(keys) if keys else {}
+
+    def owners(self) -> list[Owner]:
+        """Every active owner of the portal (owners API, paged)."""
+        return read_owners(self.client)
 
     def setup(self, check_only: bool = False) -> SetupReport:
         """Create bant-sync's property group and output properties (a second run changes nothing) and

@@ -7,10 +7,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 
 from connectors.errors import ConfigurationError
-from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, SetupReport, WritePlan
+from connectors.model import Capabilities, CrmTask, Cursor, Owner, Page, RowOutcome, SetupReport, WritePlan
 from connectors.registry import ConnectorContext
 from connectors.request_settings import retry_policy
 from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.owners import read_owners
 from connectors.salesforce.preflight import PreflightReport, preflight
 from connectors.salesforce.pull import OpportunityReader, paginate
 from connectors.salesforce.settings import SalesforceSettings
@@ -75,6 +76,10 @@ class SalesforceConnector:
         if not keys:
             return {}
         return find_tasks(self.writer, keys, self.settings.task_key_field)
+
+    def owners(self) -> list[Owner]:
+        """Every `User` of the org (names, e-mails, managers), one paged query."""
+        return read_owners(self.client)
 
     def setup(self, check_only: bool = False) -> SetupReport:
         """Salesforce fields are metadata an admin deploys from config/salesforce/, not created through the
