@@ -14,7 +14,7 @@ from sqlalchemy import Connection, inspect, select, text, update
 
 from worker.state.engine import Database
 from worker.state.errors import SchemaVersionError, StateError
-from worker.state.schema import SCHEMA_VERSION, identities, metadata, rejections, schema_version
+from worker.state.schema import SCHEMA_VERSION, identities, metadata, owners, rejections, schema_version
 
 Migration = Callable[[Connection, str], None]
 """One step: (connection inside the migration transaction, backend name "sqlite" | "postgresql")."""
@@ -41,7 +41,12 @@ def _v2_to_v3(conn: Connection, backend: str) -> None:
     conn.execute(text(f"ALTER TABLE leases ADD COLUMN heartbeat_at {timestamp}"))
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: Connection, backend: str) -> None:
+    """Owners by name: the cached CRM users of each connection (filled by the next full sweep)."""
+    owners.create(conn)
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 """Version n -> n+1 steps."""
 
 

@@ -1,4 +1,4 @@
-"""The state store's tables (schema version 3) and the column types that keep values honest.
+"""The state store's tables (schema version 4) and the column types that keep values honest.
 
 Times are stored as UTC: `timestamptz` on PostgreSQL, naive-UTC text on SQLite (which has no time zone
 type); both come back tz-aware. Tuples and counters are stored as JSON text so both backends read the same.
@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from worker.state.model import utc
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The newest schema this code writes. Bump it together with a migration in migrate.MIGRATIONS."""
 
 
@@ -193,3 +193,17 @@ identities = Table(
     Index("ix_identities_identity", "identity"),
 )
 """The CRM account (Salesforce org id, HubSpot portal id) each connection last reached."""
+
+owners = Table(
+    "owners",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("owner_id", String(100), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("email", String(255), nullable=True),
+    Column("manager_id", String(100), nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("refreshed_at", UTCDateTime, nullable=False),
+)
+"""The CRM users who can own deals (schema v4), per connection: names and e-mails for what people read and
+for `sync --owner EMAIL`. Replaced whole by each refresh; `refreshed_at` dates the cache."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
-from connectors.model import Cursor
-from worker.state import deals, identities, leases, progress, rejections, runs
+from connectors.model import Cursor, Owner
+from worker.state import deals, identities, leases, owners, progress, rejections, runs
 from worker.state import ledger as ledger_rows
 from worker.state.engine import Database
 from worker.state.leases import Alive
@@ -191,3 +191,16 @@ class StateStore:
 
     def identity_of(self, connection: str) -> str | None:
         return identities.identity_of(self._db, connection)
+
+    # owners (names and e-mails of the CRM users who own deals)
+    def replace_owners(self, connection: str, found: Sequence[Owner], now: datetime) -> None:
+        """Make `found` the connection's cached owners, refreshed at `now`, in one transaction."""
+        owners.replace_owners(self._db, connection, found, now)
+
+    def owners(self, connection: str) -> list[Owner]:
+        """The connection's cached owners, by name (empty until the first refresh)."""
+        return owners.cached_owners(self._db, connection)
+
+    def owners_refreshed_at(self, connection: str) -> datetime | None:
+        """When the connection's owners were last refreshed; None when none are cached."""
+        return owners.owners_refreshed_at(self._db, connection)

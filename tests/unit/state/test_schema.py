@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Connection, inspect, text
 
+from connectors.model import Owner
 from worker.state import (
     SCHEMA_VERSION,
     LeaseHeldError,
@@ -43,6 +44,7 @@ def test_first_open_creates_the_schema_at_the_current_version(target: Target) ->
             "audit_log",
             "deal_states",
             "task_ledger",
+            "owners",
         } <= tables
     finally:
         db.close()
@@ -124,7 +126,7 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
     db = _db(target)
     try:
         with db.write() as conn:
-            for table in ("rejections", "identities"):
+            for table in ("rejections", "identities", "owners"):
                 conn.execute(text(f"DROP TABLE {table}"))
             for table, column in (
                 ("audit_log", "source"),
@@ -141,7 +143,7 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
             )
             conn.execute(text("UPDATE schema_version SET version = 1"))
         assert ensure_schema(db) == 1
-        assert current_version(db) == SCHEMA_VERSION == 3
+        assert current_version(db) == SCHEMA_VERSION == 4
         with db.read() as conn:
             inspector = inspect(conn)
             assert {"rejections", "identities"} <= set(inspector.get_table_names())
@@ -170,6 +172,7 @@ def test_a_version_2_store_is_migrated_to_version_3_keeping_its_lease(target: Ta
     try:
         with db.write() as conn:
             _drop_lease_holder_columns(conn)
+            conn.execute(text("DROP TABLE owners"))
             expires = T0 + timedelta(minutes=15)
             conn.execute(leases.insert().values(connection="sf", run_id="r1", token=7, expires_at=expires))
             conn.execute(text("UPDATE schema_version SET version = 2"))
@@ -193,5 +196,31 @@ def test_a_version_2_store_is_migrated_to_version_3_keeping_its_lease(target: Ta
             store.acquire_lease("sf", "r2", T0, timedelta(minutes=1), alive=lambda pid: False)
         taken = store.acquire_lease("sf", "r2", T0 + timedelta(minutes=15), timedelta(minutes=1))
         assert taken.token == 8 and taken.holder is not None
+    finally:
+        store.close()
+
+
+def test_a_version_3_store_is_migrated_to_version_4_with_an_empty_owners_cache(target: Target) -> None:
+    """A version 3 store gains the owners table, empty (the next full sweep fills it); its runs stay."""
+    store = target.open()
+    store.start_run(RunRecord("r1", "sf", "cli", "full", T0))
+    store.close()
+    db = _db(target)
+    try:
+        with db.write() as conn:
+            conn.execute(text("DROP TABLE owners"))
+            conn.execute(text("UPDATE schema_version SET version = 3"))
+        assert ensure_schema(db) == 3
+        assert current_version(db) == SCHEMA_VERSION == 4
+        with db.read() as conn:
+            assert "owners" in set(inspect(conn).get_table_names())
+    finally:
+        db.close()
+    store = target.open()
+    try:
+        assert store.owners("sf") == [] and store.owners_refreshed_at("sf") is None
+        assert store.get_run("r1") is not None
+        store.replace_owners("sf", [Owner("005A", "Ann Lee", "ann@x.io", None, True)], T0)
+        assert [o.name for o in store.owners("sf")] == ["Ann Lee"]
     finally:
         store.close()
