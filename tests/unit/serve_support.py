@@ -9,7 +9,7 @@ from pathlib import Path
 
 import structlog
 
-from connectors.model import Capabilities, CrmTask, Cursor, Page, RowOutcome, SetupReport, WritePlan
+from connectors.model import Capabilities, CrmTask, Cursor, Owner, Page, RowOutcome, SetupReport, WritePlan
 from connectors.protocol import Connector
 from rules.model import Deal
 from worker.config.secrets import Secret
@@ -70,6 +70,9 @@ class FakeConnector:
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, CrmTask]:
         return {}
+
+    def owners(self) -> list[Owner]:
+        return []
 
     @property
     def field_names(self) -> Mapping[str, str]:

@@ -17,6 +17,7 @@ from worker.errors import UsageError
 from worker.service import Worker
 from worker.state import LeaseHeldError
 from worker.state.model import RunMode, RunStatus, Trigger
+from worker.sync.owners import resolve_owner
 from worker.sync.run_model import RunRequest, RunSummary
 
 EXIT_FOR_STATUS = {
@@ -160,6 +161,11 @@ def run_sync(args: argparse.Namespace, settings: Settings) -> int:
         with stop_on_signals(worker):
             for name in names:
                 request = request_from(args, name)
+                if request.owner_id:
+                    owner = resolve_owner(
+                        worker.store, name, request.owner_id, worker.connector, worker.clock
+                    )
+                    request = RunRequest(name, request.mode, None, owner, request.dry_run, request.trigger)
                 progress = TerminalProgress(name, sys.stderr)
                 try:
                     summary = worker.run(request, progress=progress)
@@ -202,7 +208,9 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--connection", metavar="NAME", help="the connection to sync (default: all)")
     parser.add_argument("--full", action="store_true", help="sweep every open deal, not only changed ones")
     parser.add_argument("--deal", metavar="ID", help="resync one deal")
-    parser.add_argument("--owner", metavar="ID", help="resync every open deal of one owner")
+    parser.add_argument(
+        "--owner", metavar="ID|EMAIL", help="resync every open deal of one owner, by id or e-mail"
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="read and assess, write nothing, list what would be written"
     )

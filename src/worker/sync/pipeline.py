@@ -30,6 +30,7 @@ from worker.state.model import RunMode, RunStatus
 from worker.sync.bookkeeper import Bookkeeper
 from worker.sync.crm_identity import check_identity
 from worker.sync.ordered_apply import OrderedApply
+from worker.sync.owners import refresh_if_stale
 from worker.sync.planner import PlanContext, plan_closing, plan_statuses
 from worker.sync.prefetch import read_ahead
 from worker.sync.run_model import RunRequest, RunSummary, RunTally
@@ -128,6 +129,8 @@ class SyncRun:
             check_identity(
                 env.store, request.connection, connector, env.configured, env.connector_for, env.clock()
             )
+            if request.mode == RunMode.FULL:
+                refresh_if_stale(env.store, request.connection, connector, env.clock)
             summary.status = self._pages(request, connector, connection_framework, lease, tally, started)
         except QuotaExhaustedError as exc:
             summary.status, summary.error = RunStatus.QUOTA_STOPPED, str(exc)
