@@ -126,3 +126,25 @@ def test_an_unknown_owner_email_names_the_closest_one(env: Env, capsys: pytest.C
     assert "Traceback" not in out + err
     assert typo in err and f"did you mean {email.lower()!r}" in err, err
     assert env.worker.store.list_runs(env.crm) == [], "a typo starts no run"
+
+
+def test_status_shows_unqualified_deals_by_owner_name(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before any full sweep status shows owner ids; after one, names (and e-mails in --json)."""
+    assert env.run("incremental").status == "succeeded"
+    known = seeded_owners(env)
+    code, out, _err = _cli(env, capsys, "status", "--connection", env.crm, "--json")
+    rows = json.loads(out)["connections"][0]["unqualified_by_owner"]
+    assert code == 0 and rows and all(r["name"] is None and r["email"] is None for r in rows)
+    code, text, _err = _cli(env, capsys, "status", "--connection", env.crm)
+    assert f"unqualified by owner: {rows[0]['owner_id']} {rows[0]['unqualified']}" in text
+
+    assert env.run("full").status == "succeeded"
+    code, out, _err = _cli(env, capsys, "status", "--connection", env.crm, "--json")
+    named = json.loads(out)["connections"][0]["unqualified_by_owner"]
+    assert [r["unqualified"] for r in named] == sorted((r["unqualified"] for r in named), reverse=True)
+    for row in named:
+        assert (row["name"], row["email"]) == known[row["owner_id"]]
+    code, text, _err = _cli(env, capsys, "status", "--connection", env.crm)
+    top = named[0]
+    assert f"unqualified by owner: {top['name']} {top['unqualified']}" in text
+    assert top["owner_id"] not in text.split("unqualified by owner:")[1].splitlines()[0]

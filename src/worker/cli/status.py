@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from rules.errors import BantSyncError
@@ -44,6 +45,30 @@ def _holder_json(lease: Lease) -> dict[str, Any]:
     }
 
 
+def unqualified_by_owner(store: StateStore, name: str) -> list[dict[str, Any]]:
+    """Unqualified deals per owner, most first, each named from the owners cache where it is known: `name`
+    and `email` are None for an owner the cache does not hold (yet), and `owner_id` is None for deals
+    without an owner."""
+    cached = {o.id: o for o in store.owners(name)}
+    rows = []
+    for owner_id, count in store.unqualified_by_owner(name).items():
+        owner = cached.get(owner_id)
+        rows.append(
+            {
+                "owner_id": owner_id or None,
+                "name": owner.name if owner is not None else None,
+                "email": owner.email if owner is not None else None,
+                "unqualified": count,
+            }
+        )
+    return sorted(rows, key=lambda r: (-r["unqualified"], r["name"] or r["owner_id"] or ""))
+
+
+def owner_label(row: Mapping[str, Any]) -> str:
+    """How a person reads an owner: the name where known, else the CRM id, else "(no owner)"."""
+    return str(row["name"] or row["owner_id"] or "(no owner)")
+
+
 def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]:
     now = utc_now()
     cursor = store.get_cursor(name)
@@ -55,7 +80,7 @@ def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]
         else {"modified_at": cursor.modified_at.isoformat(), "deal_id": cursor.deal_id},
         "lease_holder": None if holder is None else _holder_json(holder),
         "deals_by_status": store.status_counts(name),
-        "unqualified_by_owner": store.unqualified_by_owner(name),
+        "unqualified_by_owner": unqualified_by_owner(store, name),
         "runs": [
             {**RunSummary.of_record(r).as_json(with_rejections=False), "counts": dict(r.counts)}
             for r in store.list_runs(name, limit=runs)
@@ -85,9 +110,10 @@ def _print_status(report: dict[str, Any]) -> None:
         + (", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "(none yet)")
         + "\n"
     )
-    owners = sorted(report["unqualified_by_owner"].items(), key=lambda kv: -kv[1])
+    owners = report["unqualified_by_owner"]
     if owners:
-        out.write("  unqualified by owner: " + ", ".join(f"{o} {n}" for o, n in owners[:10]) + "\n")
+        shown = ", ".join(f"{owner_label(row)} {row['unqualified']}" for row in owners[:10])
+        out.write(f"  unqualified by owner: {shown}\n")
     for run in report["runs"]:
         counts_text = " ".join(f"{k}={v}" for k, v in sorted(run["counts"].items()) if v)
         out.write(
