@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.owners import read_owners as hs_read_owners
 from connectors.hubspot.owners import to_owner as hs_owner
 from connectors.model import Owner
 from connectors.salesforce.owners import to_owner as sf_owner
@@ -49,3 +51,29 @@ def test_a_nameless_owner_is_named_by_email_then_id() -> None:
     assert hs_owner({"id": "7"}).name == "7"
     assert sf_owner({"Id": "005x", "Name": None, "Email": None, "IsActive": False}).name == "005x"
     assert sf_owner({"Id": "005x", "Name": "A B", "ManagerId": "005y", "IsActive": True}).manager_id == "005y"
+
+
+class PagedOwners:
+    """The client seam answering the owners API in pages of two, recording each call's kind and query."""
+
+    def __init__(self, count: int) -> None:
+        self.records = [{"id": str(i), "email": f"rep{i}@x.io", "archived": False} for i in range(count)]
+        self.calls: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    def call_json(self, kind: str, api: str, method: str, **query: Any) -> dict[str, Any]:
+        self.calls.append((kind, api, method, query))
+        start = int(query.get("after") or 0)
+        body: dict[str, Any] = {"results": self.records[start : start + 2]}
+        if start + 2 < len(self.records):
+            body["paging"] = {"next": {"after": str(start + 2)}}
+        return body
+
+
+def test_hubspot_owners_are_read_page_after_page_under_the_other_kind() -> None:
+    """Five owners in pages of two: three calls of the owners API, each after the last page's cursor."""
+    seam = PagedOwners(5)
+    owners = hs_read_owners(cast(HubSpotClient, seam))
+    assert [o.id for o in owners] == ["0", "1", "2", "3", "4"]
+    assert [(k, a, m) for k, a, m, _q in seam.calls] == [("other", "owners", "get_page")] * 3
+    assert [q.get("after") for *_x, q in seam.calls] == [None, "2", "4"]
+    assert all(q["archived"] is False and q["expect"] == "results" for *_x, q in seam.calls)
