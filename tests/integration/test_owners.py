@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+import structlog
 
 from connectors.errors import TransientError
 from connectors.salesforce import SalesforceConnector
@@ -89,7 +90,14 @@ def test_a_failed_owners_read_is_a_warning_and_the_run_goes_on(
 
 
 def _cli(env: Env, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--config", str(env.config), "--log-level", "error", *args])
+    """`bant-sync ARGS` on the env's config; structlog's configuration is put back afterwards (the CLI's
+    `--log-level error` filter would otherwise hide later tests' warnings from their log captures)."""
+    saved = structlog.get_config()
+    capsys.readouterr()  # what the runs before logged
+    try:
+        code = main(["--config", str(env.config), "--log-level", "error", *args])
+    finally:
+        structlog.configure(**saved)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
