@@ -32,7 +32,7 @@ def read_owners(client: HubSpotClient) -> list[Owner]:
     owners: list[Owner] = []
     after: str | None = None
     while True:
-        query: dict[str, Any] = {"limit": PAGE, "archived": False}
+        query: dict[str, Any] = {"limit": PAGE, "archived": "false"}
         if after is not None:
             query["after"] = after
         response = client.call_json(OTHER, "owners", "get_page", expect="results", **query)
