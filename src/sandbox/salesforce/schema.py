@@ -259,6 +259,7 @@ def user_schema() -> ObjectSchema:
         FieldDef("Username", "Username", "string", length=80, nillable=False),
         FieldDef("Email", "Email", "email", length=128, nillable=False),
         FieldDef("IsActive", "Active", "boolean", nillable=False, default=True),
+        FieldDef("ManagerId", "Manager ID", "reference", length=18, reference_to=("User",)),
         *_system_fields(),
     ]
     return ObjectSchema("User", "User", {f.name: f for f in fields})
