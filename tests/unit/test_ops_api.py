@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
+from connectors.model import Owner
 from tests.unit.serve_support import T0, TOKEN, TTL, FakeWorker, connection, make_worker, reset_structlog
 from worker.serve.ops_api import RunLauncher, create_app
 from worker.state import Rejection, RunRecord
@@ -251,3 +252,21 @@ def test_run_detail_lists_its_rejections(client: TestClient, worker: FakeWorker)
     assert client.get(f"/runs/{run_id}", headers=AUTH).json()["rejections"] == []
     missing = client.get("/runs/run-unknown", headers=AUTH)
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/json"
+
+
+def test_a_resync_by_owner_email_runs_for_that_owners_id(client: TestClient, worker: FakeWorker) -> None:
+    """POST /resync {"owner": e-mail} resolves it like `sync --owner` (case-insensitively, from the owners
+    cache, then one read of the CRM's owners); an e-mail the CRM does not know either is a 422 naming it,
+    and starts no run."""
+    worker.store.replace_owners("main", [Owner("005A", "Avery Rep", "avery@example.com", None, True)], T0)
+    response = client.post(
+        "/resync", headers=AUTH, json={"connection": "main", "owner": "Avery@Example.com", "dry_run": True}
+    )
+    assert response.status_code == 202, response.json()
+    launcher(client).join(10)
+    run = client.get(f"/runs/{response.json()['run_id']}", headers=AUTH).json()
+    assert (run["mode"], run["scope"]) == ("owner", "005A")
+    unknown = client.post("/resync", headers=AUTH, json={"connection": "main", "owner": "avery@exampel.com"})
+    assert unknown.status_code == 422
+    assert "avery@exampel.com: no owner of connection 'main' has this e-mail" in unknown.json()["error"]
+    assert len(worker.store.list_runs("main", 10)) == 1

@@ -39,10 +39,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rules.errors import BantSyncError
 from worker.config.secrets import MIN_TOKEN_LENGTH
+from worker.errors import UsageError
 from worker.serve.ops_metrics import render_metrics
 from worker.service import Worker
 from worker.state import Lease, LeaseHeldError, Rejection, RunRecord
 from worker.state.model import RunMode, Trigger
+from worker.sync.owners import resolve_owner
 from worker.sync.run_model import RunRequest, RunSummary
 
 log = structlog.get_logger()
@@ -280,6 +282,19 @@ def parse_resync(raw: bytes, worker: Worker) -> RunRequest:
     return RunRequest(name, mode, deal, owner, bool(body.get("dry_run")), trigger=Trigger.HTTP)
 
 
+def _with_owner_id(worker: Worker, run: RunRequest) -> RunRequest:
+    """`run` with its owner e-mail resolved to the owner's id, as `sync --owner` resolves one (the owners
+    cache, then one read of the CRM's owners for an e-mail it does not know); an unknown e-mail is a 422
+    naming the closest one. Runs in the threadpool: the read may reach the CRM."""
+    try:
+        owner_id = resolve_owner(
+            worker.store, run.connection, run.owner_id or "", worker.connector, worker.clock
+        )
+    except UsageError as exc:
+        raise ApiError(422, str(exc)) from None
+    return RunRequest(run.connection, run.mode, None, owner_id, run.dry_run, trigger=run.trigger)
+
+
 def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
     """The ops API over `worker`. `token` must have MIN_TOKEN_LENGTH characters (the loader refuses a
     shorter one with a message); `app.state.launcher` runs the resyncs."""
@@ -302,6 +317,8 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
             if worker.stop.is_set():
                 raise ApiError(503, "the service is shutting down; try again once it is back")
             run = parse_resync(await read_body(request, max_body_bytes), worker)
+            if run.owner_id is not None and "@" in run.owner_id:
+                run = await run_in_threadpool(_with_owner_id, worker, run)
             try:
                 lease = await run_in_threadpool(worker.reserve, run.connection)
             except LeaseHeldError as exc:
