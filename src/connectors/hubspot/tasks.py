@@ -39,14 +39,10 @@ STATES = TaskStates(
 )
 
 
+@lru_cache(maxsize=8)
 def task_table(key_property: str) -> TaskTable:
     """HubSpot's task table: bant-sync's task fields -> task properties, the key property the connection's.
     A create is a to-do (`hs_task_type`)."""
-    return _task_table(key_property)
-
-
-@lru_cache(maxsize=8)
-def _task_table(key_property: str) -> TaskTable:
     names = {
         TaskField.SUBJECT: "hs_task_subject",
         TaskField.DESCRIPTION: "hs_task_body",

@@ -40,13 +40,9 @@ STATES = TaskStates(
 """Written: the standard Status values; read: IsClosed, true for every closed status an org defines."""
 
 
+@lru_cache(maxsize=8)
 def task_table(key_field: str) -> TaskTable:
     """Salesforce's task table: bant-sync's task fields -> Task fields, the key field the connection's."""
-    return _task_table(key_field)
-
-
-@lru_cache(maxsize=8)
-def _task_table(key_field: str) -> TaskTable:
     names = {
         TaskField.SUBJECT: "Subject",
         TaskField.DESCRIPTION: "Description",
