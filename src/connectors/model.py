@@ -199,3 +199,33 @@ class Owner:
     email: str | None
     manager_id: str | None
     active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWindow:
+    """Which closed deals a history read covers, and the moment each one's qualification is judged at.
+
+    `closed_from`/`closed_to` bound the close date (both inclusive). `entry_stage` is a CRM stage value
+    (Salesforce `StageName`, HubSpot `dealstage` id): a deal is judged by what its fields held when it first
+    entered that stage; None judges it at creation (a POC deal is created when the POC starts)."""
+
+    closed_from: date
+    closed_to: date
+    entry_stage: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedDeal:
+    """A won or lost deal, with its qualification fields as they were at the entry point.
+
+    `deal` holds the values at entry (criteria, and `stage` at entry), with the name, owner, type, amount and
+    close date it closed with. `entered_at` is when it was created or first entered the window's entry
+    stage; None when it never entered that stage (it belongs to no entry cohort). `fallback_fields` names
+    the canonical fields whose history the CRM could not give (field history not tracked, or no history
+    entry for a value that is set): their value at close stands in, and every report says so."""
+
+    deal: Deal
+    won: bool
+    closed_on: date
+    entered_at: datetime | None
+    fallback_fields: tuple[str, ...] = ()

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from connectors.model import Capabilities, CrmTask, Cursor, Owner, Page, RowOutcome, SetupReport, WritePlan
+from connectors.model import (
+    Capabilities,
+    ClosedDeal,
+    CrmTask,
+    Cursor,
+    HistoryWindow,
+    Owner,
+    Page,
+    RowOutcome,
+    SetupReport,
+    WritePlan,
+)
 from rules.model import Deal
 
 
@@ -30,6 +41,11 @@ class Connector(Protocol):
       worker reconciles against them; a connector keeps no state of its own about tasks).
     - `owners()` reads every user who can own a deal (one paged read), so the worker can show names and
       accept e-mails; the worker caches them (a connector keeps nothing).
+    - `closed_deals(window)` yields, in batches, the deals closed (won or lost) in the window with their
+      qualification fields as they were at the entry point, read from the CRM's field history (Salesforce
+      `OpportunityFieldHistory`/`OpportunityHistory`, HubSpot `propertiesWithHistory`), for the outcome
+      report; where history is missing the value at close stands in and `fallback_fields` says so.
+    - `record_url(deal_id)` is the link a person opens to see the deal in the CRM (known after preflight).
     - `capabilities` declares what the worker may rely on (read-ahead, batch caps); nothing is probed.
     - `field_names` maps canonical deal fields (`budget`, ...) to the CRM's names, for task wording.
     - `api_calls` counts the CRM API calls made by this instance (for run records and budgets).
@@ -56,6 +72,10 @@ class Connector(Protocol):
     def find_tasks(self, keys: Sequence[str]) -> dict[str, CrmTask]: ...
 
     def owners(self) -> list[Owner]: ...
+
+    def closed_deals(self, window: HistoryWindow) -> Iterator[list[ClosedDeal]]: ...
+
+    def record_url(self, deal_id: str) -> str: ...
 
     @property
     def field_names(self) -> Mapping[str, str]: ...

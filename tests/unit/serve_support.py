@@ -9,7 +9,18 @@ from pathlib import Path
 
 import structlog
 
-from connectors.model import Capabilities, CrmTask, Cursor, Owner, Page, RowOutcome, SetupReport, WritePlan
+from connectors.model import (
+    Capabilities,
+    ClosedDeal,
+    CrmTask,
+    Cursor,
+    HistoryWindow,
+    Owner,
+    Page,
+    RowOutcome,
+    SetupReport,
+    WritePlan,
+)
 from connectors.protocol import Connector
 from rules.model import Deal
 from worker.config.secrets import Secret
@@ -73,6 +84,13 @@ class FakeConnector:
 
     def owners(self) -> list[Owner]:
         return []
+
+    def closed_deals(self, window: HistoryWindow) -> Iterator[list[ClosedDeal]]:
+        self.calls += 1
+        yield []
+
+    def record_url(self, deal_id: str) -> str:
+        return f"https://crm.invalid/deals/{deal_id}"
 
     @property
     def field_names(self) -> Mapping[str, str]:

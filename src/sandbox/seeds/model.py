@@ -29,6 +29,18 @@ KINDS = {
 
 
 @dataclass(frozen=True, slots=True)
+class SeedChange:
+    """One edit made to a deal after it was created, before it closed: a BANT field (`budget`, `authority`,
+    `need`, `timing`) or `stage` (old and new as stage indexes in text). The sandboxes keep these as field
+    history (Salesforce `OpportunityFieldHistory`/`OpportunityHistory`, HubSpot property history)."""
+
+    field: str
+    old: str | None
+    new: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class SeedDeal:
     name: str
     owner: int
@@ -42,6 +54,8 @@ class SeedDeal:
     authority: str | None
     need: str | None
     timing: str | None
+    changes: tuple[SeedChange, ...] = ()
+    """Oldest first; the fields above hold the values after the last change (at close for a closed deal)."""
 
     @property
     def is_open(self) -> bool:

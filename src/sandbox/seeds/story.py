@@ -3,6 +3,9 @@
 ``track-selling`` tells the POC story of issue 3 §6: 85 open POCs (65 missing at least one BANT criterion in
 varied, realistic ways, 20 fully qualified), 48 open ordinary deals across stages and owners, and the closed
 history that motivated the product (65 unqualified POCs of which 3 won; 20 qualified POCs of which 16 won).
+Qualification is judged when a POC started: the closed POCs carry field history, and the values they closed
+with tell a different story (14 of the unqualified ones had BANT filled in during the POC, 4 qualified ones
+had a criterion cleared before close), so only a report that reads history gets 65/3 and 20/16.
 ``synthetic`` makes N open deals with a similar mix, for scale.
 """
 
@@ -25,7 +28,7 @@ from sandbox.seeds.catalog import (
     PRODUCTS,
     REPS,
 )
-from sandbox.seeds.model import LOST, OPEN_STAGE_COUNT, WON, SeedDeal, Story
+from sandbox.seeds.model import LOST, OPEN_STAGE_COUNT, WON, SeedChange, SeedDeal, Story
 
 _DAY_MS = 86_400_000
 _CRITERIA = ("budget", "authority", "need", "timing")
@@ -88,24 +91,38 @@ class _Writer:
         close = self._day(self.today + timedelta(days=self.between(10, 150)))
         return SeedDeal(name, owner, stage, kind, self._amount(kind), close, created, modified, *bant)
 
-    def closed_deal(self, name: str, kind: str, won: bool, owner: int, bant: Bant) -> SeedDeal:
-        close = self.today - timedelta(days=self.between(15, 400))
-        created = datetime.combine(close, datetime.min.time(), self.now.tzinfo) - timedelta(
-            days=self.between(30, 120)
-        )
-        modified = datetime.combine(close, datetime.min.time(), self.now.tzinfo) + timedelta(
-            milliseconds=self.between(8 * 3_600_000, 20 * 3_600_000)
-        )
+    def closed_deal(
+        self, name: str, kind: str, won: bool, owner: int, at_entry: Bant, at_close: Bant
+    ) -> SeedDeal:
+        """A deal closed 15 to 350 days ago after 30 to 120 days open, moved through two stages on its way,
+        with each BANT field that differs between entry and close changed on one day in between."""
+        close = self.today - timedelta(days=self.between(15, 350))
+        closed_at = datetime.combine(close, datetime.min.time(), self.now.tzinfo) + timedelta(hours=9)
+        open_days = self.between(30, 120)
+        created = closed_at - timedelta(days=open_days, hours=9)
+        modified = closed_at + timedelta(milliseconds=self.between(0, 11 * 3_600_000))
+        end = WON if won else LOST
+        changes = [
+            SeedChange("stage", "0", "3", created + timedelta(days=open_days // 3)),
+            SeedChange("stage", "3", "6", created + timedelta(days=2 * open_days // 3)),
+            SeedChange("stage", "6", str(end), closed_at),
+        ]
+        for criterion, old, new in zip(_CRITERIA, at_entry, at_close, strict=True):
+            if old != new:
+                day = self.between(2, open_days - 2)
+                changes.append(SeedChange(criterion, old, new, created + timedelta(days=day, hours=3)))
+        changes.sort(key=lambda c: c.at)
         return SeedDeal(
             name,
             owner,
-            WON if won else LOST,
+            end,
             kind,
             self._amount(kind),
             close,
             created,
             min(modified, self.now),
-            *bant,
+            *at_close,
+            changes=tuple(changes),
         )
 
     def _day(self, day: date) -> date:
@@ -140,9 +157,25 @@ def track_selling(seed_value: int, now: datetime) -> Story:
         company, product = next(names)
         unqualified = i < 65
         won = i < 3 if unqualified else i < 65 + 16
-        bant = writer.missing(i) if unqualified else writer.qualified()
-        deals.append(writer.closed_deal(f"{company} — {product} POC", "POC", won, next(owners), bant))
+        at_entry = writer.missing(i) if unqualified else writer.qualified()
+        at_close = at_entry
+        if i < 2 or 50 <= i < 62:
+            at_close = _filled_in(at_entry, writer.qualified(), i)
+        elif 70 <= i < 74:
+            at_close = ("TBD", *at_entry[1:])
+        name = f"{company} — {product} POC"
+        deals.append(writer.closed_deal(name, "POC", won, next(owners), at_entry, at_close))
     return Story(deals=tuple(deals))
+
+
+def _filled_in(before: Bant, qualified: Bant, pattern: int) -> Bant:
+    """What a rep typed in later: each criterion that missing(pattern) left out now holds a qualified value."""
+    gaps = MISSING_PATTERNS[pattern % len(MISSING_PATTERNS)]
+    budget, authority, need, timing = (
+        good if criterion in gaps else kept
+        for criterion, kept, good in zip(_CRITERIA, before, qualified, strict=True)
+    )
+    return budget, authority, need, timing
 
 
 def synthetic(count: int, seed_value: int, now: datetime) -> Story:
