@@ -22,6 +22,10 @@ from sandbox.hubspot.state import HubSpotState
 from sandbox.hubspot.store import HsObject, ObjectStore
 
 MAX_INPUTS = 100
+MAX_HISTORY_INPUTS = 50
+"""A read asking for `propertiesWithHistory` takes at most 50 inputs; HubSpot answers more with 400 "The
+maximum number of inputs supported in a batch request for property histories is 50" (as reported in
+PipedreamHQ/pipedream#8462)."""
 Row = Mapping[str, object]
 
 
@@ -67,6 +71,12 @@ class BatchService:
         run = handlers.get(action)
         if run is None:
             raise HsError("OBJECT_NOT_FOUND", f"Unknown batch action {action}", status=404)
+        if action == "read" and _history(body) and len(inputs) > MAX_HISTORY_INPUTS:
+            raise HsError(
+                "VALIDATION_ERROR",
+                f"The maximum number of inputs supported in a batch request for property histories is "
+                f"{MAX_HISTORY_INPUTS}. Please reduce the number of items and try again",
+            )
         if action == "upsert":
             keys = Counter(str(row.get("id")) for row in inputs)
             duplicates = sorted(key for key, count in keys.items() if count > 1)
@@ -121,9 +131,8 @@ class BatchService:
         id_property = body.get("idProperty")
         obj = resolve(store, str(row.get("id", "")), str(id_property) if id_property else None)
         wanted = body.get("properties")
-        return render(
-            self._state, store, obj, [str(p) for p in wanted] if isinstance(wanted, list) else [], ()
-        )
+        names = [str(p) for p in wanted] if isinstance(wanted, list) else []
+        return render(self._state, store, obj, names, (), _history(body))
 
     def _create(
         self, store: ObjectStore, row: Row, body: Mapping[str, object], firing: Firing
@@ -166,6 +175,12 @@ class BatchService:
         out = _traced(render(self._state, store, obj, names, ()), row)
         out["new"] = existing is None
         return out
+
+
+def _history(body: Mapping[str, object]) -> list[str]:
+    """The names a read asks for with history (`propertiesWithHistory`)."""
+    wanted = body.get("propertiesWithHistory")
+    return [str(p) for p in wanted] if isinstance(wanted, list) else []
 
 
 def _set(obj: HsObject) -> list[str]:

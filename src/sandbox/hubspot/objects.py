@@ -9,18 +9,32 @@ from sandbox.faultbook import Firing
 from sandbox.http import Request, Response, empty_response, json_response
 from sandbox.hubspot.associations import type_name
 from sandbox.hubspot.errors import HsError, not_found
+from sandbox.hubspot.history import render_history
 from sandbox.hubspot.paging import next_paging
 from sandbox.hubspot.search import render_row
 from sandbox.hubspot.state import ALIASES, HubSpotState
 from sandbox.hubspot.store import HsObject, ObjectStore
 
 MAX_PAGE = 100
+MAX_PAGE_WITH_HISTORY = 50
+"""A list page asking for `propertiesWithHistory` holds at most 50 records: "Usage of this parameter will
+reduce the maximum number of objects that can be read by a single request" (CRM objects API spec, the
+list endpoint's `propertiesWithHistory`); HubSpot caps it at 50, as it caps a batch read with history."""
 
 
 def render(
-    state: HubSpotState, store: ObjectStore, obj: HsObject, wanted: list[str], assoc: Sequence[str]
+    state: HubSpotState,
+    store: ObjectStore,
+    obj: HsObject,
+    wanted: list[str],
+    assoc: Sequence[str],
+    with_history: list[str] | None = None,
 ) -> dict[str, object]:
+    """One record as the read endpoints answer it; `with_history` adds `propertiesWithHistory` (search
+    never does: it does not offer history)."""
     out = render_row(store, (obj, obj.properties, obj.modstamp_ms), wanted)
+    if with_history:
+        out["propertiesWithHistory"] = render_history(obj, with_history, store.registry.properties)
     links: dict[str, object] = {}
     for other in assoc:
         target = ALIASES.get(other)
@@ -105,11 +119,12 @@ def list_objects(state: HubSpotState, store: ObjectStore, request: Request) -> R
         after = int(request.param("after") or 0)
     except ValueError as exc:
         raise HsError("VALIDATION_ERROR", "limit and after must be integers") from exc
-    limit = max(1, min(MAX_PAGE, limit))
+    with_history = request.params("propertiesWithHistory")
+    limit = max(1, min(MAX_PAGE_WITH_HISTORY if with_history else MAX_PAGE, limit))
     with state.lock:
         ids = store.ids_after(after, limit + 1)
         wanted, assoc = request.params("properties"), request.params("associations")
-        results = [render(state, store, store.objects[i], wanted, assoc) for i in ids[:limit]]
+        results = [render(state, store, store.objects[i], wanted, assoc, with_history) for i in ids[:limit]]
     body: dict[str, object] = {"results": results}
     if len(ids) > limit:
         body["paging"] = next_paging(request, ids[limit - 1])
@@ -119,7 +134,14 @@ def list_objects(state: HubSpotState, store: ObjectStore, request: Request) -> R
 def get_object(state: HubSpotState, store: ObjectStore, object_id: str, request: Request) -> Response:
     with state.lock:
         obj = resolve(store, object_id, request.param("idProperty"))
-        body = render(state, store, obj, request.params("properties"), request.params("associations"))
+        body = render(
+            state,
+            store,
+            obj,
+            request.params("properties"),
+            request.params("associations"),
+            request.params("propertiesWithHistory"),
+        )
     return json_response(200, body)
 
 

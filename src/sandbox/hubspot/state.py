@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from sandbox.clock import SandboxClock
+from sandbox.hubspot import history
 from sandbox.hubspot.associations import AssociationStore
 from sandbox.hubspot.errors import HsError, not_found
 from sandbox.hubspot.properties import (
@@ -72,8 +73,17 @@ class HubSpotState:
     def update_deal(self, deal_id: str, properties: Mapping[str, object]) -> dict[str, object]:
         """A user editing the deal in HubSpot: validated like an API write, bumps hs_lastmodifieddate."""
         with self.lock:
-            obj = self.update("deals", deal_id, properties)
+            obj = self.update("deals", deal_id, properties, source=history.CRM_UI)
             return self._plain("deals", obj)
+
+    def forget_history(self, object_type: str, object_id: str, name: str) -> None:
+        """HubSpot holds no history for this property's current value (written by a data migration, or its
+        history dropped): `propertiesWithHistory` gives it no entries, its value stays."""
+        with self.lock:
+            obj = self.store(object_type).objects.get(object_id)
+            if obj is None:
+                raise KeyError(f"{object_type} has no record {object_id}")
+            history.forget(obj, name, _ms(self._clock.now()))
 
     def delete_property(self, object_type: str, name: str) -> None:
         """Schema drift: the property's definition and values vanish from every API. HubSpot moves an
@@ -113,6 +123,7 @@ class HubSpotState:
             store.registry.add(type(prop)(**{**prop.__dict__, "name": new}))
             for obj in store.objects.values():
                 obj.properties[new] = obj.properties.pop(old, None)
+                history.rename(obj, old, new)
             store.reindex()
 
     def set_search_lag(self, seconds: float) -> None:
@@ -187,8 +198,15 @@ class HubSpotState:
         return obj
 
     def update(
-        self, object_type: str, object_id: str, raw: Mapping[str, object], stamp: datetime | None = None
+        self,
+        object_type: str,
+        object_id: str,
+        raw: Mapping[str, object],
+        stamp: datetime | None = None,
+        source: str = history.API,
     ) -> HsObject:
+        """Change a record's properties; each value it changes is kept in the property's history as set by
+        `source` (HubSpot's sourceType: API for an API write, CRM_UI for a person in HubSpot)."""
         store = self.store(object_type)
         current = store.objects.get(object_id)
         if current is None:
@@ -204,7 +222,9 @@ class HubSpotState:
             while len(obj.history) > 1 and (obj.history[1][0] <= horizon or len(obj.history) > _MAX_HISTORY):
                 obj.history.pop(0)
         obj.updated_at, obj.modstamp_ms = now, _ms(now)
-        obj.properties = self._derive(store.type, obj, {**obj.properties, **values}, created=False)
+        before = obj.properties
+        obj.properties = self._derive(store.type, obj, {**before, **values}, created=False)
+        history.record(obj, before, obj.modstamp_ms, source)
         store.put(obj, new=False)
         return obj
 

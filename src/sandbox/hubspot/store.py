@@ -10,6 +10,9 @@ from datetime import datetime
 from sandbox.hubspot.properties import PropertyRegistry
 
 Props = dict[str, str | None]
+Edit = tuple[int, str, tuple[str, ...], tuple[str | None, ...], int | None]
+"""One change of property values (sandbox.hubspot.history): (epoch ms, sourceType, names changed, their
+values before, updatedByUserId)."""
 _MAX_WRITE_LOG = 200_000
 
 
@@ -24,6 +27,9 @@ class HsObject:
     history: list[tuple[int, Props]] | None = None
     """Earlier versions, kept only while a search lag may ask for them (None until then: an empty list
     per record is 5.6 MB at 100,000 deals)."""
+    edits: tuple[Edit, ...] | None = None
+    """Property changes, oldest first (None until one is made): what `propertiesWithHistory` is rebuilt from
+    (sandbox.hubspot.history)."""
 
 
 class ObjectStore:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timedelta
 
+from sandbox.hubspot import history
 from sandbox.hubspot.properties import epoch_ms, iso_millis
 from sandbox.hubspot.state import HubSpotState
-from sandbox.hubspot.store import HsObject
+from sandbox.hubspot.store import Edit, HsObject
 from sandbox.salesforce.schema import STAGE_PROBABILITY
 from sandbox.salesforce.state import Record, SalesforceState
 from sandbox.seeds.catalog import REPS, SELLER_DOMAIN
-from sandbox.seeds.model import KINDS, STAGES, WON, Story
+from sandbox.seeds.model import KINDS, OPEN_STAGE_COUNT, STAGES, WON, SeedDeal, Story
 
 INTEGRATION_USER = ("bant-sync", "Integration")
 _OWNER_BASE = 52_000_101
@@ -94,8 +95,18 @@ def load_salesforce(state: SalesforceState, story: Story, now: datetime, usernam
     return str(users[-1]["Id"])
 
 
+_HS_BANT = {
+    "budget": "bant_budget",
+    "authority": "bant_authority",
+    "need": "bant_need",
+    "timing": "bant_timing",
+}
+
+
 def load_hubspot(state: HubSpotState, story: Story) -> None:
+    """Seed the deals; a deal's `changes` become its property history (edits by its owner in HubSpot)."""
     owner_ids = [str(o["id"]) for o in state.owners]
+    user_ids = [o.get("userId") for o in state.owners]
     deals: list[HsObject] = []
     for deal in story.deals:
         num = state.new_id("deals")
@@ -116,16 +127,42 @@ def load_hubspot(state: HubSpotState, story: Story) -> None:
         }
         if deal.amount is not None:
             props["amount"] = sys.intern(str(deal.amount))
-        for name, value in (
-            ("bant_budget", deal.budget),
-            ("bant_authority", deal.authority),
-            ("bant_need", deal.need),
-            ("bant_timing", deal.timing),
-        ):
+        for field, name in _HS_BANT.items():
+            value = getattr(deal, field)
             if value is not None:
                 props[name] = value
-        deals.append(HsObject(deal_id, num, props, deal.created, deal.modified, epoch_ms(deal.modified)))
+        obj = HsObject(deal_id, num, props, deal.created, deal.modified, epoch_ms(deal.modified))
+        if deal.changes:
+            user = user_ids[deal.owner]
+            obj.edits = _hubspot_edits(deal, user if isinstance(user, int) else None)
+        deals.append(obj)
     state.insert_seed("deals", sorted(deals, key=lambda o: o.modstamp_ms))
+
+
+def _hubspot_edits(deal: SeedDeal, user_id: int | None) -> tuple[Edit, ...]:
+    """A seed deal's changes as HubSpot property edits by its owner (CRM_UI), one edit per moment: a BANT
+    field's old value, or the deal stage's (closing also flips hs_is_closed and hs_is_closed_won)."""
+    by_moment: dict[int, dict[str, str | None]] = {}
+    for change in deal.changes:
+        olds = by_moment.setdefault(epoch_ms(change.at), {})
+        if change.field != "stage":
+            olds[_HS_BANT[change.field]] = change.old
+            continue
+        old = STAGES[int(change.old)][1] if change.old is not None else None
+        new = STAGES[int(change.new)][1] if change.new is not None else None
+        if old == new:
+            continue  # two Salesforce stages share one HubSpot stage
+        olds["dealstage"] = old
+        if change.new is not None and int(change.new) >= OPEN_STAGE_COUNT:
+            olds["hs_is_closed"] = "false"
+            olds["hs_is_closed_won"] = "false"
+    return tuple(
+        history.shared(
+            (at, history.CRM_UI, tuple(sorted(olds)), tuple(olds[n] for n in sorted(olds)), user_id)
+        )
+        for at, olds in sorted(by_moment.items())
+        if olds
+    )
 
 
 def organization_record(org_id: str, now: datetime) -> Record:
