@@ -34,7 +34,9 @@ def _chunks(deal_ids: Iterable[str]) -> Iterator[list[str]]:
 
 def _state(row: Row[Any]) -> DealState:
     flagged = date.fromisoformat(row.flagged_since) if row.flagged_since else None
-    return DealState(row.deal_id, row.owner_id, row.status, row.missing, row.updated_at, flagged)
+    return DealState(
+        row.deal_id, row.owner_id, row.status, row.missing, row.updated_at, flagged, row.deal_name
+    )
 
 
 def deal_states_for(db: Database, connection: str, deal_ids: Iterable[str]) -> dict[str, DealState]:
@@ -125,3 +127,13 @@ def _clocks_from_audit(conn: Connection, connection: str, deal_ids: list[str]) -
         clocks[deal_id] = at.date()
         settled = old is None or old not in UNQUALIFIED
     return clocks
+
+
+def flagged_deals(db: Database, connection: str) -> list[DealState]:
+    """The connection's unqualified deals (the latest assessment of each), by owner (none first), then id."""
+    query = select(deal_states).where(
+        deal_states.c.connection == connection, deal_states.c.status.in_(sorted(UNQUALIFIED))
+    )
+    with db.read() as conn:
+        found = [_state(row) for row in conn.execute(query).all()]
+    return sorted(found, key=lambda s: (s.owner_id or "", s.deal_id))

@@ -14,7 +14,15 @@ from sqlalchemy import Connection, inspect, select, text, update
 
 from worker.state.engine import Database
 from worker.state.errors import SchemaVersionError, StateError
-from worker.state.schema import SCHEMA_VERSION, identities, metadata, owners, rejections, schema_version
+from worker.state.schema import (
+    SCHEMA_VERSION,
+    digest_deliveries,
+    identities,
+    metadata,
+    owners,
+    rejections,
+    schema_version,
+)
 
 Migration = Callable[[Connection, str], None]
 """One step: (connection inside the migration transaction, backend name "sqlite" | "postgresql")."""
@@ -46,7 +54,13 @@ def _v3_to_v4(conn: Connection, backend: str) -> None:
     owners.create(conn)
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(conn: Connection, backend: str) -> None:
+    """The weekly digest: each deal state's name (filled by the deal's next run) and the delivery ledger."""
+    conn.execute(text("ALTER TABLE deal_states ADD COLUMN deal_name TEXT"))
+    digest_deliveries.create(conn)
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 """Version n -> n+1 steps."""
 
 

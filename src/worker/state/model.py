@@ -157,6 +157,8 @@ class DealState:
     missing: tuple[str, ...]
     updated_at: datetime
     flagged_since: date | None = None
+    deal_name: str | None = None
+    """The deal's name when it was assessed (None in states stored before schema v5)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "updated_at", utc("updated_at", self.updated_at))

@@ -88,6 +88,7 @@ def _upsert_deal_states(db: Database, conn: Connection, connection: str, states:
             "missing": s.missing,
             "updated_at": s.updated_at,
             "flagged_since": s.flagged_since.isoformat() if s.flagged_since else None,
+            "deal_name": s.deal_name,
         }
         for s in newest.values()
     ]
@@ -101,6 +102,7 @@ def _upsert_deal_states(db: Database, conn: Connection, connection: str, states:
             "missing": excluded.missing,
             "updated_at": excluded.updated_at,
             "flagged_since": excluded.flagged_since,
+            "deal_name": excluded.deal_name,
         },
         where=deal_states.c.updated_at <= excluded.updated_at,
     )

@@ -1,4 +1,4 @@
-"""The state store's tables (schema version 4) and the column types that keep values honest.
+"""The state store's tables (schema version 5) and the column types that keep values honest.
 
 Times are stored as UTC: `timestamptz` on PostgreSQL, naive-UTC text on SQLite (which has no time zone
 type); both come back tz-aware. Tuples and counters are stored as JSON text so both backends read the same.
@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from worker.state.model import utc
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The newest schema this code writes. Bump it together with a migration in migrate.MIGRATIONS."""
 
 
@@ -150,8 +150,11 @@ deal_states = Table(
     Column("missing", StringTuple, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("flagged_since", String(10), nullable=True),
+    Column("deal_name", Text, nullable=True),
     Index("ix_deal_states_connection_status", "connection", "status"),
 )
+"""The latest assessment of each open deal. `deal_name` (schema v5) is the deal's name when it was last
+assessed, for what people read (the weekly digest); rows written before v5 have none until the next run."""
 
 task_ledger = Table(
     "task_ledger",
@@ -207,3 +210,20 @@ owners = Table(
 )
 """The CRM users who can own deals (schema v4), per connection: names and e-mails for what people read and
 for `sync --owner EMAIL`. Replaced whole by each refresh; `refreshed_at` dates the cache."""
+
+digest_deliveries = Table(
+    "digest_deliveries",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("week", String(8), primary_key=True),
+    Column("recipient", String(255), primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_digest_deliveries_connection_week", "connection", "week", "state"),
+)
+"""The weekly digest's delivery ledger (schema v5): one row per connection, ISO week (`2026-W49`),
+recipient e-mail (lower case) and channel (`email`, `slack`). `state` is `sending` (claimed, before the
+send), `sent` or `failed`; a recipient is sent a week's digest at most once per channel."""

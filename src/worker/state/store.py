@@ -10,8 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from connectors.model import Cursor, Owner
-from worker.state import deals, identities, leases, owners, progress, rejections, runs
+from worker.state import deals, digests, identities, leases, owners, progress, rejections, runs
 from worker.state import ledger as ledger_rows
+from worker.state.digests import Delivery
 from worker.state.engine import Database
 from worker.state.leases import Alive
 from worker.state.ledger import LedgerEntry, StoreLedger
@@ -127,6 +128,10 @@ class StateStore:
         """The deals holding a stored state, and their `flag_clocks`, from one read (a page's clocks)."""
         return deals.known_and_clocks(self._db, connection, deal_ids)
 
+    def flagged_deals(self, connection: str) -> list[DealState]:
+        """The connection's unqualified deals as last assessed (name, owner, missing criteria, since when)."""
+        return deals.flagged_deals(self._db, connection)
+
     def forget_deal_states(self, lease: Lease, before: datetime, deal_id: str | None = None) -> int:
         """Drop deal states not refreshed since `before` (the deals left the open set); see progress."""
         return progress.forget_deal_states(self._db, lease, before, deal_id)
@@ -204,3 +209,36 @@ class StateStore:
     def owners_refreshed_at(self, connection: str) -> datetime | None:
         """When the connection's owners were last refreshed; None when none are cached."""
         return owners.owners_refreshed_at(self._db, connection)
+
+    # the weekly digest's delivery ledger (see state.digests)
+    def claim_delivery(
+        self,
+        connection: str,
+        week: str,
+        recipient: str,
+        channel: str,
+        now: datetime,
+        *,
+        resend_uncertain: bool = False,
+    ) -> bool:
+        """Mark a digest delivery `sending` unless it was sent or is in doubt; True when the caller sends."""
+        return digests.claim(
+            self._db, connection, week, recipient, channel, now, resend_uncertain=resend_uncertain
+        )
+
+    def settle_delivery(
+        self,
+        connection: str,
+        week: str,
+        recipient: str,
+        channel: str,
+        state: str,
+        now: datetime,
+        error: str | None = None,
+    ) -> None:
+        """Record a claimed delivery as `sent`, or `failed` with its error."""
+        digests.settle(self._db, connection, week, recipient, channel, state, now, error)
+
+    def deliveries(self, connection: str, week: str) -> list[Delivery]:
+        """The digest delivery ledger of one connection's week."""
+        return digests.deliveries(self._db, connection, week)

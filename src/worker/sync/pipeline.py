@@ -320,7 +320,13 @@ class SyncRun:
         book.old_status.update((w.deal_id, by_id[w.deal_id].flags.status) for w in plan.status_writes)
         states = [
             DealState(
-                deal.id, deal.owner_id, a.status.value, a.missing, ctx.now, flagged_since=a.flagged_since
+                deal.id,
+                deal.owner_id,
+                a.status.value,
+                a.missing,
+                ctx.now,
+                flagged_since=a.flagged_since,
+                deal_name=deal.name,
             )
             for deal, a in zip(deals, assessments, strict=True)
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import Connection, inspect, text
 from connectors.model import Owner
 from worker.state import (
     SCHEMA_VERSION,
+    DealState,
     LeaseHeldError,
     RunRecord,
     SchemaVersionError,
@@ -45,6 +47,7 @@ def test_first_open_creates_the_schema_at_the_current_version(target: Target) ->
             "deal_states",
             "task_ledger",
             "owners",
+            "digest_deliveries",
         } <= tables
     finally:
         db.close()
@@ -126,6 +129,7 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
     db = _db(target)
     try:
         with db.write() as conn:
+            _to_version_4(conn)
             for table in ("rejections", "identities", "owners"):
                 conn.execute(text(f"DROP TABLE {table}"))
             for table, column in (
@@ -143,7 +147,7 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
             )
             conn.execute(text("UPDATE schema_version SET version = 1"))
         assert ensure_schema(db) == 1
-        assert current_version(db) == SCHEMA_VERSION == 4
+        assert current_version(db) == SCHEMA_VERSION == 5
         with db.read() as conn:
             inspector = inspect(conn)
             assert {"rejections", "identities"} <= set(inspector.get_table_names())
@@ -154,6 +158,12 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
             assert kept.scalar() == "t1"
     finally:
         db.close()
+
+
+def _to_version_4(conn: Connection) -> None:
+    """Take a current store's tables back to version 4: no digest ledger, no deal names."""
+    conn.execute(text("DROP TABLE digest_deliveries"))
+    conn.execute(text("ALTER TABLE deal_states DROP COLUMN deal_name"))
 
 
 LEASE_HOLDER_COLUMNS = ("holder_host", "holder_pid", "holder_namespace", "holder_instance", "heartbeat_at")
@@ -171,6 +181,7 @@ def test_a_version_2_store_is_migrated_to_version_3_keeping_its_lease(target: Ta
     db = _db(target)
     try:
         with db.write() as conn:
+            _to_version_4(conn)
             _drop_lease_holder_columns(conn)
             conn.execute(text("DROP TABLE owners"))
             expires = T0 + timedelta(minutes=15)
@@ -208,10 +219,11 @@ def test_a_version_3_store_is_migrated_to_version_4_with_an_empty_owners_cache(t
     db = _db(target)
     try:
         with db.write() as conn:
+            _to_version_4(conn)
             conn.execute(text("DROP TABLE owners"))
             conn.execute(text("UPDATE schema_version SET version = 3"))
         assert ensure_schema(db) == 3
-        assert current_version(db) == SCHEMA_VERSION == 4
+        assert current_version(db) == SCHEMA_VERSION == 5
         with db.read() as conn:
             assert "owners" in set(inspect(conn).get_table_names())
     finally:
@@ -222,5 +234,39 @@ def test_a_version_3_store_is_migrated_to_version_4_with_an_empty_owners_cache(t
         assert store.get_run("r1") is not None
         store.replace_owners("sf", [Owner("005A", "Ann Lee", "ann@x.io", None, True)], T0)
         assert [o.name for o in store.owners("sf")] == ["Ann Lee"]
+    finally:
+        store.close()
+
+
+def test_a_version_4_store_is_migrated_to_version_5_keeping_its_deal_states(target: Target) -> None:
+    """A version 4 store gains the digest delivery ledger (empty) and a deal name on each deal state: the
+    states it held stay, without a name until their deal's next run writes one."""
+    store = target.open()
+    lease = store.acquire_lease("sf", "r1", T0, timedelta(minutes=5))
+    store.start_run(RunRecord("r1", "sf", "cli", "full", T0))
+    store.checkpoint(lease, None, [], [DealState("006A", "005A", "needs_qualification", ("budget",), T0)], {})
+    store.close()
+    db = _db(target)
+    try:
+        with db.write() as conn:
+            _to_version_4(conn)
+            conn.execute(text("UPDATE schema_version SET version = 4"))
+        assert ensure_schema(db) == 4
+        assert current_version(db) == SCHEMA_VERSION == 5
+        with db.read() as conn:
+            inspector = inspect(conn)
+            assert "digest_deliveries" in set(inspector.get_table_names())
+            assert "deal_name" in {c["name"] for c in inspector.get_columns("deal_states")}
+    finally:
+        db.close()
+    store = target.open()
+    try:
+        [kept] = store.flagged_deals("sf")
+        assert (kept.deal_id, kept.missing, kept.deal_name) == ("006A", ("budget",), None)
+        assert store.deliveries("sf", "2025-W10") == []
+        lease = store.acquire_lease("sf", "r2", T0 + timedelta(minutes=10), timedelta(minutes=5))
+        named = DealState("006A", "005A", "needs_qualification", ("budget",), T0 + timedelta(minutes=10))
+        store.checkpoint(lease, None, [], [replace(named, deal_name="Acme renewal")], {})
+        assert [d.deal_name for d in store.flagged_deals("sf")] == ["Acme renewal"]
     finally:
         store.close()
