@@ -14,6 +14,7 @@ from connectors.errors import ConfigurationError, SchemaDriftError
 from connectors.fieldtable import DECODE_ERRORS, UnreadableValue
 from connectors.hubspot.auth import token_source
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
+from connectors.hubspot.history import CREATED, WON, HistoryRead, closed_deals
 from connectors.hubspot.mapping import deal_table, parse_datetime, status_properties, to_deal
 from connectors.hubspot.owners import read_owners
 from connectors.hubspot.preflight import preflight
@@ -35,14 +36,16 @@ from connectors.hubspot.pull import (
     search_body,
 )
 from connectors.hubspot.ratelimit import OTHER, SEARCH, RateLimiter
-from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.settings import DEFAULT_PROPERTIES, INPUT_KEYS, HubSpotSettings
 from connectors.hubspot.setup import setup
 from connectors.hubspot.tasks import TaskWriter
 from connectors.hubspot.write import batch_update
 from connectors.model import (
     Capabilities,
+    ClosedDeal,
     CrmTask,
     Cursor,
+    HistoryWindow,
     OutcomeKind,
     Owner,
     Page,
@@ -85,6 +88,7 @@ class HubSpotConnector:
         )
         self.tasks = TaskWriter(self.client, settings.task_key_property)
         self._portal_id: str | None = None
+        self._ui_domain: str | None = None
         self.last_sweep: Sweeper | None = None
         self._properties = sorted(set(self._mapping.values()))
         self._open_filter = {"propertyName": self._mapping["is_closed"], "operator": "NEQ", "value": "true"}
@@ -99,12 +103,61 @@ class HubSpotConnector:
             self._portal_id = self._read_portal_id()
 
     def _read_portal_id(self) -> str:
-        """The portal's id (Account Information API; any token of the portal may read it)."""
+        """The portal's id (Account Information API; any token of the portal may read it), and the host of
+        its HubSpot app (`uiDomain`: app.hubspot.com, or app-eu1.hubspot.com in the EU data centre)."""
         details = self.client.call_json("other", "account_info", "details")
         portal = details.get("portalId")
         if portal is None:
             raise ConfigurationError("HubSpot's account details carry no portalId; check the access token")
+        ui_domain = details.get("uiDomain")
+        self._ui_domain = str(ui_domain) if ui_domain else None
         return str(portal)
+
+    def record_url(self, deal_id: str) -> str:
+        """The deal's page in HubSpot (`/contacts/<portal id>/record/0-3/<deal id>`), on the portal's own app
+        host: the account details' `uiDomain`, else app-eu1.hubspot.com when the connection's `host` is the
+        EU data centre's API (api-eu1.hubapi.com), else app.hubspot.com. Known after preflight."""
+        if self._portal_id is None:
+            self._portal_id = self._read_portal_id()
+        host = ui_host(self._ui_domain, self.settings.host)
+        return f"https://{host}/contacts/{self._portal_id}/record/0-3/{deal_id}"
+
+    def closed_deals(self, window: HistoryWindow) -> Iterator[list[ClosedDeal]]:
+        """The deals closed in the window with their criteria as they were at the entry point, 50 a batch:
+        closed-deal searches (200 a page), then `batch/read` with property history (50 a call)
+        (connectors/hubspot/history.py). Budget: ceil(N/200) searches + ceil(N/50) reads."""
+        mapping = self._mapping
+        criteria = (*INPUT_KEYS, *(k for k in mapping if k not in DEFAULT_PROPERTIES))
+        history = HistoryRead(self._table, mapping, criteria)
+        closed = {"propertyName": mapping["is_closed"], "operator": "EQ", "value": "true"}
+        close_name = mapping["close_date"]
+        wanted = sorted({*self._properties, CREATED, WON})
+
+        def search(window_: Window) -> Result:
+            body = search_body(
+                window_, [closed], ["hs_object_id", close_name], self.settings.page_size, close_name
+            )
+            response = self.client.call_json(SEARCH, "deals_search", "do_search", body, expect="results")
+            return Result(_records(response), _next_after(response) is not None)
+
+        def read(ids: Sequence[str]) -> list[dict[str, Any]]:
+            body = {
+                "inputs": [{"id": deal_id} for deal_id in ids],
+                "properties": wanted,
+                "propertiesWithHistory": history.history_names,
+            }
+            response = self.client.call_json(
+                OTHER, "deals_batch", "read", body, archived="false", expect="results"
+            )
+            results: list[dict[str, Any]] = list(response.get("results") or [])
+            require_properties(
+                [Record(str(r["id"]), dict(r.get("properties") or {})) for r in results],
+                self._properties,
+                mapping,
+            )
+            return results
+
+        return closed_deals(search, read, history, window, self.settings.page_size)
 
     @property
     def identity(self) -> str:
@@ -327,6 +380,14 @@ class HubSpotConnector:
 
     def close(self) -> None:
         self.client.close()
+
+
+def ui_host(ui_domain: str | None, api_host: str) -> str:
+    """The HubSpot app's host for record links: the portal's `uiDomain` when HubSpot gave one, else by the
+    API host the connection uses (EU data centre: api-eu1.hubapi.com -> app-eu1.hubspot.com)."""
+    if ui_domain:
+        return ui_domain
+    return "app-eu1.hubspot.com" if "-eu1." in api_host else "app.hubspot.com"
 
 
 def _later(a: Cursor | None, b: Cursor | None) -> Cursor | None:
