@@ -35,6 +35,7 @@ def test_write_report_writes_every_file(tmp_path: Path) -> None:
     files = write_report(_report(), tmp_path / "out")
     assert files.html.read_text(encoding="utf-8").count("data:image/png;base64,") == 2
     assert [p.name for p in files.charts] == ["pocs-win-rates.png", "deals-win-rates.png"]
+    assert files.json.name == "report.json"
     assert all(p.read_bytes().startswith(PNG) for p in files.charts)
     with files.csv.open(encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
@@ -50,7 +51,7 @@ def test_write_report_writes_every_file(tmp_path: Path) -> None:
 
 def test_the_page_says_what_the_numbers_mean_and_escapes_crm_text() -> None:
     """Cohort names can come from the CRM: the template escapes them."""
-    page = render_html(_report("<script>alert(1)</script>"), [PNG, PNG])
+    page = render_html(_report("<script>alert(1)</script>"), {"pocs-win-rates": PNG, "deals-win-rates": PNG})
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert "80%" in page and "16" in page and "Fisher" in page and "unlikely to be chance" in page
     assert "values at close (no field history)" in page

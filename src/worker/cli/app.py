@@ -22,10 +22,12 @@ from sandbox import cli as sandbox_cli
 from worker import exit_codes
 from worker.cli import check as check_cmd
 from worker.cli import demo as demo_cmd
+from worker.cli import report as report_cmd
 from worker.cli import serve as serve_cmd
 from worker.cli import status as status_cmd
 from worker.cli import sync as sync_cmd
 from worker.cli import unlock as unlock_cmd
+from worker.cli.arguments import parse_day
 from worker.cli.evaluate import run_evaluate
 from worker.config.frameworks import load_framework
 from worker.config.loader import load_settings
@@ -59,13 +61,6 @@ def today_in(settings: Settings) -> date:
     return datetime.now(zone).date()
 
 
-def _parse_day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
-
-
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     framework = load_framework(args.framework or settings.rules.framework, settings.config_dir)
     today = args.today or today_in(settings)
@@ -91,7 +86,7 @@ def _add_evaluate(
     parser.add_argument(
         "--framework", metavar="NAME|PATH", help="framework name or .toml path (default: bant)"
     )
-    parser.add_argument("--today", type=_parse_day, metavar="YYYY-MM-DD", help="assess as of this date")
+    parser.add_argument("--today", type=parse_day, metavar="YYYY-MM-DD", help="assess as of this date")
     parser.add_argument(
         "--format", choices=("table", "jsonl", "csv"), default="table", help="output format (default: table)"
     )
@@ -133,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     unlock_cmd.add_parser(subparsers, common)
     demo_cmd.add_parser(subparsers, common)
     serve_cmd.add_parser(subparsers, common)
+    report_cmd.add_parser(subparsers, common)
     _add_sandbox(subparsers, common)
     return parser
 

@@ -14,16 +14,20 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from rules import Status
 from sandbox import People, Sandbox, SandboxOptions, TaskInfo
 from worker import exit_codes
+from worker.cli.report import DEFAULT_DAYS
 from worker.cli.status import run_setup
 from worker.config.loader import load_settings
 from worker.config.settings import Settings
 from worker.logging_setup import configure_logging
+from worker.report.build import ReportRequest, build_report
+from worker.report.render import summary_lines, write_report
 from worker.service import Worker
 from worker.sync.run_model import RunRequest, RunSummary
 
@@ -178,12 +182,31 @@ def promise_report(out: TextIO, people: People) -> bool:
     return holds
 
 
+def outcome_report(out: TextIO, worker: Worker, crm: str, directory: Path) -> bool:
+    """The closed history judged at POC start: the cohort table, and the HTML report written to disk."""
+    today = worker.today()
+    framework_name = worker.settings.connection(crm).framework
+    request = ReportRequest(crm, today - timedelta(days=DEFAULT_DAYS), today, framework_name)
+    connector = worker.connector(crm)
+    try:
+        connector.preflight()
+        report = build_report(request, connector, worker.framework(crm), worker.store, worker.clock)
+    finally:
+        connector.close()
+    files = write_report(report, directory)
+    out.write(f"\n== {crm}: does qualifying pay off? (bant-sync report) ==\n")
+    out.write("\n".join(summary_lines(report)) + "\n")
+    out.write(f"  report with charts: {files.html.resolve()}\n")
+    pocs = report.sections[0].comparison
+    return (pocs.first.won, pocs.first.closed, pocs.second.won, pocs.second.closed) == (16, 20, 3, 65)
+
+
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     out = sys.stdout
     if not args.log_level:
         configure_logging("warning", args.log_format or "auto")
     out.write("Starting the sandbox CRM (Salesforce + HubSpot stand-in) with the track-selling story…\n")
-    out.write("The story: 65 POCs signed without BANT, 1 converted; 20 qualified POCs, 16 closed.\n")
+    out.write("The story: 65 POCs signed without BANT, 3 won; 20 qualified POCs, 16 won.\n")
     ok = True
     with (
         tempfile.TemporaryDirectory(prefix="bant-sync-demo-") as tmp,
@@ -213,6 +236,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                 sweep = worker.run(RunRequest(crm, mode="full", trigger="demo"))
                 ok = sweep_report(out, people, scene, sweep) and ok
                 ok = promise_report(out, people) and ok
+            for crm in ("salesforce", "hubspot"):
+                ok = outcome_report(out, worker, crm, Path(args.report_dir) / crm) and ok
         finally:
             worker.close()
     out.write(
@@ -234,8 +259,16 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
             "against Salesforce and HubSpot, show what was flagged, then run again to show nothing is "
             "rewritten or duplicated. Then reps delete a task, mark one done without BANT, fill in BANT "
             "on a flagged POC and type TBC into a qualified deal's budget, and a full sweep repairs it "
-            "all: exactly one open task per unqualified deal (exit 1 if that does not hold)."
+            "all: exactly one open task per unqualified deal (exit 1 if that does not hold). Last, the "
+            "outcome report reads the closed POCs' field history and compares the win rates of POCs "
+            "qualified when they started with the rest, and writes it as HTML with charts."
         ),
     )
     parser.add_argument("--seed-value", type=int, default=7, help="seed of the sandbox data (default 7)")
+    parser.add_argument(
+        "--report-dir",
+        default="build/demo-report",
+        metavar="DIR",
+        help="where the outcome reports are written, one folder per CRM (default build/demo-report)",
+    )
     parser.set_defaults(handler=run_demo)

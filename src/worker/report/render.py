@@ -3,9 +3,11 @@ and JSON.
 
 Charts are drawn with matplotlib (the Agg backend: no display, the same pixels everywhere) and embedded in
 the HTML as data URIs, so the page opens from disk, mails as one file and prints cleanly (print CSS keeps
-each chart and table whole on a page). The page is a Jinja2 template with autoescaping on, because cohort
-and owner names come from the CRM. The first chart is the one the product exists for: the win rate of POCs
-qualified at entry against those that were not, each bar with its 95% interval.
+each chart and table whole on a page). After the win rates come the open pipeline's compliance as a heat
+map (owners down, criteria across, the share of their open deals missing each: the gaps stand out without
+reading a number) and its weekly trend as lines. The page is a Jinja2 template with autoescaping on,
+because cohort and owner names come from the CRM. The first chart is the one the product exists for: the
+win rate of POCs qualified at entry against those that were not, each bar with its 95% interval.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,30 +28,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader
 
-from worker.report.cohorts import Comparison, WinRate
+from worker.report.cohorts import WinRate
+from worker.report.model import CohortSection, Compliance, ComplianceRow, OutcomeReport
 
 BAR_COLOURS = ("#1b7f3b", "#b3261e")
 """Qualified (green) and unqualified (red): the first cohort of a comparison, then the second."""
-
-
-@dataclass(frozen=True, slots=True)
-class CohortSection:
-    """One comparison of the report: its title, the two cohorts, and where their statuses came from."""
-
-    key: str
-    title: str
-    comparison: Comparison
-    source: str
-    """How each deal's status at entry was known ("field history", or "values at close: no history")."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutcomeReport:
-    connection: str
-    since: date
-    until: date
-    framework: str
-    sections: tuple[CohortSection, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +75,92 @@ def win_rate_chart(section: CohortSection) -> bytes:
         axes.set_ylabel("win rate (%), with 95% interval")
         axes.set_title(section.title, fontsize=12)
         axes.spines[["top", "right"]].set_visible(False)
-        buffer = io.BytesIO()
-        figure.tight_layout()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return _png(figure)
     finally:
         plt.close(figure)
 
 
+def compliance_chart(compliance: Compliance, limit: int = 25) -> bytes | None:
+    """Owners down (the least compliant first, at most `limit`), criteria across, each cell the share of the
+    owner's open deals missing that criterion; PNG bytes, None without open deals."""
+    rows = [r for r in compliance.by_owner if r.open_deals][:limit]
+    if not rows:
+        return None
+    labels = [label for _, label in compliance.criteria]
+    shares = [[(r.share(name) or 0.0) * 100 for name, _ in compliance.criteria] for r in rows]
+    height = 1.6 + 0.38 * len(rows)
+    figure, axes = plt.subplots(figsize=(6.4 + 0.4 * max(0, len(labels) - 4), height), dpi=120)
+    try:
+        image = axes.imshow(shares, cmap="Reds", vmin=0, vmax=100, aspect="auto")
+        axes.set_xticks(range(len(labels)), labels)
+        axes.set_yticks(range(len(rows)), [f"{r.group} ({r.open_deals})" for r in rows])
+        axes.xaxis.tick_top()
+        for y, line in enumerate(shares):
+            for x, value in enumerate(line):
+                colour = "white" if value >= 55 else "#222222"
+                axes.text(x, y, f"{value:.0f}%", ha="center", va="center", fontsize=9, color=colour)
+        figure.colorbar(image, ax=axes, label="open deals missing it (%)", shrink=0.8)
+        axes.set_title("Open deals missing each criterion, by owner (open deals)", fontsize=11, pad=28)
+        return _png(figure)
+    finally:
+        plt.close(figure)
+
+
+def trend_chart(compliance: Compliance) -> bytes | None:
+    """One line per criterion (share of open deals missing it) and a thick one for unqualified deals,
+    week by week; PNG bytes, None with fewer than two weeks that had open deals."""
+    points = [p for p in compliance.trend if p.open_deals]
+    if len(points) < 2:
+        return None
+    weeks = list(range(len(points)))
+    figure, axes = plt.subplots(figsize=(6.4, 3.6), dpi=120)
+    try:
+        axes.plot(
+            weeks,
+            [p.unqualified / p.open_deals * 100 for p in points],
+            color=BAR_COLOURS[1],
+            lw=2.6,
+            label="unqualified",
+        )
+        for name, label in compliance.criteria:
+            shares = [dict(p.missing)[name] / p.open_deals * 100 for p in points]
+            axes.plot(weeks, shares, lw=1.2, label=label)
+        axes.set_ylim(0, 100)
+        axes.set_ylabel("share of open deals (%)")
+        axes.set_title("Open pipeline, week by week", fontsize=11)
+        axes.legend(fontsize=8, frameon=False, ncol=3)
+        axes.spines[["top", "right"]].set_visible(False)
+        step = max(1, len(points) // 8)
+        axes.set_xticks(weeks[::step], [p.week_ending.strftime("%d %b %y") for p in points[::step]])
+        axes.set_xlabel("week ending")
+        figure.autofmt_xdate()
+        return _png(figure)
+    finally:
+        plt.close(figure)
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def charts(report: OutcomeReport) -> dict[str, bytes]:
+    """Every chart of the report by file stem, the win rates first."""
+    drawn = {f"{section.key}-win-rates": win_rate_chart(section) for section in report.sections}
+    if report.compliance is not None:
+        for stem, png in (
+            ("compliance-by-owner", compliance_chart(report.compliance)),
+            ("compliance-trend", trend_chart(report.compliance)),
+        ):
+            if png is not None:
+                drawn[stem] = png
+    return drawn
+
+
 def rows(report: OutcomeReport) -> list[dict[str, Any]]:
-    """One row per cohort of every section: the table behind the charts, as CSV and JSON carry it."""
+    """One row per cohort of every section: the table behind the win-rate charts."""
     out: list[dict[str, Any]] = []
     for section in report.sections:
         result = section.comparison
@@ -125,6 +183,93 @@ def rows(report: OutcomeReport) -> list[dict[str, Any]]:
     return out
 
 
+def compliance_rows(
+    rows_: Sequence[ComplianceRow], criteria: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Owners' (or teams') compliance as flat rows: counts and, per criterion, the share missing it."""
+    out = []
+    for row in rows_:
+        item: dict[str, Any] = {
+            "group": row.group,
+            "email": row.email,
+            "open_deals": row.open_deals,
+            "unqualified": row.unqualified,
+            "unqualified_share": row.unqualified_share,
+        }
+        for name, _ in criteria:
+            item[f"missing_{name}"] = dict(row.missing).get(name, 0)
+            item[f"missing_{name}_share"] = row.share(name)
+        out.append(item)
+    return out
+
+
+def report_json(report: OutcomeReport) -> dict[str, Any]:
+    """The whole report as one JSON document (what `report --format json` prints and report.json holds)."""
+    body: dict[str, Any] = {
+        "connection": report.connection,
+        "since": report.since.isoformat(),
+        "until": report.until.isoformat(),
+        "framework": report.framework,
+        "closed_deals": report.closed_deals,
+        "not_entered": report.not_entered,
+        "api_calls": report.api_calls,
+        "cohorts": rows(report),
+        "notes": list(report.notes),
+    }
+    compliance = report.compliance
+    if compliance is not None:
+        body["compliance"] = {
+            "criteria": [{"name": n, "label": label} for n, label in compliance.criteria],
+            "by_owner": compliance_rows(compliance.by_owner, compliance.criteria),
+            "by_team": compliance_rows(compliance.by_team, compliance.criteria),
+            "trend": [
+                {
+                    "week_ending": p.week_ending.isoformat(),
+                    "open_deals": p.open_deals,
+                    "unqualified": p.unqualified,
+                    "missing": dict(p.missing),
+                }
+                for p in compliance.trend
+            ],
+            "follow_through": asdict(compliance.follow_through) if compliance.follow_through else None,
+        }
+    return body
+
+
+def _csv(table: Sequence[Mapping[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(table[0]) if table else ["section"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    return buffer.getvalue()
+
+
+def cohort_csv(report: OutcomeReport) -> str:
+    return _csv(rows(report))
+
+
+def summary_lines(report: OutcomeReport) -> list[str]:
+    """What a terminal shows: each cohort's win rate with its interval, and the test's verdict."""
+    lines = [
+        f"{report.connection}: {report.closed_deals:,} deals closed {report.since} to {report.until} "
+        f"(framework {report.framework}, {report.api_calls:,} API calls)"
+    ]
+    for section in report.sections:
+        result = section.comparison
+        lines.append(f"  {section.title}  [status at entry from {section.source}]")
+        for cohort in (result.first, result.second):
+            interval = f"{_percent(cohort.low)}–{_percent(cohort.high)}" if cohort.rate is not None else "–"
+            lines.append(
+                f"    {cohort.cohort:<22} {cohort.closed:>6} closed {cohort.won:>6} won  "
+                f"win rate {_percent(cohort.rate):>4} (95% {interval})"
+            )
+        if result.p_value is not None:
+            difference = _percent(result.difference)
+            lines.append(f"    difference {difference} points, Fisher's exact p = {result.p_value:.2g}")
+    lines.extend(f"  note: {note}" for note in report.notes)
+    return lines
+
+
 def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("worker.report", "templates"),
@@ -134,16 +279,21 @@ def _environment() -> Environment:
     )
 
 
-def render_html(report: OutcomeReport, charts: Sequence[bytes]) -> str:
+def render_html(report: OutcomeReport, drawn: Mapping[str, bytes]) -> str:
     """The self-contained page: every chart inlined as a PNG data URI."""
     template = _environment().get_template("report.html.j2")
-    inlined = [base64.b64encode(png).decode("ascii") for png in charts]
+    inlined = {stem: base64.b64encode(png).decode("ascii") for stem, png in drawn.items()}
     return template.render(
         report=report,
-        sections=list(zip(report.sections, inlined, strict=True)),
+        charts=inlined,
         percent=_percent,
         cohorts=_cohorts,
+        share=_share,
     )
+
+
+def _share(row: ComplianceRow, criterion: str) -> str:
+    return _percent(row.share(criterion))
 
 
 def _cohorts(section: CohortSection) -> tuple[WinRate, WinRate]:
@@ -151,30 +301,22 @@ def _cohorts(section: CohortSection) -> tuple[WinRate, WinRate]:
 
 
 def write_report(report: OutcomeReport, directory: Path) -> ReportFiles:
-    """Write the report into `directory` (created if missing): report.html, one PNG per section,
-    cohorts.csv and cohorts.json. Returns their paths."""
+    """Write the report into `directory` (created if missing): report.html, one PNG per chart, cohorts.csv,
+    compliance.csv and report.json. Returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
-    charts = [win_rate_chart(section) for section in report.sections]
+    drawn = charts(report)
     chart_paths = []
-    for section, png in zip(report.sections, charts, strict=True):
-        path = directory / f"{section.key}-win-rates.png"
+    for stem, png in drawn.items():
+        path = directory / f"{stem}.png"
         path.write_bytes(png)
         chart_paths.append(path)
     html = directory / "report.html"
-    html.write_text(render_html(report, charts), encoding="utf-8")
-    table = rows(report)
+    html.write_text(render_html(report, drawn), encoding="utf-8")
     csv_path = directory / "cohorts.csv"
-    with csv_path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(table[0]) if table else ["section"])
-        writer.writeheader()
-        writer.writerows(table)
-    json_path = directory / "cohorts.json"
-    body = {
-        "connection": report.connection,
-        "since": report.since.isoformat(),
-        "until": report.until.isoformat(),
-        "framework": report.framework,
-        "cohorts": table,
-    }
-    json_path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    csv_path.write_text(cohort_csv(report), encoding="utf-8")
+    if report.compliance is not None:
+        table = compliance_rows(report.compliance.by_owner, report.compliance.criteria)
+        (directory / "compliance.csv").write_text(_csv(table), encoding="utf-8")
+    json_path = directory / "report.json"
+    json_path.write_text(json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8")
     return ReportFiles(html, tuple(chart_paths), csv_path, json_path)

@@ -1,0 +1,121 @@
+"""Gathering an outcome report: the CRM's closed deals with their history, bant-sync's own verdicts and audit
+log, and the owners' names, turned into an OutcomeReport. The only part of `report` that does I/O.
+
+The closed deals are read batch by batch and judged as they arrive, so a report over 100,000 closed deals
+holds one batch of CRM records at a time, not all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+import structlog
+
+from connectors.errors import ConnectorError
+from connectors.model import HistoryWindow, Owner
+from connectors.protocol import Connector
+from rules import Framework
+from worker.report import compliance, outcomes
+from worker.report.model import Compliance, Judged, OutcomeReport, Source
+from worker.state import StateStore
+from worker.sync.owners import is_stale, refresh_owners
+
+log = structlog.get_logger()
+
+Progress = Callable[[int], None]
+"""Told the number of closed deals read so far, after each batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    connection: str
+    since: date
+    until: date
+    framework_name: str
+    entry_stage: str | None = None
+
+
+def build_report(
+    request: ReportRequest,
+    connector: Connector,
+    framework: Framework,
+    store: StateStore,
+    clock: Callable[[], datetime],
+    progress: Progress | None = None,
+) -> OutcomeReport:
+    """Read, judge and summarise; the connector must have passed preflight."""
+    end = datetime.combine(request.until, time.max, UTC)
+    audit = list(store.audit_until(request.connection, end))
+    judged: list[Judged] = []
+    closed_total = not_entered = 0
+    window = HistoryWindow(request.since, request.until, request.entry_stage)
+    for batch in connector.closed_deals(window):
+        moments = {c.deal.id: c.entered_at for c in batch if c.fallback_fields and c.entered_at}
+        audited = compliance.status_at(audit, moments) if moments else {}
+        judged.extend(outcomes.judge_all(batch, framework, audited))
+        closed_total += len(batch)
+        not_entered += sum(c.entered_at is None for c in batch)
+        if progress is not None:
+            progress(closed_total)
+    owners = _owners(store, request.connection, connector, clock)
+    states = store.current_states(request.connection)
+    criteria = tuple((c.name, c.label) for c in framework.criteria)
+    names = [name for name, _ in criteria]
+    open_now = [s.deal_id for s in states]
+    report_compliance = Compliance(
+        criteria=criteria,
+        by_owner=tuple(compliance.by_owner(states, owners, names)),
+        by_team=tuple(compliance.by_team(states, owners, names)),
+        trend=tuple(compliance.trend(audit, open_now, judged, names, request.since, request.until)),
+        follow_through=compliance.follow_through(audit, judged, open_now, request.since, request.until),
+    )
+    return OutcomeReport(
+        connection=request.connection,
+        since=request.since,
+        until=request.until,
+        framework=request.framework_name,
+        sections=outcomes.cohorts(judged),
+        compliance=report_compliance,
+        closed_deals=closed_total,
+        not_entered=not_entered,
+        api_calls=connector.api_calls,
+        notes=_notes(judged, request, not_entered),
+    )
+
+
+def _owners(
+    store: StateStore, connection: str, connector: Connector, clock: Callable[[], datetime]
+) -> list[Owner]:
+    """The cached owners, read again from the CRM when the cache is empty or a day old (names are a
+    convenience: a CRM that will not say leaves ids in their place)."""
+    if not is_stale(store, connection, clock()):
+        return store.owners(connection)
+    try:
+        found = refresh_owners(store, connection, connector, clock)
+    except ConnectorError as exc:
+        log.warning("owners not read; the report shows ids", error=str(exc))
+        found = None
+    return found if found is not None else store.owners(connection)
+
+
+def _notes(judged: list[Judged], request: ReportRequest, not_entered: int) -> tuple[str, ...]:
+    notes = []
+    at_close = sum(j.source == Source.AT_CLOSE for j in judged)
+    if at_close:
+        notes.append(
+            f"{at_close} closed deal(s) had no field history for a criterion: their values at close stand "
+            "in for their values at entry. Turn on field history tracking for the BANT fields (Salesforce: "
+            "Object Manager > Opportunity > Fields & Relationships > Set History Tracking) to judge them at "
+            "entry."
+        )
+    if not_entered and request.entry_stage:
+        notes.append(
+            f"{not_entered} closed deal(s) never entered the stage {request.entry_stage!r} and are in no "
+            "cohort."
+        )
+    unjudged = sum(j.qualified is None for j in judged) - not_entered
+    if unjudged > 0:
+        notes.append(f"{unjudged} closed deal(s) were out of the framework's scope at entry: in no cohort.")
+    return tuple(notes)

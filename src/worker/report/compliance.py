@@ -1,0 +1,208 @@
+"""How well the open pipeline is qualified, who it rests with, how it moves, and what flags lead to. Pure.
+
+- **Compliance**: of each owner's (and each team's) open deals, the share missing each criterion, from the
+  latest verdicts bant-sync holds (`deal_states`). A team is a manager and the people who report to them
+  (Salesforce `User.ManagerId`); owners without a manager make up "no manager".
+- **Trend**: the same shares week by week, replayed from the audit log. The audit log records every change
+  of verdict, so a deal's verdict at a week's end is the last one logged before it. Which deals were open
+  then is known without guessing: those still open now (they have a current verdict) and those that closed
+  after that week (the closed deals read for the report); a deal that closed before the period, or was
+  deleted, drops out.
+- **Follow-through**: after a deal is flagged, how many days until it is qualified; which deals reached
+  `qualify_out`; and what became of both (won, lost, still open).
+"""
+
+from __future__ import annotations
+
+import statistics
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+
+from connectors.model import Owner
+from rules import Status
+from worker.report.model import ComplianceRow, FollowThrough, Judged, TrendPoint
+from worker.state.model import AuditRow, DealState
+
+NO_MANAGER = "no manager"
+UNKNOWN_OWNER = "no owner"
+_UNQUALIFIED = frozenset({Status.NEEDS_QUALIFICATION, Status.POC_UNQUALIFIED, Status.QUALIFY_OUT})
+
+
+def _name(owners: Mapping[str, Owner], owner_id: str | None) -> tuple[str, str | None]:
+    if owner_id is None:
+        return UNKNOWN_OWNER, None
+    owner = owners.get(owner_id)
+    return (owner.name, owner.email) if owner else (owner_id, None)
+
+
+def _row(
+    group: str, email: str | None, states: Sequence[DealState], criteria: Sequence[str]
+) -> ComplianceRow:
+    counts = dict.fromkeys(criteria, 0)
+    unqualified = 0
+    for state in states:
+        if state.status in _UNQUALIFIED:
+            unqualified += 1
+        for criterion in state.missing:
+            if criterion in counts:
+                counts[criterion] += 1
+    return ComplianceRow(group, email, len(states), unqualified, tuple(counts.items()))
+
+
+def _judged(states: Iterable[DealState]) -> list[DealState]:
+    return [s for s in states if s.status != Status.NOT_EVALUATED]
+
+
+def by_owner(
+    states: Iterable[DealState], owners: Sequence[Owner], criteria: Sequence[str]
+) -> list[ComplianceRow]:
+    """One row per owner of open deals, the least compliant (highest unqualified share) first."""
+    index = {o.id: o for o in owners}
+    grouped: dict[str | None, list[DealState]] = defaultdict(list)
+    for state in _judged(states):
+        grouped[state.owner_id].append(state)
+    rows = [_row(*_name(index, owner_id), group, criteria) for owner_id, group in grouped.items()]
+    return sorted(rows, key=lambda r: (-(r.unqualified_share or 0.0), r.group))
+
+
+def by_team(
+    states: Iterable[DealState], owners: Sequence[Owner], criteria: Sequence[str]
+) -> list[ComplianceRow]:
+    """One row per manager's team (their direct reports' open deals); the manager's name heads the row."""
+    index = {o.id: o for o in owners}
+    grouped: dict[str | None, list[DealState]] = defaultdict(list)
+    for state in _judged(states):
+        owner = index.get(state.owner_id or "")
+        grouped[owner.manager_id if owner else None].append(state)
+    rows = []
+    for manager_id, group in grouped.items():
+        name, email = _name(index, manager_id) if manager_id else (NO_MANAGER, None)
+        rows.append(_row(f"team of {name}" if manager_id else name, email, group, criteria))
+    return sorted(rows, key=lambda r: (-(r.unqualified_share or 0.0), r.group))
+
+
+def week_ends(since: date, until: date) -> list[date]:
+    """Every Sunday from the first on or after `since` up to `until`, and `until` itself if it is not one."""
+    first = since + timedelta(days=(6 - since.weekday()) % 7)
+    weeks = (until - first).days // 7 + 1 if first <= until else 0
+    days = [first + timedelta(weeks=n) for n in range(weeks)]
+    if not days or days[-1] != until:
+        days.append(until)
+    return days
+
+
+def _end_of(day: date) -> datetime:
+    return datetime.combine(day, time.max, UTC)
+
+
+def trend(
+    audit: Iterable[AuditRow],
+    open_now: Iterable[str],
+    closed: Iterable[Judged],
+    criteria: Sequence[str],
+    since: date,
+    until: date,
+) -> list[TrendPoint]:
+    """The open pipeline's qualification at the end of each week of [since, until] (see the module doc)."""
+    history: dict[str, list[AuditRow]] = defaultdict(list)
+    for row in sorted(audit, key=lambda r: r.seq):
+        history[row.deal_id].append(row)
+    still_open = set(open_now)
+    closed_on = {j.deal_id: j.closed_on for j in closed}
+    stamps = {deal: [r.at for r in rows] for deal, rows in history.items()}
+    points = []
+    for week_end in week_ends(since, until):
+        moment = _end_of(week_end)
+        counts = dict.fromkeys(criteria, 0)
+        open_deals = unqualified = 0
+        for deal_id, rows in history.items():
+            if deal_id not in still_open and closed_on.get(deal_id, date.min) <= week_end:
+                continue
+            position = bisect_right(stamps[deal_id], moment)
+            if position == 0:
+                continue
+            latest = rows[position - 1]
+            if latest.new_status == Status.NOT_EVALUATED:
+                continue
+            open_deals += 1
+            if latest.new_status in _UNQUALIFIED:
+                unqualified += 1
+                for criterion in latest.missing:
+                    if criterion in counts:
+                        counts[criterion] += 1
+        points.append(TrendPoint(week_end, open_deals, unqualified, tuple(counts.items())))
+    return points
+
+
+def follow_through(
+    audit: Iterable[AuditRow], closed: Iterable[Judged], open_now: Iterable[str], since: date, until: date
+) -> FollowThrough:
+    """Flags raised in [since, until] and what came of them; qualify_out deals and their outcome."""
+    start, end = datetime.combine(since, time.min, UTC), _end_of(until)
+    outcome = {j.deal_id: j.won for j in closed}
+    still_open = set(open_now)
+    history: dict[str, list[AuditRow]] = defaultdict(list)
+    for row in sorted(audit, key=lambda r: r.seq):
+        history[row.deal_id].append(row)
+    days: list[float] = []
+    flagged = won_flagged = lost_flagged = 0
+    out_won = out_lost = out_open = out_total = 0
+    for deal_id, rows in history.items():
+        flagged_at: datetime | None = None
+        previous_unqualified = False
+        reached_out = False
+        for row in rows:
+            unqualified = row.new_status in _UNQUALIFIED
+            if row.new_status == Status.QUALIFY_OUT and start <= row.at <= end:
+                reached_out = True
+            if unqualified and not previous_unqualified and start <= row.at <= end:
+                flagged += 1
+                flagged_at = row.at
+            elif row.new_status == Status.QUALIFIED and flagged_at is not None:
+                days.append((row.at - flagged_at).total_seconds() / 86_400)
+                flagged_at = None
+            previous_unqualified = unqualified
+        if previous_unqualified and flagged_at is not None and deal_id in outcome:
+            won_flagged += outcome[deal_id]
+            lost_flagged += not outcome[deal_id]
+        if reached_out:
+            out_total += 1
+            if deal_id in outcome:
+                out_won += outcome[deal_id]
+                out_lost += not outcome[deal_id]
+            elif deal_id in still_open:
+                out_open += 1
+    return FollowThrough(
+        flagged=flagged,
+        qualified_later=len(days),
+        median_days=statistics.median(days) if days else None,
+        p90_days=_p90(days),
+        closed_while_flagged_won=won_flagged,
+        closed_while_flagged_lost=lost_flagged,
+        qualify_out=out_total,
+        qualify_out_won=out_won,
+        qualify_out_lost=out_lost,
+        qualify_out_open=out_open,
+    )
+
+
+def _p90(days: Sequence[float]) -> float | None:
+    if len(days) < 2:
+        return days[0] if days else None
+    return statistics.quantiles(days, n=10, method="inclusive")[-1]
+
+
+def status_at(audit: Iterable[AuditRow], moments: Mapping[str, datetime]) -> dict[str, str]:
+    """For each deal in `moments`, the status bant-sync had recorded for it at or before that moment (the
+    last audit row not after it); deals with none are absent."""
+    found: dict[str, tuple[int, str]] = {}
+    for row in audit:
+        moment = moments.get(row.deal_id)
+        if moment is None or row.at > moment:
+            continue
+        best = found.get(row.deal_id)
+        if best is None or row.seq > best[0]:
+            found[row.deal_id] = (row.seq, row.new_status)
+    return {deal: status for deal, (_, status) in found.items()}
