@@ -6,11 +6,11 @@ and the pipeline decide what "now" is. Safe to share between threads; each proce
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from connectors.model import Cursor, Owner
-from worker.state import deals, digests, identities, leases, owners, progress, rejections, runs
+from worker.state import deals, digests, identities, leases, owners, progress, rejections, reporting, runs
 from worker.state import ledger as ledger_rows
 from worker.state.digests import Delivery
 from worker.state.engine import Database
@@ -209,6 +209,15 @@ class StateStore:
     def owners_refreshed_at(self, connection: str) -> datetime | None:
         """When the connection's owners were last refreshed; None when none are cached."""
         return owners.owners_refreshed_at(self._db, connection)
+
+    # the outcome report's reads
+    def current_states(self, connection: str) -> list[DealState]:
+        """The latest verdict of every open deal bant-sync knows on `connection`."""
+        return reporting.current_states(self._db, connection)
+
+    def audit_until(self, connection: str, until: datetime) -> Iterator[AuditRow]:
+        """Every audit row of `connection` at or before `until`, oldest first, streamed."""
+        return reporting.audit_until(self._db, connection, until)
 
     # the weekly digest's delivery ledger (see state.digests)
     def claim_delivery(
