@@ -71,8 +71,10 @@ def _hubspot_deals(sb: Sandbox) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
 def test_track_selling_tells_the_poc_story(sb: Sandbox, crm: str) -> None:
-    """85 open POCs (65 missing BANT, 20 qualified), >=40 open ordinary deals, and the closed history:
-    65 unqualified POCs with 3 won, 20 qualified POCs with 16 won."""
+    """85 open POCs (65 missing BANT, 20 qualified), >=40 open ordinary deals, and the closed POCs as they
+    closed: 55 unqualified with 5 won, 30 qualified with 14 won. Judged when each POC started (from field
+    history: tests/connectors/test_salesforce_history.py) they are 65 with 3 won and 20 with 16 won; 14
+    had BANT filled in during the POC and 4 had a criterion cleared, so the values at close differ."""
     deals = _salesforce_deals(sb) if crm == "salesforce" else _hubspot_deals(sb)
     today = START.date()
     open_pocs = [d for d in deals if d["poc"] and d["open"]]
@@ -84,8 +86,8 @@ def test_track_selling_tells_the_poc_story(sb: Sandbox, crm: str) -> None:
     closed = [d for d in deals if d["poc"] and not d["open"]]
     unqualified = [d for d in closed if _missing(d, today)]
     qualified = [d for d in closed if not _missing(d, today)]
-    assert (len(unqualified), sum(1 for d in unqualified if d["won"])) == (65, 3)
-    assert (len(qualified), sum(1 for d in qualified if d["won"])) == (20, 16)
+    assert (len(unqualified), sum(1 for d in unqualified if d["won"])) == (55, 5)
+    assert (len(qualified), sum(1 for d in qualified if d["won"])) == (30, 14)
 
 
 def test_both_crms_hold_the_same_story(sb: Sandbox) -> None:

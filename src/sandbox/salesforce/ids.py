@@ -16,7 +16,14 @@ _SPACE = 62**9
 _SCRAMBLE = 2654435761  # odd and prime to 31, so multiplication is a bijection modulo 62**9
 _ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-5]{3})?$")
 
-KEY_PREFIXES = {"Opportunity": "006", "Task": "00T", "User": "005", "Organization": "00D"}
+KEY_PREFIXES = {
+    "Opportunity": "006",
+    "Task": "00T",
+    "User": "005",
+    "Organization": "00D",
+    "OpportunityFieldHistory": "017",
+    "OpportunityHistory": "008",
+}
 
 
 _PAIRS = [a + b for a in _BASE62 for b in _BASE62]

@@ -25,6 +25,7 @@ from datetime import datetime
 from sandbox import soql
 from sandbox.http import Request, Response, json_response
 from sandbox.salesforce.errors import SfError
+from sandbox.salesforce.history import FIELD_DEFINITION
 from sandbox.salesforce.state import Record, SalesforceState
 from sandbox.salesforce.values import to_json
 
@@ -81,6 +82,9 @@ def _candidates(
     lookups name 200 keys among tens of thousands of tasks. Otherwise, with a SystemModstamp lower bound,
     only the tail of the (modstamp-ordered) table is handed to the engine, so an incremental query over
     100,000 records reads only what changed."""
+    if obj == FIELD_DEFINITION:
+        _require_entity_filter(query)
+        return state.field_definitions()
     probe = soql.index_probe(query, fields, state.indexed_fields(obj))
     if probe is not None:
         return state.lookup(obj, probe.field, probe.keys)
@@ -96,6 +100,23 @@ def _candidates(
         tail.append(rec)
     tail.reverse()
     return tail
+
+
+def _require_entity_filter(query: soql.Query) -> None:
+    """FieldDefinition is a view over metadata: a query must name the object (or the field) it reads, by a
+    top-level `EntityDefinitionId` or `DurableId` condition (Object Reference, "FieldDefinition": "must be
+    filtered"; the message wording is the sandbox's)."""
+    parts = query.where.parts if isinstance(query.where, soql.And) else (query.where,)
+    named = {
+        part.field.name.lower()
+        for part in parts
+        if isinstance(part, soql.Compare | soql.InList) and not isinstance(part, soql.Like)
+    }
+    if not named & {"entitydefinitionid", "durableid"}:
+        raise SfError(
+            "MALFORMED_QUERY",
+            "FieldDefinition: a query must filter on EntityDefinitionId or DurableId",
+        )
 
 
 class QueryService:

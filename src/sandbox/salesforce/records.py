@@ -7,13 +7,14 @@ from collections.abc import Mapping
 from sandbox.clock import SandboxClock
 from sandbox.faultbook import Firing
 from sandbox.http import Request, Response, empty_response, json_response
+from sandbox.salesforce import history
 from sandbox.salesforce.errors import SfError
 from sandbox.salesforce.ids import normalize_id
 from sandbox.salesforce.schema import ObjectSchema
 from sandbox.salesforce.state import Record, SalesforceState
 from sandbox.salesforce.values import to_json
 
-_READ_ONLY = frozenset({"Organization"})
+_READ_ONLY = frozenset({"Organization", *history.READ_ONLY})
 _MASTER_RECORD_TYPE = "012000000000000AAA"
 
 
@@ -36,7 +37,7 @@ def object_entry(schema: ObjectSchema, version: str) -> dict[str, object]:
         "hasSubtypes": False,
         "isInterface": False,
         "isSubtype": False,
-        "keyPrefix": schema.key_prefix,
+        "keyPrefix": schema.key_prefix or None,
         "label": schema.label,
         "labelPlural": schema.label + "s",
         "layoutable": writable,
@@ -163,6 +164,7 @@ class RecordService:
 
     def delete(self, schema: ObjectSchema, raw_id: str, firing: Firing) -> Response:
         with self._state.lock:
+            self._state.check_operation(schema, "delete")
             rid = self._existing(schema, raw_id)
             if firing.take_lock(rid):
                 raise SfError(

@@ -42,6 +42,7 @@ _SOAP = {
     "currency": "xsd:double",
     "percent": "xsd:double",
     "int": "xsd:int",
+    "anyType": "xsd:anyType",
 }
 
 
@@ -106,10 +107,11 @@ class FieldDef:
             "encrypted": False,
             "externalId": self.external_id,
             "extraTypeInfo": "plaintextarea" if self.type == "textarea" else None,
-            "filterable": self.type != "textarea",
+            "filterable": self.type not in {"textarea", "anyType"},
             "filteredLookupInfo": None,
             "formulaTreatNullNumberAsZero": False,
-            "groupable": self.type not in {"textarea", "double", "currency", "percent", "datetime"},
+            "groupable": self.type
+            not in {"textarea", "double", "currency", "percent", "datetime", "anyType"},
             "highScaleNumber": False,
             "htmlFormatted": False,
             "idLookup": self.name == "Id" or self.external_id,
@@ -163,7 +165,8 @@ class ObjectSchema:
 
     @property
     def key_prefix(self) -> str:
-        return KEY_PREFIXES[self.name]
+        """The 3-character id prefix ('' for rows without ids of their own: FieldDefinition)."""
+        return KEY_PREFIXES.get(self.name, "")
 
     def lookup(self, name: str) -> FieldDef | None:
         """Field names compare case-insensitively, as in the API."""

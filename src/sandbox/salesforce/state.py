@@ -15,6 +15,7 @@ from datetime import datetime
 from itertools import count
 
 from sandbox.clock import SandboxClock
+from sandbox.salesforce import history
 from sandbox.salesforce.errors import SfError
 from sandbox.salesforce.ids import make_id, normalize_id
 from sandbox.salesforce.keyindex import KeyIndex
@@ -39,7 +40,15 @@ class SalesforceState:
         self._clock = clock
         self.schemas: dict[str, ObjectSchema] = {
             s.name: s
-            for s in (opportunity_schema(bare), task_schema(bare), user_schema(), organization_schema())
+            for s in (
+                opportunity_schema(bare),
+                task_schema(bare),
+                user_schema(),
+                organization_schema(),
+                history.field_history_schema(),
+                history.stage_history_schema(),
+                history.field_definition_schema(),
+            )
         }
         self._tables: dict[str, dict[str, Record]] = {name: {} for name in self.schemas}
         self._counters: dict[str, int] = dict.fromkeys(self.schemas, 0)
@@ -58,6 +67,8 @@ class SalesforceState:
         self.default_owner_id: str | None = None
         self.deleted_fields: dict[tuple[str, str], tuple[FieldDef, dict[str, object]]] = {}
         """Deleted fields and their values by (object, lower-cased name), for `restore_field`."""
+        self.tracked: dict[str, set[str]] = {"Opportunity": set(history.DEFAULT_TRACKED)}
+        """Fields whose changes OpportunityFieldHistory records, by object (Set History Tracking)."""
         self._reindex_all()
 
     # ----- lookups ------------------------------------------------------------------------------------------
@@ -116,6 +127,36 @@ class SalesforceState:
             self.commit_update(schema, rid, changes)
             return dict(self._tables[schema.name][rid])
 
+    def set_history_tracking(self, obj: str, name: str, tracked: bool) -> None:
+        """An admin ticking (or clearing) a field in Set History Tracking. Rows already recorded stay, as
+        they do in Salesforce; changes from now on are recorded only while the field is tracked."""
+        with self.lock:
+            schema = self.require_schema(obj)
+            spec = schema.lookup(name)
+            if spec is None:
+                raise KeyError(f"{schema.name} has no field {name}")
+            held = self.tracked.setdefault(schema.name, set())
+            if tracked:
+                held.add(spec.name)
+            else:
+                held.discard(spec.name)
+
+    def is_tracked(self, obj: str, name: str) -> bool:
+        return name in self.tracked.get(obj, ())
+
+    def field_definitions(self) -> list[Record]:
+        """FieldDefinition rows of every object, as the schema and tracking stand now (callers hold
+        ``lock``)."""
+        entities = [s for s in self.schemas.values() if s.name not in history.READ_ONLY]
+        return history.definition_rows(entities, self.is_tracked)
+
+    def check_operation(self, schema: ObjectSchema, operation: str) -> None:
+        """History and metadata objects are read-only through the API (describe: not createable)."""
+        if schema.name in history.READ_ONLY:
+            raise SfError(
+                "INVALID_TYPE_FOR_OPERATION", f"entity type {schema.name} does not support {operation}"
+            )
+
     def delete_field(self, obj: str, name: str) -> None:
         """Schema drift: the field disappears from describe, queries and every record. Salesforce keeps a
         deleted custom field and its data for 15 days, restorable until then (Salesforce Help, "Manage
@@ -153,6 +194,10 @@ class SalesforceState:
             if spec is None:
                 raise KeyError(f"{schema.name} has no field {old}")
             renamed = FieldDef(**{**spec.__dict__, "name": new})
+            held = self.tracked.get(schema.name, set())
+            if spec.name in held:
+                held.discard(spec.name)
+                held.add(new)
             schema.fields = {
                 (new if key == spec.name else key): (renamed if key == spec.name else f)
                 for key, f in schema.fields.items()
@@ -185,6 +230,7 @@ class SalesforceState:
         return out
 
     def validate_create(self, schema: ObjectSchema, fields: Record, claimed: set[tuple[str, object]]) -> None:
+        self.check_operation(schema, "insert")
         self._check_writable(schema, fields, "createable")
         missing = [
             spec.name
@@ -200,6 +246,7 @@ class SalesforceState:
     def validate_update(
         self, schema: ObjectSchema, rid: str, fields: Record, claimed: set[tuple[str, object]]
     ) -> None:
+        self.check_operation(schema, "update")
         self._check_writable(schema, fields, "updateable")
         for name, value in fields.items():
             spec = schema.fields[name]
@@ -221,6 +268,8 @@ class SalesforceState:
         self._stamped(schema.name, now)
         self._tables[schema.name][rid] = rec
         self._index(schema.name, rec, add=True)
+        if schema.name == "Opportunity":
+            self._record_history(rec, None, now)
         return rid
 
     def commit_update(
@@ -229,6 +278,7 @@ class SalesforceState:
         table = self._tables[schema.name]
         rec = table.pop(rid)
         self._index(schema.name, rec, add=False)
+        before = dict(rec) if schema.name == "Opportunity" else None
         rec.update(fields)
         now = stamp or self._clock.now()
         rec.update(LastModifiedDate=now, SystemModstamp=now)
@@ -236,8 +286,42 @@ class SalesforceState:
         self._stamped(schema.name, now)
         table[rid] = rec
         self._index(schema.name, rec, add=True)
+        if before is not None:
+            self._record_history(rec, before, now)
+
+    def _record_history(self, rec: Record, before: Record | None, now: datetime) -> None:
+        """The history rows one Opportunity save makes (`before` None for a create): a field history row
+        per tracked field whose value changed (the 'created' row on a create, while any field is
+        tracked), and an OpportunityHistory row on a create or when a stage field changed."""
+        opportunity = str(rec["Id"])
+        schema = self.schemas["Opportunity"]
+        tracked = self.tracked.get("Opportunity", set())
+        rows: list[Record] = []
+        if before is None:
+            if tracked:
+                rows.append(history.field_row("", opportunity, "created", None, None, None, now))
+        else:
+            for name in sorted(tracked):
+                old, new = before.get(name), rec.get(name)
+                if name in schema.fields and old != new:
+                    spec = schema.fields[name]
+                    rows.append(history.field_row("", opportunity, name, spec, old, new, now))
+        for row in rows:
+            self._insert_row(history.FIELD_HISTORY, row)
+        if before is None or any(before.get(n) != rec.get(n) for n in history.STAGE_FIELDS):
+            self._insert_row(history.STAGE_HISTORY, history.stage_row("", rec, now))
+
+    def _insert_row(self, obj: str, row: Record) -> None:
+        row["Id"] = rid = self.next_id(obj)
+        row["CreatedById"] = self.default_owner_id
+        stamp = row.get("CreatedDate")
+        if isinstance(stamp, datetime):
+            self._stamped(obj, stamp)
+        self._tables[obj][rid] = row
+        self._index(obj, row, add=True)
 
     def delete(self, schema: ObjectSchema, rid: str) -> None:
+        self.check_operation(schema, "delete")
         rec = self._tables[schema.name].pop(rid)
         self._index(schema.name, rec, add=False)
 
@@ -369,7 +453,10 @@ class SalesforceState:
         self._keyed[obj] = {
             spec.name: KeyIndex(spec.name, spec.soql_type)
             for spec in fields
-            if spec.name == "Id" or spec.external_id or spec.unique
+            if spec.name == "Id"
+            or spec.external_id
+            or spec.unique
+            or spec.name in history.INDEXED.get(obj, ())
         }
         for rec in self._tables.get(obj, {}).values():
             self._index(obj, rec, add=True)

@@ -13,6 +13,7 @@ from sandbox.hubspot.properties import epoch_ms, iso_millis
 from sandbox.hubspot.state import HubSpotState
 from sandbox.hubspot.store import Edit, HsObject
 from sandbox.salesforce.schema import STAGE_PROBABILITY
+from sandbox.salesforce.seed_history import load_history
 from sandbox.salesforce.state import Record, SalesforceState
 from sandbox.seeds.catalog import REPS, SELLER_DOMAIN
 from sandbox.seeds.model import KINDS, OPEN_STAGE_COUNT, STAGES, WON, SeedDeal, Story
@@ -92,6 +93,7 @@ def load_salesforce(state: SalesforceState, story: Story, now: datetime, usernam
         )
         opportunities.append(rec)
     state.insert_seed("Opportunity", sorted(opportunities, key=lambda r: r["SystemModstamp"]))  # type: ignore[arg-type,return-value]
+    load_history(state, zip(story.deals, opportunities, strict=True))
     return str(users[-1]["Id"])
 
 
