@@ -54,7 +54,8 @@ class _Writer:
     def pick(self, options: Sequence[T]) -> T:
         return options[int(self.rng.random() * len(options))]
 
-    def qualified(self) -> Bant:
+    def qualified(self, today: date | None = None) -> Bant:
+        """BANT a rep would write on `today` (default: the story's today): timing dates lie ahead of it."""
         random_ = self.rng.random
         amount_k = self.between(4, 80) * 5
         if random_() < 0.3:
@@ -63,7 +64,7 @@ class _Writer:
             budget = f"${amount_k}k approved in {self._fiscal} {self.pick(DEPARTMENTS)} budget"
         first, last, title = self.pick(BUYERS)
         if random_() < 0.6:
-            timing = (self.today + timedelta(days=self.between(14, 180))).isoformat()
+            timing = ((today or self.today) + timedelta(days=self.between(14, 180))).isoformat()
         else:
             timing = self._timeframe
         # A few thousand distinct texts among 100,000 deals: one string each, held by every record (and
@@ -75,12 +76,14 @@ class _Writer:
             sys.intern(timing),
         )
 
-    def missing(self, pattern: int) -> Bant:
-        values = list(self.qualified())
+    def missing(self, pattern: int, today: date | None = None) -> Bant:
+        """BANT with the criteria of one missing pattern left out, as of `today` (a PAST timing before it)."""
+        values = list(self.qualified(today))
         for criterion in MISSING_PATTERNS[pattern % len(MISSING_PATTERNS)]:
             style = self.pick(MISSING_STYLES[criterion])
             if style == "PAST":
-                style = sys.intern((self.today - timedelta(days=self.between(5, 120))).isoformat())
+                past = (today or self.today) - timedelta(days=self.between(5, 120))
+                style = sys.intern(past.isoformat())
             values[_CRITERIA.index(criterion)] = style
         return values[0], values[1], values[2], values[3]
 
@@ -91,14 +94,25 @@ class _Writer:
         close = self._day(self.today + timedelta(days=self.between(10, 150)))
         return SeedDeal(name, owner, stage, kind, self._amount(kind), close, created, modified, *bant)
 
-    def closed_deal(
-        self, name: str, kind: str, won: bool, owner: int, at_entry: Bant, at_close: Bant
-    ) -> SeedDeal:
-        """A deal closed 15 to 350 days ago after 30 to 120 days open, moved through two stages on its way,
-        with each BANT field that differs between entry and close changed on one day in between."""
+    def closed_dates(self) -> tuple[date, datetime, int]:
+        """A close 15 to 350 days ago (its day, and 09:00 on it) after 30 to 120 days open."""
         close = self.today - timedelta(days=self.between(15, 350))
         closed_at = datetime.combine(close, datetime.min.time(), self.now.tzinfo) + timedelta(hours=9)
-        open_days = self.between(30, 120)
+        return close, closed_at, self.between(30, 120)
+
+    def closed_deal(
+        self,
+        name: str,
+        kind: str,
+        won: bool,
+        owner: int,
+        bant: tuple[Bant, Bant],
+        dates: tuple[date, datetime, int],
+    ) -> SeedDeal:
+        """A deal closed on `dates`, moved through two stages on its way, with each BANT field that differs
+        between entry and close (`bant`) changed on one day in between."""
+        close, closed_at, open_days = dates
+        at_entry, at_close = bant
         created = closed_at - timedelta(days=open_days, hours=9)
         modified = closed_at + timedelta(milliseconds=self.between(0, 11 * 3_600_000))
         end = WON if won else LOST
@@ -157,19 +171,21 @@ def track_selling(seed_value: int, now: datetime) -> Story:
         company, product = next(names)
         unqualified = i < 65
         won = i < 3 if unqualified else i < 65 + 16
-        at_entry = writer.missing(i) if unqualified else writer.qualified()
+        dates = writer.closed_dates()
+        entry_day = (dates[1] - timedelta(days=dates[2], hours=9)).date()
+        at_entry = writer.missing(i, entry_day) if unqualified else writer.qualified(entry_day)
         at_close = at_entry
         if i < 2 or 50 <= i < 62:
             at_close = _filled_in(at_entry, writer.qualified(), i)
         elif 70 <= i < 74:
             at_close = ("TBD", *at_entry[1:])
         name = f"{company} — {product} POC"
-        deals.append(writer.closed_deal(name, "POC", won, next(owners), at_entry, at_close))
+        deals.append(writer.closed_deal(name, "POC", won, next(owners), (at_entry, at_close), dates))
     return Story(deals=tuple(deals))
 
 
 def _filled_in(before: Bant, qualified: Bant, pattern: int) -> Bant:
-    """What a rep typed in later: each criterion that missing(pattern) left out now holds a qualified value."""
+    """What a rep typed in later: each criterion missing(pattern) left out now holds a qualified value."""
     gaps = MISSING_PATTERNS[pattern % len(MISSING_PATTERNS)]
     budget, authority, need, timing = (
         good if criterion in gaps else kept
