@@ -4,18 +4,23 @@ published OpenAPI specs (tests/specs/hubspot/, see its README).
 The scenario covers what the connector sends: setup on a bare portal (property groups and properties),
 preflight, a full sweep (search, batch updates, task creation with associations), reps' edits answered by an
 incremental run (task lookups by key, a 207 for a deleted task, task updates), a one-deal run (get by id)
-and a final full sweep.
+and a final full sweep; and the closed-deal history read (closed-deal searches, `batch/read` with
+`propertiesWithHistory`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
+from connectors.hubspot import HubSpotConnector, HubSpotSettings
+from connectors.model import HistoryWindow
+from connectors.registry import ConnectorContext
 from sandbox import Sandbox, SandboxOptions
 from sandbox.gateway import Gateway
 from sandbox.http import Request, Response
@@ -152,3 +157,45 @@ def test_a_response_off_the_spec_is_a_problem(specs: HubSpotSpecs) -> None:
     assert answer(json.dumps({**deal, "archived": False, "properties": 3}).encode()) == [
         "GET /crm/v3/objects/0-3/{dealId} 200 response: properties: fails type"
     ]
+
+
+def test_the_closed_deal_history_read_and_its_answers_match_the_specs(
+    specs: HubSpotSpecs, exchanges: list[Exchange], sb: Sandbox
+) -> None:
+    """`closed_deals`: the closed-deal searches and the `batch/read` with `propertiesWithHistory` it sends,
+    and the history the sandbox answers (a 207 for a deal deleted between the search and the read too);
+    the SDK's own history reads (get_by_id, the list) answer per the specs as well."""
+    settings = HubSpotSettings(
+        host=sb.info["hubspot"]["host"], burst_limit_per_10s=10_000, search_per_second=1_000
+    )
+    context = ConnectorContext(
+        "hs", {"access_token": sb.info["hubspot"]["access_token"]}, sb.clock.now, sb.clock.advance
+    )
+    connector = HubSpotConnector(settings, context)
+    connector.preflight()
+    today = sb.clock.now().date()
+    window = HistoryWindow(today - timedelta(days=400), today, "contractsent")
+    closed = [deal for batch in connector.closed_deals(window) for deal in batch]
+    assert len(closed) == 85
+    hs = hs_client(sb)
+    deal = closed[0].deal.id
+    hs.crm.deals.basic_api.get_by_id(deal, properties_with_history=["dealstage", "bant_budget"])
+    hs.crm.deals.basic_api.get_page(limit=60, properties_with_history=["dealstage"], archived="false")
+    requests.post(
+        hs_url(sb, "/crm/v3/objects/deals/batch/read"),
+        headers=hs_headers(sb),
+        json={
+            "inputs": [{"id": deal}, {"id": "1"}],
+            "properties": [],
+            "propertiesWithHistory": ["dealstage"],
+        },
+        timeout=10,
+    )
+    reads = [e for e in exchanges if e.path.endswith("/deals/batch/read")]
+    assert len(reads) == 3 and {e.status for e in reads} == {200, 207}
+    assert all(b"propertiesWithHistory" in e.response_body for e in reads)
+    assert b'"sourceType"' in reads[0].response_body
+    assert any(e.path.endswith("/deals/search") for e in exchanges)
+    assert any("propertiesWithHistory=" in e.query_string for e in exchanges)
+    problems = set(_problems(specs, exchanges))
+    assert problems == KNOWN_CONNECTOR_DEVIATIONS, "\n".join(sorted(problems ^ KNOWN_CONNECTOR_DEVIATIONS))
