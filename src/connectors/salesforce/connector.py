@@ -5,12 +5,25 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
+from urllib.parse import quote, urlparse
 
 from connectors.errors import ConfigurationError
-from connectors.model import Capabilities, CrmTask, Cursor, Owner, Page, RowOutcome, SetupReport, WritePlan
+from connectors.model import (
+    Capabilities,
+    ClosedDeal,
+    CrmTask,
+    Cursor,
+    HistoryWindow,
+    Owner,
+    Page,
+    RowOutcome,
+    SetupReport,
+    WritePlan,
+)
 from connectors.registry import ConnectorContext
 from connectors.request_settings import retry_policy
 from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.history import HistoryReader
 from connectors.salesforce.owners import read_owners
 from connectors.salesforce.preflight import PreflightReport, preflight
 from connectors.salesforce.pull import OpportunityReader, paginate
@@ -80,6 +93,25 @@ class SalesforceConnector:
     def owners(self) -> list[Owner]:
         """Every `User` of the org (names, e-mails, managers), one paged query."""
         return read_owners(self.client)
+
+    def closed_deals(self, window: HistoryWindow) -> Iterator[list[ClosedDeal]]:
+        """Deals closed in the window, page by page (2,000), with their criteria as they were at the entry
+        point, rebuilt from field history (connectors/salesforce/history.py; budget in docs/design.md §5)."""
+        reader = self.reader
+        assert self.report is not None
+        history = HistoryReader(
+            self.client,
+            reader,
+            self.settings.field_map,
+            self.settings.custom_fields,
+            self.report.opportunity_types,
+        )
+        return history.closed_deals(window)
+
+    def record_url(self, deal_id: str) -> str:
+        """The deal's Lightning record page on the org's own host (the authenticated instance URL)."""
+        host = urlparse(self.client.sf.base_url).netloc
+        return f"https://{host}/lightning/r/Opportunity/{quote(deal_id, safe='')}/view"
 
     def setup(self, check_only: bool = False) -> SetupReport:
         """Salesforce fields are metadata an admin deploys from config/salesforce/, not created through the
