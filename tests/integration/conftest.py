@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from sandbox import People, Sandbox, SandboxOptions, TaskInfo
 from tests.timing import FakeTime
+from worker.cli.app import main
 from worker.config.loader import load_settings
 from worker.service import Worker
 from worker.sync.run_model import RunRequest, RunSummary
@@ -117,6 +119,20 @@ class Env:
             assert f"[connections.{old}]" in text, f"{path} has no [connections.{old}] table"
             path.write_text(text.replace(f"[connections.{old}]", f"[connections.{new}]"), encoding="utf-8")
         self.restart(connection=new)
+
+
+def cli(env: Env, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`bant-sync ARGS` on the env's config: (exit code, stdout, stderr). structlog's configuration is put
+    back afterwards (the CLI's `--log-level error` filter would otherwise hide later tests' warnings from
+    their log captures), and what earlier runs logged is dropped first."""
+    saved = structlog.get_config()
+    capsys.readouterr()
+    try:
+        code = main(["--config", str(env.config), "--log-level", "error", *args])
+    finally:
+        structlog.configure(**saved)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 @contextmanager

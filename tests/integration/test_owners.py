@@ -8,14 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-import structlog
 
 from connectors.errors import TransientError
 from connectors.salesforce import SalesforceConnector
 from sandbox import FaultRule
-from tests.integration.conftest import Env
+from tests.integration.conftest import Env, cli
 from worker import exit_codes
-from worker.cli.app import main
 from worker.sync.run_model import RunSummary
 
 
@@ -89,19 +87,6 @@ def test_a_failed_owners_read_is_a_warning_and_the_run_goes_on(
     assert env.worker.store.owners(env.crm) == []
 
 
-def _cli(env: Env, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """`bant-sync ARGS` on the env's config; structlog's configuration is put back afterwards (the CLI's
-    `--log-level error` filter would otherwise hide later tests' warnings from their log captures)."""
-    saved = structlog.get_config()
-    capsys.readouterr()  # what the runs before logged
-    try:
-        code = main(["--config", str(env.config), "--log-level", "error", *args])
-    finally:
-        structlog.configure(**saved)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def _owner_with_open_deals(env: Env) -> tuple[str, str, int]:
     """(id, e-mail, open deal count) of a seeded owner holding open deals."""
     deals = [d for d in env.view.deals().values() if d["open"] and d["owner"]]
@@ -113,14 +98,14 @@ def test_sync_owner_takes_an_email_in_any_case(env: Env, capsys: pytest.CaptureF
     """An e-mail no cache knows yet: the owners are read once, then the run resyncs that owner's deals."""
     owner, email, count = _owner_with_open_deals(env)
     env.sb.reset_requests()
-    code, out, err = _cli(env, capsys, "sync", "--connection", env.crm, "--owner", email.upper(), "--json")
+    code, out, err = cli(env, capsys, "sync", "--connection", env.crm, "--owner", email.upper(), "--json")
     assert code == 0, err
     summary = json.loads(out)
     assert (summary["mode"], summary["scope"], summary["status"]) == ("owner", owner, "succeeded")
     assert summary["deals"]["read"] == count
     reads = owner_reads(env)
     assert reads >= 1
-    code, out, err = _cli(env, capsys, "sync", "--connection", env.crm, "--owner", email, "--json")
+    code, out, err = cli(env, capsys, "sync", "--connection", env.crm, "--owner", email, "--json")
     assert code == 0 and json.loads(out)["scope"] == owner, err
     assert owner_reads(env) == reads, "a cached e-mail reads no owners"
 
@@ -129,7 +114,7 @@ def test_an_unknown_owner_email_names_the_closest_one(env: Env, capsys: pytest.C
     """A mistyped e-mail: one read of the owners, then one usage message naming the close match."""
     _owner, email, _count = _owner_with_open_deals(env)
     typo = email.replace("@", "x@", 1)
-    code, out, err = _cli(env, capsys, "sync", "--connection", env.crm, "--owner", typo)
+    code, out, err = cli(env, capsys, "sync", "--connection", env.crm, "--owner", typo)
     assert code == exit_codes.USAGE
     assert "Traceback" not in out + err
     assert typo in err and f"did you mean {email.lower()!r}" in err, err
@@ -140,19 +125,19 @@ def test_status_shows_unqualified_deals_by_owner_name(env: Env, capsys: pytest.C
     """Before any full sweep status shows owner ids; after one, names (and e-mails in --json)."""
     assert env.run("incremental").status == "succeeded"
     known = seeded_owners(env)
-    code, out, _err = _cli(env, capsys, "status", "--connection", env.crm, "--json")
+    code, out, _err = cli(env, capsys, "status", "--connection", env.crm, "--json")
     rows = json.loads(out)["connections"][0]["unqualified_by_owner"]
     assert code == 0 and rows and all(r["name"] is None and r["email"] is None for r in rows)
-    code, text, _err = _cli(env, capsys, "status", "--connection", env.crm)
+    code, text, _err = cli(env, capsys, "status", "--connection", env.crm)
     assert f"unqualified by owner: {rows[0]['owner_id']} {rows[0]['unqualified']}" in text
 
     assert env.run("full").status == "succeeded"
-    code, out, _err = _cli(env, capsys, "status", "--connection", env.crm, "--json")
+    code, out, _err = cli(env, capsys, "status", "--connection", env.crm, "--json")
     named = json.loads(out)["connections"][0]["unqualified_by_owner"]
     assert [r["unqualified"] for r in named] == sorted((r["unqualified"] for r in named), reverse=True)
     for row in named:
         assert (row["name"], row["email"]) == known[row["owner_id"]]
-    code, text, _err = _cli(env, capsys, "status", "--connection", env.crm)
+    code, text, _err = cli(env, capsys, "status", "--connection", env.crm)
     top = named[0]
     assert f"unqualified by owner: {top['name']} {top['unqualified']}" in text
     assert top["owner_id"] not in text.split("unqualified by owner:")[1].splitlines()[0]
