@@ -80,13 +80,19 @@ def _closed(h: Harness, window: HistoryWindow = WINDOW) -> list[ClosedDeal]:
     return [deal for batch in h.connector.closed_deals(window) for deal in batch]
 
 
-def _cohorts(deals: list[tuple[Any, bool]], bant: Framework) -> Cohorts:
-    """POCs by qualified-or-not (the default framework, today): (how many, how many won)."""
+def _at_entry(closed: list[ClosedDeal]) -> list[tuple[Any, bool, date]]:
+    """Each deal as it was at entry, judged as of its entry day (a timing date is judged by that day)."""
+    return [(c.deal, c.won, c.entered_at.date()) for c in closed if c.entered_at is not None]
+
+
+def _cohorts(deals: list[tuple[Any, bool, date]], bant: Framework) -> Cohorts:
+    """POCs by qualified-or-not (the default framework, judged as of the given day, as the worker judges a
+    deal as of its run's day): (how many, how many won)."""
     out: dict[bool, list[int]] = {True: [0, 0], False: [0, 0]}
-    for deal, won in deals:
+    for deal, won, day in deals:
         if deal.deal_type != "poc":
             continue
-        qualified = evaluate(deal, bant, TODAY).status is Status.QUALIFIED
+        qualified = evaluate(deal, bant, day).status is Status.QUALIFIED
         out[qualified][0] += 1
         out[qualified][1] += int(won)
     return {k: (v[0], v[1]) for k, v in out.items()}
@@ -115,7 +121,7 @@ def test_judged_at_entry_the_pocs_tell_the_seed_story(sb: Sandbox, bant: Framewo
     won); every deal comes with its history (no fallback), entered at its createdate."""
     closed = _closed(_harness(sb))
     assert len(closed) == 85
-    assert _cohorts([(c.deal, c.won) for c in closed], bant) == {False: (65, 3), True: (20, 16)}
+    assert _cohorts(_at_entry(closed), bant) == {False: (65, 3), True: (20, 16)}
     assert all(c.fallback_fields == () for c in closed)
     created = {str(d["id"]): parse_datetime(d["properties"]["createdate"]) for d in sb.hubspot.deals()}
     assert all(c.entered_at is not None and c.entered_at == created[c.deal.id] for c in closed)
@@ -124,11 +130,16 @@ def test_judged_at_entry_the_pocs_tell_the_seed_story(sb: Sandbox, bant: Framewo
 
 
 def test_values_at_close_tell_a_different_story(sb: Sandbox, bant: Framework) -> None:
-    """The same deals judged by what they closed with (the seed filled in 14 unqualified POCs and cleared
-    a criterion on 4 qualified ones) give other cohorts: only history gives 65/3 and 20/16."""
+    """The same deals judged by what they closed with, as of the same day (the seed filled in 14
+    unqualified POCs and cleared a criterion on 4 qualified ones), give other cohorts: only history gives
+    65/3 and 20/16."""
     table = deal_table(DEFAULT_PROPERTIES)
     at_close = [
-        (to_deal(str(d["id"]), d["properties"], table), d["properties"]["hs_is_closed_won"] == "true")
+        (
+            to_deal(str(d["id"]), d["properties"], table),
+            d["properties"]["hs_is_closed_won"] == "true",
+            date.fromisoformat(d["properties"]["createdate"][:10]),
+        )
         for d in sb.hubspot.deals()
         if d["properties"]["hs_is_closed"] == "true"
     ]
@@ -262,7 +273,7 @@ def test_a_refused_history_read_is_sent_again(sb: Sandbox, bant: Framework, stat
         )
     )
     closed = _closed(h)
-    assert _cohorts([(c.deal, c.won) for c in closed], bant) == {False: (65, 3), True: (20, 16)}
+    assert _cohorts(_at_entry(closed), bant) == {False: (65, 3), True: (20, 16)}
     assert [r["status"] for r in _requests(sb, HISTORY_READS)] == [status, 200, 200]
     assert h.slept
 
