@@ -22,6 +22,7 @@ from sandbox import cli as sandbox_cli
 from worker import exit_codes
 from worker.cli import check as check_cmd
 from worker.cli import demo as demo_cmd
+from worker.cli import digest as digest_cmd
 from worker.cli import report as report_cmd
 from worker.cli import serve as serve_cmd
 from worker.cli import status as status_cmd
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     unlock_cmd.add_parser(subparsers, common)
     demo_cmd.add_parser(subparsers, common)
     serve_cmd.add_parser(subparsers, common)
+    digest_cmd.add_parser(subparsers, common)
     report_cmd.add_parser(subparsers, common)
     _add_sandbox(subparsers, common)
     return parser

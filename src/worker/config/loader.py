@@ -26,13 +26,17 @@ from worker.config.frameworks import load_framework
 from worker.config.settings import (
     DEFAULT_CONFIG_FILE,
     ConnectionSettings,
+    DigestSettings,
     LoggingSettings,
     OpsApiSettings,
     RulesSettings,
     RunSettings,
     ScheduleSettings,
     Settings,
+    SlackSettings,
+    SmtpSettings,
     StateSettings,
+    TeamSettings,
 )
 from worker.config.typed_tables import Problems, build, field_names
 from worker.errors import ConfigError
@@ -45,6 +49,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "rules": RulesSettings,
     "run": RunSettings,
     "ops_api": OpsApiSettings,
+    "digest": DigestSettings,
+    "smtp": SmtpSettings,
+    "slack": SlackSettings,
 }
 _TOP_KEYS = (*_SECTIONS, "connections", "secrets_file")
 _CONNECTION_KEYS = ("crm", "enabled", "framework", *field_names(ScheduleSettings))
@@ -52,7 +59,10 @@ _SPECIAL_ENV = frozenset({"BANT_SYNC_CONFIG", "BANT_SYNC_SECRETS_FILE"})
 _TEST_ENV_PREFIX = "BANT_SYNC_TEST_"
 OPS_TOKEN_PATH = ("ops_token",)
 STATE_PASSWORD_PATH = ("state", "password")
-_TOP_SECRETS = frozenset({OPS_TOKEN_PATH, STATE_PASSWORD_PATH})
+SMTP_PASSWORD_PATH = ("smtp", "password")
+SLACK_TOKEN_PATH = ("slack", "bot_token")
+_SECTION_SECRETS = (STATE_PASSWORD_PATH, SMTP_PASSWORD_PATH, SLACK_TOKEN_PATH)
+_TOP_SECRETS = frozenset({OPS_TOKEN_PATH, *_SECTION_SECRETS})
 HOW_TO_GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 _FILE_SUFFIX = "_file"
 
@@ -292,6 +302,94 @@ def _state_settings(
     return replace(state, dir=_resolve_path(state.dir, base), password=password)
 
 
+def _digest_settings(table: Any, problems: Problems) -> DigestSettings:
+    """[digest] with its `[[digest.teams]]` array of tables (each built like a section of its own)."""
+    if not isinstance(table, Mapping):
+        problems.add("digest", "must be a table")
+        return DigestSettings()
+    raw_teams = table.get("teams", [])
+    digest = build(DigestSettings, {k: v for k, v in table.items() if k != "teams"}, "digest", problems)
+    if not isinstance(raw_teams, list) or not all(isinstance(t, Mapping) for t in raw_teams):
+        problems.add("digest.teams", "must be an array of tables: [[digest.teams]] name, members, managers")
+        return digest
+    teams = []
+    for index, raw in enumerate(raw_teams):
+        key = f"digest.teams[{index}]"
+        team = build(TeamSettings, raw, key, problems)
+        if not team.name:
+            problems.add(f"{key}.name", "required: the team's name, shown in its rollup")
+        if not team.managers:
+            problems.add(f"{key}.managers", "required: the e-mails that get the team's rollup")
+        for address in (*team.members, *team.managers):
+            if "@" not in address:
+                problems.add(key, f"{address!r} is not an e-mail address")
+        teams.append(team)
+    return replace(digest, teams=tuple(teams))
+
+
+def digest_problems(
+    digest: DigestSettings, smtp: SmtpSettings, slack: SlackSettings, channels: Iterable[str] | None = None
+) -> list[str]:
+    """What keeps the digest from going out on `channels` (default: the configured ones), one line per
+    missing setting, naming it."""
+    problems: list[str] = []
+    wanted = tuple(channels) if channels is not None else digest.channels
+    if "email" in wanted:
+        if not smtp.host:
+            problems.append("smtp.host: required to send the digest by e-mail: the SMTP server's host name")
+        if not smtp.from_address:
+            problems.append("smtp.from_address: required to send the digest by e-mail: its From: address")
+    if "slack" in wanted and slack.bot_token is None:
+        where = secret_store.env_name(*SLACK_TOKEN_PATH)
+        problems.append(
+            f"slack.bot_token: required to send the digest by Slack: set env {where} (or {where}_FILE, or "
+            f"`bot_token` under [slack] in the secrets file)"
+        )
+    try:
+        CronTrigger.from_crontab(digest.schedule)
+    except ValueError as exc:
+        problems.append(
+            f"digest.schedule: {digest.schedule!r} is not a crontab expression ({exc}); five fields "
+            f"'min hour day month weekday', e.g. '0 8 * * MON'"
+        )
+    return problems
+
+
+def _section_secret(
+    path: tuple[str, str], secrets_file: Mapping[str, Any], environ: Mapping[str, str], problems: Problems
+) -> secret_store.Secret | None:
+    try:
+        return secret_store.lookup(path, secrets_file, environ)
+    except ValueError as exc:
+        problems.add(".".join(path), str(exc))
+        return None
+
+
+def _smtp_settings(
+    smtp: SmtpSettings,
+    base: Path,
+    secrets_file: Mapping[str, Any],
+    environ: Mapping[str, str],
+    problems: Problems,
+) -> SmtpSettings:
+    """[smtp] with its CA file resolved and its password from a secret path (only with a username)."""
+    password = _section_secret(SMTP_PASSWORD_PATH, secrets_file, environ, problems)
+    if smtp.username and password is None:
+        where = secret_store.env_name(*SMTP_PASSWORD_PATH)
+        problems.add("smtp.password", f"smtp.username is set, so the password is needed: set env {where}")
+    elif password is not None and not smtp.username:
+        problems.add("smtp.username", f"the SMTP password ({password.source}) is set: name the user too")
+    if smtp.tls == "none" and (smtp.username or password is not None):
+        problems.add("smtp.tls", "a login is never sent without TLS: use starttls or implicit")
+    return replace(smtp, ca_file=_resolve_path(smtp.ca_file, base), password=password)
+
+
+def _slack_settings(
+    slack: SlackSettings, secrets_file: Mapping[str, Any], environ: Mapping[str, str], problems: Problems
+) -> SlackSettings:
+    return replace(slack, bot_token=_section_secret(SLACK_TOKEN_PATH, secrets_file, environ, problems))
+
+
 def _ops_token(
     secrets_file: Mapping[str, Any], environ: Mapping[str, str], problems: Problems
 ) -> secret_store.Secret | None:
@@ -434,17 +532,27 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
             secrets_file = secret_store.load_secrets_file(Path(_resolve_path(str(secrets_path), base)))
         except ValueError as exc:
             problems.add("secrets_file", str(exc))
-    state_table = data.get("state")
-    if isinstance(state_table, Mapping) and STATE_PASSWORD_PATH[1] in state_table:
-        where = secret_store.env_name(*STATE_PASSWORD_PATH)
-        problems.add(
-            "state.password",
-            f"secrets must not be in a config file: set env {where} (or {where}_FILE) or put it under "
-            f"[state] in the secrets file",
-        )
-        data["state"] = {k: v for k, v in state_table.items() if k != STATE_PASSWORD_PATH[1]}
-    sections = {name: build(cls, data.get(name) or {}, name, problems) for name, cls in _SECTIONS.items()}
+    for section, secret in _SECTION_SECRETS:
+        table = data.get(section)
+        if isinstance(table, Mapping) and secret in table:
+            where = secret_store.env_name(section, secret)
+            problems.add(
+                f"{section}.{secret}",
+                f"secrets must not be in a config file: set env {where} (or {where}_FILE) or put it under "
+                f"[{section}] in the secrets file",
+            )
+            data[section] = {k: v for k, v in table.items() if k != secret}
+    sections: dict[str, Any] = {
+        name: _digest_settings(data.get(name) or {}, problems)
+        if cls is DigestSettings
+        else build(cls, data.get(name) or {}, name, problems)
+        for name, cls in _SECTIONS.items()
+    }
     sections["state"] = _state_settings(sections["state"], base, secrets_file, env, problems)
+    sections["smtp"] = _smtp_settings(sections["smtp"], base, secrets_file, env, problems)
+    sections["slack"] = _slack_settings(sections["slack"], secrets_file, env, problems)
+    if sections["digest"].enabled:
+        problems.items.extend(digest_problems(sections["digest"], sections["smtp"], sections["slack"]))
     connections: dict[str, ConnectionSettings] = {}
     raw_connections = data.get("connections") or {}
     if not isinstance(raw_connections, Mapping):

@@ -163,6 +163,122 @@ class ScheduleSettings:
     misfire_grace_seconds: int = 600
 
 
+DIGEST_CHANNELS = ("email", "slack")
+SMTP_TLS_MODES = ("starttls", "implicit", "none")
+
+
+@dataclass(frozen=True)
+class TeamSettings:
+    """One `[[digest.teams]]` entry: whose flagged deals roll up to whom, by e-mail (for a CRM without
+    managers, such as HubSpot, or for a team that is not a Salesforce reporting line)."""
+
+    name: str = ""
+    """The team's name, shown in the rollup."""
+    members: tuple[str, ...] = ()
+    """The owners' e-mails (as in the CRM); case does not matter."""
+    managers: tuple[str, ...] = ()
+    """Who gets the team's rollup: e-mails (they need not own deals)."""
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """The weekly digest (`bant-sync digest`, and `serve` when enabled): each owner's flagged deals, and
+    each manager's rollup of their team, by e-mail and/or Slack."""
+
+    enabled: bool = False
+    """Whether `serve` sends the digest on `schedule` (`bant-sync digest` works either way)."""
+    schedule: str = "0 8 * * MON"
+    """When `serve` sends it: crontab 'min hour day month weekday', in `rules.timezone`."""
+    retry_every_minutes: int = 60
+    """How often `serve` retries the week's failed deliveries after the weekly firing (0: only next week)."""
+    channels: tuple[str, ...] = ("email",)
+    """Where the digest goes: "email" and/or "slack" (each recipient gets one message on each)."""
+    managers: bool = True
+    """Send managers the rollup of their reports' flagged deals (Salesforce `User.ManagerId`)."""
+    max_attempts: int = 4
+    """Tries per delivery within one run for a transient error (SMTP 4xx, a dropped connection, Slack's
+    rate limit); then it is reported failed and retried by the next run."""
+    retry_base_delay: float = 2.0
+    """Seconds before the first retry (doubling each time, at most 60; Slack's Retry-After wins)."""
+    teams: tuple[TeamSettings, ...] = ()
+    """`[[digest.teams]]` tables: name, members, managers."""
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.channels if c not in DIGEST_CHANNELS]
+        if unknown or not self.channels:
+            raise ValueError(
+                f"digest.channels must list one or more of {', '.join(DIGEST_CHANNELS)}, not "
+                f"{list(self.channels)!r}" + (did_you_mean(unknown[0], DIGEST_CHANNELS) if unknown else "")
+            )
+        if self.max_attempts < 1:
+            raise ValueError(f"digest.max_attempts must be at least 1, not {self.max_attempts}")
+        if self.retry_every_minutes < 0:
+            raise ValueError(f"digest.retry_every_minutes must be 0 or more, not {self.retry_every_minutes}")
+        if self.retry_base_delay < 0:
+            raise ValueError(f"digest.retry_base_delay must be 0 or more, not {self.retry_base_delay}")
+
+
+@dataclass(frozen=True, repr=False)
+class SmtpSettings:
+    """The mail server the digest's e-mails go through. The password is a secret
+    (BANT_SYNC_SMTP__PASSWORD, its _FILE, or `password` under [smtp] in the secrets file)."""
+
+    host: str = ""
+    """The SMTP server's host name; required for the e-mail channel."""
+    port: int = 587
+    """587 for STARTTLS, 465 for implicit TLS."""
+    tls: str = "starttls"
+    """"starttls" (upgrade a plain connection), "implicit" (TLS from the start, SMTPS) or "none" (a local
+    relay on loopback only)."""
+    username: str = ""
+    """Log in as this user (with the password secret); empty: no login."""
+    from_address: str = ""
+    """The digest's From: address; required for the e-mail channel."""
+    ca_file: str = ""
+    """A PEM file of CAs to trust instead of the system's (a company CA); relative to the config file."""
+    timeout: float = 30.0
+    """Seconds for connecting and for each reply of the server."""
+    password: Secret | None = field(default=None, repr=False, compare=False, metadata={SECRET: True})
+
+    def __post_init__(self) -> None:
+        if self.tls not in SMTP_TLS_MODES:
+            raise ValueError(
+                f"smtp.tls must be one of {', '.join(SMTP_TLS_MODES)}, not {self.tls!r}"
+                + did_you_mean(self.tls, SMTP_TLS_MODES)
+            )
+        if not 0 < self.port <= 65535:
+            raise ValueError(f"smtp.port must be between 1 and 65535, not {self.port}")
+        if self.timeout <= 0:
+            raise ValueError(f"smtp.timeout must be positive, not {self.timeout}")
+
+    def __repr__(self) -> str:
+        return (
+            f"SmtpSettings(host={self.host!r}, port={self.port}, tls={self.tls!r}, "
+            f"username={self.username!r}, from_address={self.from_address!r})"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class SlackSettings:
+    """The Slack app the digest is posted by. Its bot token (scopes `users:read.email`, `chat:write`) is a
+    secret: BANT_SYNC_SLACK__BOT_TOKEN, its _FILE, or `bot_token` under [slack] in the secrets file."""
+
+    base_url: str = "https://slack.com/api/"
+    """The Web API's address (Slack's own unless a proxy or a test stand-in serves it)."""
+    timeout: float = 30.0
+    """Seconds per Web API request."""
+    bot_token: Secret | None = field(default=None, repr=False, compare=False, metadata={SECRET: True})
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("https://", "http://")):
+            raise ValueError(f"slack.base_url must be an http(s) URL, not {self.base_url!r}")
+        if self.timeout <= 0:
+            raise ValueError(f"slack.timeout must be positive, not {self.timeout}")
+
+    def __repr__(self) -> str:
+        return f"SlackSettings(base_url={self.base_url!r})"
+
+
 @dataclass(frozen=True)
 class ConnectionSettings:
     """One CRM account. `crm_settings` is the connector's own settings dataclass; `secrets` never print."""
@@ -186,6 +302,9 @@ class Settings:
     rules: RulesSettings = RulesSettings()
     run: RunSettings = RunSettings()
     ops_api: OpsApiSettings = OpsApiSettings()
+    digest: DigestSettings = DigestSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    slack: SlackSettings = SlackSettings()
     connections: Mapping[str, ConnectionSettings] = field(default_factory=dict)
     ops_token: Secret | None = field(default=None, repr=False)
     config_files: tuple[str, ...] = ()

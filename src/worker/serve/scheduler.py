@@ -30,7 +30,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from worker.config.settings import ConnectionSettings
+from worker.config.settings import ConnectionSettings, DigestSettings
+from worker.digest.scheduled import run_scheduled_digest
 from worker.errors import ConfigError
 from worker.service import Worker
 from worker.state import LeaseHeldError
@@ -197,4 +198,51 @@ def build_scheduler(
             coalesce=True,
             misfire_grace_time=grace,
         )
+    if worker.settings.digest.enabled:
+        _add_digest_jobs(scheduler, worker, worker.settings.digest, zone, start, ttl)
     return scheduler
+
+
+def _add_digest_jobs(
+    scheduler: BaseScheduler,
+    worker: Worker,
+    digest: DigestSettings,
+    zone: ZoneInfo,
+    start: datetime,
+    grace: int,
+) -> None:
+    """The weekly digest ("digest:weekly", `[digest] schedule` in `rules.timezone`) and, when
+    `retry_every_minutes` > 0, "digest:retry", which sends again only the week's failed deliveries."""
+    try:
+        weekly = CronTrigger.from_crontab(digest.schedule, timezone=zone)
+    except ValueError as exc:
+        raise ConfigError(
+            [
+                f"digest.schedule: {digest.schedule!r} is not a crontab expression ({exc}); five fields "
+                f"'min hour day month weekday', e.g. '0 8 * * MON'"
+            ]
+        ) from None
+    scheduler.add_job(
+        run_scheduled_digest,
+        trigger=weekly,
+        args=(worker,),
+        id="digest:weekly",
+        name=f"weekly digest at {digest.schedule!r}",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(grace, 3600),
+    )
+    if digest.retry_every_minutes > 0:
+        every = timedelta(minutes=digest.retry_every_minutes)
+        scheduler.add_job(
+            run_scheduled_digest,
+            trigger=IntervalTrigger(minutes=digest.retry_every_minutes, timezone=UTC),
+            args=(worker,),
+            kwargs={"failed_only": True},
+            id="digest:retry",
+            name=f"digest retries every {digest.retry_every_minutes} min",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=grace,
+            next_run_time=start + every,
+        )
