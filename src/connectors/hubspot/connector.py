@@ -14,7 +14,7 @@ from connectors.errors import ConfigurationError, SchemaDriftError
 from connectors.fieldtable import DECODE_ERRORS, UnreadableValue
 from connectors.hubspot.auth import token_source
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
-from connectors.hubspot.history import CREATED, WON, HistoryRead, closed_deals
+from connectors.hubspot.history import HistoryRead, HistoryReader
 from connectors.hubspot.mapping import deal_table, parse_datetime, status_properties, to_deal
 from connectors.hubspot.owners import read_owners
 from connectors.hubspot.preflight import preflight
@@ -32,6 +32,8 @@ from connectors.hubspot.pull import (
     list_reads_faster,
     list_sweep,
     list_sweep_faster,
+    next_after,
+    records_of,
     require_properties,
     search_body,
 )
@@ -128,36 +130,10 @@ class HubSpotConnector:
         (connectors/hubspot/history.py). Budget: ceil(N/200) searches + ceil(N/50) reads."""
         mapping = self._mapping
         criteria = (*INPUT_KEYS, *(k for k in mapping if k not in DEFAULT_PROPERTIES))
-        history = HistoryRead(self._table, mapping, criteria)
-        closed = {"propertyName": mapping["is_closed"], "operator": "EQ", "value": "true"}
-        close_name = mapping["close_date"]
-        wanted = sorted({*self._properties, CREATED, WON})
-
-        def search(window_: Window) -> Result:
-            body = search_body(
-                window_, [closed], ["hs_object_id", close_name], self.settings.page_size, close_name
-            )
-            response = self.client.call_json(SEARCH, "deals_search", "do_search", body, expect="results")
-            return Result(_records(response), _next_after(response) is not None)
-
-        def read(ids: Sequence[str]) -> list[dict[str, Any]]:
-            body = {
-                "inputs": [{"id": deal_id} for deal_id in ids],
-                "properties": wanted,
-                "propertiesWithHistory": history.history_names,
-            }
-            response = self.client.call_json(
-                OTHER, "deals_batch", "read", body, archived="false", expect="results"
-            )
-            results: list[dict[str, Any]] = list(response.get("results") or [])
-            require_properties(
-                [Record(str(r["id"]), dict(r.get("properties") or {})) for r in results],
-                self._properties,
-                mapping,
-            )
-            return results
-
-        return closed_deals(search, read, history, window, self.settings.page_size)
+        reader = HistoryReader(
+            self.client, HistoryRead(self._table, mapping, criteria), self.settings.page_size
+        )
+        return reader.closed_deals(window, self._properties)
 
     @property
     def identity(self) -> str:
@@ -217,9 +193,9 @@ class HubSpotConnector:
             self._mapping["modified_at"],
         )
         response = self.client.call_json(SEARCH, "deals_search", "do_search", body, expect="results")
-        records = _records(response)
+        records = records_of(response)
         require_properties(records, self._properties, self._mapping)
-        return Result(records, _next_after(response) is not None)
+        return Result(records, next_after(response) is not None)
 
     def _list(self, after: str | None) -> Listed:
         """One `GET /crm/v3/objects/deals` page of every mapped property, paced by the burst limit only."""
@@ -227,9 +203,9 @@ class HubSpotConnector:
         if after is not None:
             query["after"] = after
         response = self.client.call_json(OTHER, "deals_basic", "get_page", expect="results", **query)
-        records = _records(response)
+        records = records_of(response)
         require_properties(records, self._properties, self._mapping)
-        return Listed(records, _next_after(response))
+        return Listed(records, next_after(response))
 
     def _pages(self, since: Any, filters: Sequence[dict[str, Any]]) -> Iterator[Page]:
         scoped = list(filters)
@@ -392,15 +368,6 @@ def ui_host(ui_domain: str | None, api_host: str) -> str:
 
 def _later(a: Cursor | None, b: Cursor | None) -> Cursor | None:
     return max(a, b) if a and b else a or b
-
-
-def _records(response: Mapping[str, Any]) -> tuple[Record, ...]:
-    return tuple(Record(str(r["id"]), dict(r.get("properties") or {})) for r in response.get("results") or [])
-
-
-def _next_after(response: Mapping[str, Any]) -> str | None:
-    after = ((response.get("paging") or {}).get("next") or {}).get("after")
-    return None if after is None else str(after)
 
 
 def _shared_limiter(settings: HubSpotSettings, context: ConnectorContext) -> RateLimiter:

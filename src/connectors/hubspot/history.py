@@ -32,8 +32,19 @@ from typing import Any
 import structlog
 
 from connectors.fieldtable import DECODE_ERRORS, FieldTable, UnreadableValue
+from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import parse_datetime, to_deal
-from connectors.hubspot.pull import Record, Result, Sweeper, Window
+from connectors.hubspot.pull import (
+    Record,
+    Result,
+    Sweeper,
+    Window,
+    next_after,
+    records_of,
+    require_properties,
+    search_body,
+)
+from connectors.hubspot.ratelimit import OTHER, SEARCH
 from connectors.model import ClosedDeal, HistoryWindow
 
 log = structlog.get_logger()
@@ -168,6 +179,49 @@ def closed_deals(
             yield _batch(read(batch), history, window)
     if pending:
         yield _batch(read(pending), history, window)
+
+
+class HistoryReader:
+    """The two reads over the client seam (pacing, retries, the error tree): closed-deal searches and
+    `batch/read` with history."""
+
+    def __init__(self, client: HubSpotClient, history: HistoryRead, page_size: int) -> None:
+        self._client = client
+        self._history = history
+        self._page_size = page_size
+        mapping = history.mapping
+        self._closed = {"propertyName": mapping["is_closed"], "operator": "EQ", "value": "true"}
+        self._close_name = mapping["close_date"]
+
+    def closed_deals(self, window: HistoryWindow, properties: Sequence[str]) -> Iterator[list[ClosedDeal]]:
+        """The window's closed deals with `properties` (the mapped ones, checked for drift) at entry."""
+        wanted = sorted({*properties, CREATED, WON})
+
+        def read(ids: Sequence[str]) -> list[dict[str, Any]]:
+            return self._read(ids, wanted, properties)
+
+        return closed_deals(self._search, read, self._history, window, self._page_size)
+
+    def _search(self, window: Window) -> Result:
+        """One closed-deal search: ids and close dates only (search has no history)."""
+        body = search_body(
+            window, [self._closed], ["hs_object_id", self._close_name], self._page_size, self._close_name
+        )
+        response = self._client.call_json(SEARCH, "deals_search", "do_search", body, expect="results")
+        return Result(records_of(response), next_after(response) is not None)
+
+    def _read(self, ids: Sequence[str], wanted: list[str], checked: Sequence[str]) -> list[dict[str, Any]]:
+        """One `batch/read` with history; a deal gone since the search is left out of the 207's results."""
+        body = {
+            "inputs": [{"id": deal_id} for deal_id in ids],
+            "properties": wanted,
+            "propertiesWithHistory": self._history.history_names,
+        }
+        response = self._client.call_json(
+            OTHER, "deals_batch", "read", body, archived="false", expect="results"
+        )
+        require_properties(records_of(response), checked, self._history.mapping)
+        return list(response.get("results") or [])
 
 
 def _batch(

@@ -287,6 +287,17 @@ def search_body(
     return body
 
 
+def records_of(response: Mapping[str, Any]) -> tuple[Record, ...]:
+    """The records of a search, list or batch answer (parsed JSON)."""
+    return tuple(Record(str(r["id"]), dict(r.get("properties") or {})) for r in response.get("results") or [])
+
+
+def next_after(response: Mapping[str, Any]) -> str | None:
+    """`paging.next.after` of a search or list answer; None on the last page."""
+    after = ((response.get("paging") or {}).get("next") or {}).get("after")
+    return None if after is None else str(after)
+
+
 def require_properties(
     records: Iterable[Record], requested: Sequence[str], mapping: Mapping[str, str]
 ) -> None:
