@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar, cast
 
 from sandbox.hubspot.properties import iso_millis
 from sandbox.hubspot.schema import MODIFIED
@@ -33,20 +34,28 @@ API, CRM_UI, CALCULATED = "API", "CRM_UI", "CALCULATED"
 DERIVED = frozenset({"hs_is_closed", "hs_is_closed_won"})
 """Properties HubSpot computes from others (their entries carry sourceType CALCULATED)."""
 
+T = TypeVar("T", bound=tuple[object, ...])
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_shared: dict[Edit, Edit] = {}
+_shared: dict[tuple[object, ...], tuple[object, ...]] = {}
 _SHARED_MAX = 4_096
 
 
-def shared(edit: Edit) -> Edit:
-    """One tuple per distinct edit (a batch writing the same values at the same moment keeps one)."""
-    found = _shared.get(edit)
+def _one(value: T) -> T:
+    """The tuple kept for this value (equal tuples share one object)."""
+    found = _shared.get(value)
     if found is not None:
-        return found
+        return cast(T, found)
     if len(_shared) >= _SHARED_MAX:
         _shared.clear()
-    _shared[edit] = edit
-    return edit
+    _shared[value] = value
+    return value
+
+
+def shared(edit: Edit) -> Edit:
+    """One tuple per distinct edit (a batch writing the same values at the same moment keeps one), its
+    names and old values shared too (a run writes the same few names, and the same few old values)."""
+    at_ms, source, names, olds, user = edit
+    return _one((at_ms, source, _one(names), _one(olds), user))
 
 
 def record(obj: HsObject, before: Props, at_ms: int, source: str, user_id: int | None = None) -> None:
