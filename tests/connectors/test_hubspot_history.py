@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from connectors.errors import SchemaDriftError
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.connector import ui_host
+from connectors.hubspot.history import changes, closed_bounds, entered, value_at
 from connectors.hubspot.mapping import deal_table, parse_datetime, to_deal
 from connectors.hubspot.settings import DEFAULT_PROPERTIES
 from connectors.model import ClosedDeal, HistoryWindow
@@ -307,3 +309,72 @@ def test_history_reads_cover_every_window_day(sb: Sandbox) -> None:
     assert {c.closed_on for c in closed} == {day}
     assert len(closed) == sum(1 for d in story.values() if d.close_date == day)
     assert isinstance(day, date)
+
+
+def _entry(value: str, timestamp: str) -> dict[str, str]:
+    return {"value": value, "timestamp": timestamp, "sourceType": "API"}
+
+
+@pytest.mark.parametrize(
+    ("entries", "moment", "expected"),
+    [
+        ([], "2026-01-10T00:00:00Z", None),
+        ([_entry("a", "2026-01-01T00:00:00.000Z")], "2026-01-01T00:00:00Z", "a"),
+        ([_entry("a", "2026-01-02T00:00:00.000Z")], "2026-01-01T23:59:59Z", None),
+        (
+            [_entry("c", "2026-01-03T00:00:00.000Z"), _entry("b", "2026-01-02T00:00:00.000Z")],
+            "2026-01-02T12:00:00Z",
+            "b",
+        ),
+        (
+            [_entry("b", "2026-01-02T00:00:00.000Z"), _entry("c", "2026-01-03T00:00:00.000Z")],
+            "2026-01-04T00:00:00Z",
+            "c",
+        ),
+        (
+            [_entry("", "2026-01-02T00:00:00.000Z"), _entry("a", "2026-01-01T00:00:00.000Z")],
+            "2026-01-03T00:00:00Z",
+            None,
+        ),
+        (
+            [_entry("a", "1767225600000"), {"value": "x", "timestamp": "not a time"}],
+            "2026-01-02T00:00:00Z",
+            "a",
+        ),
+    ],
+    ids=["no history", "at the moment", "set later", "newest first", "oldest first", "cleared", "epoch ms"],
+)
+def test_the_value_at_a_moment_is_the_newest_entry_at_or_before_it(
+    entries: list[dict[str, str]], moment: str, expected: str | None
+) -> None:
+    at = parse_datetime(moment)
+    assert at is not None
+    assert value_at(changes(entries), at) == expected
+
+
+def test_a_stage_is_entered_at_its_first_entry() -> None:
+    stages = changes(
+        [
+            _entry("closedwon", "2026-03-01T00:00:00.000Z"),
+            _entry("contractsent", "2026-02-01T00:00:00.000Z"),
+            _entry("qualifiedtobuy", "2026-01-15T00:00:00.000Z"),
+            _entry("contractsent", "2026-01-10T00:00:00.000Z"),
+        ]
+    )
+    assert entered(stages, "contractsent") == parse_datetime("2026-01-10T00:00:00Z")
+    assert entered(stages, "appointmentscheduled") is None
+
+
+def test_the_window_covers_whole_utc_days() -> None:
+    since, until = closed_bounds(HistoryWindow(date(2026, 1, 1), date(2026, 1, 31)))
+    assert since == parse_datetime("2026-01-01T00:00:00Z")
+    assert until == parse_datetime("2026-01-31T23:59:59.999Z")
+
+
+def test_a_criterion_property_gone_from_the_portal_stops_the_read(sb: Sandbox) -> None:
+    """A mapped property HubSpot no longer returns is schema drift, not a deal with every value empty."""
+    h = _harness(sb)
+    sb.hubspot.delete_property("deals", "bant_need")
+    with pytest.raises(SchemaDriftError) as caught:
+        _closed(h)
+    assert caught.value.fields == ("bant_need",)
