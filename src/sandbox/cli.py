@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--deals", type=int, default=0, help="generate N open deals instead of the story's deals"
     )
     parser.add_argument(
+        "--closed-deals",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N synthetic closed deals with field history (for `bant-sync report` at scale)",
+    )
+    parser.add_argument(
         "--crm",
         action="append",
         choices=CRMS,
@@ -85,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         options = SandboxOptions(
             seed=args.seed,
             deals=args.deals,
+            closed_deals=args.closed_deals,
             seed_value=args.seed_value,
             latency_ms=args.latency_ms,
             bare=args.bare,

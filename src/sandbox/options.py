@@ -15,6 +15,8 @@ class SandboxOptions:
     seed: str = "track-selling"
     deals: int = 0
     """More than 0: that many synthetic open deals instead of the story's deals."""
+    closed_deals: int = 0
+    """More than 0: that many synthetic closed deals with field history as well (for the outcome report)."""
     seed_value: int = 7
     latency_ms: int = 0
     """Added to every CRM call (not the control API), to make timings realistic."""
@@ -42,7 +44,7 @@ class SandboxOptions:
     def __post_init__(self) -> None:
         if self.start_time is not None and self.start_time.tzinfo is None:
             raise ValueError("SandboxOptions.start_time must be tz-aware")
-        for name in ("deals", "latency_ms", "port", "hubspot_port"):
+        for name in ("deals", "closed_deals", "latency_ms", "port", "hubspot_port"):
             if getattr(self, name) < 0:
                 raise ValueError(f"SandboxOptions.{name} must be 0 or more")
         if not self.crms or any(crm not in CRMS for crm in self.crms):

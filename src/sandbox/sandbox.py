@@ -211,7 +211,7 @@ class Sandbox:
     def _build_world(self) -> _World:
         """Both CRMs seeded afresh (a sandbox refresh keeps the org id and portal id, as real ones do)."""
         options, now = self.options, self.clock.now()
-        story = build_story(options.seed, options.seed_value, options.deals, now)
+        story = build_story(options.seed, options.seed_value, options.deals, now, options.closed_deals)
         unserved = Story(deals=())
         salesforce = SalesforceState(self.clock, bare=options.bare)
         sf_story = story if "salesforce" in options.crms else unserved

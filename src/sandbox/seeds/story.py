@@ -210,3 +210,31 @@ def synthetic(count: int, seed_value: int, now: datetime) -> Story:
         stage, owner = writer.between(0, OPEN_STAGE_COUNT), writer.between(0, len(REPS))
         deals.append(writer.open_deal(name + suffix, kind, stage, owner, bant))
     return Story(deals=tuple(deals))
+
+
+def synthetic_closed(count: int, seed_value: int, now: datetime) -> Story:
+    """``count`` closed deals with field history, for the outcome report at scale: ~30% POCs. Qualified at
+    entry (a quarter of POCs, half of the rest) they win 80% (POCs) or 40%; unqualified 5% or 15%. One in
+    ten unqualified ones had BANT filled in during the deal, as in ``track-selling``."""
+    writer = _Writer(seed_value + 1, now)
+    rng = writer.rng
+    deals = []
+    companies, products = len(COMPANIES), len(PRODUCTS)
+    for i in range(count):
+        roll = rng.random()
+        kind = "POC" if roll < 0.3 else ("New" if roll < 0.75 else "Existing")
+        qualified = rng.random() < (0.25 if kind == "POC" else 0.5)
+        win_rate = (0.8 if qualified else 0.05) if kind == "POC" else (0.4 if qualified else 0.15)
+        won = rng.random() < win_rate
+        dates = writer.closed_dates()
+        entry_day = (dates[1] - timedelta(days=dates[2], hours=9)).date()
+        pattern = writer.between(0, len(MISSING_PATTERNS))
+        at_entry = writer.qualified(entry_day) if qualified else writer.missing(pattern, entry_day)
+        at_close = at_entry
+        if not qualified and rng.random() < 0.1:
+            at_close = _filled_in(at_entry, writer.qualified(), pattern)
+        name = f"{COMPANIES[i % companies]} — {PRODUCTS[(i // companies) % products]} closed #{i + 1}"
+        suffix = " POC" if kind == "POC" else ""
+        owner = writer.between(0, len(REPS))
+        deals.append(writer.closed_deal(name + suffix, kind, won, owner, (at_entry, at_close), dates))
+    return Story(deals=tuple(deals))
