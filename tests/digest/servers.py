@@ -92,6 +92,7 @@ class SmtpServer:
 def smtp_server(directory: Path, tls: str, user: str, password: str) -> Iterator[SmtpServer]:
     """An SMTP server on 127.0.0.1 with a certificate from a throw-away CA: `tls` "starttls" (STARTTLS
     required before AUTH and mail), "implicit" (SMTPS) or "none"."""
+    directory.mkdir(parents=True, exist_ok=True)
     material: TlsMaterial = make_tls_material(directory)
     handler = MailHandler(user, password)
     port = free_port()
