@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rules import evaluate
+from rules import Deal, evaluate
 from sandbox.seeds import SeedError, build_story
 from sandbox.seeds.model import STAGES
 from worker.config.frameworks import load_framework
@@ -19,7 +19,9 @@ def test_closed_deals_are_added_to_the_story_with_history() -> None:
     story = build_story("empty", 7, 0, NOW, closed=2000)
     assert len(story.deals) == 2000 and not any(d.is_open for d in story.deals)
     assert all(STAGES[d.stage][0] in {"Closed Won", "Closed Lost"} for d in story.deals)
-    assert all((d.changes and d.changes[-1].field == "stage") or d.changes[-1].at <= NOW for d in story.deals)
+    for deal in story.deals:
+        stages = [c for c in deal.changes if c.field == "stage"]
+        assert len(stages) == 3 and stages[-1].new == str(deal.stage) and stages[-1].at <= NOW
     assert all(d.created < d.changes[0].at for d in story.deals)
     filled_in = [d for d in story.deals if any(c.field != "stage" for c in d.changes)]
     assert 50 < len(filled_in) < 200
@@ -37,8 +39,6 @@ def test_qualified_pocs_at_entry_win_far_more_often() -> None:
             continue
         changed = {c.field: c.old for c in deal.changes if c.field != "stage"}
         values = {k: changed.get(k, getattr(deal, k)) for k in ("budget", "authority", "need", "timing")}
-        from rules import Deal
-
         at_entry = Deal(id="x", deal_type="POC", stage="Prospecting", **values)
         qualified = evaluate(at_entry, framework, deal.created.date()).status == "qualified"
         won[qualified][0] += deal.stage == 8
