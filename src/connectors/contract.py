@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from connectors.model import (
     CONTENT_FIELDS,
     Cursor,
+    HistoryWindow,
     OutcomeKind,
     Page,
     StatusWrite,
@@ -317,6 +318,30 @@ class ConnectorContract:
         assert all(o.name.strip() for o in owners)
         assert all(o.email is None or "@" in o.email for o in owners)
         assert {o.id for o in connector_env.connector().owners()} == set(by_id)
+
+    def test_closed_deals_are_read_once_each_with_their_entry(self, connector_env: ContractEnv) -> None:
+        """closed_deals(window) yields closed deals only, each once, closed within the window, entered no
+        later than they closed (or never, None); a window in the future yields none; the reads are
+        counted. record_url links a deal over HTTPS."""
+        connector = connector_env.connector()
+        connector.preflight()
+        today = connector_env.now().date()
+        open_ids = {d.id for d in _deals(_sweep(connector))}
+        before = connector.api_calls
+        window = HistoryWindow(today - timedelta(days=3650), today)
+        closed = [deal for batch in connector.closed_deals(window) for deal in batch]
+        assert connector.api_calls > before
+        ids = [c.deal.id for c in closed]
+        assert len(ids) == len(set(ids)) and not set(ids) & open_ids
+        for deal in closed:
+            assert window.closed_from <= deal.closed_on <= window.closed_to
+            assert deal.entered_at is None or deal.entered_at.date() <= deal.closed_on
+            assert isinstance(deal.won, bool)
+        future = HistoryWindow(today + timedelta(days=400), today + timedelta(days=800))
+        assert [deal for batch in connector.closed_deals(future) for deal in batch] == []
+        some_id = next(iter(open_ids))
+        url = connector.record_url(some_id)
+        assert url.startswith("https://") and some_id in url
 
     def test_api_calls_are_counted(self, connector_env: ContractEnv) -> None:
         """api_calls grows with the requests a connector makes."""
