@@ -4,6 +4,7 @@ and the promise checked in the CRM; and the promise check itself, holding and br
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -20,9 +21,10 @@ def _section(out: str, crm: str) -> str:
     return out[start:] if end < 0 else out[start:end]
 
 
-def test_demo_shows_reps_at_work_and_the_promise(capsys: pytest.CaptureFixture[str]) -> None:
-    """Per CRM: four rep actions, the sweep recreates/reopens/completes/flags 1 each, the promise holds."""
-    code = main(["demo"])
+def test_demo_shows_reps_at_work_and_the_promise(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Per CRM: four rep actions, the sweep recreates/reopens/completes/flags 1 each, the promise holds;
+    then the outcome report from the closed POCs' history, written as HTML."""
+    code = main(["demo", "--report-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == exit_codes.OK, out
     for crm in ("salesforce", "hubspot"):
@@ -38,14 +40,19 @@ def test_demo_shows_reps_at_work_and_the_promise(capsys: pytest.CaptureFixture[s
             in section
         )
         assert "unexpected" not in section and "BROKEN" not in section
+        report = out[out.index(f"== {crm}: does qualifying pay off?") :]
+        assert "    qualified at entry         20 closed     16 won  win rate  80% (95% 58%–92%)\n" in report
+        assert "    unqualified at entry       65 closed      3 won  win rate   5% (95% 2%–13%)\n" in report
+        assert f"  report with charts: {(tmp_path / crm / 'report.html').resolve()}\n" in report
+        assert (tmp_path / crm / "report.html").is_file()
 
 
 def test_demo_fails_when_the_sweep_does_not_do_its_part(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A BANT edit that never lands leaves a task the sweep cannot complete: the demo says so and exits 1."""
     monkeypatch.setattr(People, "fix_bant", lambda self, deal_id: None)
-    code = main(["demo"])
+    code = main(["demo", "--report-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == exit_codes.FAILURE
     assert "recreated 1, reopened 1, completed 0, flagged 1" in out

@@ -91,6 +91,13 @@ def test_the_seed_story_gives_80_percent_against_5(bant: Framework) -> None:
     assert pocs.source == Source.HISTORY.value
 
 
+def test_all_deals_are_compared_only_when_some_were_not_pocs(bant: Framework) -> None:
+    only_pocs = [_closed(f"q{i}", won=i < 2) for i in range(4)]
+    assert [s.key for s in cohorts(judge_all(only_pocs, bant))] == ["pocs"]
+    mixed = [*only_pocs, _closed("n", won=True, poc=False)]
+    assert [s.key for s in cohorts(judge_all(mixed, bant))] == ["pocs", "all_deals"]
+
+
 def test_a_mixed_cohort_says_how_many_came_from_each_source(bant: Framework) -> None:
     deals = [_closed("a", True), _closed("b", False, fallback=("need",)), _closed("c", False)]
     label = source_label(judge_all(deals, bant))

@@ -62,13 +62,14 @@ def judge_all(
 
 
 def cohorts(judged: Iterable[Judged]) -> tuple[CohortSection, ...]:
-    """POCs, then all deals: qualified at entry against unqualified at entry, won against lost."""
+    """POCs, then all deals (when some closed deals were not POCs; otherwise it would repeat the POCs):
+    qualified at entry against unqualified at entry, won against lost."""
     deals = [j for j in judged if j.qualified is not None]
     pocs = [j for j in deals if j.is_poc]
-    return (
-        _cohort("pocs", "POCs: qualified before they started, or not", pocs),
-        _cohort("all_deals", "All deals: qualified at entry, or not", deals),
-    )
+    sections = [_cohort("pocs", "POCs: qualified before they started, or not", pocs)]
+    if len(pocs) < len(deals):
+        sections.append(_cohort("all_deals", "All deals: qualified at entry, or not", deals))
+    return tuple(sections)
 
 
 def _cohort(key: str, title: str, deals: list[Judged]) -> CohortSection:
