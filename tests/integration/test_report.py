@@ -146,3 +146,27 @@ def test_the_report_window_is_by_close_date(env: Env, capsys: pytest.CaptureFixt
     today = datetime.now().date()
     recent = report_json(env, capsys, "--format", "json", "--since", str(today - timedelta(days=100)))
     assert 0 < recent["closed_deals"] < 85
+
+
+ENTRY_STAGES = {
+    "salesforce": ("Value Proposition", "Perception Analysis"),
+    "hubspot": ("presentationscheduled", "decisionmakerboughtin"),
+}
+
+
+def test_an_entry_stage_judges_deals_when_they_reached_it(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seed's closed POCs all reached Value Proposition a third of the way in; some had BANT filled in by
+    then, so fewer count as unqualified than at creation. All skipped Perception Analysis (they moved on to
+    Proposal/Price Quote): no cohort at all, and the notes say why."""
+    reached, skipped = ENTRY_STAGES[env.crm]
+    body = report_json(env, capsys, "--format", "json", "--entry-stage", reached)
+    unqualified, _, _ = cohort(body, "pocs", "unqualified at entry")
+    qualified, _, _ = cohort(body, "pocs", "qualified at entry")
+    assert body["not_entered"] == 0 and unqualified + qualified == 85
+    assert 51 <= unqualified < 65
+    never = report_json(env, capsys, "--format", "json", "--entry-stage", skipped)
+    assert never["not_entered"] == 85
+    assert cohort(never, "pocs", "qualified at entry")[0] == 0
+    assert any(f"never entered the stage {skipped!r}" in note for note in never["notes"])
