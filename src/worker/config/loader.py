@@ -327,13 +327,10 @@ def _digest_settings(table: Any, problems: Problems) -> DigestSettings:
     return replace(digest, teams=tuple(teams))
 
 
-def digest_problems(
-    digest: DigestSettings, smtp: SmtpSettings, slack: SlackSettings, channels: Iterable[str] | None = None
-) -> list[str]:
-    """What keeps the digest from going out on `channels` (default: the configured ones), one line per
-    missing setting, naming it."""
+def channel_problems(smtp: SmtpSettings, slack: SlackSettings, channels: Iterable[str]) -> list[str]:
+    """What keeps the digest from going out on `channels`: one line per missing setting, naming it."""
     problems: list[str] = []
-    wanted = tuple(channels) if channels is not None else digest.channels
+    wanted = tuple(channels)
     if "email" in wanted:
         if not smtp.host:
             problems.append("smtp.host: required to send the digest by e-mail: the SMTP server's host name")
@@ -345,6 +342,12 @@ def digest_problems(
             f"slack.bot_token: required to send the digest by Slack: set env {where} (or {where}_FILE, or "
             f"`bot_token` under [slack] in the secrets file)"
         )
+    return problems
+
+
+def digest_problems(digest: DigestSettings, smtp: SmtpSettings, slack: SlackSettings) -> list[str]:
+    """An enabled digest's problems: its channels' missing settings and a schedule that is no crontab."""
+    problems = channel_problems(smtp, slack, digest.channels)
     try:
         CronTrigger.from_crontab(digest.schedule)
     except ValueError as exc:

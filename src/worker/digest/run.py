@@ -18,7 +18,7 @@ import structlog
 
 from connectors.protocol import Connector
 from rules import Framework
-from worker.config.loader import digest_problems
+from worker.config.loader import channel_problems
 from worker.config.settings import DigestSettings, Settings
 from worker.digest.compose import compose
 from worker.digest.email import SmtpSender, message
@@ -93,7 +93,7 @@ class Senders:
     def check(self, channels: Sequence[str]) -> None:
         """ConfigError naming each setting the channels lack (exit 3)."""
         s = self._settings
-        problems = [p for p in digest_problems(s.digest, s.smtp, s.slack, channels) if "schedule" not in p]
+        problems = channel_problems(s.smtp, s.slack, channels)
         if problems:
             raise ConfigError(problems, s.config_files)
 
