@@ -170,3 +170,12 @@ def test_an_unknown_slack_user_and_a_bad_token_are_permanent(slack: tuple[SlackA
         sender.send("ann@northbeam.example", render(DIGEST))
     assert TOKEN not in str(unknown.value) + str(refused.value)
     assert api.posts == []
+
+
+def test_a_name_from_the_crm_cannot_add_headers() -> None:
+    """A CR/LF in the recipient's name (the CRM's text) is dropped, never a second header."""
+    hostile = Digest(
+        "ann@northbeam.example", "Ann\r\nBcc: evil@attacker.example", "sf", "2026-W49", DIGEST.own
+    )
+    mail = message(hostile, render(hostile), "bant-sync@northbeam.example")
+    assert mail["Bcc"] is None and "\n" not in str(mail["To"]) and "ann@northbeam.example" in str(mail["To"])

@@ -18,17 +18,19 @@ from worker.config.settings import SmtpSettings
 from worker.digest.model import Digest
 from worker.digest.render import Rendered
 from worker.digest.retry import PermanentDelivery, TransientDelivery
+from worker.sync.follow_up import visible
 
 DIGEST_HEADER = "X-Bant-Sync-Digest"
 """Names the connection and week a message belongs to (`salesforce 2026-W49`), for filters and tests."""
 
 
 def message(digest: Digest, rendered: Rendered, sender: str) -> EmailMessage:
-    """The digest e-mail: From the configured address, To the recipient, text and HTML alternatives."""
+    """The digest e-mail: From the configured address, To the recipient, text and HTML alternatives. The
+    recipient's name is the CRM's: control characters (a CR/LF would start another header) are dropped."""
     mail = EmailMessage()
     mail["Subject"] = rendered.subject
     mail["From"] = sender
-    mail["To"] = formataddr((digest.name, digest.recipient))
+    mail["To"] = formataddr((visible(digest.name, newlines=False), digest.recipient))
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     mail[DIGEST_HEADER] = f"{digest.connection} {digest.week}"

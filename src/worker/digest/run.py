@@ -24,7 +24,7 @@ from worker.digest.compose import compose
 from worker.digest.email import SmtpSender, message
 from worker.digest.model import Digest, DigestPlan
 from worker.digest.render import Rendered, render
-from worker.digest.retry import DeliveryError, deliver_with_retries
+from worker.digest.retry import DeliveryError, PermanentDelivery, deliver_with_retries
 from worker.digest.slack import SlackSender
 from worker.digest.week import IsoWeek
 from worker.errors import ConfigError, UsageError
@@ -226,7 +226,11 @@ def _deliver_one(
 
     def send() -> None:
         if channel == "email":
-            senders.email().send(message(digest, rendered, senders.from_address))
+            try:
+                mail = message(digest, rendered, senders.from_address)
+            except ValueError as exc:  # an address the e-mail package refuses: nothing was sent
+                raise PermanentDelivery(f"cannot address an e-mail to {recipient!r}: {exc}") from None
+            senders.email().send(mail)
         else:
             senders.slack().send(recipient, rendered)
 
