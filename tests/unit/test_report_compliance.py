@@ -74,6 +74,18 @@ def test_by_team_rolls_reports_up_to_their_manager() -> None:
     ]
 
 
+def test_configured_teams_roll_up_by_member_e_mail_where_the_crm_has_no_managers() -> None:
+    """HubSpot has no ManagerId: [[digest.teams]] names the teams, by their members' e-mails."""
+    owners = [Owner(o.id, o.name, o.email, None, True) for o in OWNERS]
+    states = [
+        _state("d1", "u1", "needs_qualification", ("budget",)),
+        _state("d2", "u2", "qualified"),
+        _state("d3", "u3", "qualified"),
+    ]
+    rows = by_team(states, owners, CRITERIA, [("West", ("ANA@example.com", "bo@example.com"))])
+    assert [(r.group, r.open_deals, r.unqualified) for r in rows] == [("West", 2, 1)]
+
+
 def test_week_ends_are_sundays_and_the_last_day() -> None:
     assert week_ends(date(2026, 10, 5), date(2026, 10, 21)) == [
         date(2026, 10, 11),

@@ -48,7 +48,8 @@ def request_from(args: argparse.Namespace, settings: Settings, today: date) -> R
     if since > until:
         raise UsageError(f"--since {since} is after --until {until}: give the earlier day first")
     framework = args.framework or connection.framework
-    return ReportRequest(connection.name, since, until, framework, args.entry_stage or None)
+    teams = tuple((t.name, t.members) for t in settings.digest.teams)
+    return ReportRequest(connection.name, since, until, framework, args.entry_stage or None, teams)
 
 
 def make_report(args: argparse.Namespace, settings: Settings) -> OutcomeReport:

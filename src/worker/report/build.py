@@ -35,6 +35,8 @@ class ReportRequest:
     until: date
     framework_name: str
     entry_stage: str | None = None
+    teams: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Configured teams (`[[digest.teams]]`): a name and its members' e-mails."""
 
 
 def build_report(
@@ -67,7 +69,7 @@ def build_report(
     report_compliance = Compliance(
         criteria=criteria,
         by_owner=tuple(compliance.by_owner(states, owners, names)),
-        by_team=tuple(compliance.by_team(states, owners, names)),
+        by_team=tuple(compliance.by_team(states, owners, names, request.teams)),
         trend=tuple(compliance.trend(audit, open_now, judged, names, request.since, request.until)),
         follow_through=compliance.follow_through(audit, judged, open_now, request.since, request.until),
     )

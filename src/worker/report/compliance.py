@@ -68,18 +68,29 @@ def by_owner(
 
 
 def by_team(
-    states: Iterable[DealState], owners: Sequence[Owner], criteria: Sequence[str]
+    states: Iterable[DealState],
+    owners: Sequence[Owner],
+    criteria: Sequence[str],
+    teams: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> list[ComplianceRow]:
-    """One row per manager's team (their direct reports' open deals); the manager's name heads the row."""
+    """One row per manager's team (their direct reports' open deals; the manager's name heads the row),
+    when the CRM has managers, and one per configured team (`[[digest.teams]]`: a name and its members'
+    e-mails, matched without regard to case). Owners in neither make up "no manager"."""
+    judged = _judged(states)
     index = {o.id: o for o in owners}
-    grouped: dict[str | None, list[DealState]] = defaultdict(list)
-    for state in _judged(states):
-        owner = index.get(state.owner_id or "")
-        grouped[owner.manager_id if owner else None].append(state)
     rows = []
-    for manager_id, group in grouped.items():
-        name, email = _name(index, manager_id) if manager_id else (NO_MANAGER, None)
-        rows.append(_row(f"team of {name}" if manager_id else name, email, group, criteria))
+    if any(o.manager_id for o in owners) or not teams:
+        grouped: dict[str | None, list[DealState]] = defaultdict(list)
+        for state in judged:
+            owner = index.get(state.owner_id or "")
+            grouped[owner.manager_id if owner else None].append(state)
+        for manager_id, group in grouped.items():
+            name, email = _name(index, manager_id) if manager_id else (NO_MANAGER, None)
+            rows.append(_row(f"team of {name}" if manager_id else name, email, group, criteria))
+    for team, members in teams:
+        emails = {m.lower() for m in members}
+        ids = {o.id for o in owners if o.email and o.email.lower() in emails}
+        rows.append(_row(team, None, [s for s in judged if s.owner_id in ids], criteria))
     return sorted(rows, key=lambda r: (-(r.unqualified_share or 0.0), r.group))
 
 
