@@ -94,6 +94,12 @@ class _Writer:
         close = self._day(self.today + timedelta(days=self.between(10, 150)))
         return SeedDeal(name, owner, stage, kind, self._amount(kind), close, created, modified, *bant)
 
+    def mix(self) -> tuple[str, bool]:
+        """A synthetic deal's kind (~30% POCs), and whether it is qualified (25% of POCs, 50% of others)."""
+        roll = self.rng.random()
+        kind = "POC" if roll < 0.3 else ("New" if roll < 0.75 else "Existing")
+        return kind, self.rng.random() < (0.25 if kind == "POC" else 0.5)
+
     def closed_dates(self) -> tuple[date, datetime, int]:
         """A close 15 to 350 days ago (its day, and 09:00 on it) after 30 to 120 days open."""
         close = self.today - timedelta(days=self.between(15, 350))
@@ -194,21 +200,20 @@ def _filled_in(before: Bant, qualified: Bant, pattern: int) -> Bant:
     return budget, authority, need, timing
 
 
+def _synthetic_name(i: int, kind: str, tag: str) -> str:
+    company, product = COMPANIES[i % len(COMPANIES)], PRODUCTS[(i // len(COMPANIES)) % len(PRODUCTS)]
+    return f"{company} — {product} {tag}{i + 1}{' POC' if kind == 'POC' else ''}"
+
+
 def synthetic(count: int, seed_value: int, now: datetime) -> Story:
     """``count`` open deals: ~30% POCs (a quarter of them qualified), the rest half qualified."""
     writer = _Writer(seed_value, now)
-    rng = writer.rng
     deals = []
-    companies, products = len(COMPANIES), len(PRODUCTS)
     for i in range(count):
-        roll = rng.random()
-        kind = "POC" if roll < 0.3 else ("New" if roll < 0.75 else "Existing")
-        qualified = rng.random() < (0.25 if kind == "POC" else 0.5)
+        kind, qualified = writer.mix()
         bant = writer.qualified() if qualified else writer.missing(writer.between(0, len(MISSING_PATTERNS)))
-        name = f"{COMPANIES[i % companies]} — {PRODUCTS[(i // companies) % products]} #{i + 1}"
-        suffix = " POC" if kind == "POC" else ""
         stage, owner = writer.between(0, OPEN_STAGE_COUNT), writer.between(0, len(REPS))
-        deals.append(writer.open_deal(name + suffix, kind, stage, owner, bant))
+        deals.append(writer.open_deal(_synthetic_name(i, kind, "#"), kind, stage, owner, bant))
     return Story(deals=tuple(deals))
 
 
@@ -219,11 +224,8 @@ def synthetic_closed(count: int, seed_value: int, now: datetime) -> Story:
     writer = _Writer(seed_value + 1, now)
     rng = writer.rng
     deals = []
-    companies, products = len(COMPANIES), len(PRODUCTS)
     for i in range(count):
-        roll = rng.random()
-        kind = "POC" if roll < 0.3 else ("New" if roll < 0.75 else "Existing")
-        qualified = rng.random() < (0.25 if kind == "POC" else 0.5)
+        kind, qualified = writer.mix()
         win_rate = (0.8 if qualified else 0.05) if kind == "POC" else (0.4 if qualified else 0.15)
         won = rng.random() < win_rate
         dates = writer.closed_dates()
@@ -233,8 +235,7 @@ def synthetic_closed(count: int, seed_value: int, now: datetime) -> Story:
         at_close = at_entry
         if not qualified and rng.random() < 0.1:
             at_close = _filled_in(at_entry, writer.qualified(), pattern)
-        name = f"{COMPANIES[i % companies]} — {PRODUCTS[(i // companies) % products]} closed #{i + 1}"
-        suffix = " POC" if kind == "POC" else ""
         owner = writer.between(0, len(REPS))
-        deals.append(writer.closed_deal(name + suffix, kind, won, owner, (at_entry, at_close), dates))
+        name = _synthetic_name(i, kind, "closed #")
+        deals.append(writer.closed_deal(name, kind, won, owner, (at_entry, at_close), dates))
     return Story(deals=tuple(deals))

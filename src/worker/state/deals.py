@@ -32,7 +32,7 @@ def _chunks(deal_ids: Iterable[str]) -> Iterator[list[str]]:
         yield wanted[start : start + _IN_CHUNK]
 
 
-def _state(row: Row[Any]) -> DealState:
+def state_from_row(row: Row[Any]) -> DealState:
     flagged = date.fromisoformat(row.flagged_since) if row.flagged_since else None
     return DealState(
         row.deal_id, row.owner_id, row.status, row.missing, row.updated_at, flagged, row.deal_name
@@ -47,7 +47,7 @@ def deal_states_for(db: Database, connection: str, deal_ids: Iterable[str]) -> d
             query = select(deal_states).where(
                 deal_states.c.connection == connection, deal_states.c.deal_id.in_(chunk)
             )
-            found.update((row.deal_id, _state(row)) for row in conn.execute(query).all())
+            found.update((row.deal_id, state_from_row(row)) for row in conn.execute(query).all())
     return found
 
 
@@ -135,5 +135,5 @@ def flagged_deals(db: Database, connection: str) -> list[DealState]:
         deal_states.c.connection == connection, deal_states.c.status.in_(sorted(UNQUALIFIED))
     )
     with db.read() as conn:
-        found = [_state(row) for row in conn.execute(query).all()]
+        found = [state_from_row(row) for row in conn.execute(query).all()]
     return sorted(found, key=lambda s: (s.owner_id or "", s.deal_id))

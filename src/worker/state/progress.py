@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, Row, delete, func, select, update
 
 from connectors.model import Cursor
 from rules.model import Status
@@ -123,20 +123,22 @@ def audit(db: Database, connection: str, deal_id: str | None, limit: int) -> lis
     query = query.order_by(audit_log.c.seq.desc()).limit(limit)
     with db.read() as conn:
         rows = conn.execute(query).all()
-    return [
-        AuditRow(
-            r.seq,
-            r.connection,
-            r.run_id,
-            r.deal_id,
-            r.old_status,
-            r.new_status,
-            r.missing,
-            r.at,
-            r.source or RUN_SOURCE,
-        )
-        for r in rows
-    ]
+    return [audit_row(r) for r in rows]
+
+
+def audit_row(r: Row[Any]) -> AuditRow:
+    """One `audit_log` row as an AuditRow (rows stored before schema version 2 have no source: "run")."""
+    return AuditRow(
+        r.seq,
+        r.connection,
+        r.run_id,
+        r.deal_id,
+        r.old_status,
+        r.new_status,
+        r.missing,
+        r.at,
+        r.source or RUN_SOURCE,
+    )
 
 
 def forget_deal_states(db: Database, lease: Lease, before: datetime, deal_id: str | None = None) -> int:

@@ -8,9 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from worker.state.deals import _state as state_from_row
+from worker.state.deals import state_from_row
 from worker.state.engine import Database
-from worker.state.model import RUN_SOURCE, AuditRow, DealState
+from worker.state.model import AuditRow, DealState
+from worker.state.progress import audit_row
 from worker.state.schema import audit_log, deal_states
 
 
@@ -30,14 +31,4 @@ def audit_until(db: Database, connection: str, until: datetime) -> Iterator[Audi
     )
     with db.read() as conn:
         for r in conn.execute(query):
-            yield AuditRow(
-                r.seq,
-                r.connection,
-                r.run_id,
-                r.deal_id,
-                r.old_status,
-                r.new_status,
-                r.missing,
-                r.at,
-                r.source or RUN_SOURCE,
-            )
+            yield audit_row(r)
