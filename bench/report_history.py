@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync_bench import HUBSPOT_BURST_PER_10S, HUBSPOT_SEARCH_PER_SECOND, sandbox_peak_mb
+from sync_bench import (
+    HUBSPOT_BURST_PER_10S,
+    HUBSPOT_SEARCH_PER_SECOND,
+    PACED_ENV,
+    sandbox_peak_mb,
+    sandbox_process,
+)
 from worker.config.loader import load_settings
 from worker.report.build import ReportRequest, build_report
 from worker.report.render import write_report
@@ -75,18 +79,9 @@ def measure(crm: str, closed: int, latency_ms: int) -> dict[str, float]:
             str(config),
         ]
         loading = time.perf_counter()
-        sandbox = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        try:
-            assert sandbox.stdout is not None
-            if not sandbox.stdout.readline():
-                raise SystemExit("the sandbox did not start")
+        with sandbox_process(command) as (sandbox, _):
             loaded = time.perf_counter() - loading
-            env = {
-                **os.environ,
-                "BANT_SYNC_CONNECTIONS__HUBSPOT__BURST_LIMIT_PER_10S": str(HUBSPOT_BURST_PER_10S),
-                "BANT_SYNC_CONNECTIONS__HUBSPOT__SEARCH_PER_SECOND": str(HUBSPOT_SEARCH_PER_SECOND),
-            }
-            worker = Worker(load_settings(str(config), environ=env))
+            worker = Worker(load_settings(str(config), environ=PACED_ENV))
             try:
                 today = worker.today()
                 request = ReportRequest(crm, today - timedelta(days=365), today, "bant")
@@ -118,9 +113,6 @@ def measure(crm: str, closed: int, latency_ms: int) -> dict[str, float]:
                 "qualified_rate": pocs.first.rate or 0.0,
                 "unqualified_rate": pocs.second.rate or 0.0,
             }
-        finally:
-            sandbox.terminate()
-            sandbox.wait(timeout=60)
 
 
 def main() -> None:
