@@ -252,3 +252,25 @@ def test_record_url_is_the_lightning_page_on_the_instance_host(env: SfSandboxEnv
     host = str(env.settings().instance_url).removeprefix("https://")
     deal_id = "0065g0009cs2q3KAAQ"
     assert connector.record_url(deal_id) == f"https://{host}/lightning/r/Opportunity/{deal_id}/view"
+
+
+def test_paging_and_chunking_at_scale_stay_within_the_budget() -> None:
+    """4,100 closed deals: 3 pages of closed opportunities, 21 field-history chunks of at most 200 ids
+    (each URL under 16,384 bytes) and 21 stage-history chunks with an entry stage: the calls equal
+    ceil(N/2000) + ceil(N/200) + 1, and ceil(N/200) more; every deal read once."""
+    options = SandboxOptions(deals=10, closed_deals=4100, enforce_rate_limits=False, start_time=START)
+    with Sandbox.start(options) as sandbox:
+        env = SfSandboxEnv(sandbox)
+        n = sum(1 for o in sandbox.salesforce.records("Opportunity") if o["IsClosed"])
+        assert n == 4100
+        deals, calls = _read(env, _window(env, None))
+        ids = [d.deal.id for d in deals]
+        assert len(ids) == len(set(ids)) == n
+        assert calls == math.ceil(n / 2000) + math.ceil(n / 200) + 1 == 25
+        sandbox.reset_requests()
+        deals, calls = _read(env, _window(env, STAGES[3][0]))
+        assert len(deals) == n and all(d.entered_at is not None for d in deals)
+        assert calls == math.ceil(n / 2000) + 2 * math.ceil(n / 200) + 1 == 46
+        urls = [len(str(r["path"])) + len(str((r.get("query") or {}).get("q", ""))) for r in env.requests()]
+        assert max(urls) < 16_384
+        assert sandbox.server_errors() == []
