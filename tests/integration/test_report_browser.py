@@ -1,9 +1,10 @@
 """The HTML report as a leader opens it: from disk, in a real browser (headless Chromium), with its charts
 drawn. The screenshot is checked for the pixels of the win-rate bars and the heat map, which a broken or
-missing image would not have."""
+missing image would not have; printed to PDF, it keeps its charts on a few pages."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from datetime import timedelta
@@ -83,3 +84,28 @@ def test_the_report_opens_from_disk_in_chromium_with_its_charts_drawn(tmp_path: 
         np.argmax((np.abs(shot[:, :, :3] - _rgb(BAR_COLOURS[0])).max(axis=2) < 0.06).any(axis=1))
     )
     assert first_green_row < 1000, "the POC win rates should be the first thing on the page"
+    pdf = print_to_pdf(files.html, tmp_path / "report.pdf")
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    images = len(re.findall(rb"/Subtype\s*/Image", pdf))
+    assert 2 <= pages <= 6, f"the printed report has {pages} pages"
+    assert images >= 2, f"the printed report carries {images} images; its charts are missing"
+
+
+def print_to_pdf(html: Path, out: Path) -> bytes:
+    """The page printed as a leader would print it (A4/Letter by the browser's default), as PDF bytes."""
+    assert CHROMIUM is not None
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={out}",
+            html.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return out.read_bytes()
