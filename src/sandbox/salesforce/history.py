@@ -40,8 +40,9 @@ DEFAULT_TRACKED = frozenset(
 STAGE_FIELDS = ("StageName", "Amount", "CloseDate", "Probability")
 """A change of any of these adds an OpportunityHistory row."""
 
-INDEXED = {FIELD_HISTORY: ("OpportunityId",), STAGE_HISTORY: ("OpportunityId",)}
-"""Lookup fields the sandbox indexes besides Id (Salesforce indexes every lookup field)."""
+STORED = frozenset({FIELD_HISTORY, STAGE_HISTORY})
+"""Objects whose rows live in the state's `HistoryStore` (compact, by opportunity), not in its tables;
+queries reach them by OpportunityId as through an index (Salesforce indexes every lookup field)."""
 
 _DATA_TYPES = {
     "string": "Text",

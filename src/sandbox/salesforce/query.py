@@ -25,7 +25,7 @@ from datetime import datetime
 from sandbox import soql
 from sandbox.http import Request, Response, json_response
 from sandbox.salesforce.errors import SfError
-from sandbox.salesforce.history import FIELD_DEFINITION
+from sandbox.salesforce.history import FIELD_DEFINITION, STORED
 from sandbox.salesforce.state import Record, SalesforceState
 from sandbox.salesforce.values import to_json
 
@@ -88,6 +88,8 @@ def _candidates(
     probe = soql.index_probe(query, fields, state.indexed_fields(obj))
     if probe is not None:
         return state.lookup(obj, probe.field, probe.keys)
+    if obj in STORED:
+        return state.scan(obj)
     table = state.table(obj)
     since = _lower_bound(query.where) if query.where is not None else None
     if since is None or obj in state.unordered or "SystemModstamp" not in state.schemas[obj].fields:

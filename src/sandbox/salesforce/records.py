@@ -152,6 +152,7 @@ class RecordService:
         if not isinstance(body, Mapping):
             raise SfError("JSON_PARSER_ERROR", "The request body must be a JSON object")
         with state.lock:
+            state.check_operation(schema, "update")
             rid = self._existing(schema, raw_id)
             fields = state.deserialize(schema, body)
             if firing.take_lock(rid):

@@ -17,6 +17,7 @@ from itertools import count
 from sandbox.clock import SandboxClock
 from sandbox.salesforce import history
 from sandbox.salesforce.errors import SfError
+from sandbox.salesforce.history_store import HistoryStore
 from sandbox.salesforce.ids import make_id, normalize_id
 from sandbox.salesforce.keyindex import KeyIndex
 from sandbox.salesforce.schema import (
@@ -69,6 +70,8 @@ class SalesforceState:
         """Deleted fields and their values by (object, lower-cased name), for `restore_field`."""
         self.tracked: dict[str, set[str]] = {"Opportunity": set(history.DEFAULT_TRACKED)}
         """Fields whose changes OpportunityFieldHistory records, by object (Set History Tracking)."""
+        self.history = HistoryStore()
+        """OpportunityFieldHistory and OpportunityHistory rows (not in `_tables`: kept compact)."""
         self._reindex_all()
 
     # ----- lookups ------------------------------------------------------------------------------------------
@@ -95,12 +98,23 @@ class SalesforceState:
         return [held] if isinstance(held, str) else sorted(held)
 
     def indexed_fields(self, obj: str) -> frozenset[str]:
-        """The fields of `obj` that `lookup` serves: Id and the External ID or unique fields."""
+        """The fields of `obj` that `lookup` serves: Id and the External ID or unique fields (a history
+        object's OpportunityId)."""
+        if obj in history.STORED:
+            return frozenset({"OpportunityId"})
         return frozenset(self._keyed.get(obj, {}))
+
+    def scan(self, obj: str) -> Iterable[Record]:
+        """Every live record of `obj` in table order, for a query to run over (callers hold ``lock``)."""
+        if obj in history.STORED:
+            return list(self.history.rows(obj))
+        return self._tables[obj].values()
 
     def lookup(self, obj: str, field: str, keys: Iterable[object]) -> list[Record]:
         """The live records of `obj` whose SOQL comparison key for the indexed `field` is one of `keys`,
         in table order (callers hold ``lock``)."""
+        if obj in history.STORED:
+            return list(self.history.rows(obj, keys))
         table, position = self._tables[obj], self._position
         found = sorted(self._keyed[obj][field].holders(keys), key=position.__getitem__)
         return [table[rid] for rid in found]
@@ -108,11 +122,14 @@ class SalesforceState:
     # ----- the Python API (copies out, user edits in) -------------------------------------------------------
     def records(self, obj: str) -> list[Record]:
         with self.lock:
-            return [dict(rec) for rec in self._tables[self.require_schema(obj).name].values()]
+            return [dict(rec) for rec in self.scan(self.require_schema(obj).name)]
 
     def get(self, obj: str, record_id: str) -> Record | None:
         with self.lock:
-            rec = self._tables[self.require_schema(obj).name].get(normalize_id(record_id) or record_id)
+            name, rid = self.require_schema(obj).name, normalize_id(record_id) or record_id
+            if name in history.STORED:
+                return next((dict(r) for r in self.scan(name) if r["Id"] == rid), None)
+            rec = self._tables[name].get(rid)
             return dict(rec) if rec is not None else None
 
     def update(self, obj: str, record_id: str, fields: Mapping[str, object]) -> Record:
@@ -293,38 +310,28 @@ class SalesforceState:
         """The history rows one Opportunity save makes (`before` None for a create): a field history row
         per tracked field whose value changed (the 'created' row on a create, while any field is
         tracked), and an OpportunityHistory row on a create or when a stage field changed."""
-        opportunity = str(rec["Id"])
+        opportunity, by = str(rec["Id"]), self.default_owner_id
         schema = self.schemas["Opportunity"]
         tracked = self.tracked.get("Opportunity", set())
-        rows: list[Record] = []
+        store = self.history
         if before is None:
             if tracked:
-                rows.append(history.field_row("", opportunity, "created", None, None, None, now))
+                store.add_field(opportunity, "created", history.data_type(None), None, None, now, by)
         else:
             for name in sorted(tracked):
                 old, new = before.get(name), rec.get(name)
                 if name in schema.fields and old != new:
-                    spec = schema.fields[name]
-                    rows.append(history.field_row("", opportunity, name, spec, old, new, now))
-        for row in rows:
-            self._insert_row(history.FIELD_HISTORY, row)
+                    kind = history.data_type(schema.fields[name])
+                    store.add_field(opportunity, name, kind, old, new, now, by)
         if before is None or any(before.get(n) != rec.get(n) for n in history.STAGE_FIELDS):
-            self._insert_row(history.STAGE_HISTORY, history.stage_row("", rec, now))
+            stage, amount, close, probability = (rec.get(n) for n in history.STAGE_FIELDS)
+            store.add_stage(opportunity, stage, amount, close, probability, now, by)
 
     def _history_fields(self, rec: Record) -> Record:
         """The values a save's history compares: the tracked fields and the stage fields (not a copy of
         the whole record: a run updates 100,000 opportunities)."""
         names = (*self.tracked.get("Opportunity", ()), *history.STAGE_FIELDS)
         return {name: rec.get(name) for name in names}
-
-    def _insert_row(self, obj: str, row: Record) -> None:
-        row["Id"] = rid = self.next_id(obj)
-        row["CreatedById"] = self.default_owner_id
-        stamp = row.get("CreatedDate")
-        if isinstance(stamp, datetime):
-            self._stamped(obj, stamp)
-        self._tables[obj][rid] = row
-        self._index(obj, row, add=True)
 
     def delete(self, schema: ObjectSchema, rid: str) -> None:
         self.check_operation(schema, "delete")
@@ -353,6 +360,7 @@ class SalesforceState:
             self._latest.clear()
             self.unordered.clear()
             self._counters = dict.fromkeys(self.schemas, 0)
+            self.history.clear()
             self._position.clear()
             self._reindex_all()
 
@@ -459,10 +467,7 @@ class SalesforceState:
         self._keyed[obj] = {
             spec.name: KeyIndex(spec.name, spec.soql_type)
             for spec in fields
-            if spec.name == "Id"
-            or spec.external_id
-            or spec.unique
-            or spec.name in history.INDEXED.get(obj, ())
+            if spec.name == "Id" or spec.external_id or spec.unique
         }
         for rec in self._tables.get(obj, {}).values():
             self._index(obj, rec, add=True)
