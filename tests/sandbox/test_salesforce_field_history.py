@@ -156,8 +156,9 @@ def test_field_definition_needs_an_entity_filter(sf: Salesforce) -> None:
 
 @pytest.mark.parametrize("obj", ["OpportunityFieldHistory", "OpportunityHistory"])
 def test_history_objects_are_read_only(sb: Sandbox, sf: Salesforce, obj: str) -> None:
-    """Describe marks them not createable/updateable/deletable; a create through the sObject route or a
-    collection, an update and a delete are refused with INVALID_TYPE_FOR_OPERATION."""
+    """Describe marks them not createable/updateable/deletable; a row can be retrieved by id; a create
+    through the sObject route or a collection, an update and a delete are refused with
+    INVALID_TYPE_FOR_OPERATION."""
     described = sf.__getattr__(obj).describe()
     assert (described["createable"], described["updateable"], described["deletable"]) == (False,) * 3
     fields = {f["name"]: f for f in described["fields"]}
@@ -172,6 +173,8 @@ def test_history_objects_are_read_only(sb: Sandbox, sf: Salesforce, obj: str) ->
     results = sf.restful("composite/sobjects", method="POST", json=body)
     assert results[0]["errors"][0]["statusCode"] == "INVALID_TYPE_FOR_OPERATION"
     row = sf.query(f"SELECT Id FROM {obj} WHERE OpportunityId = '{opportunity}' LIMIT 1")["records"][0]
+    retrieved = sf.__getattr__(obj).get(row["Id"])
+    assert (retrieved["Id"], retrieved["OpportunityId"]) == (row["Id"], opportunity)
     base = f"{sf_info(sb)['instance_url']}/services/data/v59.0/sobjects/{obj}/{row['Id']}"
     headers = {"Authorization": f"Bearer {sf_info(sb)['access_token']}"}
     session = sf_session(sb)

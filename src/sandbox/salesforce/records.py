@@ -141,6 +141,11 @@ class RecordService:
         return json_response(201, {"id": rid, "success": True, "errors": []})
 
     def read(self, schema: ObjectSchema, raw_id: str, request: Request, version: str) -> Response:
+        if schema.name in history.STORED:
+            found = self._state.get(schema.name, normalize_id(raw_id) or raw_id)
+            if found is None:
+                raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+            return json_response(200, render(schema, found, version, request.params("fields")))
         with self._state.lock:
             rid = self._existing(schema, raw_id)
             rec = dict(self._state.table(schema.name)[rid])
