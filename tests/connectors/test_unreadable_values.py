@@ -76,12 +76,14 @@ def test_any_salesforce_json_values_read_or_quarantine(bant: Framework, values: 
     ("key", "raw", "reason"),
     [
         ("score", "Infinity", "cannot convert Infinity"),
+        ("score", "1e999999999", "out of range"),
         ("checked_at", "9" * 15, "out of range"),
         ("flagged_since", "9" * 15, "out of range"),
     ],
 )
 def test_hubspot_values_that_stopped_every_run_are_named(key: str, raw: str, reason: str) -> None:
-    """`bant_score = "Infinity"` raised OverflowError in every run; so did an epoch past year 9999."""
+    """`bant_score = "Infinity"` raised OverflowError in every run; so did an epoch past year 9999; and
+    `1e999999999` stalled the run building a billion-digit integer (the hypothesis test found 1e999999)."""
     props: dict[str, str | None] = {name: None for name in DEFAULT_PROPERTIES.values()}
     props[DEFAULT_PROPERTIES["modified_at"]] = "2026-03-01T10:00:00.000Z"
     props[DEFAULT_PROPERTIES[key]] = raw

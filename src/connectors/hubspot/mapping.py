@@ -46,13 +46,21 @@ def _lenient(decode: Callable[[str | None], T | None], raw: str | None) -> T | N
         return None
 
 
+MAX_INT_DIGITS = 18
+"""The most digits an integer property of ours (the score) is read with. `int(Decimal("1e999999999"))`
+would build a billion-digit integer: a value typed into the CRM must not stall the run."""
+
+
 def _int(raw: str | None) -> int | None:
     if raw is None or not raw.strip():
         return None
     try:
-        return int(Decimal(raw.strip()))
+        number = Decimal(raw.strip())
     except (InvalidOperation, ValueError):
         return None
+    if number.is_finite() and number.adjusted() >= MAX_INT_DIGITS:
+        raise OverflowError(f"{number:.3e} is out of range (more than {MAX_INT_DIGITS} digits)")
+    return int(number)
 
 
 def missing_properties(props: Mapping[str, object], requested: Iterable[str]) -> tuple[str, ...]:
