@@ -226,8 +226,8 @@ def test_a_window_leaves_out_deals_closed_outside_it(sb: Sandbox) -> None:
     assert {c.closed_on for c in closed} >= {middle, days[-1]}
 
 
-def _add_closed_deals(sb: Sandbox, count: int) -> None:
-    """`count` more closed-lost deals created through the API, close dates spread over the window."""
+def _add_closed_deals(sb: Sandbox, count: int, days: int = 300) -> None:
+    """`count` more closed-lost deals created through the API, close dates spread over `days` days."""
     hs = hs_client(sb)
     for start in range(0, count, 100):
         inputs = [
@@ -236,7 +236,7 @@ def _add_closed_deals(sb: Sandbox, count: int) -> None:
                     "dealname": f"Archive deal {i}",
                     "dealstage": "closedlost",
                     "dealtype": "newbusiness",
-                    "closedate": f"{(TODAY - timedelta(days=1 + i % 300)).isoformat()}T00:00:00.000Z",
+                    "closedate": f"{(TODAY - timedelta(days=1 + i % days)).isoformat()}T00:00:00.000Z",
                     "bant_budget": "TBD",
                 }
             }
@@ -261,6 +261,18 @@ def test_the_calls_are_the_budget(sb: Sandbox, extra: int) -> None:
     assert len(sb.requests()) == len(searches) + len(reads)
     created = [c for c in closed if (c.deal.name or "").startswith("Archive deal")]
     assert all(c.deal.budget == "TBD" and not c.won and c.fallback_fields == () for c in created)
+
+
+def test_deals_closed_on_one_day_cost_no_extra_search(sb: Sandbox) -> None:
+    """A quarter end: 700 deals closed at midnight on one day. The read is keyed on deal ids, not close
+    dates, so ties cost nothing: ceil(N/200) searches (sorted by close date, this took 2 or 3 searches per
+    tied day, 1,341 instead of 500 for 100,000 deals)."""
+    _add_closed_deals(sb, 700, days=1)
+    h = _harness(sb)
+    sb.reset_requests()
+    closed = _closed(h)
+    assert len(closed) == 785 and len({c.deal.id for c in closed}) == 785
+    assert len(_requests(sb, SEARCHES)) == math.ceil(785 / 200)
 
 
 @pytest.mark.parametrize("status", [429, 503])

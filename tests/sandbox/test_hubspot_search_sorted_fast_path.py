@@ -218,8 +218,9 @@ def test_a_lagging_search_is_not_served_from_the_index(served: list[bool]) -> No
 
 
 def _closed_sweep(state: HubSpotState, since: datetime, until: datetime) -> Iterator[list[Record]]:
-    """The outcome report's closed-deal read (connectors.hubspot.history.HistoryReader): its Sweeper and
-    search bodies, answered by run_search in process."""
+    """A closed-deal sweep sorted by close date (the Sweeper with close dates in place of modified dates, as
+    the outcome report's read first did; it now keys on ids), answered by run_search in process: the
+    hardest shape for the index, with whole pages tied on one date."""
     store = state.stores["deals"]
     closed = {"propertyName": "hs_is_closed", "operator": "EQ", "value": "true"}
 
