@@ -14,8 +14,12 @@ the sort key ``_sort_key`` uses, equal keys in store order, records with no valu
 scan's stable sort (``scan_search``, the reference the tests compare every path with). It is kept like the
 match lists and caught up from the write log (rebuilt after a new epoch or many writes); the range is
 bisected, ``NOT_IN`` ids are counted by lookup and other ``hs_object_id`` filters checked on the records in
-range only. So the outcome report's closed-deal sweep (by close date, re-anchored on the last one seen,
-and paging a tied date by id) scans the store once, not once per page. A lagging search scans.
+range only. So a closed-deal sweep by close date (re-anchored on the last one seen, paging a tied date by
+id) scans the store once, not once per page.
+
+A keyset walk by id (``hs_object_id GT last``, sorted by id or not, the other filters fixed: the outcome
+report's closed-deal read) is served from an id index (``_ById``): the fixed filters' matches in id order,
+kept until the next write, the id range bisected. A lagging search scans.
 """
 
 from __future__ import annotations
@@ -551,6 +555,115 @@ def _sorted_search(
     return SearchPage(total, rows, end if end < total else None)
 
 
+@dataclass
+class _ById:
+    """A base's matches in id order, for a keyset walk by `hs_object_id` (valid until the next write)."""
+
+    epoch: int
+    log_position: int
+    nums: list[int]
+    objects: list[HsObject]
+
+
+def _id_bounds(specs: list[object]) -> tuple[list[object], int | None, int | None, set[int]] | None:
+    """A filter group split for the id index: the other filters, the inclusive id range of its
+    `hs_object_id` GT/GTE/LT/LTE/EQ filters, and its `NOT_IN` ids. None for another shape (no id range, a
+    modified-date filter, an id that is not a whole number)."""
+    base: list[object] = []
+    low: int | None = None
+    high: int | None = None
+    excluded: set[int] = set()
+    ranged = False
+    for spec in specs:
+        if not isinstance(spec, Mapping):
+            return None
+        prop, op = spec.get("propertyName"), str(spec.get("operator", "")).upper()
+        if prop == _ID and op in _RANGE_OPERATORS:
+            try:
+                number = float(str(spec.get("value")))
+            except ValueError:
+                return None
+            if not number.is_integer():
+                return None
+            n, ranged = int(number), True
+            if op in {"GT", "GTE", "EQ"}:
+                start = n + (op == "GT")
+                low = start if low is None else max(low, start)
+            if op in {"LT", "LTE", "EQ"}:
+                stop = n - (op == "LT")
+                high = stop if high is None else min(high, stop)
+        elif prop == _ID and op == "NOT_IN" and isinstance(spec.get("values"), list):
+            excluded.update(_id_numbers(spec["values"]))
+        elif prop in {MODIFIED, _ID}:
+            return None
+        else:
+            base.append(spec)
+    return (base, low, high, excluded) if ranged else None
+
+
+def _pins_an_ordered_value(store: ObjectStore, spec: object) -> bool:
+    """An `EQ` on a date or number (a tie sweep's `closedate EQ` next to its id keyset): it changes from
+    page to page, so an id index kept per base would be rebuilt each time; the sorted index serves it."""
+    if not isinstance(spec, Mapping) or str(spec.get("operator", "")).upper() != "EQ":
+        return False
+    known = store.registry.properties.get(str(spec.get("propertyName")))
+    return known is not None and known.type in {"datetime", "date", "number"}
+
+
+def _id_keyed_search(
+    store: ObjectStore,
+    body: Mapping[str, object],
+    sort_name: str | None,
+    descending: bool,
+    after: int,
+    end: int,
+) -> SearchPage | None:
+    """A keyset walk by id (sorted by `hs_object_id`, or not sorted, ascending, with an id range such as
+    `hs_object_id GT last`): the base's matches kept in id order, the range bisected, so each page costs a
+    page, not the table (the outcome report's closed-deal read). None for another shape."""
+    groups = body.get("filterGroups") or []
+    if sort_name not in {None, _ID} or descending or not isinstance(groups, list) or len(groups) != 1:
+        return None
+    specs = groups[0].get("filters") if isinstance(groups[0], Mapping) else None
+    split = _id_bounds(specs) if isinstance(specs, list) else None
+    if split is None:
+        return None
+    base, low, high, excluded = split
+    if any(_pins_an_ordered_value(store, spec) for spec in base):
+        return None
+    base_body = {"filterGroups": [{"filters": base}], "query": body.get("query")}
+    key = json.dumps(["by-id", base, body.get("query")], sort_keys=True, default=str)
+    found = store.search_cache.pop(key, None)
+    if not isinstance(found, _ById) or (found.epoch, found.log_position) != (store.epoch, len(store.writes)):
+        predicate = compile_search(store, base_body)
+        kept = sorted(
+            (o for o in store.objects.values() if predicate(o.properties, o.modstamp_ms, o.num)),
+            key=lambda o: o.num,
+        )
+        found = _ById(store.epoch, len(store.writes), [o.num for o in kept], kept)
+    store.search_cache[key] = found
+    while len(store.search_cache) > _MAX_CACHED:
+        store.search_cache.pop(next(iter(store.search_cache)))
+    start = bisect.bisect_left(found.nums, low) if low is not None else 0
+    stop = bisect.bisect_right(found.nums, high) if high is not None else len(found.nums)
+    total = stop - start
+    for num in excluded:
+        at = bisect.bisect_left(found.nums, num, start, stop)
+        total -= at < stop and found.nums[at] == num
+    rows: list[Version] = []
+    position = 0
+    for index in range(start, stop):
+        obj = found.objects[index]
+        if obj.num in excluded:
+            continue
+        if position >= end:
+            break
+        if position >= after:
+            rows.append((obj, obj.properties, obj.modstamp_ms))
+        position += 1
+    return SearchPage(total, rows, end if end < total else None)
+
+
 def run_search(store: ObjectStore, body: Mapping[str, object], lag_ms: int, now_ms: int) -> SearchPage:
     """Evaluate a search body against ``store`` (the caller holds the state lock)."""
     predicate = compile_search(store, body)
@@ -558,6 +671,9 @@ def run_search(store: ObjectStore, body: Mapping[str, object], lag_ms: int, now_
     limit, after = _paging(body)
     end = min(after + limit, RESULT_CAP)
     if lag_ms <= 0:
+        by_id = _id_keyed_search(store, body, sort_name, descending, after, end)
+        if by_id is not None:
+            return by_id
         found = _sorted_search(store, body, predicate, sort_name, descending, after, end)
         if found is not None:
             return found
