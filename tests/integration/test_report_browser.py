@@ -35,23 +35,15 @@ def _pixels_near(shot: np.ndarray, colour: str, tolerance: float = 0.06) -> int:
     return int((distance < tolerance).sum())
 
 
-def screenshot(html: Path, out: Path) -> np.ndarray:
+def chromium(html: Path, *options: str) -> None:
+    """Headless Chromium on the page from disk, with `options` saying what to make of it."""
     assert CHROMIUM is not None
-    subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--window-size=1000,4000",
-            f"--screenshot={out}",
-            html.resolve().as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", *options, html.resolve().as_uri()]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+def screenshot(html: Path, out: Path) -> np.ndarray:
+    chromium(html, "--hide-scrollbars", "--window-size=1000,4000", f"--screenshot={out}")
     shot: np.ndarray = image.imread(str(out))
     return shot
 
@@ -93,19 +85,5 @@ def test_the_report_opens_from_disk_in_chromium_with_its_charts_drawn(tmp_path: 
 
 def print_to_pdf(html: Path, out: Path) -> bytes:
     """The page printed as a leader would print it (A4/Letter by the browser's default), as PDF bytes."""
-    assert CHROMIUM is not None
-    subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-pdf-header-footer",
-            f"--print-to-pdf={out}",
-            html.resolve().as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    chromium(html, "--no-pdf-header-footer", f"--print-to-pdf={out}")
     return out.read_bytes()

@@ -25,6 +25,7 @@ kept until the next write, the id range bisected. A lagging search scans.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -542,10 +543,17 @@ def _sorted_search(
                 total -= with_missing
             elif all(_ORDER[op](value, target) for op, target in ranged.bounds):
                 total -= 1
+    return _page(walk, ranged.excluded, total, after, end)
+
+
+def _page(
+    objects: Iterable[HsObject], excluded: frozenset[int] | set[int], total: int, after: int, end: int
+) -> SearchPage:
+    """Rows `after`..`end` of `objects` in order, leaving out the `excluded` id numbers."""
     rows: list[Version] = []
     position = 0
-    for obj in walk:
-        if obj.num in ranged.excluded:
+    for obj in objects:
+        if obj.num in excluded:
             continue
         if position >= end:
             break
@@ -650,18 +658,7 @@ def _id_keyed_search(
     for num in excluded:
         at = bisect.bisect_left(found.nums, num, start, stop)
         total -= at < stop and found.nums[at] == num
-    rows: list[Version] = []
-    position = 0
-    for index in range(start, stop):
-        obj = found.objects[index]
-        if obj.num in excluded:
-            continue
-        if position >= end:
-            break
-        if position >= after:
-            rows.append((obj, obj.properties, obj.modstamp_ms))
-        position += 1
-    return SearchPage(total, rows, end if end < total else None)
+    return _page(itertools.islice(found.objects, start, stop), excluded, total, after, end)
 
 
 def run_search(store: ObjectStore, body: Mapping[str, object], lag_ms: int, now_ms: int) -> SearchPage:
