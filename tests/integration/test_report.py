@@ -170,3 +170,16 @@ def test_an_entry_stage_judges_deals_when_they_reached_it(
     assert never["not_entered"] == 85
     assert cohort(never, "pocs", "qualified at entry")[0] == 0
     assert any(f"never entered the stage {skipped!r}" in note for note in never["notes"])
+
+
+def test_a_misspelt_entry_stage_is_named_on_stderr_whatever_the_format(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An admin types the stage's label where HubSpot wants its id (or misspells it): no deal entered it,
+    so the cohorts are empty, and the note saying to check the spelling reaches stderr even as CSV."""
+    code, out, err = cli(
+        env, capsys, "report", "--connection", env.crm, "--format", "csv", "--entry-stage", "Qualifed"
+    )
+    assert code == exit_codes.OK
+    assert out.splitlines()[1].startswith("pocs,qualified at entry,0,")
+    assert "never entered the stage 'Qualifed'" in err and "check the stage's spelling" in err

@@ -80,6 +80,9 @@ def run_report(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(cohort_csv(report))
     else:
         sys.stdout.write("\n".join(summary_lines(report)) + "\n")
+    if args.format != "html":
+        for note in report.notes:
+            sys.stderr.write(f"bant-sync: note: {note}\n")
     if output:
         sys.stderr.write(f"report written: {files.html.resolve()}\n")
     return 0

@@ -116,6 +116,12 @@ def _notes(judged: list[Judged], request: ReportRequest, not_entered: int) -> tu
         notes.append(
             f"{not_entered} closed deal(s) never entered the stage {request.entry_stage!r} and are in no "
             "cohort."
+            + (
+                " None did: check the stage's spelling (Salesforce: a StageName value such as 'Value "
+                "Proposition'; HubSpot: a dealstage id such as 'presentationscheduled')."
+                if not_entered == len(judged)
+                else ""
+            )
         )
     unjudged = sum(j.qualified is None for j in judged) - not_entered
     if unjudged > 0:
