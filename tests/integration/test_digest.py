@@ -293,3 +293,18 @@ def test_a_missing_smtp_setting_is_a_config_error_naming_it(
     assert code == exit_codes.CONFIG
     assert "smtp.host" in err and "Traceback" not in err
     assert d.smtp.handler.messages == [] and d.slack.posts == []
+
+
+def test_the_digest_reads_the_owners_itself_when_none_are_cached(
+    denv: DigestEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only incremental syncs ran (they never read owners), or the cache was emptied: the digest reads the
+    CRM's owners itself (one paged read, cached for next time) instead of refusing to address anyone."""
+    d = denv
+    store, crm = d.env.worker.store, d.env.crm
+    store.replace_owners(crm, [], d.env.time.now())
+    assert store.owners(crm) == [] and store.owners_refreshed_at(crm) is None
+    code, out, err = d.digest(capsys, "--channel", "email")
+    assert code == exit_codes.OK, out + err
+    assert all(len(d.smtp.handler.to(address)) == 1 for address in d.flagged)
+    assert {o.id for o in store.owners(crm)} >= set(d.owners)

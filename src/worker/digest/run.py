@@ -31,6 +31,7 @@ from worker.errors import ConfigError, UsageError
 from worker.service import Worker
 from worker.state import StateStore
 from worker.state.digests import FAILED, SENDING, SENT
+from worker.sync.owners import fresh_owners
 
 log = structlog.get_logger()
 
@@ -119,25 +120,28 @@ def plan_digests(
     framework: Framework,
     connector: Callable[[str], Connector],
     settings: DigestSettings,
+    clock: Callable[[], datetime],
 ) -> DigestPlan:
-    """Who gets what this week on `connection`: the owners cache, the flagged deals as last synced, the
-    framework's labels, and each deal's CRM link (one preflight of the connector, no per-deal call)."""
+    """Who gets what this week on `connection`: the owners (the cache, read again from the CRM when empty or
+    a day old), the flagged deals as last synced, the framework's labels, and each deal's CRM link (one
+    preflight of the connector, no per-deal call)."""
     owners = store.owners(connection)
     flagged = store.flagged_deals(connection)
-    if flagged and not owners:
-        raise UsageError(
-            f"connection {connection!r} has {len(flagged)} flagged deals but no owners cached yet, so the "
-            f"digest cannot address anyone: run `bant-sync sync --connection {connection} --full` first "
-            f"(a full sweep reads the owners)"
-        )
     links: dict[str, str] = {}
     if flagged:
         crm = connector(connection)
         try:
             crm.preflight()
+            owners = fresh_owners(store, connection, crm, clock)
             links = {state.deal_id: crm.record_url(state.deal_id) for state in flagged}
         finally:
             crm.close()
+    if flagged and not owners:
+        raise UsageError(
+            f"connection {connection!r} has {len(flagged)} flagged deals but its CRM named no owners, so "
+            "the digest cannot address anyone: check that the integration user may read users (Salesforce "
+            "User; HubSpot crm.objects.owners.read)"
+        )
     labels = {criterion.name: criterion.label for criterion in framework.criteria}
     return compose(
         connection, str(week), owners, flagged, labels, links, settings.teams, managers=settings.managers
@@ -277,5 +281,6 @@ def run_digest(
         worker.framework(request.connection),
         worker.connector,
         settings,
+        worker.clock,
     )
     return deliver(request, plan, worker.store, senders, settings, clock=worker.clock, sleep=sleep)

@@ -13,14 +13,13 @@ from datetime import UTC, date, datetime, time
 
 import structlog
 
-from connectors.errors import ConnectorError
-from connectors.model import HistoryWindow, Owner
+from connectors.model import HistoryWindow
 from connectors.protocol import Connector
 from rules import Framework
 from worker.report import compliance, outcomes
 from worker.report.model import Compliance, Judged, OutcomeReport, Source
 from worker.state import StateStore
-from worker.sync.owners import is_stale, refresh_owners
+from worker.sync.owners import fresh_owners
 
 log = structlog.get_logger()
 
@@ -61,7 +60,7 @@ def build_report(
         not_entered += sum(c.entered_at is None for c in batch)
         if progress is not None:
             progress(closed_total)
-    owners = _owners(store, request.connection, connector, clock)
+    owners = fresh_owners(store, request.connection, connector, clock)
     states = store.current_states(request.connection)
     criteria = tuple((c.name, c.label) for c in framework.criteria)
     names = [name for name, _ in criteria]
@@ -85,21 +84,6 @@ def build_report(
         api_calls=connector.api_calls,
         notes=_notes(judged, request, not_entered),
     )
-
-
-def _owners(
-    store: StateStore, connection: str, connector: Connector, clock: Callable[[], datetime]
-) -> list[Owner]:
-    """The cached owners, read again from the CRM when the cache is empty or a day old (names are a
-    convenience: a CRM that will not say leaves ids in their place)."""
-    if not is_stale(store, connection, clock()):
-        return store.owners(connection)
-    try:
-        found = refresh_owners(store, connection, connector, clock)
-    except ConnectorError as exc:
-        log.warning("owners not read; the report shows ids", error=str(exc))
-        found = None
-    return found if found is not None else store.owners(connection)
 
 
 def _notes(judged: list[Judged], request: ReportRequest, not_entered: int) -> tuple[str, ...]:

@@ -65,6 +65,19 @@ def refresh_if_stale(
         refresh_owners(store, connection, connector, clock)
 
 
+def fresh_owners(
+    store: StateStore, connection: str, connector: Connector, clock: Callable[[], datetime]
+) -> list[Owner]:
+    """The connection's owners for something people read (the report, the digest): the cache, read again
+    from the CRM through `connector` (past preflight) when it is empty or a day old. A CRM that will not
+    say leaves the cache as it was (names are a convenience), but running out of quota stops the caller."""
+    if is_stale(store, connection, clock()):
+        found = refresh_owners(store, connection, connector, clock)
+        if found is not None:
+            return found
+    return store.owners(connection)
+
+
 def _by_email(owners: Sequence[Owner], email: str) -> list[Owner]:
     """The owners with this e-mail (case-insensitive), active ones first."""
     wanted = email.casefold()
