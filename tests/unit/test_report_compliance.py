@@ -9,6 +9,7 @@ import pytest
 from connectors.model import Owner
 from worker.report.compliance import (
     NO_MANAGER,
+    audit_by_deal,
     by_owner,
     by_team,
     follow_through,
@@ -145,5 +146,5 @@ def test_status_at_takes_the_last_verdict_not_after_the_moment() -> None:
     log.add("d1", "poc_unqualified", T0)
     log.add("d1", "qualified", T0 + timedelta(days=3))
     log.add("d2", "qualified", T0 + timedelta(days=3))
-    found = status_at(log.rows, {"d1": T0 + timedelta(days=1), "d2": T0, "d9": T0})
+    found = status_at(audit_by_deal(log.rows), {"d1": T0 + timedelta(days=1), "d2": T0, "d9": T0})
     assert found == {"d1": "poc_unqualified"}

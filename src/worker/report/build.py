@@ -49,12 +49,13 @@ def build_report(
     """Read, judge and summarise; the connector must have passed preflight."""
     end = datetime.combine(request.until, time.max, UTC)
     audit = list(store.audit_until(request.connection, end))
+    by_deal = compliance.audit_by_deal(audit)
     judged: list[Judged] = []
     closed_total = not_entered = 0
     window = HistoryWindow(request.since, request.until, request.entry_stage)
     for batch in connector.closed_deals(window):
         moments = {c.deal.id: c.entered_at for c in batch if c.fallback_fields and c.entered_at}
-        audited = compliance.status_at(audit, moments) if moments else {}
+        audited = compliance.status_at(by_deal, moments) if moments else {}
         judged.extend(outcomes.judge_all(batch, framework, audited))
         closed_total += len(batch)
         not_entered += sum(c.entered_at is None for c in batch)

@@ -117,9 +117,7 @@ def trend(
     until: date,
 ) -> list[TrendPoint]:
     """The open pipeline's qualification at the end of each week of [since, until] (see the module doc)."""
-    history: dict[str, list[AuditRow]] = defaultdict(list)
-    for row in sorted(audit, key=lambda r: r.seq):
-        history[row.deal_id].append(row)
+    history = audit_by_deal(audit)
     still_open = set(open_now)
     closed_on = {j.deal_id: j.closed_on for j in closed}
     stamps = {deal: [r.at for r in rows] for deal, rows in history.items()}
@@ -154,9 +152,7 @@ def follow_through(
     start, end = datetime.combine(since, time.min, UTC), _end_of(until)
     outcome = {j.deal_id: j.won for j in closed}
     still_open = set(open_now)
-    history: dict[str, list[AuditRow]] = defaultdict(list)
-    for row in sorted(audit, key=lambda r: r.seq):
-        history[row.deal_id].append(row)
+    history = audit_by_deal(audit)
     days: list[float] = []
     flagged = won_flagged = lost_flagged = 0
     out_won = out_lost = out_open = out_total = 0
@@ -205,15 +201,21 @@ def _p90(days: Sequence[float]) -> float | None:
     return statistics.quantiles(days, n=10, method="inclusive")[-1]
 
 
-def status_at(audit: Iterable[AuditRow], moments: Mapping[str, datetime]) -> dict[str, str]:
+def audit_by_deal(audit: Iterable[AuditRow]) -> dict[str, list[AuditRow]]:
+    """The audit rows of each deal, oldest first (by `seq`)."""
+    history: dict[str, list[AuditRow]] = defaultdict(list)
+    for row in sorted(audit, key=lambda r: r.seq):
+        history[row.deal_id].append(row)
+    return history
+
+
+def status_at(history: Mapping[str, Sequence[AuditRow]], moments: Mapping[str, datetime]) -> dict[str, str]:
     """For each deal in `moments`, the status bant-sync had recorded for it at or before that moment (the
-    last audit row not after it); deals with none are absent."""
-    found: dict[str, tuple[int, str]] = {}
-    for row in audit:
-        moment = moments.get(row.deal_id)
-        if moment is None or row.at > moment:
-            continue
-        best = found.get(row.deal_id)
-        if best is None or row.seq > best[0]:
-            found[row.deal_id] = (row.seq, row.new_status)
-    return {deal: status for deal, (_, status) in found.items()}
+    last of its rows in `history` (see `audit_by_deal`) not after it); deals with none are absent. Looks
+    at those deals' rows only, so judging closed deals batch by batch never re-reads the whole log."""
+    found: dict[str, str] = {}
+    for deal_id, moment in moments.items():
+        earlier = [row for row in history.get(deal_id, ()) if row.at <= moment]
+        if earlier:
+            found[deal_id] = earlier[-1].new_status
+    return found
