@@ -55,3 +55,13 @@ def test_permission_set_grants_edit_only_on_outputs() -> None:
     for name in CUSTOM.values():
         assert grants[f"Opportunity.{name}"] == ("true", "true" if name in outputs else "false")
     assert grants["Task.BANT_Sync_Key__c"] == ("true", "true")
+
+
+def test_the_inputs_are_history_tracked_and_the_outputs_are_not() -> None:
+    """The outcome report judges a closed deal by its BANT inputs when it started, which Salesforce keeps
+    only for tracked fields: the inputs ship tracked. The outputs change on every run and would spend the
+    org's 20 tracked fields per object on noise: they ship untracked."""
+    outputs = {DEFAULT_FIELDS[k] for k in OUTPUT_KEYS}
+    for name in CUSTOM.values():
+        tracked = field_xml("Opportunity", name).findtext("m:trackHistory", namespaces=NS)
+        assert tracked == ("false" if name in outputs else "true"), name
