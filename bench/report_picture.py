@@ -20,7 +20,7 @@ from matplotlib import image
 
 from sandbox import Sandbox, SandboxOptions
 from worker.config.loader import load_settings
-from worker.report.build import ReportRequest, build_report
+from worker.report.build import ReportRequest, report_on
 from worker.report.render import write_report
 from worker.service import Worker
 from worker.sync.run_model import RunRequest
@@ -47,11 +47,7 @@ def main() -> None:
         try:
             worker.run(RunRequest("hubspot", mode="full", trigger="cli"))
             today = worker.today()
-            request = ReportRequest("hubspot", today - timedelta(days=365), today, "bant")
-            connector = worker.connector("hubspot")
-            connector.preflight()
-            report = build_report(request, connector, worker.framework("hubspot"), worker.store, worker.clock)
-            connector.close()
+            report = report_on(worker, ReportRequest("hubspot", today - timedelta(days=365), today, "bant"))
         finally:
             worker.close()
         files = write_report(report, Path(tmp) / "report")

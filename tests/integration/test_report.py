@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.conftest import Env, cli
 from worker import exit_codes
-from worker.report.build import ReportRequest, build_report
+from worker.report.build import ReportRequest, report_on
 from worker.report.model import OutcomeReport, Source
 
 BUDGET = {"salesforce": "BANT_Budget__c", "hubspot": "bant_budget"}
@@ -33,13 +33,7 @@ def cohort(body: dict[str, Any], section: str, name: str) -> tuple[int, int, str
 
 def build(env: Env, days: int = 365) -> OutcomeReport:
     today = env.today()
-    request = ReportRequest(env.crm, today - timedelta(days=days), today, "bant")
-    connector = env.worker.connector(env.crm)
-    try:
-        connector.preflight()
-        return build_report(request, connector, env.worker.framework(env.crm), env.worker.store, env.time.now)
-    finally:
-        connector.close()
+    return report_on(env.worker, ReportRequest(env.crm, today - timedelta(days=days), today, "bant"))
 
 
 def test_the_json_report_gives_the_seeds_cohorts_and_names_the_owners(

@@ -16,7 +16,7 @@ from matplotlib import image
 
 from sandbox import SandboxOptions
 from tests.integration.conftest import sandbox_env
-from worker.report.build import ReportRequest, build_report
+from worker.report.build import ReportRequest, report_on
 from worker.report.render import BAR_COLOURS, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -53,15 +53,7 @@ def test_the_report_opens_from_disk_in_chromium_with_its_charts_drawn(tmp_path: 
     with sandbox_env("hubspot", tmp_path, options) as env:
         assert env.run("full").status == "succeeded"
         today = env.today()
-        request = ReportRequest("hubspot", today - timedelta(days=365), today, "bant")
-        connector = env.worker.connector("hubspot")
-        try:
-            connector.preflight()
-            report = build_report(
-                request, connector, env.worker.framework("hubspot"), env.worker.store, env.time.now
-            )
-        finally:
-            connector.close()
+        report = report_on(env.worker, ReportRequest("hubspot", today - timedelta(days=365), today, "bant"))
     files = write_report(report, tmp_path / "report")
     shot = screenshot(files.html, tmp_path / "shot.png")
     assert shot.shape[1] == 1000

@@ -108,7 +108,9 @@ def test_the_trend_replays_verdicts_and_drops_deals_once_they_closed() -> None:
     log.add("d3", "poc_unqualified", T0 + timedelta(days=9), ("need",))
     log.add("gone", "needs_qualification", T0, ("budget",))  # deleted: neither open now nor closed
     closed = [_closed("d2", True, date(2026, 10, 14))]
-    points = trend(log.rows, ["d1", "d3"], closed, CRITERIA, date(2026, 10, 5), date(2026, 10, 21))
+    points = trend(
+        audit_by_deal(log.rows), ["d1", "d3"], closed, CRITERIA, date(2026, 10, 5), date(2026, 10, 21)
+    )
     assert [(p.week_ending, p.open_deals, p.unqualified, dict(p.missing)["budget"]) for p in points] == [
         (date(2026, 10, 11), 2, 1, 1),
         (date(2026, 10, 18), 2, 1, 0),
@@ -128,7 +130,9 @@ def test_follow_through_measures_days_to_qualify_and_what_became_of_flags() -> N
     log.add("d5", "needs_qualification", T0 - timedelta(days=60))  # flagged before the period
     log.add("d6", "qualify_out", T0)
     closed = [_closed("d3", False, date(2026, 10, 20)), _closed("d6", True, date(2026, 10, 20))]
-    result = follow_through(log.rows, closed, ["d1", "d2", "d4", "d5"], date(2026, 10, 1), date(2026, 10, 31))
+    result = follow_through(
+        audit_by_deal(log.rows), closed, ["d1", "d2", "d4", "d5"], date(2026, 10, 1), date(2026, 10, 31)
+    )
     assert result.flagged == 5 and result.qualified_later == 2
     assert result.median_days == pytest.approx(7.0)
     assert result.p90_days == pytest.approx(9.4)

@@ -26,7 +26,7 @@ from worker.cli.status import run_setup
 from worker.config.loader import load_settings
 from worker.config.settings import Settings
 from worker.logging_setup import configure_logging
-from worker.report.build import ReportRequest, build_report
+from worker.report.build import ReportRequest, report_on
 from worker.report.render import summary_lines, write_report
 from worker.service import Worker
 from worker.sync.run_model import RunRequest, RunSummary
@@ -186,13 +186,9 @@ def outcome_report(out: TextIO, worker: Worker, crm: str, directory: Path) -> bo
     """The closed history judged at POC start: the cohort table, and the HTML report written to disk."""
     today = worker.today()
     framework_name = worker.settings.connection(crm).framework
-    request = ReportRequest(crm, today - timedelta(days=DEFAULT_DAYS), today, framework_name)
-    connector = worker.connector(crm)
-    try:
-        connector.preflight()
-        report = build_report(request, connector, worker.framework(crm), worker.store, worker.clock)
-    finally:
-        connector.close()
+    report = report_on(
+        worker, ReportRequest(crm, today - timedelta(days=DEFAULT_DAYS), today, framework_name)
+    )
     files = write_report(report, directory)
     out.write(f"\n== {crm}: does qualifying pay off? (bant-sync report) ==\n")
     out.write("\n".join(summary_lines(report)) + "\n")

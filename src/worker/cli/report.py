@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from worker.cli.arguments import parse_day
-from worker.config.frameworks import load_framework
 from worker.config.settings import Settings
 from worker.errors import UsageError
-from worker.report.build import ReportRequest, build_report
+from worker.report.build import ReportRequest, report_on
 from worker.report.model import OutcomeReport
 from worker.report.render import cohort_csv, report_json, summary_lines, write_report
 from worker.service import Worker
@@ -54,18 +53,11 @@ def request_from(args: argparse.Namespace, settings: Settings, today: date) -> R
 
 def make_report(args: argparse.Namespace, settings: Settings) -> OutcomeReport:
     worker = Worker(settings)
+    progress = ReadProgress(sys.stderr)
     try:
-        request = request_from(args, settings, worker.today())
-        framework = load_framework(request.framework_name, settings.config_dir)
-        connector = worker.connector(request.connection)
-        progress = ReadProgress(sys.stderr)
-        try:
-            connector.preflight()
-            return build_report(request, connector, framework, worker.store, worker.clock, progress)
-        finally:
-            progress.done()
-            connector.close()
+        return report_on(worker, request_from(args, settings, worker.today()), progress)
     finally:
+        progress.done()
         worker.close()
 
 

@@ -16,8 +16,10 @@ import structlog
 from connectors.model import HistoryWindow
 from connectors.protocol import Connector
 from rules import Framework
+from worker.config.frameworks import load_framework
 from worker.report import compliance, outcomes
 from worker.report.model import Compliance, Judged, OutcomeReport, Source
+from worker.service import Worker
 from worker.state import StateStore
 from worker.sync.owners import fresh_owners
 
@@ -38,6 +40,18 @@ class ReportRequest:
     """Configured teams (`[[digest.teams]]`): a name and its members' e-mails."""
 
 
+def report_on(worker: Worker, request: ReportRequest, progress: Progress | None = None) -> OutcomeReport:
+    """`build_report` on one of the worker's connections: its connector (preflight first, closed after),
+    the named framework, the worker's state store and clock."""
+    framework = load_framework(request.framework_name, worker.settings.config_dir)
+    connector = worker.connector(request.connection)
+    try:
+        connector.preflight()
+        return build_report(request, connector, framework, worker.store, worker.clock, progress)
+    finally:
+        connector.close()
+
+
 def build_report(
     request: ReportRequest,
     connector: Connector,
@@ -48,8 +62,7 @@ def build_report(
 ) -> OutcomeReport:
     """Read, judge and summarise; the connector must have passed preflight."""
     end = datetime.combine(request.until, time.max, UTC)
-    audit = list(store.audit_until(request.connection, end))
-    by_deal = compliance.audit_by_deal(audit)
+    by_deal = compliance.audit_by_deal(store.audit_until(request.connection, end))
     judged: list[Judged] = []
     closed_total = not_entered = 0
     window = HistoryWindow(request.since, request.until, request.entry_stage)
@@ -70,8 +83,8 @@ def build_report(
         criteria=criteria,
         by_owner=tuple(compliance.by_owner(states, owners, names)),
         by_team=tuple(compliance.by_team(states, owners, names, request.teams)),
-        trend=tuple(compliance.trend(audit, open_now, judged, names, request.since, request.until)),
-        follow_through=compliance.follow_through(audit, judged, open_now, request.since, request.until),
+        trend=tuple(compliance.trend(by_deal, open_now, judged, names, request.since, request.until)),
+        follow_through=compliance.follow_through(by_deal, judged, open_now, request.since, request.until),
     )
     return OutcomeReport(
         connection=request.connection,

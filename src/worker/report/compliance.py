@@ -109,15 +109,15 @@ def _end_of(day: date) -> datetime:
 
 
 def trend(
-    audit: Iterable[AuditRow],
+    history: Mapping[str, Sequence[AuditRow]],
     open_now: Iterable[str],
     closed: Iterable[Judged],
     criteria: Sequence[str],
     since: date,
     until: date,
 ) -> list[TrendPoint]:
-    """The open pipeline's qualification at the end of each week of [since, until] (see the module doc)."""
-    history = audit_by_deal(audit)
+    """The open pipeline's qualification at the end of each week of [since, until] (see the module doc);
+    `history` is the audit log by deal (`audit_by_deal`)."""
     still_open = set(open_now)
     closed_on = {j.deal_id: j.closed_on for j in closed}
     stamps = {deal: [r.at for r in rows] for deal, rows in history.items()}
@@ -146,13 +146,17 @@ def trend(
 
 
 def follow_through(
-    audit: Iterable[AuditRow], closed: Iterable[Judged], open_now: Iterable[str], since: date, until: date
+    history: Mapping[str, Sequence[AuditRow]],
+    closed: Iterable[Judged],
+    open_now: Iterable[str],
+    since: date,
+    until: date,
 ) -> FollowThrough:
-    """Flags raised in [since, until] and what came of them; qualify_out deals and their outcome."""
+    """Flags raised in [since, until] and what came of them; qualify_out deals and their outcome.
+    `history` is the audit log by deal (`audit_by_deal`)."""
     start, end = datetime.combine(since, time.min, UTC), _end_of(until)
     outcome = {j.deal_id: j.won for j in closed}
     still_open = set(open_now)
-    history = audit_by_deal(audit)
     days: list[float] = []
     flagged = won_flagged = lost_flagged = 0
     out_won = out_lost = out_open = out_total = 0
