@@ -123,7 +123,8 @@ export function BantCard() {
       <Flex direction="column" gap="small">
         <Tag variant="default" testId="bant-status">Not checked yet</Tag>
         <Text testId="bant-never-checked">
-          bant-sync has not checked this deal yet. It is checked at the next sync run (open deals only).
+          bant-sync has not checked this deal yet. It checks open deals at its next sync run; if every deal
+          shows this, check that bant-sync runs against this HubSpot account.
         </Text>
         <SnoozeAlert snooze={model.snooze} />
       </Flex>

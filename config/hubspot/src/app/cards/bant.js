@@ -264,8 +264,9 @@ export function openFollowUpTask(associationResults) {
 }
 
 /**
- * Output properties HubSpot left out of the answer. HubSpot omits a requested property that does not
- * exist (an empty one comes back as null), so an absent key means `bant-sync setup` has not created it.
+ * Output properties HubSpot left out of the answer. HubSpot's CRM API omits a requested property that does
+ * not exist and returns an empty one as null (useCrmProperties types its values `string | null`), so an
+ * absent key means `bant-sync setup` has not created that property in this account.
  */
 export function absentProperties(properties, names = DEAL_PROPERTIES) {
   return names.filter((name) => !Object.prototype.hasOwnProperty.call(properties ?? {}, name));
