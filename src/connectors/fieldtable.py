@@ -59,10 +59,14 @@ KINDS: dict[str, str] = {
     "missing": "list",
     "score": "int",
     "checked_at": "datetime",
+    "reasons": "text",
+    "snooze_until": "date",
+    "snooze_reason": "text",
+    "modified_by": "id",
 }
 """Canonical field -> the kind of codec it is read and written with. Any other name is a custom field."""
 
-OUTPUTS: tuple[str, ...] = ("status", "missing", "score", "checked_at", "flagged_since")
+OUTPUTS: tuple[str, ...] = ("status", "missing", "score", "checked_at", "flagged_since", "reasons")
 """The canonical fields a StatusWrite sets, in write order."""
 
 CUSTOM = "raw"
@@ -203,6 +207,7 @@ def read_deal(
         missing=value("missing"),
         score=value("score"),
         checked_at=value("checked_at"),
+        reasons=value("reasons"),
     )
     return Deal(
         id=deal_id,
@@ -220,6 +225,9 @@ def read_deal(
         modified_at=modified,
         flagged_since=value("flagged_since"),
         flags=flags,
+        snooze_until=value("snooze_until"),
+        snooze_reason=value("snooze_reason"),
+        modified_by=value("modified_by"),
         extra={s.canonical: cast(Value, decode_field(s, get)) for s in table.custom},
     )
 
@@ -232,6 +240,7 @@ def write_status(write: StatusWrite, table: FieldTable) -> dict[str, Any]:
         "score": write.score,
         "checked_at": write.checked_at,
         "flagged_since": write.flagged_since,
+        "reasons": write.reasons,
     }
     out: dict[str, Any] = {}
     for key in OUTPUTS:

@@ -90,6 +90,8 @@ class StatusWrite:
     score: int
     checked_at: datetime
     flagged_since: date | None
+    reasons: str = ""
+    """One line per missing criterion (`<reason> — <hint>`), and a last line about a snooze, if any."""
 
 
 class TaskAction(StrEnum):

@@ -26,8 +26,10 @@ class Connector(Protocol):
 
     - `preflight()` authenticates and checks every mapped field exists and is readable/writable, raising
       ConfigurationError/SchemaDriftError naming each problem before anything is written.
-    - `setup(check_only)` makes the CRM ready where it can through the API (`check_only`: changes nothing)
-      and reports per field what is in place and what to fix; it raises only when the CRM cannot be asked.
+    - `setup(check_only, create_inputs)` makes the CRM ready where it can through the API (`check_only`:
+      changes nothing; `create_inputs`: also create the input fields people fill in, where the CRM allows
+      it) and reports per field what is in place and what to fix; it raises only when the CRM cannot be
+      asked.
     - `fetch_changed(cursor, full=False)` yields pages of open deals changed at or after `cursor` (minus the
       overlap window), oldest first, each with the cursor to save after it; `full=True` sweeps all open deals,
       possibly in another order (HubSpot's list endpoint): then a page may carry no cursor, and the last page
@@ -56,7 +58,7 @@ class Connector(Protocol):
 
     def preflight(self) -> None: ...
 
-    def setup(self, check_only: bool) -> SetupReport: ...
+    def setup(self, check_only: bool, create_inputs: bool = False) -> SetupReport: ...
 
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]: ...
 

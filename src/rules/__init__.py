@@ -6,6 +6,7 @@ from rules.evaluate import evaluate
 from rules.framework import Criterion, Framework, FrameworkError, PocMatcher, Scope, build_framework
 from rules.framework_loader import framework_from_mapping, parse_check
 from rules.model import CANONICAL_FIELDS, Assessment, Deal, DealFlags, Gap, Status, Value
+from rules.snooze import Snooze, SnoozeRules, SnoozeState
 from rules.text import DEFAULT_NEGATIONS, DEFAULT_PLACEHOLDERS, DEFAULT_TEXT_RULES, TextRules
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "PocMatcher",
     "Scope",
     "SlashOrder",
+    "Snooze",
+    "SnoozeRules",
+    "SnoozeState",
     "Status",
     "TextRules",
     "Value",

@@ -6,13 +6,15 @@ from datetime import date
 
 from rules.framework import Framework
 from rules.model import Assessment, Deal, Gap, Status, new_assessment
+from rules.snooze import SnoozeState, has_snooze, judge_snooze
 
 
 def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
     """Assess one deal. Pure and deterministic: the same deal, framework and date give the same result.
 
     Precedence among unqualified statuses: qualify_out > poc_unqualified > needs_qualification. A deal out
-    of the framework's scope, or at a stage where nothing is required yet, is not_evaluated.
+    of the framework's scope, or at a stage where nothing is required yet, is not_evaluated. An unqualified
+    deal whose snooze holds (rules.snooze) is snoozed, still listing what it misses.
     """
     is_poc = framework.poc.matches(deal)
     criteria = framework.criteria
@@ -48,4 +50,7 @@ def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
     gaps = tuple(failed)
     missing = tuple([gap.criterion for gap in gaps])
     reasons = tuple([gap.reason for gap in gaps])
-    return new_assessment(deal.id, status, missing, score, reasons, is_poc, flagged_since, gaps)
+    snooze = judge_snooze(deal, framework.snooze, is_poc, today) if has_snooze(deal) else None
+    if snooze is not None and snooze.state is SnoozeState.ACTIVE:
+        status = Status.SNOOZED
+    return new_assessment(deal.id, status, missing, score, reasons, is_poc, flagged_since, gaps, snooze)

@@ -17,6 +17,7 @@ from rules.checks import FIXED_VERDICTS, Check, Verdict, compile_checks
 from rules.dates import DEFAULT_DATE_RULES, DateRules
 from rules.errors import CONFIG, BantSyncError
 from rules.model import CANONICAL_FIELDS, Deal, Gap, Value, new_gap
+from rules.snooze import DEFAULT_SNOOZE_RULES, SnoozeRules
 from rules.text import DEFAULT_TEXT_RULES, TextRules
 
 
@@ -119,6 +120,7 @@ class Framework:
     text: TextRules = DEFAULT_TEXT_RULES
     dates: DateRules = DEFAULT_DATE_RULES
     description: str = ""
+    snooze: SnoozeRules = DEFAULT_SNOOZE_RULES
     _required_by_stage: Mapping[str, tuple[Criterion, ...]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
     )
@@ -172,6 +174,7 @@ def build_framework(
     dates: DateRules = DEFAULT_DATE_RULES,
     placeholders: frozenset[str] | None = None,
     description: str = "",
+    snooze: SnoozeRules = DEFAULT_SNOOZE_RULES,
 ) -> Framework:
     """Assemble a Framework, compiling each criterion's checks and the per-stage requirement table once.
     `placeholders`, when given, replaces the placeholder list of `text`."""
@@ -188,6 +191,7 @@ def build_framework(
         text=text,
         dates=dates,
         description=description,
+        snooze=snooze,
     )
 
 

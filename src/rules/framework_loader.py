@@ -13,6 +13,7 @@ from rules.checks import Check, CheckKind
 from rules.dates import DEFAULT_DATE_RULES, DateForm, DateRules, SlashOrder
 from rules.errors import did_you_mean
 from rules.framework import Criterion, Framework, FrameworkError, PocMatcher, Scope, build_framework
+from rules.snooze import DEFAULT_SNOOZE_RULES, SnoozeRules
 from rules.text import DEFAULT_TEXT_RULES, TextRules, normalise
 
 _TOP_KEYS = (
@@ -26,6 +27,7 @@ _TOP_KEYS = (
     "scope",
     "text",
     "dates",
+    "snooze",
     "criteria",
 )
 _CRITERION_KEYS = ("name", "label", "field", "checks", "required_from_stage", "weight", "hint")
@@ -42,6 +44,7 @@ _TEXT_KEYS = (
     "require_letters",
 )
 _DATES_KEYS = ("formats", "slash_order")
+_SNOOZE_KEYS = ("enabled", "max_days", "allow_poc", "min_reason_length")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CHECK = re.compile(r"^(?P<kind>[a-z_]+)(:(?P<arg>.*))?$", re.DOTALL)
 
@@ -242,6 +245,32 @@ def _date_rules(data: Mapping[str, Any], problems: _Problems) -> DateRules:
     return DateRules(formats=frozenset(formats), slash_order=SlashOrder(order))
 
 
+def _snooze_rules(data: Mapping[str, Any], problems: _Problems) -> SnoozeRules:
+    """The `[snooze]` table over the defaults (30 days at most, no POCs, a reason of 10 characters)."""
+    table = _table(data, "snooze", _SNOOZE_KEYS, problems)
+    default = DEFAULT_SNOOZE_RULES
+    flags: dict[str, bool] = {}
+    for key in ("enabled", "allow_poc"):
+        value = table.get(key, getattr(default, key))
+        if not isinstance(value, bool):
+            problems.add(f"snooze.{key}", "must be true or false")
+            value = getattr(default, key)
+        flags[key] = value
+    numbers: dict[str, int] = {}
+    for key, least in (("max_days", 1), ("min_reason_length", 0)):
+        value = table.get(key, getattr(default, key))
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            problems.add(f"snooze.{key}", f"must be a whole number, at least {least}")
+            value = getattr(default, key)
+        numbers[key] = value
+    return SnoozeRules(
+        enabled=flags["enabled"],
+        max_days=numbers["max_days"],
+        allow_poc=flags["allow_poc"],
+        min_reason_length=numbers["min_reason_length"],
+    )
+
+
 def framework_from_mapping(data: Mapping[str, Any], source: str) -> Framework:
     """Build a Framework from a parsed definition, or raise FrameworkError listing every problem."""
     problems = _Problems(source)
@@ -256,6 +285,7 @@ def framework_from_mapping(data: Mapping[str, Any], source: str) -> Framework:
         problems.add("qualify_out_after_days", "must be a whole number of days, at least 1")
     text_rules = _text_rules(data, problems)
     date_rules = _date_rules(data, problems)
+    snooze_rules = _snooze_rules(data, problems)
     poc_requires_all = data.get("poc_requires_all", True)
     if not isinstance(poc_requires_all, bool):
         problems.add("poc_requires_all", "must be true or false")
@@ -309,4 +339,5 @@ def framework_from_mapping(data: Mapping[str, Any], source: str) -> Framework:
         text=text_rules,
         dates=date_rules,
         description=description if isinstance(description, str) else "",
+        snooze=snooze_rules,
     )

@@ -8,6 +8,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rules.snooze import Snooze
 
 Value = str | int | float | Decimal | bool | date | datetime | None
 """A field value as a connector or an export delivers it. Strings are judged as text, numbers or dates."""
@@ -27,6 +31,9 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "timing",
     "modified_at",
     "flagged_since",
+    "snooze_until",
+    "snooze_reason",
+    "modified_by",
 )
 
 _EMPTY: Mapping[str, Value] = MappingProxyType({})
@@ -40,13 +47,22 @@ class Status(StrEnum):
     POC_UNQUALIFIED = "poc_unqualified"
     QUALIFY_OUT = "qualify_out"
     NOT_EVALUATED = "not_evaluated"
+    SNOOZED = "snoozed"
 
     @property
     def is_unqualified(self) -> bool:
+        """Flagged, with a follow-up task open."""
         return self in _UNQUALIFIED
+
+    @property
+    def is_flagged(self) -> bool:
+        """Unqualified or snoozed: the deal still misses criteria, and its qualify-out clock runs on (a
+        snooze acknowledges the flag; it does not reset how long the deal has been unqualified)."""
+        return self in _FLAGGED
 
 
 _UNQUALIFIED = frozenset({Status.NEEDS_QUALIFICATION, Status.POC_UNQUALIFIED, Status.QUALIFY_OUT})
+_FLAGGED = _UNQUALIFIED | {Status.SNOOZED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +74,7 @@ class DealFlags:
     score: int | None = None
     checked_at: datetime | None = None
     task_id: str | None = None
+    reasons: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +97,11 @@ class Deal:
     flagged_since: date | None = None
     flags: DealFlags = field(default_factory=DealFlags)
     extra: Mapping[str, Value] = field(default_factory=lambda: _EMPTY)
+    snooze_until: date | None = None
+    snooze_reason: Value = None
+    modified_by: str | None = None
+    snoozed_on: date | None = None
+    """The day bant-sync first saw the current `snooze_until` (from the worker's state; None: today)."""
 
     def value(self, field_name: str) -> Value:
         """The value of a canonical field, or of a custom one carried in `extra`."""
@@ -124,6 +146,7 @@ class Assessment:
     is_poc: bool
     flagged_since: date | None
     gaps: tuple[Gap, ...] = ()
+    snooze: Snooze | None = None
 
 
 # Fast constructors for the two objects evaluate() builds per deal. A frozen dataclass's __init__ sets each
@@ -144,6 +167,7 @@ _gap_criterion, _gap_label, _gap_hint, _gap_field, _gap_reason = (
     _a_is_poc,
     _a_flagged_since,
     _a_gaps,
+    _a_snooze,
 ) = (getattr(Assessment, f.name).__set__ for f in fields(Assessment))
 
 
@@ -167,6 +191,7 @@ def new_assessment(
     is_poc: bool,
     flagged_since: date | None,
     gaps: tuple[Gap, ...] = (),
+    snooze: Snooze | None = None,
 ) -> Assessment:
     """Assessment(...) with the same arguments, built faster."""
     assessment = _new(Assessment)
@@ -178,4 +203,5 @@ def new_assessment(
     _a_is_poc(assessment, is_poc)
     _a_flagged_since(assessment, flagged_since)
     _a_gaps(assessment, gaps)
+    _a_snooze(assessment, snooze)
     return assessment

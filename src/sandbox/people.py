@@ -38,6 +38,10 @@ DEAL_FIELDS: Final[Mapping[str, Mapping[str, str]]] = {
         "status": "BANT_Status__c",
         "flagged_since": "BANT_Flagged_Since__c",
         "missing": "BANT_Missing__c",
+        "reasons": "BANT_Reasons__c",
+        "snooze_until": "BANT_Snooze_Until__c",
+        "snooze_reason": "BANT_Snooze_Reason__c",
+        "modified_by": "LastModifiedById",
     },
     "hubspot": {
         "budget": "bant_budget",
@@ -52,6 +56,10 @@ DEAL_FIELDS: Final[Mapping[str, Mapping[str, str]]] = {
         "status": "bant_status",
         "flagged_since": "bant_flagged_since",
         "missing": "bant_missing",
+        "reasons": "bant_reasons",
+        "snooze_until": "bant_snooze_until",
+        "snooze_reason": "bant_snooze_reason",
+        "modified_by": "hs_updated_by_user_id",
     },
 }
 """CRM-neutral deal field names -> the Salesforce Opportunity field / HubSpot deal property, per CRM."""
@@ -240,12 +248,14 @@ class People:
         return [str(o["id"]) for o in self.sandbox.hubspot.owners]
 
     # ----- what reps do to deals ----------------------------------------------------------------------------
-    def set_deal_fields(self, deal_id: str, fields: Mapping[str, Any]) -> None:
+    def set_deal_fields(self, deal_id: str, fields: Mapping[str, Any], by: str | None = None) -> None:
         """A rep edits the deal: CRM-neutral names (budget, authority, need, timing, type, stage, amount,
-        name, owner); None blanks the field."""
+        name, owner, snooze_until, snooze_reason); None blanks the field. `by` is the rep making the edit
+        (one of `owners()`; the deal's owner by default): the CRM records them as its last modifier."""
         names = DEAL_FIELDS[self.crm]
         if self.crm == "salesforce":
-            self.sandbox.salesforce.update("Opportunity", deal_id, {names[k]: v for k, v in fields.items()})
+            changes = {names[k]: v for k, v in fields.items()}
+            self.sandbox.salesforce.update("Opportunity", deal_id, changes, by=by)
             return
         props: dict[str, object] = {}
         for name, value in fields.items():
@@ -254,7 +264,27 @@ class People:
             elif name == "stage" and value is not None:
                 value = _HS_STAGES.get(str(value), str(value))
             props[names[name]] = "" if value is None else str(value)
-        self.sandbox.hubspot.update_deal(deal_id, props)
+        self.sandbox.hubspot.update_deal(deal_id, props, self._hubspot_user(by))
+
+    def _hubspot_user(self, owner_id: str | None) -> int | None:
+        """The HubSpot user id of an owner (what hs_updated_by_user_id records), None for none."""
+        for owner in self.sandbox.hubspot.owners:
+            user = owner.get("userId")
+            if owner_id is not None and str(owner.get("id")) == owner_id and isinstance(user, int):
+                return user
+        return None
+
+    def user_of(self, owner_id: str) -> str:
+        """How the CRM names this rep as a record's last modifier: the Salesforce user id itself, the HubSpot
+        owner's user id."""
+        if self.crm == "salesforce":
+            return owner_id
+        return str(self._hubspot_user(owner_id))
+
+    def snooze(self, deal_id: str, until: date | None, reason: str | None, by: str | None = None) -> None:
+        """A rep snoozes the deal's flag: fills in the snooze-until date and the reason (None blanks one)."""
+        day = until.isoformat() if until is not None else None
+        self.set_deal_fields(deal_id, {"snooze_until": day, "snooze_reason": reason}, by=by)
 
     def set_deal_field(self, deal_id: str, name: str, value: Any) -> None:
         """A rep edits one deal field (see `set_deal_fields`)."""

@@ -38,6 +38,10 @@ TYPES = {
     "BANT_Score__c": "double",
     "BANT_Checked_At__c": "datetime",
     "BANT_Flagged_Since__c": "date",
+    "BANT_Reasons__c": "textarea",
+    "BANT_Snooze_Until__c": "date",
+    "BANT_Snooze_Reason__c": "string",
+    "LastModifiedById": "reference",
 }
 OUTPUTS = {
     "BANT_Status__c",
@@ -45,8 +49,9 @@ OUTPUTS = {
     "BANT_Score__c",
     "BANT_Checked_At__c",
     "BANT_Flagged_Since__c",
+    "BANT_Reasons__c",
 }
-STATUSES = ("qualified", "needs_qualification", "poc_unqualified", "qualify_out", "not_evaluated")
+STATUSES = ("qualified", "needs_qualification", "poc_unqualified", "qualify_out", "not_evaluated", "snoozed")
 
 
 def opportunity_describe(drop: tuple[str, ...] = (), readonly: tuple[str, ...] = ()) -> dict[str, Any]:

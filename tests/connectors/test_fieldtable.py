@@ -126,7 +126,8 @@ def test_a_status_write_encodes_the_same_values_on_both(
     sf_missing: str | None,
 ) -> None:
     """A StatusWrite encodes the same values on both CRMs: HubSpot strings ("" clears), Salesforce JSON."""
-    write = StatusWrite("1", Status.NEEDS_QUALIFICATION, missing, 50, CHECKED, flagged_since)
+    reasons = "Budget: missing — What budget is set aside?" if missing else ""
+    write = StatusWrite("1", Status.NEEDS_QUALIFICATION, missing, 50, CHECKED, flagged_since, reasons)
     hubspot = write_status(write, hs.deal_table(DEFAULT_PROPERTIES))
     salesforce = write_status(write, sf_table(DEFAULT_FIELDS, {}))
     assert hubspot == {
@@ -135,6 +136,7 @@ def test_a_status_write_encodes_the_same_values_on_both(
         "bant_score": "50",
         "bant_checked_at": "2026-03-02T09:00:00.123Z",
         "bant_flagged_since": hubspot_flagged,
+        "bant_reasons": reasons,
     }
     assert salesforce == {
         "BANT_Status__c": "needs_qualification",
@@ -142,6 +144,7 @@ def test_a_status_write_encodes_the_same_values_on_both(
         "BANT_Score__c": 50,
         "BANT_Checked_At__c": "2026-03-02T09:00:00.123Z",
         "BANT_Flagged_Since__c": salesforce_flagged,
+        "BANT_Reasons__c": reasons,
     }
 
 

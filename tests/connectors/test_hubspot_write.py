@@ -167,6 +167,10 @@ def test_deal_mapping_reads_inputs_and_flags() -> None:
         "bant_score": "25",
         "bant_checked_at": "2026-03-01T10:00:00.000Z",
         "bant_flagged_since": "2026-02-20",
+        "bant_reasons": "Budget: 'TBD' is a placeholder — What budget is set aside?",
+        "bant_snooze_until": "2026-03-20",
+        "bant_snooze_reason": "Budget cycle starts in April",
+        "hs_updated_by_user_id": "9001",
     }
     deal = to_deal("42", props, deal_table(DEFAULT_PROPERTIES))
     assert deal.id == "42" and deal.owner_id == "77" and deal.deal_type == "poc"
@@ -176,11 +180,15 @@ def test_deal_mapping_reads_inputs_and_flags() -> None:
     assert deal.flags.missing == ("budget", "authority", "need")
     assert deal.flags.score == 25 and deal.flags.status == "poc_unqualified"
     assert deal.flagged_since == date(2026, 2, 20)
+    assert deal.flags.reasons == "Budget: 'TBD' is a placeholder — What budget is set aside?"
+    assert (deal.snooze_until, deal.snooze_reason) == (date(2026, 3, 20), "Budget cycle starts in April")
+    assert deal.modified_by == "9001"
 
 
 def test_status_properties_format() -> None:
     """A StatusWrite becomes HubSpot strings: ISO millis Z datetime, ISO date, ';'-joined missing."""
-    write = StatusWrite("1", Status.NEEDS_QUALIFICATION, ("budget", "timing"), 50, NOW, None)
+    reasons = "Budget: missing — What budget is set aside?\nTiming: missing — By when?"
+    write = StatusWrite("1", Status.NEEDS_QUALIFICATION, ("budget", "timing"), 50, NOW, None, reasons)
     props = status_properties(write, deal_table(DEFAULT_PROPERTIES))
     assert props == {
         "bant_status": "needs_qualification",
@@ -188,6 +196,7 @@ def test_status_properties_format() -> None:
         "bant_score": "50",
         "bant_checked_at": "2026-03-02T09:00:00.000Z",
         "bant_flagged_since": "",
+        "bant_reasons": reasons,
     }
 
 

@@ -46,7 +46,8 @@ from tests.connectors.sf_support import (
 SELECT = (
     "SELECT Id, SystemModstamp, Name, OwnerId, StageName, Type, Amount, CloseDate, BANT_Budget__c, "
     "BANT_Authority__c, BANT_Need__c, BANT_Timing__c, BANT_Status__c, BANT_Missing__c, BANT_Score__c, "
-    "BANT_Checked_At__c, BANT_Flagged_Since__c FROM Opportunity WHERE IsClosed = false"
+    "BANT_Checked_At__c, BANT_Flagged_Since__c, BANT_Reasons__c, BANT_Snooze_Until__c, "
+    "BANT_Snooze_Reason__c, LastModifiedById FROM Opportunity WHERE IsClosed = false"
 )
 ORDER = " ORDER BY SystemModstamp ASC, Id ASC"
 
@@ -235,6 +236,7 @@ def test_status_writes_go_in_chunks_of_200_with_exact_body(sf: responses.Request
         "BANT_Score__c": 75,
         "BANT_Checked_At__c": "2026-03-02T12:00:00.000Z",
         "BANT_Flagged_Since__c": "2026-03-02",
+        "BANT_Reasons__c": "",
     }
 
 

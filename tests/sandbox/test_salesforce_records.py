@@ -38,6 +38,10 @@ def test_describe_lists_bant_fields_with_their_types(sf: Salesforce) -> None:
         "BANT_Score__c": "double",
         "BANT_Checked_At__c": "datetime",
         "BANT_Flagged_Since__c": "date",
+        "BANT_Reasons__c": "textarea",
+        "BANT_Snooze_Until__c": "date",
+        "BANT_Snooze_Reason__c": "string",
+        "LastModifiedById": "reference",
     }
     assert {name: fields[name]["type"] for name in expected} == expected
     assert [p["value"] for p in fields["BANT_Status__c"]["picklistValues"]] == [
@@ -46,6 +50,7 @@ def test_describe_lists_bant_fields_with_their_types(sf: Salesforce) -> None:
         "poc_unqualified",
         "qualify_out",
         "not_evaluated",
+        "snoozed",
     ]
     assert fields["BANT_Status__c"]["updateable"] and not fields["IsClosed"]["updateable"]
     key = {f["name"]: f for f in sf.Task.describe()["fields"]}["BANT_Sync_Key__c"]

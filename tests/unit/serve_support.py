@@ -57,7 +57,7 @@ class FakeConnector:
         if self._fail is not None:
             raise self._fail
 
-    def setup(self, check_only: bool) -> SetupReport:
+    def setup(self, check_only: bool, create_inputs: bool = False) -> SetupReport:
         return SetupReport(ok=("nothing to set up",))
 
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:

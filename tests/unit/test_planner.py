@@ -238,23 +238,36 @@ def test_facts_under_another_key_are_adopting() -> None:
     assert not TaskFacts(KEY).adopting
 
 
+SHOWN_REASONS = "Budget: empty — Confirm the budget."
+"""The reasons field as bant-sync writes it for `assess()`."""
+
+
 @pytest.mark.parametrize(
     ("shown", "flagged_since", "written"),
     [
-        (DealFlags(NQ, ("budget",), 50), TODAY, False),
+        (DealFlags(NQ, ("budget",), 50, reasons=SHOWN_REASONS), TODAY, False),
+        (DealFlags(NQ, ("budget",), 50), TODAY, True),
         (DealFlags(NQ, ("need",), 50), TODAY, True),
         (DealFlags(NQ, ("budget",), 75), TODAY, True),
         (DealFlags(POC, ("budget",), 50), TODAY, True),
         (DealFlags(NQ, ("budget",), 50), date(2026, 11, 20), True),
         (DealFlags(), None, True),
     ],
-    ids=["same", "missing-differs", "score-differs", "status-differs", "flagged-since-differs", "first-seen"],
+    ids=[
+        "same",
+        "reasons-differ",
+        "missing-differs",
+        "score-differs",
+        "status-differs",
+        "flagged-since-differs",
+        "first-seen",
+    ],
 )
 def test_plan_statuses_writes_only_what_the_crm_shows_otherwise(
     shown: DealFlags, flagged_since: date | None, written: bool
 ) -> None:
-    """A status write goes out when status, missing, score or flagged-since shown differ from the
-    assessment, carrying the assessment and the run's time."""
+    """A status write goes out when status, missing, score, flagged-since or the reasons shown differ from
+    the assessment, carrying the assessment and the run's time."""
     seen = Deal(id="D1", flags=shown, flagged_since=flagged_since)
     writes = plan_statuses([seen], [seen], [assess()], CTX)
     assert bool(writes) is written
@@ -272,8 +285,9 @@ def test_plan_statuses_writes_only_what_the_crm_shows_otherwise(
 def test_plan_statuses_compares_against_what_the_crm_showed() -> None:
     """`shown` is what the CRM showed: a deal whose stored clock differs from the CRM's flagged-since field
     gets a write putting the assessed date back."""
-    clocked = Deal(id="D1", flags=DealFlags(NQ, ("budget",), 50), flagged_since=TODAY)
-    shown = Deal(id="D1", flags=DealFlags(NQ, ("budget",), 50), flagged_since=None)
+    flags = DealFlags(NQ, ("budget",), 50, reasons=SHOWN_REASONS)
+    clocked = Deal(id="D1", flags=flags, flagged_since=TODAY)
+    shown = Deal(id="D1", flags=flags, flagged_since=None)
     assert plan_statuses([clocked], [clocked], [assess()], CTX) == ()
     (write,) = plan_statuses([clocked], [shown], [assess()], CTX)
     assert write.flagged_since == TODAY

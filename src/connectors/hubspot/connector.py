@@ -154,11 +154,12 @@ class HubSpotConnector:
         """Every active owner of the portal (owners API, paged)."""
         return read_owners(self.client)
 
-    def setup(self, check_only: bool = False) -> SetupReport:
+    def setup(self, check_only: bool = False, create_inputs: bool = False) -> SetupReport:
         """Create bant-sync's property group and output properties (a second run changes nothing) and
-        check the input ones; `check_only` changes nothing and reports what is missing."""
+        check the input ones, creating them with their types when `create_inputs`; `check_only` changes
+        nothing and reports what is missing."""
         if not check_only:
-            made = setup(self.client, self.settings)
+            made = setup(self.client, self.settings, create_inputs)
             return SetupReport(made.created, made.existing, made.problems)
         try:
             association = preflight(self.client, self.settings)

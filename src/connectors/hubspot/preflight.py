@@ -14,6 +14,7 @@ from typing import Any
 from connectors.errors import ConfigurationError, SchemaDriftError
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.settings import INPUT_KEYS, OUTPUT_KEYS, HubSpotSettings
+from rules.model import Status
 
 OUTPUT_TYPES: dict[str, tuple[str, ...]] = {
     "status": ("enumeration", "string"),
@@ -21,8 +22,16 @@ OUTPUT_TYPES: dict[str, tuple[str, ...]] = {
     "score": ("number",),
     "checked_at": ("datetime",),
     "flagged_since": ("date", "datetime"),
+    "reasons": ("string",),
 }
 """Accepted HubSpot `type`s of each output property (the first is what `setup` creates)."""
+
+INPUT_TYPES: dict[str, tuple[str, ...]] = {
+    "snooze_until": ("date", "datetime"),
+    "snooze_reason": ("string",),
+}
+"""Accepted `type`s of the input properties whose type matters (the first is what `setup` creates); the
+BANT inputs take any type (a criterion judges text, numbers and dates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +40,8 @@ class PropertyInfo:
     type: str
     read_only: bool
     unique: bool
+    options: tuple[str, ...] = ()
+    """The option values of an enumeration property."""
 
 
 def read_properties(client: HubSpotClient, object_type: str) -> dict[str, PropertyInfo]:
@@ -43,6 +54,7 @@ def read_properties(client: HubSpotClient, object_type: str) -> dict[str, Proper
             type=str(prop.type),
             read_only=bool(getattr(meta, "read_only_value", False)),
             unique=bool(getattr(prop, "has_unique_value", False)),
+            options=tuple(str(o.value) for o in getattr(prop, "options", None) or []),
         )
     return found
 
@@ -63,6 +75,12 @@ def schema_problems(
             role = "BANT input" if key in INPUT_KEYS else "output" if key in OUTPUT_KEYS else "deal"
             sentences.append(f"deal property {name!r} ({role} {key}) does not exist")
             continue
+        if key in INPUT_TYPES and info.type not in INPUT_TYPES[key]:
+            names.append(name)
+            sentences.append(
+                f"deal property {name!r} ({key}) is of type {info.type}, "
+                f"expected {' or '.join(INPUT_TYPES[key])}"
+            )
         if key in OUTPUT_TYPES:
             if info.type not in OUTPUT_TYPES[key]:
                 names.append(name)
@@ -73,6 +91,14 @@ def schema_problems(
             elif info.read_only:
                 names.append(name)
                 sentences.append(f"deal property {name!r} is read-only; bant-sync writes it")
+            elif key == "status" and info.type == "enumeration":
+                absent = [s.value for s in Status if s.value not in info.options]
+                if absent:
+                    names.append(name)
+                    sentences.append(
+                        f"deal property {name!r} lacks the options {', '.join(absent)}: "
+                        "`bant-sync setup` adds them"
+                    )
     key_prop = task_props.get(settings.task_key_property)
     if key_prop is None:
         names.append(settings.task_key_property)

@@ -34,13 +34,18 @@ DEFAULT_PROPERTIES: dict[str, str] = {
     "missing": "bant_missing",
     "score": "bant_score",
     "checked_at": "bant_checked_at",
+    "reasons": "bant_reasons",
+    "snooze_until": "bant_snooze_until",
+    "snooze_reason": "bant_snooze_reason",
+    "modified_by": "hs_updated_by_user_id",
 }
 """Canonical meaning -> HubSpot deal property. Keys not listed here are custom fields carried in `extra`."""
 
-INPUT_KEYS: tuple[str, ...] = ("budget", "authority", "need", "timing")
-"""BANT input properties: people fill them; `setup` only checks them, it never creates them."""
+INPUT_KEYS: tuple[str, ...] = ("budget", "authority", "need", "timing", "snooze_until", "snooze_reason")
+"""Input properties people fill in: `setup` creates the snooze ones, checks the BANT ones and creates them
+with `--create-inputs`."""
 
-OUTPUT_KEYS: tuple[str, ...] = ("status", "missing", "score", "checked_at", "flagged_since")
+OUTPUT_KEYS: tuple[str, ...] = ("status", "missing", "score", "checked_at", "flagged_since", "reasons")
 """bant-sync's own output properties: `setup` creates them in the property group."""
 
 STANDARD_KEYS: tuple[str, ...] = (
@@ -53,6 +58,7 @@ STANDARD_KEYS: tuple[str, ...] = (
     "owner_id",
     "modified_at",
     "is_closed",
+    "modified_by",
 )
 
 

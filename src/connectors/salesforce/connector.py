@@ -25,7 +25,7 @@ from connectors.request_settings import retry_policy
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.history import HistoryReader
 from connectors.salesforce.owners import read_owners
-from connectors.salesforce.preflight import PreflightReport, preflight
+from connectors.salesforce.preflight import DEPLOY, PreflightReport, preflight
 from connectors.salesforce.pull import OpportunityReader, paginate
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.tasks import TaskWriter, find_tasks
@@ -113,11 +113,17 @@ class SalesforceConnector:
         host = urlparse(self.client.sf.base_url).netloc
         return f"https://{host}/lightning/r/Opportunity/{quote(deal_id, safe='')}/view"
 
-    def setup(self, check_only: bool = False) -> SetupReport:
+    def setup(self, check_only: bool = False, create_inputs: bool = False) -> SetupReport:
         """Salesforce fields are metadata an admin deploys from config/salesforce/, not created through the
-        API: setup only checks authentication, every mapped field, the task key and today's API usage."""
+        API: setup only checks authentication, every mapped field, the task key and today's API usage
+        (`create_inputs` creates nothing here: the deploy brings the input fields)."""
         report = self.check()
         notes: list[str] = []
+        if create_inputs:
+            notes.append(
+                "--create-inputs creates nothing on Salesforce: the input fields are deployed from "
+                "config/salesforce with the rest"
+            )
         client = self.client
         if client.used is not None and client.limit:
             share = client.used / client.limit
@@ -126,7 +132,7 @@ class SalesforceConnector:
                 f"API usage today {client.used}/{client.limit} ({share:.0%}); runs stop at {stop:.0%}"
             )
         if not check_only and not report.ok:
-            notes.append("deploy the fields with: sf project deploy start -d config/salesforce")
+            notes.append(f"deploy the fields with: {DEPLOY} (docs/admin-guide.md)")
         return SetupReport(
             ok=(f"authenticated to {client.sf.base_url.split('/services')[0]}", *report.passed),
             problems=tuple(str(p) for p in report.problems),

@@ -14,7 +14,7 @@ from typing import Any
 
 from connectors.errors import SchemaDriftError
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.settings import INPUT_KEYS, OUTPUT_KEYS, SalesforceSettings
+from connectors.salesforce.settings import DESCRIBE_TYPES, INPUT_KEYS, OUTPUT_KEYS, SalesforceSettings
 from rules.model import Status
 
 PERMISSION_SET = "BANT_Sync"
@@ -57,10 +57,14 @@ def _fields(describe: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(f["name"]).lower(): f for f in describe.get("fields", []) if isinstance(f, dict)}
 
 
+DEPLOY = "cd config/salesforce && sf project deploy start --source-dir force-app --target-org <alias>"
+"""The one deploy command (the sf CLI runs only inside the sfdx project); docs/admin-guide.md explains it."""
+
+
 def _missing_fix(sobject: str, name: str, access: str) -> str:
     if name.endswith("__c"):
         return (
-            f"deploy config/salesforce (sf project deploy start -d config/salesforce) and grant {access} on "
+            f"deploy config/salesforce ({DEPLOY}) and grant {access} on "
             f"{sobject}.{name} to the integration user (permission set {PERMISSION_SET})"
         )
     return f"grant {access} on {sobject}.{name} to the integration user (permission set {PERMISSION_SET})"
@@ -79,6 +83,19 @@ def check(
             Problem("Opportunity", "*", "not editable", "grant Edit on Opportunity (object permission)")
         )
     wanted = [(field_map[k], False) for k in INPUT_KEYS] + [(field_map[k], True) for k in OUTPUT_KEYS]
+    for key in (*INPUT_KEYS, *OUTPUT_KEYS):
+        meta = opp.get(field_map[key].lower())
+        kind = str(meta.get("type", "")) if meta is not None else ""
+        if meta is not None and kind and kind not in DESCRIBE_TYPES.get(key, (kind,)):
+            problems.append(
+                Problem(
+                    "Opportunity",
+                    field_map[key],
+                    f"is of type {kind}, expected {' or '.join(DESCRIBE_TYPES[key])}",
+                    f"map `{key}` to a field of that type in `fields`, or deploy config/salesforce "
+                    f"({DEPLOY})",
+                )
+            )
     wanted += [(name, False) for name in settings.custom_fields.values()]
     wanted += [("SystemModstamp", False), ("IsClosed", False)]
     for name, needs_edit in wanted:

@@ -34,8 +34,31 @@ DEFAULT_FIELDS: dict[str, str] = {
     "score": "BANT_Score__c",
     "checked_at": "BANT_Checked_At__c",
     "flagged_since": "BANT_Flagged_Since__c",
+    "reasons": "BANT_Reasons__c",
+    "snooze_until": "BANT_Snooze_Until__c",
+    "snooze_reason": "BANT_Snooze_Reason__c",
+    "modified_by": "LastModifiedById",
 }
 """Canonical name -> Opportunity field (docs/design.md §4). A connection overrides any subset."""
+
+DESCRIBE_TYPES: dict[str, tuple[str, ...]] = {
+    "budget": ("string", "textarea", "currency", "double", "int", "picklist"),
+    "authority": ("string", "textarea", "picklist", "reference"),
+    "need": ("textarea", "string", "picklist"),
+    "timing": ("string", "textarea", "date", "datetime", "picklist"),
+    "snooze_until": ("date",),
+    "snooze_reason": ("string", "textarea"),
+    "modified_by": ("reference",),
+    "status": ("picklist", "string"),
+    "missing": ("string", "textarea"),
+    "score": ("double", "int", "percent"),
+    "checked_at": ("datetime",),
+    "flagged_since": ("date",),
+    "reasons": ("textarea",),
+}
+"""Canonical name -> the Opportunity describe types its field may have (the first is what config/salesforce
+ships): preflight refuses another type, and the shipped metadata is tested against it. `reasons` must be a
+long text area: a 255-character text field would cut the reasons short."""
 
 INPUT_KEYS = (
     "name",
@@ -48,8 +71,11 @@ INPUT_KEYS = (
     "authority",
     "need",
     "timing",
+    "snooze_until",
+    "snooze_reason",
+    "modified_by",
 )
-OUTPUT_KEYS = ("status", "missing", "score", "checked_at", "flagged_since")
+OUTPUT_KEYS = ("status", "missing", "score", "checked_at", "flagged_since", "reasons")
 
 
 MAX_IN_FLIGHT = 10

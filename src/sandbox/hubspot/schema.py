@@ -69,6 +69,7 @@ def deal_registry(bare: bool, owner_ids: tuple[str, ...]) -> PropertyRegistry:
         _system(MODIFIED, "Last Modified Date", "datetime", group),
         _system("hs_is_closed", "Is Deal Closed?", "bool", group),
         _system("hs_is_closed_won", "Is Closed Won", "bool", group),
+        _system("hs_updated_by_user_id", "Updated by user ID", "number", group),
         _builtin(group, "dealname", "Deal Name", "string"),
         _builtin(group, "dealstage", "Deal Stage", "enumeration", "radio", stages),
         _builtin(group, "pipeline", "Pipeline", "enumeration", "select", ((PIPELINE_ID, "Sales Pipeline"),)),
@@ -97,6 +98,9 @@ def deal_registry(bare: bool, owner_ids: tuple[str, ...]) -> PropertyRegistry:
             PropertyDef("bant_score", "BANT Score", "number", group_name="bant_sync"),
             PropertyDef("bant_checked_at", "BANT Checked At", "datetime", group_name="bant_sync"),
             PropertyDef("bant_flagged_since", "BANT Flagged Since", "date", group_name="bant_sync"),
+            PropertyDef("bant_reasons", "BANT Reasons", "string", "textarea", group_name="bant_sync"),
+            PropertyDef("bant_snooze_until", "BANT Snooze Until", "date", group_name="bant_sync"),
+            PropertyDef("bant_snooze_reason", "BANT Snooze Reason", "string", group_name="bant_sync"),
         )
     return registry
 

@@ -70,11 +70,22 @@ class HubSpotState:
             obj = self.stores["deals"].objects.get(deal_id)
             return self._plain("deals", obj) if obj is not None else None
 
-    def update_deal(self, deal_id: str, properties: Mapping[str, object]) -> dict[str, object]:
-        """A user editing the deal in HubSpot: validated like an API write, bumps hs_lastmodifieddate."""
+    def update_deal(
+        self, deal_id: str, properties: Mapping[str, object], by_user: int | None = None
+    ) -> dict[str, object]:
+        """A user editing the deal in HubSpot: validated like an API write, bumps hs_lastmodifieddate and
+        sets hs_updated_by_user_id to the user (`by_user`; by default the deal owner's user)."""
         with self.lock:
-            obj = self.update("deals", deal_id, properties, source=history.CRM_UI)
+            obj = self.update("deals", deal_id, properties, source=history.CRM_UI, user_id=by_user)
             return self._plain("deals", obj)
+
+    def _owner_user(self, obj: HsObject) -> int | None:
+        owner = obj.properties.get("hubspot_owner_id")
+        for entry in self.owners:
+            user = entry.get("userId")
+            if str(entry.get("id")) == owner and isinstance(user, int):
+                return user
+        return None
 
     def forget_history(self, object_type: str, object_id: str, name: str) -> None:
         """HubSpot holds no history for this property's current value (written by a data migration, or its
@@ -204,9 +215,11 @@ class HubSpotState:
         raw: Mapping[str, object],
         stamp: datetime | None = None,
         source: str = history.API,
+        user_id: int | None = None,
     ) -> HsObject:
         """Change a record's properties; each value it changes is kept in the property's history as set by
-        `source` (HubSpot's sourceType: API for an API write, CRM_UI for a person in HubSpot)."""
+        `source` (HubSpot's sourceType: API for an API write, CRM_UI for a person in HubSpot). A person's
+        edit (CRM_UI) names its user in hs_updated_by_user_id (`user_id`, else the owner's user)."""
         store = self.store(object_type)
         current = store.objects.get(object_id)
         if current is None:
@@ -224,7 +237,11 @@ class HubSpotState:
         obj.updated_at, obj.modstamp_ms = now, _ms(now)
         before = obj.properties
         obj.properties = self._derive(store.type, obj, {**before, **values}, created=False)
-        history.record(obj, before, obj.modstamp_ms, source)
+        if source == history.CRM_UI and store.type == "deals":
+            user_id = user_id if user_id is not None else self._owner_user(obj)
+            if user_id is not None:
+                obj.properties["hs_updated_by_user_id"] = str(user_id)
+        history.record(obj, before, obj.modstamp_ms, source, user_id)
         store.put(obj, new=False)
         return obj
 

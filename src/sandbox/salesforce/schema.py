@@ -18,7 +18,14 @@ OPEN_STAGES = (
 )
 CLOSED_STAGES = (("Closed Won", 100), ("Closed Lost", 0))
 STAGE_PROBABILITY = dict(OPEN_STAGES + CLOSED_STAGES)
-BANT_STATUSES = ("qualified", "needs_qualification", "poc_unqualified", "qualify_out", "not_evaluated")
+BANT_STATUSES = (
+    "qualified",
+    "needs_qualification",
+    "poc_unqualified",
+    "qualify_out",
+    "not_evaluated",
+    "snoozed",
+)
 OPPORTUNITY_TYPES = ("New Business", "Existing Business", "POC")
 TASK_STATUSES = ("Not Started", "In Progress", "Completed")
 TASK_PRIORITIES = ("High", "Normal", "Low")
@@ -29,7 +36,9 @@ BANT_OUTPUTS = (
     "BANT_Score__c",
     "BANT_Checked_At__c",
     "BANT_Flagged_Since__c",
+    "BANT_Reasons__c",
 )
+BANT_SNOOZE = ("BANT_Snooze_Until__c", "BANT_Snooze_Reason__c")
 TASK_KEY = "BANT_Sync_Key__c"
 
 _SOAP = {
@@ -186,6 +195,16 @@ def _system_fields() -> list[FieldDef]:
         FieldDef("CreatedDate", "Created Date", **stamp),  # type: ignore[arg-type]
         FieldDef("LastModifiedDate", "Last Modified Date", **stamp),  # type: ignore[arg-type]
         FieldDef("SystemModstamp", "System Modstamp", **stamp),  # type: ignore[arg-type]
+        FieldDef(
+            "LastModifiedById",
+            "Last Modified By ID",
+            "reference",
+            length=18,
+            nillable=False,
+            createable=False,
+            updateable=False,
+            reference_to=("User",),
+        ),
     ]
 
 
@@ -221,6 +240,9 @@ def opportunity_schema(bare: bool) -> ObjectSchema:
             FieldDef("BANT_Score__c", "BANT Score", "double", precision=3, scale=0),
             FieldDef("BANT_Checked_At__c", "BANT Checked At", "datetime"),
             FieldDef("BANT_Flagged_Since__c", "BANT Flagged Since", "date"),
+            FieldDef("BANT_Reasons__c", "BANT Reasons", "textarea", length=32768),
+            FieldDef("BANT_Snooze_Until__c", "BANT Snooze Until", "date"),
+            FieldDef("BANT_Snooze_Reason__c", "BANT Snooze Reason", "string", length=255),
         ]
     return ObjectSchema("Opportunity", "Opportunity", {f.name: f for f in fields})
 

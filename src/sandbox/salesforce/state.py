@@ -132,8 +132,9 @@ class SalesforceState:
             rec = self._tables[name].get(rid)
             return dict(rec) if rec is not None else None
 
-    def update(self, obj: str, record_id: str, fields: Mapping[str, object]) -> Record:
-        """A user editing the record in the UI: validated like an API write, bumps SystemModstamp."""
+    def update(self, obj: str, record_id: str, fields: Mapping[str, object], by: str | None = None) -> Record:
+        """A user editing the record in the UI: validated like an API write, bumps SystemModstamp. `by` is
+        the user (LastModifiedById); by default the record's owner."""
         with self.lock:
             schema = self.require_schema(obj)
             rid = normalize_id(record_id) or record_id
@@ -141,7 +142,8 @@ class SalesforceState:
                 raise SfError("NOT_FOUND", f"no {schema.name} with id {record_id}", status=404)
             changes = self.deserialize(schema, fields)
             self.validate_update(schema, rid, changes, set())
-            self.commit_update(schema, rid, changes)
+            owner = self._tables[schema.name][rid].get("OwnerId")
+            self.commit_update(schema, rid, changes, by=by or (str(owner) if owner else None))
             return dict(self._tables[schema.name][rid])
 
     def set_history_tracking(self, obj: str, name: str, tracked: bool) -> None:
@@ -281,6 +283,8 @@ class SalesforceState:
         if rec.get("OwnerId") is None and "OwnerId" in schema.fields:
             rec["OwnerId"] = self.default_owner_id
         rec.update(Id=rid, CreatedDate=now, LastModifiedDate=now, SystemModstamp=now)
+        if "LastModifiedById" in schema.fields:
+            rec["LastModifiedById"] = self.default_owner_id
         self._derive(schema.name, rec, fields)
         self._stamped(schema.name, now)
         self._tables[schema.name][rid] = rec
@@ -290,8 +294,14 @@ class SalesforceState:
         return rid
 
     def commit_update(
-        self, schema: ObjectSchema, rid: str, fields: Record, stamp: datetime | None = None
+        self,
+        schema: ObjectSchema,
+        rid: str,
+        fields: Record,
+        stamp: datetime | None = None,
+        by: str | None = None,
     ) -> None:
+        """Save changes; `by` is the user making them (None: the API user, the org's integration user)."""
         table = self._tables[schema.name]
         rec = table.pop(rid)
         self._index(schema.name, rec, add=False)
@@ -299,6 +309,8 @@ class SalesforceState:
         rec.update(fields)
         now = stamp or self._clock.now()
         rec.update(LastModifiedDate=now, SystemModstamp=now)
+        if "LastModifiedById" in schema.fields:
+            rec["LastModifiedById"] = by or self.default_owner_id
         self._derive(schema.name, rec, fields)
         self._stamped(schema.name, now)
         table[rid] = rec

@@ -86,6 +86,7 @@ def load_salesforce(state: SalesforceState, story: Story, now: datetime, usernam
             CreatedDate=deal.created,
             LastModifiedDate=deal.modified,
             SystemModstamp=deal.modified,
+            LastModifiedById=rep_ids[deal.owner],
             BANT_Budget__c=deal.budget,
             BANT_Authority__c=deal.authority,
             BANT_Need__c=deal.need,
@@ -129,6 +130,8 @@ def load_hubspot(state: HubSpotState, story: Story) -> None:
         }
         if deal.amount is not None:
             props["amount"] = sys.intern(str(deal.amount))
+        if isinstance(user_ids[deal.owner], int):
+            props["hs_updated_by_user_id"] = str(user_ids[deal.owner])
         for field, name in _HS_BANT.items():
             value = getattr(deal, field)
             if value is not None:

@@ -175,7 +175,7 @@ def _setup_one(worker: Worker, name: str, args: argparse.Namespace) -> list[str]
     """Set up (or with --check, only check) one connection; prints what it found, returns its problems."""
     connector = worker.connector(name)
     try:
-        report = connector.setup(check_only=args.check)
+        report = connector.setup(check_only=args.check, create_inputs=args.create_inputs)
     finally:
         connector.close()
     _print_lines(name, "created", report.created)
@@ -207,13 +207,20 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="make the CRM ready: create HubSpot properties, check Salesforce fields and permissions",
         description=(
-            "HubSpot: create bant-sync's property group and output properties (a second run changes nothing) "
-            "and check the input ones. Salesforce: check every mapped field exists and is readable/updatable "
-            "and name the permission to grant (deploy the fields from config/salesforce/). "
-            "Exit 1 on problems."
+            "HubSpot: create bant-sync's property group, its output and snooze properties (a second run "
+            "changes nothing), add status options a newer bant-sync writes, and check the BANT input ones "
+            "(--create-inputs creates them with their types). Salesforce: check every mapped field "
+            "exists and is readable/updatable and name the permission to grant (deploy the fields from "
+            "config/salesforce/: docs/admin-guide.md). Exit 1 on problems."
         ),
     )
     setup.add_argument("--connection", metavar="NAME", help="one connection (default: all)")
     setup.add_argument("--check", action="store_true", help="only check, change nothing")
+    setup.add_argument(
+        "--create-inputs",
+        action="store_true",
+        help="HubSpot: also create the BANT input properties (budget, authority, need, timing) in the "
+        "bant-sync group",
+    )
     setup.add_argument("--quiet", action="store_true", help="print only what was created and the problems")
     setup.set_defaults(handler=run_setup)

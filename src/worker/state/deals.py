@@ -22,6 +22,9 @@ from worker.state.model import DealState
 from worker.state.schema import audit_log, deal_states
 
 UNQUALIFIED = frozenset(status.value for status in Status if status.is_unqualified)
+CLOCKED = frozenset(status.value for status in Status if status.is_flagged)
+"""The statuses during which a deal's qualify-out clock runs: unqualified, and snoozed (a snooze
+acknowledges the flag, it does not restart the stretch)."""
 _IN_CHUNK = 5000
 """Deal ids per IN (...) query: well under both backends' bound-parameter limits."""
 
@@ -32,10 +35,21 @@ def _chunks(deal_ids: Iterable[str]) -> Iterator[list[str]]:
         yield wanted[start : start + _IN_CHUNK]
 
 
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
 def state_from_row(row: Row[Any]) -> DealState:
-    flagged = date.fromisoformat(row.flagged_since) if row.flagged_since else None
     return DealState(
-        row.deal_id, row.owner_id, row.status, row.missing, row.updated_at, flagged, row.deal_name
+        row.deal_id,
+        row.owner_id,
+        row.status,
+        row.missing,
+        row.updated_at,
+        _day(row.flagged_since),
+        row.deal_name,
+        _day(row.snooze_until),
+        _day(row.snoozed_on),
     )
 
 
@@ -97,7 +111,7 @@ def known_and_clocks(
             derive = set(chunk)
             for deal_id, status, flagged in conn.execute(query).all():
                 known.add(deal_id)
-                if status not in UNQUALIFIED:
+                if status not in CLOCKED:
                     derive.discard(deal_id)
                 elif flagged:
                     clocks[deal_id] = date.fromisoformat(flagged)
@@ -121,11 +135,11 @@ def _clocks_from_audit(conn: Connection, connection: str, deal_ids: list[str]) -
             walking, settled = deal_id, False
         if settled:
             continue
-        if new not in UNQUALIFIED:
+        if new not in CLOCKED:
             settled = True
             continue
         clocks[deal_id] = at.date()
-        settled = old is None or old not in UNQUALIFIED
+        settled = old is None or old not in CLOCKED
     return clocks
 
 
@@ -137,3 +151,31 @@ def flagged_deals(db: Database, connection: str) -> list[DealState]:
     with db.read() as conn:
         found = [state_from_row(row) for row in conn.execute(query).all()]
     return sorted(found, key=lambda s: (s.owner_id or "", s.deal_id))
+
+
+def snooze_days(db: Database, connection: str, deal_ids: Iterable[str]) -> dict[str, tuple[date, date]]:
+    """(snooze until, first seen) of each of these deals whose stored state records a snooze."""
+    found: dict[str, tuple[date, date]] = {}
+    with db.read() as conn:
+        for chunk in _chunks(deal_ids):
+            query = select(deal_states.c.deal_id, deal_states.c.snooze_until, deal_states.c.snoozed_on).where(
+                deal_states.c.connection == connection,
+                deal_states.c.deal_id.in_(chunk),
+                deal_states.c.snooze_until.is_not(None),
+            )
+            for deal_id, until, seen in conn.execute(query).all():
+                if until and seen:
+                    found[deal_id] = (date.fromisoformat(until), date.fromisoformat(seen))
+    return found
+
+
+def expired_snoozes(db: Database, connection: str, today: date) -> list[str]:
+    """The deals stored as snoozed whose snooze ended before `today`: they must be judged again although
+    nobody edited them (the CRM's change stream does not bring them back)."""
+    query = select(deal_states.c.deal_id).where(
+        deal_states.c.connection == connection,
+        deal_states.c.status == Status.SNOOZED.value,
+        deal_states.c.snooze_until < today.isoformat(),
+    )
+    with db.read() as conn:
+        return sorted(str(row[0]) for row in conn.execute(query).all())

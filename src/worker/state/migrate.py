@@ -60,7 +60,22 @@ def _v4_to_v5(conn: Connection, backend: str) -> None:
     digest_deliveries.create(conn)
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(conn: Connection, backend: str) -> None:
+    """Snooze: who caused an audited change and what happened to a snooze; each deal's snooze date and the
+    day it was first seen."""
+    conn.execute(text("ALTER TABLE audit_log ADD COLUMN actor VARCHAR(100)"))
+    conn.execute(text("ALTER TABLE audit_log ADD COLUMN note TEXT"))
+    conn.execute(text("ALTER TABLE deal_states ADD COLUMN snooze_until VARCHAR(10)"))
+    conn.execute(text("ALTER TABLE deal_states ADD COLUMN snoozed_on VARCHAR(10)"))
+
+
+MIGRATIONS: Mapping[int, Migration] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+    5: _v5_to_v6,
+}
 """Version n -> n+1 steps."""
 
 

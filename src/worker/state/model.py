@@ -137,6 +137,8 @@ class StatusChange:
     missing: tuple[str, ...]
     at: datetime
     source: str = RUN_SOURCE
+    actor: str | None = None
+    note: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", utc("at", self.at))
@@ -159,6 +161,9 @@ class DealState:
     flagged_since: date | None = None
     deal_name: str | None = None
     """The deal's name when it was assessed (None in states stored before schema v5)."""
+    snooze_until: date | None = None
+    snoozed_on: date | None = None
+    """The deal's snooze date and the day bant-sync first saw it (None without a snooze, or before v6)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "updated_at", utc("updated_at", self.updated_at))
@@ -180,6 +185,8 @@ class AuditRow:
     missing: tuple[str, ...]
     at: datetime
     source: str = RUN_SOURCE
+    actor: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,8 @@ def _audit_values(lease: Lease, change: StatusChange) -> dict[str, Any]:
         "missing": change.missing,
         "at": change.at,
         "source": change.source,
+        "actor": change.actor,
+        "note": change.note,
     }
 
 
@@ -89,6 +91,8 @@ def _upsert_deal_states(db: Database, conn: Connection, connection: str, states:
             "updated_at": s.updated_at,
             "flagged_since": s.flagged_since.isoformat() if s.flagged_since else None,
             "deal_name": s.deal_name,
+            "snooze_until": s.snooze_until.isoformat() if s.snooze_until else None,
+            "snoozed_on": s.snoozed_on.isoformat() if s.snoozed_on else None,
         }
         for s in newest.values()
     ]
@@ -103,6 +107,8 @@ def _upsert_deal_states(db: Database, conn: Connection, connection: str, states:
             "updated_at": excluded.updated_at,
             "flagged_since": excluded.flagged_since,
             "deal_name": excluded.deal_name,
+            "snooze_until": excluded.snooze_until,
+            "snoozed_on": excluded.snoozed_on,
         },
         where=deal_states.c.updated_at <= excluded.updated_at,
     )
@@ -138,6 +144,8 @@ def audit_row(r: Row[Any]) -> AuditRow:
         r.missing,
         r.at,
         r.source or RUN_SOURCE,
+        r.actor,
+        r.note,
     )
 
 

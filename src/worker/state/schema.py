@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from worker.state.model import utc
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The newest schema this code writes. Bump it together with a migration in migrate.MIGRATIONS."""
 
 
@@ -137,8 +137,12 @@ audit_log = Table(
     Column("missing", StringTuple, nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("source", String(20), nullable=True),
+    Column("actor", String(100), nullable=True),
+    Column("note", Text, nullable=True),
     Index("ix_audit_connection_deal", "connection", "deal_id", "seq"),
 )
+"""Every status a deal took. `actor` (schema v6) is the CRM user whose edit caused the change where the CRM
+names one (who snoozed a deal); `note` says what happened to a snooze ("Snoozed until …: reason")."""
 
 deal_states = Table(
     "deal_states",
@@ -151,10 +155,14 @@ deal_states = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("flagged_since", String(10), nullable=True),
     Column("deal_name", Text, nullable=True),
+    Column("snooze_until", String(10), nullable=True),
+    Column("snoozed_on", String(10), nullable=True),
     Index("ix_deal_states_connection_status", "connection", "status"),
 )
 """The latest assessment of each open deal. `deal_name` (schema v5) is the deal's name when it was last
-assessed, for what people read (the weekly digest); rows written before v5 have none until the next run."""
+assessed, for what people read (the weekly digest); rows written before v5 have none until the next run.
+`snooze_until` and `snoozed_on` (v6): the deal's snooze date and the day bant-sync first saw it, which the
+snooze limit counts from."""
 
 task_ledger = Table(
     "task_ledger",

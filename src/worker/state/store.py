@@ -128,6 +128,14 @@ class StateStore:
         """The deals holding a stored state, and their `flag_clocks`, from one read (a page's clocks)."""
         return deals.known_and_clocks(self._db, connection, deal_ids)
 
+    def snooze_days(self, connection: str, deal_ids: Iterable[str]) -> dict[str, tuple[date, date]]:
+        """(snooze until, first seen) of the deals whose stored state records a snooze."""
+        return deals.snooze_days(self._db, connection, deal_ids)
+
+    def expired_snoozes(self, connection: str, today: date) -> list[str]:
+        """Deals stored as snoozed whose snooze ended before `today`."""
+        return deals.expired_snoozes(self._db, connection, today)
+
     def flagged_deals(self, connection: str) -> list[DealState]:
         """The connection's unqualified deals as last assessed (name, owner, missing criteria, since when)."""
         return deals.flagged_deals(self._db, connection)

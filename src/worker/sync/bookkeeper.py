@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import structlog
 
 from connectors.model import UnreadableDeal
-from rules import Deal
+from rules import Assessment, Deal
 from worker.state import Lease, Rejection, StateStore, StatusChange
 from worker.sync.audit_recovery import observed_changes
+from worker.sync.follow_up import snooze_line
 from worker.sync.run_model import READ_OPERATION, RunRequest, RunTally, flat_counts, rejections_of
 from worker.sync.write_buffer import Flushed
 
@@ -34,6 +35,16 @@ class Bookkeeper:
         """The time of the page in hand (rejections are dated with it)."""
         self.unsaved: list[Rejection] = []
         """Quarantined deals' rejections, for the next checkpoint."""
+        self.snooze_notes: dict[str, tuple[str, str | None]] = {}
+        """(note, who) of each deal whose snooze changed, for the audit row of its status write."""
+
+    def note_snoozes(self, shown: Sequence[Deal], assessments: Sequence[Assessment]) -> None:
+        """Remember, for the audit log, each deal whose snooze line differs from the one the CRM shows: a
+        snooze taken, ignored or ended (with the CRM's last modifier of the deal: who set it)."""
+        for deal, assessment in zip(shown, assessments, strict=True):
+            snooze = assessment.snooze
+            if snooze is not None and snooze.note != snooze_line(deal.flags.reasons):
+                self.snooze_notes[deal.id] = (snooze.note, snooze.by)
 
     def observe(self, deals: Sequence[Deal], now: datetime) -> None:
         """Queue an "observed" audit row for each deal whose shown status is not the one its audit log ends
@@ -83,9 +94,18 @@ class Bookkeeper:
         changes = list(self.observed)
         for write in plan.status_writes:
             old = self.old_status.pop(write.deal_id, None)
-            if write.deal_id in written and old != write.status.value:
+            note, actor = self.snooze_notes.pop(write.deal_id, (None, None))
+            if write.deal_id in written and (old != write.status.value or note is not None):
                 changes.append(
-                    StatusChange(write.deal_id, old, write.status.value, write.missing, write.checked_at)
+                    StatusChange(
+                        write.deal_id,
+                        old,
+                        write.status.value,
+                        write.missing,
+                        write.checked_at,
+                        actor=actor,
+                        note=note,
+                    )
                 )
         cursors = [p.cursor for p in flushed.done if p.cursor is not None]
         states = [state for page in flushed.done for state in page.states] + flushed.landed_states

@@ -13,7 +13,8 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, timedelta
 
-from rules.model import Gap
+from rules.model import Assessment, Gap
+from rules.snooze import Snooze, SnoozeState
 
 SUBJECT_MAX = 255
 """Salesforce Task.Subject is a 255-character field; HubSpot accepts more, we keep one rule."""
@@ -89,12 +90,54 @@ def _now(gap: Gap) -> str:
     return gap.reason.removeprefix(f"{gap.label}: ")
 
 
+REASON_SEPARATOR = " — "
+"""Between a reason and its hint on a line of the reasons field (the deal-page panel and card split on it)."""
+
+REASONS_MAX = 32_000
+"""Salesforce's BANT_Reasons__c is a 32,768-character long text area; HubSpot's string holds 65,536."""
+
+
+def reasons_text(assessment: Assessment) -> str:
+    """What the deal's reasons field shows: one line per missing criterion, `<reason> — <hint>`, in
+    framework order, then one line about the snooze when the deal has one. Empty for a deal with neither
+    (qualified, not evaluated). Deterministic, so an unchanged verdict gives the same text."""
+    lines = [
+        visible(f"{gap.reason}{REASON_SEPARATOR}{_question(gap)}", newlines=False) for gap in assessment.gaps
+    ]
+    if assessment.snooze is not None:
+        lines.append(visible(assessment.snooze.note, newlines=False))
+    text = "\n".join(lines)
+    return text if len(text) <= REASONS_MAX else text[: REASONS_MAX - 1] + "…"
+
+
+def snooze_line(reasons: str | None) -> str | None:
+    """The snooze line of a reasons field as bant-sync wrote it, None when it has none."""
+    for line in (reasons or "").replace("\r\n", "\n").split("\n"):
+        if line.startswith(("Snoozed until ", "Snooze ignored: ", "Snooze ended on ")):
+            return line
+    return None
+
+
+def snoozed_description(deal_name: str | None, snooze: Snooze, by_name: str | None) -> str:
+    """The note a snoozed deal's task is completed with."""
+    name = visible(deal_name or "", newlines=False).strip() or "this deal"
+    who = f" by {visible(by_name, newlines=False)}" if by_name else ""
+    until = snooze.until.isoformat() if snooze.until is not None else "?"
+    lines = [
+        f"Snoozed{who} until {until}: {visible(snooze.reason, newlines=False)}",
+        f"bant-sync completed this follow-up while {name} is snoozed. If the deal is still missing "
+        f"criteria on {until}, the flag comes back and this task reopens.",
+    ]
+    return "\n".join(lines)
+
+
 def follow_up_description(
     deal_name: str | None,
     gaps: Sequence[Gap],
     status: str | None,
     field_names: Mapping[str, str],
     reopened: bool = False,
+    snooze: Snooze | None = None,
 ) -> str:
     """The task body: one block per gap, in the order given (framework order), with the question to put to
     the buyer, why the current value does not count, and the CRM field to update (`field_names` maps a
@@ -116,6 +159,10 @@ def follow_up_description(
         lines.append("This is a POC: every criterion is required before the POC goes ahead.")
     elif status == "qualify_out":
         lines.append("This deal has been unqualified for a long time: qualify it or close it out.")
+    if snooze is not None and snooze.state is SnoozeState.IGNORED:
+        lines.append(f"{snooze.note}. Fix the snooze fields on the deal, or qualify it.")
+    elif snooze is not None and snooze.state is SnoozeState.ENDED:
+        lines.append(f"{snooze.note}: the deal is flagged again.")
     lines.append("Update the fields on the deal; this task completes itself once the deal qualifies.")
     text = visible("\n".join(lines))
     return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"

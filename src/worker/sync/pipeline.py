@@ -66,7 +66,9 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _pages(connector: Connector, request: RunRequest, store: StateStore) -> Generator[Page, None, None]:
+def _pages(
+    connector: Connector, request: RunRequest, store: StateStore, today: date
+) -> Generator[Page, None, None]:
     if request.mode == RunMode.DEAL:
         try:
             deal = connector.fetch_one(request.deal_id or "")
@@ -79,7 +81,27 @@ def _pages(connector: Connector, request: RunRequest, store: StateStore) -> Gene
     elif request.mode == RunMode.FULL:
         yield from connector.fetch_changed(None, full=True)
     else:
-        yield from connector.fetch_changed(store.get_cursor(request.connection))
+        read: set[str] = set()
+        for page in connector.fetch_changed(store.get_cursor(request.connection)):
+            read.update(deal.id for deal in page.deals)
+            yield page
+        expired = [d for d in store.expired_snoozes(request.connection, today) if d not in read]
+        yield from _expired_snoozes(connector, expired)
+
+
+def _expired_snoozes(connector: Connector, deal_ids: Sequence[str]) -> Iterator[Page]:
+    """The deals whose snooze ended since they were last judged, read again one by one: nobody edited
+    them, so the change stream does not bring them back, yet they must be flagged again (or qualify)."""
+    if deal_ids:
+        log.info("reading deals whose snooze ended", deals=len(deal_ids))
+    for deal_id in deal_ids:
+        try:
+            deal = connector.fetch_one(deal_id)
+        except UnreadableValue as exc:
+            yield Page((), None, (exc.for_deal(deal_id),))
+            continue
+        if deal is not None:
+            yield Page((deal,), None)
 
 
 class SyncRun:
@@ -89,6 +111,7 @@ class SyncRun:
 
     def __init__(self, env: RunEnvironment) -> None:
         self.env = env
+        self._people: Mapping[str, str] = {}
 
     def acquire(self, connection: str, run_id: str) -> Lease:
         """Take the connection's lease now (the ops API does this before answering, so a busy connection
@@ -193,6 +216,7 @@ class SyncRun:
             env.task_due_business_days,
             env.completed_tasks,
             connector.field_names,
+            self._people,
         )
 
     def _pages(
@@ -215,7 +239,8 @@ class SyncRun:
         tasks = TaskSync(connector, ledger, dry_run=request.dry_run)
         writer = OrderedApply(connector, tasks)
         buffer = WriteBuffer(writer.apply, *batch_sizes(connector))
-        pages = _pages(connector, request, env.store)
+        self._people = {owner.id: owner.name for owner in env.store.owners(request.connection)}
+        pages = _pages(connector, request, env.store, today)
         if connector.capabilities.prefetch:
             pages = read_ahead(pages)
         with closing(pages):
@@ -277,16 +302,25 @@ class SyncRun:
                 return RunStatus.STOPPED
         return RunStatus.SUCCEEDED
 
-    def _clocked(self, connection: str, deals: Sequence[Deal]) -> list[Deal]:
+    def _clocked(self, connection: str, deals: Sequence[Deal], today: date) -> list[Deal]:
         """The deals with bant-sync's own qualify-out clock in `flagged_since`: the state store's date when
         it knows the deal, else (a store that never saw it) the date the CRM shows. A person who blanks or
-        edits the CRM field changes nothing; the next write puts the store's date back."""
+        edits the CRM field changes nothing; the next write puts the store's date back. A deal with a
+        snooze date gets `snoozed_on`, the day the store first saw that date (today when it is new)."""
         ids = [deal.id for deal in deals]
         known, clocks = self.env.store.known_and_clocks(connection, ids)
-        return [
-            replace(deal, flagged_since=clocks.get(deal.id) if deal.id in known else deal.flagged_since)
-            for deal in deals
-        ]
+        snoozed = [deal.id for deal in deals if deal.snooze_until is not None]
+        seen = self.env.store.snooze_days(connection, snoozed) if snoozed else {}
+        clocked = []
+        for deal in deals:
+            flagged = clocks.get(deal.id) if deal.id in known else deal.flagged_since
+            if deal.snooze_until is None:
+                clocked.append(replace(deal, flagged_since=flagged))
+                continue
+            until, first = seen.get(deal.id, (None, today))
+            snoozed_on = first if until == deal.snooze_until else today
+            clocked.append(replace(deal, flagged_since=flagged, snoozed_on=snoozed_on))
+        return clocked
 
     def _page(
         self,
@@ -299,7 +333,7 @@ class SyncRun:
         tasks: TaskSync,
     ) -> None:
         shown = page.deals
-        deals = self._clocked(request.connection, shown)
+        deals = self._clocked(request.connection, shown, ctx.today)
         assessments = [evaluate(deal, framework, ctx.today) for deal in deals]
         tally = book.tally
         tally.deals["read"] += len(deals)
@@ -318,6 +352,7 @@ class SyncRun:
         tally.deals["unchanged"] += len(deals) - len(plan.status_writes)
         by_id = {deal.id: deal for deal in shown}
         book.old_status.update((w.deal_id, by_id[w.deal_id].flags.status) for w in plan.status_writes)
+        book.note_snoozes(shown, assessments)
         states = [
             DealState(
                 deal.id,
@@ -327,6 +362,8 @@ class SyncRun:
                 ctx.now,
                 flagged_since=a.flagged_since,
                 deal_name=deal.name,
+                snooze_until=deal.snooze_until,
+                snoozed_on=deal.snoozed_on,
             )
             for deal, a in zip(deals, assessments, strict=True)
         ]

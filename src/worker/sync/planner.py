@@ -15,7 +15,10 @@ record of the verdict bant-sync last wrote into it.
 - unqualified, task completed: if bant-sync completed it (the deal had qualified), reopen it; if a person
   did, follow `completed_tasks`: `reopen` (default) with a first line saying what is still missing,
   `new_task` (retire its key and create a fresh task) or `leave` (an escalation reopens it regardless);
-- qualified or not evaluated, task open: complete it.
+- qualified or not evaluated, task open: complete it;
+- snoozed (a valid snooze, rules.snooze), task open: complete it with a note saying until when, why and who
+  snoozed; when the snooze ends and the deal is still unqualified, bant-sync reopens the task it completed.
+An ignored or ended snooze is a change of verdict: the task is rewritten to say why.
 A task found under a pre-0.2 key (named after the connection) is adopted: re-keyed in the same write.
 """
 
@@ -35,9 +38,16 @@ from connectors.model import (
     WritePlan,
 )
 from connectors.task_keys import retired_key
-from rules import Assessment, Deal
+from rules import Assessment, Deal, Status
 from worker.state.ledger import LedgerEntry, LedgerState
-from worker.sync.follow_up import due_date, follow_up_description, follow_up_subject
+from worker.sync.follow_up import (
+    due_date,
+    follow_up_description,
+    follow_up_subject,
+    reasons_text,
+    snooze_line,
+    snoozed_description,
+)
 
 ESCALATIONS = frozenset({"qualify_out", "poc_unqualified"})
 
@@ -49,6 +59,8 @@ class PlanContext:
     task_due_business_days: int
     completed_tasks: str = "reopen"
     field_names: Mapping[str, str] = field(default_factory=dict)
+    people: Mapping[str, str] = field(default_factory=dict)
+    """CRM user id -> name, for saying who snoozed a deal (the connection's cached owners)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +85,12 @@ def status_differs(deal: Deal, assessment: Assessment) -> bool:
         or tuple(flags.missing or ()) != assessment.missing
         or flags.score != assessment.score
         or deal.flagged_since != assessment.flagged_since
+        or _shown_reasons(flags.reasons) != reasons_text(assessment)
     )
+
+
+def _shown_reasons(reasons: str | None) -> str:
+    return (reasons or "").replace("\r\n", "\n").strip()
 
 
 def _priority(assessment: Assessment) -> str:
@@ -92,13 +109,21 @@ def _write(
 ) -> TaskWrite:
     status = assessment.status.value
     gaps = assessment.gaps
+    snooze = assessment.snooze
+    if assessment.status is Status.SNOOZED and snooze is not None:
+        by = snooze.by
+        description = snoozed_description(deal.name, snooze, ctx.people.get(by, by) if by else None)
+    else:
+        description = follow_up_description(
+            deal.name, gaps, status, ctx.field_names, reopened, assessment.snooze
+        )
     return TaskWrite(
         action=action,
         sync_key=facts.key,
         deal_id=deal.id,
         owner_id=deal.owner_id,
         subject=follow_up_subject(deal.name, gaps, status),
-        description=follow_up_description(deal.name, gaps, status, ctx.field_names, reopened),
+        description=description,
         due=due_date(ctx.today, ctx.task_due_business_days),
         priority=_priority(assessment),
         task_id=facts.crm.task_id if facts.crm is not None else None,
@@ -135,6 +160,11 @@ def plan_task(deal: Deal, assessment: Assessment, facts: TaskFacts, ctx: PlanCon
 def _plan_task(deal: Deal, assessment: Assessment, facts: TaskFacts, ctx: PlanContext) -> list[TaskWrite]:
     crm = facts.crm
     rekey = frozenset({TaskField.KEY}) if facts.adopting else frozenset()
+    if assessment.status is Status.SNOOZED:
+        if crm is not None and crm.is_open:
+            note = frozenset({TaskField.DESCRIPTION})
+            return [_write(TaskAction.COMPLETE, deal, assessment, ctx, facts, note | rekey)]
+        return []
     if not assessment.status.is_unqualified:
         if crm is not None and crm.is_open:
             return [_write(TaskAction.COMPLETE, deal, assessment, ctx, facts)]
@@ -143,7 +173,10 @@ def _plan_task(deal: Deal, assessment: Assessment, facts: TaskFacts, ctx: PlanCo
         return [_write(TaskAction.CREATE, deal, assessment, ctx, facts)]
     status = assessment.status.value
     last_status, last_missing = _last_verdict(deal, facts)
-    changed = (last_status, last_missing) != (status, assessment.missing)
+    snooze_note = assessment.snooze.note if assessment.snooze is not None else None
+    changed = (last_status, last_missing) != (status, assessment.missing) or (
+        snooze_note != snooze_line(deal.flags.reasons)
+    )
     escalated = status in ESCALATIONS and last_status != status
     if crm.is_open:
         fields = rekey
@@ -193,6 +226,7 @@ def plan_statuses(
                     score=assessment.score,
                     checked_at=ctx.now,
                     flagged_since=assessment.flagged_since,
+                    reasons=reasons_text(assessment),
                 )
             )
     return tuple(writes)

@@ -246,20 +246,21 @@ def _log_planned(writes: Sequence[TaskWrite], facts: Mapping[str, TaskFacts], dr
     log.debug("task reconciliation: deals", recreated=recreated, reopened=reopened, adopted_keys=adopted)
 
 
-UNQUALIFIED_VALUES = frozenset(status.value for status in Status if status.is_unqualified)
+FLAGGED_VALUES = frozenset(status.value for status in Status if status.is_flagged)
 
 
 def may_have_task(deal: Deal, assessment: Assessment) -> bool:
-    """Whether a deal the ledger knows nothing of may have a task worth looking up: it needs one now, or
-    shows an unqualified status (its task, if any, must be completed) — and some install of bant-sync
-    wrote its status before. A task is only ever created after its deal's status write landed, so a deal
-    whose status field is empty has none (and should a person have blanked it, the create that follows
-    finds the existing task: an upsert by key on Salesforce, a refused duplicate key, looked up, on
-    HubSpot). This keeps a first run from looking up thousands of tasks that cannot exist."""
+    """Whether a deal the ledger knows nothing of may have a task worth looking up: it needs one now (or is
+    snoozed), or shows an unqualified or snoozed status (its task, if any, must be completed) — and some
+    install of bant-sync wrote its status before. A task is only ever created after its deal's status
+    write landed, so a deal whose status field is empty has none (and should a person have blanked it,
+    the create that follows finds the existing task: an upsert by key on Salesforce, a refused duplicate
+    key, looked up, on HubSpot). This keeps a first run from looking up thousands of tasks that cannot
+    exist."""
     shown = deal.flags.status
     if not shown:
         return False
-    return assessment.status.is_unqualified or shown in UNQUALIFIED_VALUES
+    return assessment.status.is_flagged or shown in FLAGGED_VALUES
 
 
 def _refused_create(write: TaskWrite, outcome: RowOutcome) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import Connection, inspect, text
@@ -17,6 +17,7 @@ from worker.state import (
     SchemaVersionError,
     StateError,
     StateStore,
+    StatusChange,
 )
 from worker.state.engine import Database
 from worker.state.migrate import current_version, ensure_schema
@@ -147,7 +148,7 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
             )
             conn.execute(text("UPDATE schema_version SET version = 1"))
         assert ensure_schema(db) == 1
-        assert current_version(db) == SCHEMA_VERSION == 5
+        assert current_version(db) == SCHEMA_VERSION == 6
         with db.read() as conn:
             inspector = inspect(conn)
             assert {"rejections", "identities"} <= set(inspector.get_table_names())
@@ -160,8 +161,20 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
         db.close()
 
 
+def _to_version_5(conn: Connection) -> None:
+    """Take a current store's tables back to version 5: no audit actor or note, no snooze days."""
+    for table, column in (
+        ("audit_log", "actor"),
+        ("audit_log", "note"),
+        ("deal_states", "snooze_until"),
+        ("deal_states", "snoozed_on"),
+    ):
+        conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+
+
 def _to_version_4(conn: Connection) -> None:
     """Take a current store's tables back to version 4: no digest ledger, no deal names."""
+    _to_version_5(conn)
     conn.execute(text("DROP TABLE digest_deliveries"))
     conn.execute(text("ALTER TABLE deal_states DROP COLUMN deal_name"))
 
@@ -223,7 +236,7 @@ def test_a_version_3_store_is_migrated_to_version_4_with_an_empty_owners_cache(t
             conn.execute(text("DROP TABLE owners"))
             conn.execute(text("UPDATE schema_version SET version = 3"))
         assert ensure_schema(db) == 3
-        assert current_version(db) == SCHEMA_VERSION == 5
+        assert current_version(db) == SCHEMA_VERSION == 6
         with db.read() as conn:
             assert "owners" in set(inspect(conn).get_table_names())
     finally:
@@ -252,7 +265,7 @@ def test_a_version_4_store_is_migrated_to_version_5_keeping_its_deal_states(targ
             _to_version_4(conn)
             conn.execute(text("UPDATE schema_version SET version = 4"))
         assert ensure_schema(db) == 4
-        assert current_version(db) == SCHEMA_VERSION == 5
+        assert current_version(db) == SCHEMA_VERSION == 6
         with db.read() as conn:
             inspector = inspect(conn)
             assert "digest_deliveries" in set(inspector.get_table_names())
@@ -268,5 +281,54 @@ def test_a_version_4_store_is_migrated_to_version_5_keeping_its_deal_states(targ
         named = DealState("006A", "005A", "needs_qualification", ("budget",), T0 + timedelta(minutes=10))
         store.checkpoint(lease, None, [], [replace(named, deal_name="Acme renewal")], {})
         assert [d.deal_name for d in store.flagged_deals("sf")] == ["Acme renewal"]
+    finally:
+        store.close()
+
+
+def test_a_version_5_store_is_migrated_to_version_6_keeping_its_audit_log(target: Target) -> None:
+    """A version 5 store gains the audit row's actor and note and each deal state's snooze days: the rows it
+    held stay (with none), and a snooze recorded after the upgrade is kept and read back."""
+    store = target.open()
+    lease = store.acquire_lease("sf", "r1", T0, timedelta(minutes=5))
+    store.start_run(RunRecord("r1", "sf", "cli", "full", T0))
+    change = StatusChange("006A", None, "needs_qualification", ("budget",), T0)
+    store.checkpoint(
+        lease, None, [change], [DealState("006A", "005A", "needs_qualification", ("budget",), T0)], {}
+    )
+    store.close()
+    db = _db(target)
+    try:
+        with db.write() as conn:
+            _to_version_5(conn)
+            conn.execute(text("UPDATE schema_version SET version = 5"))
+        assert ensure_schema(db) == 5
+        assert current_version(db) == SCHEMA_VERSION == 6
+    finally:
+        db.close()
+    store = target.open()
+    try:
+        [old] = store.audit("sf")
+        assert (old.new_status, old.actor, old.note) == ("needs_qualification", None, None)
+        later = T0 + timedelta(minutes=10)
+        lease = store.acquire_lease("sf", "r2", later, timedelta(minutes=5))
+        note = "Snoozed until 2025-04-01: budget cycle starts in April"
+        snoozed = StatusChange(
+            "006A", "needs_qualification", "snoozed", ("budget",), later, actor="005B", note=note
+        )
+        state = DealState(
+            "006A",
+            "005A",
+            "snoozed",
+            ("budget",),
+            later,
+            snooze_until=date(2025, 4, 1),
+            snoozed_on=date(2025, 3, 10),
+        )
+        store.checkpoint(lease, None, [snoozed], [state], {})
+        newest = store.audit("sf")[0]
+        assert (newest.new_status, newest.actor, newest.note) == ("snoozed", "005B", note)
+        assert store.snooze_days("sf", ["006A"]) == {"006A": (date(2025, 4, 1), date(2025, 3, 10))}
+        assert store.expired_snoozes("sf", date(2025, 4, 1)) == []
+        assert store.expired_snoozes("sf", date(2025, 4, 2)) == ["006A"]
     finally:
         store.close()
