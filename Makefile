@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck docs unit bench lock clean
+.PHONY: setup demo test lint typecheck docs unit jest bench lock clean
+
+# The deal-page panel (Salesforce LWC, Jest) and card (HubSpot UI extension, Vitest): their own npm projects.
+NODE_PROJECTS := config/salesforce config/hubspot/src/app/cards
+NODE_OK := node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bant-sync needs Python 3.11 or newer: set PYTHON=/path/to/python3.11")'
@@ -31,7 +35,19 @@ docs: setup
 unit: setup
 	$(BIN)/pytest -q
 
-test: lint typecheck docs unit
+# Installs each project's packages from its lockfile (again only when the lockfile changed), then its tests.
+jest:
+	@for dir in $(NODE_PROJECTS); do \
+		if ! command -v npm >/dev/null 2>&1 || ! $(NODE_OK) 2>/dev/null; then \
+			echo "SKIPPED $$dir tests: they need Node.js 20.19 or newer with npm (e.g. apt-get install nodejs npm)"; \
+			continue; \
+		fi; \
+		echo "$$dir: npm test"; \
+		( cd $$dir && { [ node_modules/.package-lock.json -nt package-lock.json ] \
+			|| npm ci --no-audit --no-fund --loglevel=error; } && npm test --silent ) || exit 1; \
+	done
+
+test: lint typecheck docs unit jest
 
 bench: setup
 	$(BIN)/python bench/rules_throughput.py
