@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -518,5 +519,55 @@ def test_setup_creates_group_and_output_properties_once(hubspot_ledger: Any) -> 
         assert second.created == () and second.ok
         assert not [r for r in sb.requests() if r["method"] in ("POST", "PATCH", "DELETE")]
         connector.preflight()
+    finally:
+        sb.stop()
+
+
+def test_setup_creates_the_input_properties_only_when_asked(hubspot_ledger: Any) -> None:
+    """Without `--create-inputs` a missing BANT input is a problem naming the flag; with it, setup creates
+    the property with its type (Need as a multi-line text) in the bant-sync group, and preflight passes."""
+    sb = _start(bare=True)
+    try:
+        for name in ("bant_budget", "bant_need"):
+            sb.hubspot.delete_property("deals", name)
+        connector = _harness(sb, hubspot_ledger).connector
+        refused = connector.setup()
+        assert not refused.ready
+        assert any("'bant_need'" in p and "--create-inputs" in p for p in refused.problems)
+        assert "deals.bant_snooze_until" in refused.created, "the snooze properties are bant-sync's own"
+        made = connector.setup(create_inputs=True)
+        assert made.ready and {"deals.bant_budget", "deals.bant_need"} <= set(made.created)
+        props = {n: p.render() for n, p in sb.hubspot.store("deals").registry.properties.items()}
+        assert (props["bant_need"]["type"], props["bant_need"]["fieldType"]) == ("string", "textarea")
+        assert props["bant_need"]["groupName"] == "bant_sync"
+        assert (props["bant_snooze_until"]["type"], props["bant_snooze_until"]["fieldType"]) == (
+            "date",
+            "date",
+        )
+        connector.preflight()
+    finally:
+        sb.stop()
+
+
+def test_setup_adds_a_missing_status_option_and_keeps_the_admins_labels(hubspot_ledger: Any) -> None:
+    """A status property made by an older bant-sync lacks `snoozed`: preflight says so (a write of it would
+    be refused), setup adds it keeping the options and labels already there, and preflight passes."""
+    sb = _start()
+    try:
+        registry = sb.hubspot.store("deals").registry
+        old = registry.properties["bant_status"]
+        kept = tuple(
+            (v, "Qualifiziert" if v == "qualified" else label) for v, label in old.options if v != "snoozed"
+        )
+        registry.properties["bant_status"] = dataclasses.replace(old, options=kept)
+        connector = _harness(sb, hubspot_ledger).connector
+        with pytest.raises(SchemaDriftError, match="lacks the options snoozed"):
+            connector.preflight()
+        report = connector.setup()
+        assert "deals.bant_status options snoozed" in report.created
+        options = registry.properties["bant_status"].options
+        assert options[-1][0] == "snoozed" and ("qualified", "Qualifiziert") in options
+        connector.preflight()
+        assert connector.setup().created == ()
     finally:
         sb.stop()
