@@ -53,7 +53,7 @@ class StaticToken:
     def refresh(self) -> str:
         raise AuthenticationError(
             "HubSpot rejected the private-app access token: check the `access_token` secret of this "
-            "connection (HubSpot > Settings > Integrations > Private apps > Auth)"
+            "connection (the app's or service key's token in HubSpot: docs/admin-guide.md)"
         )
 
 
@@ -133,7 +133,7 @@ def token_source(
     token = secrets.get("access_token")
     if not token:
         raise ConfigurationError(
-            "auth = 'private_app' needs the secret access_token (the private app's token): put it in the "
-            "secrets file or the environment for this connection"
+            "auth = 'private_app' needs the secret access_token (the app's or service key's static token): "
+            "put it in the secrets file or the environment for this connection"
         )
     return StaticToken(token)

@@ -92,7 +92,8 @@ class Authenticator:
             except (ValueError, TypeError, jwt.PyJWTError) as exc:
                 raise ConfigurationError(
                     "Salesforce private_key is not a usable RSA private key in PEM form; put the PEM text "
-                    "(-----BEGIN PRIVATE KEY-----…) of the connected app's certificate key in the secret"
+                    "(-----BEGIN PRIVATE KEY-----…) of the External Client App's certificate "
+                    "key in the secret"
                 ) from exc
             return {"grant_type": JWT_GRANT, "assertion": assertion}
         if mode == "client_credentials":
@@ -146,7 +147,8 @@ class Authenticator:
             raise AuthenticationError(
                 f"Salesforce refused the {self._settings.auth!r} login ({response.status_code} {error}: "
                 f"{detail}); check client_id, username, login_url and that the integration user is "
-                f"pre-authorized for the connected app"
+                f"pre-authorized for the External Client App (its Policies: Permitted Users, "
+                f"permission set BANT_Sync)"
             )
         instance = str(body.get("instance_url") or self._settings.instance_url).rstrip("/")
         return Token(str(body["access_token"]), instance)

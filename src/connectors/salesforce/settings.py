@@ -137,7 +137,9 @@ class SalesforceSettings(RequestSettings):
         if self.auth == "token" and not self.instance_url:
             problems.append("instance_url: auth = 'token' needs it (the org's https://… My Domain URL)")
         if self.auth in ("jwt", "client_credentials", "password") and not self.client_id:
-            problems.append(f"client_id: auth = {self.auth!r} needs it (the connected app's consumer key)")
+            problems.append(
+                f"client_id: auth = {self.auth!r} needs it (the External Client App's consumer key)"
+            )
         if self.auth in ("jwt", "password") and not self.username:
             problems.append(f"username: auth = {self.auth!r} needs it (the integration user)")
         for name, url in (("login_url", self.login_url), ("instance_url", self.instance_url)):
