@@ -201,6 +201,9 @@ class Owner:
     email: str | None
     manager_id: str | None
     active: bool
+    user_id: str | None = None
+    """The CRM user behind the owner where the two differ (HubSpot's `userId`, which a record's
+    `hs_updated_by_user_id` names); None where the owner id is the user id (Salesforce)."""
 
 
 @dataclass(frozen=True, slots=True)

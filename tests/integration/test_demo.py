@@ -22,7 +22,8 @@ def _section(out: str, crm: str) -> str:
 
 
 def test_demo_shows_reps_at_work_and_the_promise(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """Per CRM: four rep actions, the sweep recreates/reopens/completes/flags 1 each, the promise holds;
+    """Per CRM: six rep actions, the sweep recreates/reopens/completes/flags 1 each, honours one snooze and
+    refuses one on a POC (saying who snoozed, by name, and why the POC's was refused), the promise holds;
     then the outcome report from the closed POCs' history, written as HTML."""
     code = main(["demo", "--report-dir", str(tmp_path)])
     out = capsys.readouterr().out
@@ -30,13 +31,18 @@ def test_demo_shows_reps_at_work_and_the_promise(capsys: pytest.CaptureFixture[s
     for crm in ("salesforce", "hubspot"):
         section = _section(out, crm)
         assert "nothing rewritten, no duplicate task" in section
-        assert section.count("    - a rep ") == 4, section
-        sweep = "  the nightly sweep (a full sync): recreated 1, reopened 1, completed 1, flagged 1  ("
+        assert section.count("    - a rep ") == 6, section
+        sweep = (
+            "  the nightly sweep (a full sync): recreated 1, reopened 1, completed 1, flagged 1, snoozed 1, "
+            "refused 1  ("
+        )
         assert sweep in section
         assert '    the reopened task now starts: "Reopened by bant-sync: ' in section
         assert "is still missing" in section
+        assert "    the snoozed deal's task was completed with: \"Snoozed by Maya Chen until " in section
+        assert '    the POC stays flagged; its task says: "Snooze ignored: POCs cannot be snoozed' in section
         assert (
-            "  the promise holds: 89 unqualified deals, 89 open follow-up tasks, exactly one on each\n"
+            "  the promise holds: 88 unqualified deals, 88 open follow-up tasks, exactly one on each\n"
             in section
         )
         assert "unexpected" not in section and "BROKEN" not in section
@@ -55,8 +61,8 @@ def test_demo_fails_when_the_sweep_does_not_do_its_part(
     code = main(["demo", "--report-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == exit_codes.FAILURE
-    assert "recreated 1, reopened 1, completed 0, flagged 1" in out
-    assert "reported tasks {'created': 2, 'reopened': 1, 'completed': 0}, expected" in out
+    assert "recreated 1, reopened 1, completed 0, flagged 1, snoozed 1, refused 1" in out
+    assert "reported tasks {'created': 2, 'reopened': 1, 'completed': 1}, expected" in out
 
 
 def test_promise_report_counts_the_crm(env: Env) -> None:

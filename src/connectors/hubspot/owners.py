@@ -24,7 +24,8 @@ def to_owner(record: Mapping[str, Any]) -> Owner:
     owner_id = str(record["id"])
     email = str(record["email"]) if record.get("email") else None
     full = " ".join(str(record[k]).strip() for k in ("firstName", "lastName") if record.get(k)).strip()
-    return Owner(owner_id, full or email or owner_id, email, None, not bool(record.get("archived")))
+    user = str(record["userId"]) if record.get("userId") is not None else None
+    return Owner(owner_id, full or email or owner_id, email, None, not bool(record.get("archived")), user)
 
 
 def read_owners(client: HubSpotClient) -> list[Owner]:

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -84,18 +84,25 @@ def _rerun(out: TextIO, crm: str, summary: RunSummary) -> bool:
 class Scene:
     """What the reps did: the deal whose task was deleted (and that task), the deal whose task was marked
     done without BANT (and that task), the flagged POC whose BANT was filled in (and its task), the
-    qualified deal given a "TBC" budget."""
+    qualified deal given a "TBC" budget, the deal snoozed with a reason (and its task), the flagged POC a
+    rep tried to snooze (and its task)."""
 
     deleted: tuple[str, str]
     completed: tuple[str, str]
     fixed: tuple[str, str]
     tbc: str
+    snoozed: tuple[str, str]
+    refused: tuple[str, str]
 
 
-def reps_at_work(out: TextIO, people: People) -> Scene | None:
+SNOOZE_REASON = "Customer's budget cycle opens in January"
+
+
+def reps_at_work(out: TextIO, people: People, today: date) -> Scene | None:
     """One rep deletes a task, one marks a task done without filling in BANT, one fills in BANT on a
-    flagged POC, one types "TBC" into the Budget of a qualified POC (each a different deal, picked by
-    name). None when the CRM has no such deals."""
+    flagged POC, one types "TBC" into the Budget of a qualified POC, one snoozes a flagged deal for two
+    weeks with a reason, one tries to snooze a flagged POC (each a different deal, picked by name). None
+    when the CRM has no such deals."""
     deals = people.deals()
     tasks = {t["deal_id"]: t["id"] for t in people.bant_tasks() if t["open"]}
     by_name = sorted((str(deal["name"]), deal_id) for deal_id, deal in deals.items() if deal["open"])
@@ -113,19 +120,33 @@ def reps_at_work(out: TextIO, people: People) -> Scene | None:
 
     deleted, completed = pick("needs_qualification", False, True), pick("needs_qualification", False, True)
     fixed, tbc = pick("poc_unqualified", True, True), pick("qualified", True, False)
-    if deleted is None or completed is None or fixed is None or tbc is None:
+    snoozed, refused = pick("needs_qualification", False, True), pick("poc_unqualified", True, True)
+    if None in (deleted, completed, fixed, tbc, snoozed, refused):
         out.write("  reps at work: the CRM has no deals to play the scene on (unexpected!)\n")
         return None
+    assert deleted and completed and fixed and tbc and snoozed and refused
+    until = today + timedelta(days=14)
     people.delete_task(tasks[deleted])
     people.complete_task(tasks[completed])
     people.fix_bant(fixed)
     people.set_deal_field(tbc, "budget", "TBC")
+    people.snooze(snoozed, until, SNOOZE_REASON)
+    people.snooze(refused, until, SNOOZE_REASON)
     out.write("  reps at work in the CRM:\n")
     out.write(f"    - a rep deletes the task on {deals[deleted]['name']}\n")
     out.write(f"    - a rep marks the task on {deals[completed]['name']} done, BANT still missing\n")
     out.write(f"    - a rep fills in BANT on the flagged POC {deals[fixed]['name']}\n")
     out.write(f'    - a rep types "TBC" into the Budget of the qualified POC {deals[tbc]["name"]}\n')
-    return Scene((deleted, tasks[deleted]), (completed, tasks[completed]), (fixed, tasks[fixed]), tbc)
+    out.write(f'    - a rep snoozes {deals[snoozed]["name"]} until {until}: "{SNOOZE_REASON}"\n')
+    out.write(f"    - a rep tries the same snooze on the flagged POC {deals[refused]['name']}\n")
+    return Scene(
+        (deleted, tasks[deleted]),
+        (completed, tasks[completed]),
+        (fixed, tasks[fixed]),
+        tbc,
+        (snoozed, tasks[snoozed]),
+        (refused, tasks[refused]),
+    )
 
 
 def sweep_report(out: TextIO, people: People, scene: Scene, summary: RunSummary) -> bool:
@@ -139,6 +160,8 @@ def sweep_report(out: TextIO, people: People, scene: Scene, summary: RunSummary)
     deleted_deal, deleted_task = scene.deleted
     completed_deal, completed_task = scene.completed
     fixed_deal, fixed_task = scene.fixed
+    snoozed_deal, snoozed_task = scene.snoozed
+    refused_deal, refused_task = scene.refused
     reopened_task: TaskInfo | None = by_id.get(completed_task)
     done = {
         "recreated": len(open_on[deleted_deal]) == 1 and open_on[deleted_deal][0]["id"] != deleted_task,
@@ -147,6 +170,11 @@ def sweep_report(out: TextIO, people: People, scene: Scene, summary: RunSummary)
         and fixed_task in by_id
         and not by_id[fixed_task]["open"],
         "flagged": deals[scene.tbc]["status"] in UNQUALIFIED and len(open_on[scene.tbc]) == 1,
+        "snoozed": deals[snoozed_deal]["status"] == Status.SNOOZED.value
+        and snoozed_task in by_id
+        and not by_id[snoozed_task]["open"],
+        "refused": deals[refused_deal]["status"] == Status.POC_UNQUALIFIED.value
+        and [t["id"] for t in open_on[refused_deal]] == [refused_task],
     }
     out.write(
         "  the nightly sweep (a full sync): "
@@ -156,7 +184,20 @@ def sweep_report(out: TextIO, people: People, scene: Scene, summary: RunSummary)
     if reopened_task is not None and done["reopened"]:
         first_line = str(reopened_task["body"] or "").partition("\n")[0]
         out.write(f'    the reopened task now starts: "{first_line}"\n')
-    expected = {"created": 2, "reopened": 1, "completed": 1}
+    if done["snoozed"]:
+        first_line = str(by_id[snoozed_task]["body"] or "").partition("\n")[0]
+        out.write(f'    the snoozed deal\'s task was completed with: "{first_line}"\n')
+    if done["refused"]:
+        why = next(
+            (
+                line
+                for line in str(by_id[refused_task]["body"] or "").splitlines()
+                if "Snooze ignored" in line
+            ),
+            "",
+        )
+        out.write(f'    the POC stays flagged; its task says: "{why}"\n')
+    expected = {"created": 2, "reopened": 1, "completed": 2}
     reported = {key: summary.tasks.get(key, 0) for key in expected}
     if summary.status != "succeeded" or reported != expected or not all(done.values()):
         out.write(
@@ -213,7 +254,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         demo_settings = load_settings(str(config), environ={})
         out.write("\n== setup ==\n")
         out.flush()
-        setup_args = argparse.Namespace(connection=None, check=False, quiet=True)
+        setup_args = argparse.Namespace(connection=None, check=False, quiet=True, create_inputs=False)
         if run_setup(setup_args, demo_settings) != exit_codes.OK:
             ok = False
         worker = Worker(demo_settings)
@@ -225,7 +266,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                 second = worker.run(RunRequest(crm, mode="full", trigger="demo"))
                 ok = _rerun(out, crm, second) and ok and first.status == "succeeded"
                 people = sb.people(crm)
-                scene = reps_at_work(out, people)
+                scene = reps_at_work(out, people, worker.today())
                 if scene is None:
                     ok = False
                     continue

@@ -62,11 +62,14 @@ def _v4_to_v5(conn: Connection, backend: str) -> None:
 
 def _v5_to_v6(conn: Connection, backend: str) -> None:
     """Snooze: who caused an audited change and what happened to a snooze; each deal's snooze date and the
-    day it was first seen."""
+    day it was first seen; the user behind each cached owner (filled by the next owners refresh). A store
+    migrated from before v4 in the same pass has the owners table as `_v3_to_v4` made it, column included."""
     conn.execute(text("ALTER TABLE audit_log ADD COLUMN actor VARCHAR(100)"))
     conn.execute(text("ALTER TABLE audit_log ADD COLUMN note TEXT"))
     conn.execute(text("ALTER TABLE deal_states ADD COLUMN snooze_until VARCHAR(10)"))
     conn.execute(text("ALTER TABLE deal_states ADD COLUMN snoozed_on VARCHAR(10)"))
+    if "user_id" not in {column["name"] for column in inspect(conn).get_columns("owners")}:
+        conn.execute(text("ALTER TABLE owners ADD COLUMN user_id VARCHAR(100)"))
 
 
 MIGRATIONS: Mapping[int, Migration] = {

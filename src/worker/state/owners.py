@@ -27,6 +27,7 @@ def replace_owners(db: Database, connection: str, found: Sequence[Owner], now: d
             "manager_id": o.manager_id,
             "active": o.active,
             "refreshed_at": now,
+            "user_id": o.user_id,
         }
         for o in found
     }
@@ -39,13 +40,20 @@ def replace_owners(db: Database, connection: str, found: Sequence[Owner], now: d
 def cached_owners(db: Database, connection: str) -> list[Owner]:
     """The connection's cached owners, by name then id."""
     query = (
-        select(owners.c.owner_id, owners.c.name, owners.c.email, owners.c.manager_id, owners.c.active)
+        select(
+            owners.c.owner_id,
+            owners.c.name,
+            owners.c.email,
+            owners.c.manager_id,
+            owners.c.active,
+            owners.c.user_id,
+        )
         .where(owners.c.connection == connection)
         .order_by(owners.c.name, owners.c.owner_id)
     )
     with db.read() as conn:
         return [
-            Owner(str(r.owner_id), str(r.name), r.email, r.manager_id, bool(r.active))
+            Owner(str(r.owner_id), str(r.name), r.email, r.manager_id, bool(r.active), r.user_id)
             for r in conn.execute(query)
         ]
 

@@ -215,9 +215,11 @@ owners = Table(
     Column("manager_id", String(100), nullable=True),
     Column("active", Boolean, nullable=False),
     Column("refreshed_at", UTCDateTime, nullable=False),
+    Column("user_id", String(100), nullable=True),
 )
 """The CRM users who can own deals (schema v4), per connection: names and e-mails for what people read and
-for `sync --owner EMAIL`. Replaced whole by each refresh; `refreshed_at` dates the cache."""
+for `sync --owner EMAIL`. Replaced whole by each refresh; `refreshed_at` dates the cache. `user_id` (v6): the
+CRM user behind the owner where it differs from the owner id (HubSpot), to name who edited a deal."""
 
 digest_deliveries = Table(
     "digest_deliveries",

@@ -19,7 +19,7 @@ import structlog
 
 from connectors.errors import ConnectorError, QuotaExhaustedError, SchemaDriftError
 from connectors.fieldtable import UnreadableValue
-from connectors.model import Page, WritePlan
+from connectors.model import Owner, Page, WritePlan
 from connectors.protocol import Connector
 from rules import Deal, Framework, evaluate
 from worker.errors import BantSyncError, RunStopped
@@ -102,6 +102,13 @@ def _expired_snoozes(connector: Connector, deal_ids: Sequence[str]) -> Iterator[
             continue
         if deal is not None:
             yield Page((deal,), None)
+
+
+def _people(owners: Sequence[Owner]) -> dict[str, str]:
+    """CRM user id -> name, for saying who snoozed: an owner's id and, where it differs, its user's id."""
+    people = {owner.id: owner.name for owner in owners}
+    people.update((owner.user_id, owner.name) for owner in owners if owner.user_id)
+    return people
 
 
 class SyncRun:
@@ -239,7 +246,7 @@ class SyncRun:
         tasks = TaskSync(connector, ledger, dry_run=request.dry_run)
         writer = OrderedApply(connector, tasks)
         buffer = WriteBuffer(writer.apply, *batch_sizes(connector))
-        self._people = {owner.id: owner.name for owner in env.store.owners(request.connection)}
+        self._people = _people(env.store.owners(request.connection))
         pages = _pages(connector, request, env.store, today)
         if connector.capabilities.prefetch:
             pages = read_ahead(pages)

@@ -168,6 +168,7 @@ def _to_version_5(conn: Connection) -> None:
         ("audit_log", "note"),
         ("deal_states", "snooze_until"),
         ("deal_states", "snoozed_on"),
+        ("owners", "user_id"),
     ):
         conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
 
