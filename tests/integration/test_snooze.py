@@ -181,3 +181,51 @@ def test_a_snoozed_deal_that_qualifies_is_qualified(env: Env) -> None:
     assert env.view.deals()[deal_id]["status"] == "qualified"
     assert env.view.open_tasks_of(deal_id) == []
     assert env.view.deal_field(deal_id, "reasons") in (None, "")
+
+
+SNOOZE_FIELD = {
+    "salesforce": ("Opportunity", "BANT_Snooze_Until__c"),
+    "hubspot": ("deals", "bant_snooze_until"),
+}
+
+
+def test_an_admin_deleting_the_snooze_field_stops_the_run_and_wakes_no_snoozed_deal(env: Env) -> None:
+    """With a deal snoozed, an admin deletes the snooze-until field: the run fails naming it and writes
+    nothing (the snoozed deal is not flagged again because its snooze became unreadable); restored, the
+    next run finds the snooze as it was and changes nothing."""
+    deal_id, task_id = _ready(env)
+    env.view.snooze(deal_id, env.today() + timedelta(days=7), REASON)
+    assert env.run().status == "succeeded"
+    obj, name = SNOOZE_FIELD[env.crm]
+    if env.crm == "salesforce":
+        env.sb.salesforce.delete_field(obj, name)
+    else:
+        env.sb.hubspot.delete_property(obj, name)
+    env.view.set_deal_field(deal_id, "budget", "TBD")
+    failed = env.run()
+    assert failed.status == "failed" and failed.error is not None and name in failed.error
+    assert env.view.deals()[deal_id]["status"] == "snoozed"
+    assert env.view.open_tasks_of(deal_id) == [] and not env.view.task(task_id)["open"]
+    if env.crm == "salesforce":
+        env.sb.salesforce.restore_field(obj, name)
+    else:
+        env.sb.hubspot.restore_property(obj, name)
+    assert env.run().status == "succeeded"
+    assert env.view.deals()[deal_id]["status"] == "snoozed"
+    assert env.view.open_tasks_of(deal_id) == []
+
+
+def test_a_rep_who_edits_the_snooze_twice_in_a_minute_leaves_one_audit_row_per_run(env: Env) -> None:
+    """Two quick edits before a run (a typo in the reason fixed) are one snooze: the run sees the last one,
+    records it once, and the task note carries the corrected reason."""
+    deal_id, task_id = _ready(env)
+    until = env.today() + timedelta(days=10)
+    env.view.snooze(deal_id, until, "Budegt cycle opens in January")
+    env.advance_days(30 / 86_400)
+    env.view.snooze(deal_id, until, REASON)
+    assert env.run().status == "succeeded"
+    notes = [note for *_, note in _audit(env, deal_id) if note]
+    assert notes == [f"Snoozed until {until.isoformat()}: {REASON}"]
+    assert REASON in str(env.view.task(task_id)["body"]) and "Budegt" not in str(
+        env.view.task(task_id)["body"]
+    )
