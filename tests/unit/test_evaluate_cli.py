@@ -239,3 +239,26 @@ def test_a_quoted_value_may_span_lines(tmp_path: Path, capsys: pytest.CaptureFix
     code, out, err = run(capsys, str(path), "--format", "jsonl")
     assert code == exit_codes.OK, err
     assert [json.loads(row)["status"] for row in out.splitlines()] == ["qualified", "qualified"]
+
+
+def test_an_export_with_snooze_columns_is_judged_with_its_snooze(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`snooze_until` and `snooze_reason` columns are read as on the CRM: a valid snooze shows `snoozed`,
+    one on a POC stays flagged, and a bad snooze date is a bad row naming the column."""
+    path = tmp_path / "deals.csv"
+    path.write_text(
+        HEADER.rstrip("\n")
+        + ",snooze_until,snooze_reason\n"
+        + "D1,Waits,r,Qualification,,1,2027-01-01,TBD,CEO,needs a long enough need,2027-01-01,,"
+        + "2026-12-10,Budget cycle opens in January\n"
+        + "D2,Pilot,r,Qualification,POC,1,2027-01-01,TBD,CEO,needs a long enough need,2027-01-01,,"
+        + "2026-12-10,Budget cycle opens in January\n"
+        + "D3,Typo,r,Qualification,,1,2027-01-01,TBD,CEO,needs a long enough need,2027-01-01,,next week,x\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, str(path), "--format", "jsonl")
+    assert code == exit_codes.ROWS_SKIPPED
+    statuses = {row["id"]: row["status"] for row in map(json.loads, out.splitlines())}
+    assert statuses == {"D1": "snoozed", "D2": "poc_unqualified"}
+    assert f"{path}:4: skipped: snooze_until 'next week' is not a date" in err

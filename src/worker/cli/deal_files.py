@@ -1,7 +1,7 @@
 """Read deals from an export: CSV (with a header row) or JSON Lines, one deal per row.
 
 Canonical columns: id, name, owner_id, stage, pipeline, deal_type, amount, close_date, budget, authority,
-need, timing, flagged_since; `amount` reads as a Decimal and dates as YYYY-MM-DD, as the connectors read
+need, timing, flagged_since, snooze_until, snooze_reason, modified_by; `amount` reads as a Decimal and dates as YYYY-MM-DD, as the connectors read
 them (`connectors.codecs`). Other columns are kept in `Deal.extra` for custom frameworks. A bad row is
 reported with its line number and skipped; the rest are read. In a CSV, a row's line is the one it starts
 on, and an unbalanced quote is a bad row (never a silent merge of the rows after it).
@@ -24,7 +24,7 @@ from connectors.codecs import parse_date, parse_number
 from rules import CANONICAL_FIELDS, Deal, Value
 from worker.errors import InputFileError
 
-_DATE_FIELDS = ("close_date", "flagged_since")
+_DATE_FIELDS = ("close_date", "flagged_since", "snooze_until")
 _DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}")
 _IGNORED = frozenset({"modified_at"})
 
@@ -93,6 +93,9 @@ def deal_from_record(record: Mapping[str, Any]) -> Deal:
         timing=_scalar(record.get("timing"), "timing"),
         flagged_since=dates["flagged_since"],
         extra=extra,
+        snooze_until=dates["snooze_until"],
+        snooze_reason=_text(record.get("snooze_reason")),
+        modified_by=_text(record.get("modified_by")),
     )
 
 

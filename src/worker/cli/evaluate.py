@@ -24,6 +24,7 @@ STATUS_ORDER = (
     Status.QUALIFY_OUT,
     Status.POC_UNQUALIFIED,
     Status.NEEDS_QUALIFICATION,
+    Status.SNOOZED,
     Status.QUALIFIED,
     Status.NOT_EVALUATED,
 )
