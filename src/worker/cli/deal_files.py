@@ -1,10 +1,11 @@
 """Read deals from an export: CSV (with a header row) or JSON Lines, one deal per row.
 
 Canonical columns: id, name, owner_id, stage, pipeline, deal_type, amount, close_date, budget, authority,
-need, timing, flagged_since, snooze_until, snooze_reason, modified_by; `amount` reads as a Decimal and dates as YYYY-MM-DD, as the connectors read
-them (`connectors.codecs`). Other columns are kept in `Deal.extra` for custom frameworks. A bad row is
-reported with its line number and skipped; the rest are read. In a CSV, a row's line is the one it starts
-on, and an unbalanced quote is a bad row (never a silent merge of the rows after it).
+need, timing, flagged_since, snooze_until, snooze_reason, modified_by; `amount` reads as a Decimal and dates
+as YYYY-MM-DD, as the connectors read them (`connectors.codecs`). Other columns are kept in `Deal.extra`
+for custom frameworks. A bad row is reported with its line number and skipped; the rest are read. In a
+CSV, a row's line is the one it starts on, and an unbalanced quote is a bad row (never a silent merge of
+the rows after it).
 """
 
 from __future__ import annotations
