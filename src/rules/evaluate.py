@@ -6,7 +6,7 @@ from datetime import date
 
 from rules.framework import Framework
 from rules.model import Assessment, Deal, Gap, Status, new_assessment
-from rules.snooze import SnoozeState, has_snooze, judge_snooze
+from rules.snooze import SnoozeState, judge_snooze
 
 
 def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
@@ -50,7 +50,9 @@ def evaluate(deal: Deal, framework: Framework, today: date) -> Assessment:
     gaps = tuple(failed)
     missing = tuple([gap.criterion for gap in gaps])
     reasons = tuple([gap.reason for gap in gaps])
-    snooze = judge_snooze(deal, framework.snooze, is_poc, today) if has_snooze(deal) else None
+    snooze = None
+    if deal.snooze_until is not None or deal.snooze_reason is not None:
+        snooze = judge_snooze(deal, framework.snooze, is_poc, today)
     if snooze is not None and snooze.state is SnoozeState.ACTIVE:
         status = Status.SNOOZED
     return new_assessment(deal.id, status, missing, score, reasons, is_poc, flagged_since, gaps, snooze)
