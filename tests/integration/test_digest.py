@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -308,3 +309,45 @@ def test_the_digest_reads_the_owners_itself_when_none_are_cached(
     assert code == exit_codes.OK, out + err
     assert all(len(d.smtp.handler.to(address)) == 1 for address in d.flagged)
     assert {o.id for o in store.owners(crm)} >= set(d.owners)
+
+
+SNOOZE_REASON = "Customer budget cycle opens on 1 January"
+
+
+def test_a_snoozed_deal_is_listed_apart_in_its_owners_digest_and_counted_in_the_rollup(
+    denv: DigestEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A report of the manager snoozes one of their flagged deals: their digest lists it under "Snoozed"
+    with its date and reason and no longer among the deals needing qualification; the manager's rollup
+    counts it as snoozed; a rerun the same week sends nothing more."""
+    d = denv
+    rep = REPORTS[1]  # Priya: the seed flags some of her deals needs_qualification (POCs cannot be snoozed)
+    statuses = {i: info["status"] for i, info in d.env.view.deals().items()}
+    deal = next(x for x in d.flagged[rep] if statuses[x["id"]] == "needs_qualification")
+    owner_id = next(o for o, address in d.owners.items() if address == rep)
+    until = d.env.today() + timedelta(days=10)
+    d.env.view.snooze(deal["id"], until, SNOOZE_REASON, by=owner_id)
+    assert d.env.run().status == "succeeded"
+    assert d.env.view.deals()[deal["id"]]["status"] == "snoozed"
+    code, out, err = d.digest(capsys)
+    assert code == exit_codes.OK, out + err
+    [mail] = d.smtp.handler.to(rep)
+    text = _text(mail)
+    flagged_part, snoozed_part = text.split("Snoozed (1)")
+    left = len(d.flagged[rep]) - 1
+    assert f"{left} of your deals" in flagged_part and deal["name"] not in flagged_part
+    assert (
+        deal["name"] in snoozed_part and f"snoozed until {until.isoformat()}: {SNOOZE_REASON}" in snoozed_part
+    )
+    assert "1 is snoozed" in str(mail["Subject"])
+    assert SNOOZE_REASON in _html(mail)
+    [post] = d.slack.posts_to(rep)
+    assert "*1 snoozed*" in _slack_text(post) and d.links[deal["id"]] in _slack_text(post)
+    manager = MANAGER if d.env.crm == "salesforce" else VP
+    [rollup] = d.smtp.handler.to(manager)
+    names = {(o.email or "").lower(): o.name for o in d.env.worker.store.owners(d.env.crm)}
+    assert f"{names[rep]}: {left} flagged, 1 snoozed" in _text(rollup)
+    assert ", 1 snoozed" in str(rollup["Subject"])
+    sent = len(d.smtp.handler.messages), len(d.slack.posts)
+    code, out, _err = d.digest(capsys)
+    assert code == exit_codes.OK and (len(d.smtp.handler.messages), len(d.slack.posts)) == sent

@@ -177,3 +177,76 @@ def test_a_misspelt_entry_stage_is_named_on_stderr_whatever_the_format(
     assert code == exit_codes.OK
     assert out.splitlines()[1].startswith("pocs,qualified at entry,0,")
     assert "never entered the stage 'Qualifed'" in err and "check the stage's spelling" in err
+
+
+SNOOZE_REASON = "Customer budget cycle opens on 1 January"
+
+
+def _flagged_with_task(env: Env, status: str) -> str:
+    return next(
+        deal_id
+        for deal_id, deal in sorted(env.view.deals().items())
+        if deal["open"] and deal["status"] == status and len(env.view.open_tasks_of(deal_id)) == 1
+    )
+
+
+def test_a_snooze_shows_in_status_and_the_report_and_its_end_in_the_next_report(
+    env: Env, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Another rep snoozes a flagged deal and tries to snooze a POC: `status` (text and JSON) counts the
+    snoozed deal and names it with its owner, date, who snoozed it and why, and counts the refusal; the
+    report counts it as snoozed (neither qualified nor unqualified) and lists the refusal with its reason.
+    When the snooze ends the deal is flagged again, and the report says so."""
+    assert env.run("full").status == "succeeded"
+    deal_id = _flagged_with_task(env, "needs_qualification")
+    poc_id = _flagged_with_task(env, "poc_unqualified")
+    owner = str(env.view.deal_field(deal_id, "owner"))
+    rep = next(r for r in env.view.owners() if r != owner)
+    until = env.today() + timedelta(days=14)
+    env.view.snooze(deal_id, until, SNOOZE_REASON, by=rep)
+    env.view.snooze(poc_id, until, SNOOZE_REASON, by=rep)
+    assert env.run().status == "succeeded"
+    names = {o.id: o.name for o in env.worker.store.owners(env.crm)}
+    who = names[rep] if env.crm == "salesforce" else env.view.user_of(rep)  # a HubSpot user id is no owner id
+
+    code, out, err = cli(env, capsys, "status", "--connection", env.crm, "--json")
+    assert code == exit_codes.OK, err
+    [status] = json.loads(out)["connections"]
+    assert status["deals_by_status"]["snoozed"] == 1
+    snoozes = status["snoozes"]
+    assert (snoozes["snoozed"], snoozes["more"], snoozes["refused_last_7_days"]) == (1, 0, 1)
+    [shown] = snoozes["shown"]
+    assert (shown["deal_id"], shown["owner"], shown["until"], shown["snoozed_by"], shown["reason"]) == (
+        deal_id,
+        names[owner],
+        until.isoformat(),
+        who,
+        SNOOZE_REASON,
+    )
+    code, text, _err = cli(env, capsys, "status", "--connection", env.crm)
+    assert "  snoozed       1 deal now; 1 snooze refused in the last 7 days" in text
+    assert f"({deal_id})  owner {names[owner]}  until {until.isoformat()} by {who}: {SNOOZE_REASON}" in text
+
+    out_dir = tmp_path / "report"
+    body = report_json(env, capsys, "--format", "json", "--output", str(out_dir))
+    compliance = body["compliance"]
+    assert sum(row["snoozed"] for row in compliance["by_owner"]) == 1
+    row = next(r for r in compliance["by_owner"] if r["group"] == names[owner])
+    assert row["snoozed_share"] == pytest.approx(1 / row["open_deals"])
+    assert (compliance["snoozes"]["current"], compliance["snoozes"]["refused"]) == (1, 1)
+    [refused] = compliance["snoozes"]["refused_snoozes"]
+    assert refused["deal_id"] == poc_id and refused["why"].startswith("POCs cannot be snoozed")
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    assert '<section id="snoozes">' in page and SNOOZE_REASON in page and "POCs cannot be snoozed" in page
+    assert "snoozed" in (out_dir / "compliance.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert deal_id in (out_dir / "snoozes.csv").read_text(encoding="utf-8")
+
+    env.advance_days(15)
+    assert env.run().status == "succeeded"
+    report = build(env, days=30)
+    assert report.compliance is not None and report.compliance.snoozes is not None
+    ended = report.compliance.snoozes
+    assert ended.current == () and [e.deal_id for e in ended.ended] == [deal_id]
+    assert sum(r.snoozed for r in report.compliance.by_owner) == 0
+    assert [p.snoozed for p in report.compliance.trend if p.open_deals][-1] == 0
+    assert max(p.snoozed for p in report.compliance.trend) == 1

@@ -6,18 +6,25 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from rules.errors import BantSyncError
+from rules.model import Status
 from worker import exit_codes
 from worker.cli.sync import rejection_lines
 from worker.config.settings import Settings
+from worker.report.snoozes import REFUSED_DAYS, CurrentSnooze, read_snoozes
 from worker.service import Worker, utc_now
 from worker.state import Lease, StateStore
 from worker.sync.run_model import RunSummary
 
 SHOWN_REJECTIONS = 5
 """Rejected rows of the last run `status` shows; GET /runs/{id} has them all."""
+SHOWN_SNOOZES = 10
+"""Current snoozes `status` lists (the soonest end first); the rest are counted ("and N more")."""
+STATUS_ORDER = tuple(status.value for status in Status)
+"""How `status` lists the deal counts: the statuses in their own order (snoozed last), then any other."""
 
 
 def last_run_rejections(store: StateStore, name: str, limit: int = SHOWN_REJECTIONS) -> dict[str, Any] | None:
@@ -69,6 +76,38 @@ def owner_label(row: Mapping[str, Any]) -> str:
     return str(row["name"] or row["owner_id"] or "(no owner)")
 
 
+def _snooze_json(snooze: CurrentSnooze) -> dict[str, Any]:
+    return {
+        "deal_id": snooze.deal_id,
+        "name": snooze.name,
+        "owner_id": snooze.owner_id,
+        "owner": snooze.owner,
+        "until": snooze.until.isoformat() if snooze.until is not None else None,
+        "snoozed_by": snooze.by,
+        "reason": snooze.reason,
+        "snoozed_at": snooze.snoozed_at.isoformat() if snooze.snoozed_at is not None else None,
+    }
+
+
+def snoozes_status(store: StateStore, name: str, now: datetime, limit: int = SHOWN_SNOOZES) -> dict[str, Any]:
+    """The connection's snoozes: how many deals are snoozed, the first `limit` (the soonest end first) with
+    owner, date, who snoozed and why, how many more, and how many snoozes the rules refused in the last
+    REFUSED_DAYS days."""
+    found = read_snoozes(store, name, now, REFUSED_DAYS)
+    return {
+        "snoozed": len(found.current),
+        "shown": [_snooze_json(s) for s in found.current[:limit]],
+        "more": max(0, len(found.current) - limit),
+        f"refused_last_{REFUSED_DAYS}_days": len(found.refused),
+    }
+
+
+def ordered_counts(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """The status counts in STATUS_ORDER (unknown statuses after, by name)."""
+    rank = {status: i for i, status in enumerate(STATUS_ORDER)}
+    return sorted(counts.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
+
+
 def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]:
     now = utc_now()
     cursor = store.get_cursor(name)
@@ -81,6 +120,7 @@ def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]
         "lease_holder": None if holder is None else _holder_json(holder),
         "deals_by_status": store.status_counts(name),
         "unqualified_by_owner": unqualified_by_owner(store, name),
+        "snoozes": snoozes_status(store, name, now),
         "runs": [
             {**RunSummary.of_record(r).as_json(with_rejections=False), "counts": dict(r.counts)}
             for r in store.list_runs(name, limit=runs)
@@ -107,13 +147,15 @@ def _print_status(report: dict[str, Any]) -> None:
     counts = report["deals_by_status"]
     out.write(
         "  deals         "
-        + (", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "(none yet)")
+        + (", ".join(f"{k} {v:,}" for k, v in ordered_counts(counts)) or "(none yet)")
         + "\n"
     )
     owners = report["unqualified_by_owner"]
     if owners:
         shown = ", ".join(f"{owner_label(row)} {row['unqualified']}" for row in owners[:10])
         out.write(f"  unqualified by owner: {shown}\n")
+    for line in snooze_lines(report.get("snoozes")):
+        out.write(line + "\n")
     for run in report["runs"]:
         counts_text = " ".join(f"{k}={v}" for k, v in sorted(run["counts"].items()) if v)
         out.write(
@@ -126,6 +168,27 @@ def _print_status(report: dict[str, Any]) -> None:
         title = f"rejected in run {rejected['run_id']}"
         for line in rejection_lines(rejected["first"], rejected["count"], SHOWN_REJECTIONS, title):
             out.write(line + "\n")
+
+
+def snooze_lines(snoozes: Mapping[str, Any] | None) -> list[str]:
+    """The `snoozed` lines of `status`: the count and the refused ones, then one line per shown snooze
+    (deal, owner, until, who, reason); nothing when no deal is snoozed and no snooze was refused."""
+    if not snoozes:
+        return []
+    count, refused = snoozes["snoozed"], snoozes[f"refused_last_{REFUSED_DAYS}_days"]
+    if not count and not refused:
+        return []
+    refusals = f"{refused} {'snooze' if refused == 1 else 'snoozes'} refused in the last {REFUSED_DAYS} days"
+    lines = [f"  snoozed       {count:,} {'deal' if count == 1 else 'deals'} now; {refusals}"]
+    for item in snoozes["shown"]:
+        deal = f"{item['name']} ({item['deal_id']})" if item["name"] else item["deal_id"]
+        owner = item["owner"] or item["owner_id"] or "(no owner)"
+        by = f" by {item['snoozed_by']}" if item["snoozed_by"] else ""
+        reason = f": {item['reason']}" if item["reason"] else ""
+        lines.append(f"    {deal}  owner {owner}  until {item['until'] or '?'}{by}{reason}")
+    if snoozes["more"]:
+        lines.append(f"    …and {snoozes['more']:,} more")
+    return lines
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:

@@ -53,17 +53,43 @@ def slack_link(deal: DealLine) -> str:
     return f"<{deal.url}|{name}>" if deal.url else name
 
 
+def snooze_words(deal: DealLine) -> str:
+    """ "snoozed until 2026-12-20: <reason>" (plain text; the reason as the rep wrote it)."""
+    until = deal.snooze_until.isoformat() if deal.snooze_until is not None else "?"
+    return f"snoozed until {until}" + (f": {deal.snooze_reason}" if deal.snooze_reason else "")
+
+
 def slack_member(member: OwnerDeals, max_lines: int) -> str:
-    """One report in a Slack rollup: name, count, and their deals, within one section's 3000 characters."""
-    count = len(member.deals)
-    lines = [f"*{mrkdwn(member.name)}*: {count} flagged"]
+    """One report in a Slack rollup: name, counts, their flagged deals then their snoozed ones, within one
+    section's 3000 characters."""
+    count, rested = len(member.deals), len(member.snoozed)
+    lines = [f"*{mrkdwn(member.name)}*: {count} flagged" + (f", {rested} snoozed" if rested else "")]
     for deal in member.deals[:max_lines]:
         missing = mrkdwn(", ".join(deal.missing) or "qualification")
         lines.append(f"• {slack_link(deal)}: {missing}")
     if count > max_lines:
         lines.append(f"…and {count - max_lines} more")
+    for deal in member.snoozed[:max_lines]:
+        lines.append(f"◦ {slack_link(deal)}: _{mrkdwn(snooze_words(deal))}_")
+    if rested > max_lines:
+        lines.append(f"…and {rested - max_lines} more snoozed")
     text = "\n".join(lines)
     return text if len(text) <= SLACK_SECTION_MAX else text[: SLACK_SECTION_MAX - 1] + "…"
+
+
+def slack_snoozed(digest: Digest, max_lines: int) -> str:
+    """The recipient's own snoozed deals in one Slack section (a block each would break Slack's 50): the
+    count, then each deal with its end date and reason, within the section's 3000 characters."""
+    own = digest.own.snoozed if digest.own is not None else ()
+    hello = f"Hi {mrkdwn(digest.name)}, your" if digest.own_count == 0 else "Your"
+    head = f"{hello} *{len(own)} snoozed* (flagged again when the snooze ends, if still unqualified):"
+    lines = [f"◦ {slack_link(deal)}: _{mrkdwn(snooze_words(deal))}_" for deal in own[:max_lines]]
+    while True:  # drop whole lines (never cut a link) until the section fits, counting them as more
+        more = len(own) - len(lines)
+        text = "\n".join([head, *lines, *([f"…and {more} more snoozed: see the e-mail"] if more else [])])
+        if len(text) <= SLACK_SECTION_MAX or not lines:
+            return text[:SLACK_SECTION_MAX]
+        lines.pop()
 
 
 @cache
@@ -78,18 +104,28 @@ def _environment() -> Environment:
     env.filters["mrkdwn"] = mrkdwn
     env.filters["slack_link"] = slack_link
     env.filters["slack_member"] = slack_member
+    env.filters["snooze_words"] = snooze_words
+    env.filters["slack_snoozed"] = slack_snoozed
     return env
 
 
 def subject(digest: Digest) -> str:
-    """ "BANT digest 2026-W49: 3 of your deals need qualification" (and the team's count for a manager)."""
+    """ "BANT digest 2026-W49: 3 of your deals need qualification; 1 snoozed" (and the team's counts for a
+    manager)."""
     parts = []
-    if digest.own is not None:
+    if digest.own is not None and (digest.own_count or not digest.own_snoozed):
         parts.append(
             f"{digest.own_count} of your deals {'needs' if digest.own_count == 1 else 'need'} qualification"
         )
+    if digest.own_snoozed:
+        parts.append(
+            f"{digest.own_snoozed} {'is' if digest.own_snoozed == 1 else 'are'} snoozed"
+            if digest.own_count
+            else f"{digest.own_snoozed} of your deals {'is' if digest.own_snoozed == 1 else 'are'} snoozed"
+        )
     if digest.team:
-        parts.append(f"your team has {digest.team_count} flagged")
+        team = f"your team has {digest.team_count} flagged"
+        parts.append(team + (f", {digest.team_snoozed} snoozed" if digest.team_snoozed else ""))
     return f"BANT digest {digest.week} ({digest.connection}): " + "; ".join(parts)
 
 

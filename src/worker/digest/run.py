@@ -28,6 +28,7 @@ from worker.digest.retry import DeliveryError, PermanentDelivery, deliver_with_r
 from worker.digest.slack import SlackSender
 from worker.digest.week import IsoWeek
 from worker.errors import ConfigError, UsageError
+from worker.report.snoozes import snoozed_with_reasons
 from worker.service import Worker
 from worker.state import StateStore
 from worker.state.digests import FAILED, SENDING, SENT
@@ -123,28 +124,39 @@ def plan_digests(
     clock: Callable[[], datetime],
 ) -> DigestPlan:
     """Who gets what this week on `connection`: the owners (the cache, read again from the CRM when empty or
-    a day old), the flagged deals as last synced, the framework's labels, and each deal's CRM link (one
-    preflight of the connector, no per-deal call)."""
+    a day old), the flagged and the snoozed deals as last synced (each snooze's reason from the audit row
+    that snoozed it), the framework's labels, and each deal's CRM link (one preflight of the connector, no
+    per-deal call)."""
     owners = store.owners(connection)
     flagged = store.flagged_deals(connection)
+    snoozed, reasons = snoozed_with_reasons(store, connection)
     links: dict[str, str] = {}
-    if flagged:
+    if flagged or snoozed:
         crm = connector(connection)
         try:
             crm.preflight()
             owners = fresh_owners(store, connection, crm, clock)
-            links = {state.deal_id: crm.record_url(state.deal_id) for state in flagged}
+            links = {state.deal_id: crm.record_url(state.deal_id) for state in [*flagged, *snoozed]}
         finally:
             crm.close()
-    if flagged and not owners:
+    if (flagged or snoozed) and not owners:
         raise UsageError(
-            f"connection {connection!r} has {len(flagged)} flagged deals but its CRM named no owners, so "
-            "the digest cannot address anyone: check that the integration user may read users (Salesforce "
-            "User; HubSpot crm.objects.owners.read)"
+            f"connection {connection!r} has {len(flagged) + len(snoozed)} flagged or snoozed deals but its "
+            "CRM named no owners, so the digest cannot address anyone: check that the integration user may "
+            "read users (Salesforce User; HubSpot crm.objects.owners.read)"
         )
     labels = {criterion.name: criterion.label for criterion in framework.criteria}
     return compose(
-        connection, str(week), owners, flagged, labels, links, settings.teams, managers=settings.managers
+        connection,
+        str(week),
+        owners,
+        flagged,
+        labels,
+        links,
+        settings.teams,
+        managers=settings.managers,
+        snoozed=snoozed,
+        reasons=reasons,
     )
 
 

@@ -17,7 +17,7 @@ from connectors.model import HistoryWindow
 from connectors.protocol import Connector
 from rules import Framework
 from worker.config.frameworks import load_framework
-from worker.report import compliance, outcomes
+from worker.report import compliance, outcomes, snoozes
 from worker.report.model import Compliance, Judged, OutcomeReport, Source
 from worker.service import Worker
 from worker.state import StateStore
@@ -61,7 +61,10 @@ def build_report(
     progress: Progress | None = None,
 ) -> OutcomeReport:
     """Read, judge and summarise; the connector must have passed preflight."""
-    end = datetime.combine(request.until, time.max, UTC)
+    start, end = (
+        datetime.combine(request.since, time.min, UTC),
+        datetime.combine(request.until, time.max, UTC),
+    )
     by_deal = compliance.audit_by_deal(store.audit_until(request.connection, end))
     judged: list[Judged] = []
     closed_total = not_entered = 0
@@ -85,6 +88,7 @@ def build_report(
         by_team=tuple(compliance.by_team(states, owners, names, request.teams)),
         trend=tuple(compliance.trend(by_deal, open_now, judged, names, request.since, request.until)),
         follow_through=compliance.follow_through(by_deal, judged, open_now, request.since, request.until),
+        snoozes=snoozes.from_history(by_deal, states, owners, start, end),
     )
     return OutcomeReport(
         connection=request.connection,

@@ -10,6 +10,13 @@
   deleted, drops out.
 - **Follow-through**: after a deal is flagged, how many days until it is qualified; which deals reached
   `qualify_out`; and what became of both (won, lost, still open).
+
+Snoozed deals (status `snoozed`: a rep acknowledged the flag with a reason and an end date) are open deals
+that are neither qualified nor unqualified: they have their own count and share, and they count for each
+criterion they miss (a snooze fills no gap). In the trend a week's end whose last verdict is `snoozed`
+counts the same way. In follow-through a snooze does not end the flag: a deal flagged, snoozed and flagged
+again is one flag (its stretch runs through the snooze, as the qualify-out clock does), qualified only when
+it becomes `qualified`, and a deal that closed while snoozed closed while flagged.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from worker.state.model import AuditRow, DealState
 
 NO_MANAGER = "no manager"
 UNKNOWN_OWNER = "no owner"
-_UNQUALIFIED = frozenset({Status.NEEDS_QUALIFICATION, Status.POC_UNQUALIFIED, Status.QUALIFY_OUT})
+_UNQUALIFIED = frozenset(status for status in Status if status.is_unqualified)
+_FLAGGED = frozenset(status for status in Status if status.is_flagged)
+"""Unqualified or snoozed: a flag stretch (follow-through), and a deal that misses criteria."""
 
 
 def _name(owners: Mapping[str, Owner], owner_id: str | None) -> tuple[str, str | None]:
@@ -41,14 +50,16 @@ def _row(
     group: str, email: str | None, states: Sequence[DealState], criteria: Sequence[str]
 ) -> ComplianceRow:
     counts = dict.fromkeys(criteria, 0)
-    unqualified = 0
+    unqualified = snoozed = 0
     for state in states:
         if state.status in _UNQUALIFIED:
             unqualified += 1
+        elif state.status == Status.SNOOZED:
+            snoozed += 1
         for criterion in state.missing:
             if criterion in counts:
                 counts[criterion] += 1
-    return ComplianceRow(group, email, len(states), unqualified, tuple(counts.items()))
+    return ComplianceRow(group, email, len(states), unqualified, tuple(counts.items()), snoozed)
 
 
 def _judged(states: Iterable[DealState]) -> list[DealState]:
@@ -125,7 +136,7 @@ def trend(
     for week_end in week_ends(since, until):
         moment = _end_of(week_end)
         counts = dict.fromkeys(criteria, 0)
-        open_deals = unqualified = 0
+        open_deals = unqualified = snoozed = 0
         for deal_id, rows in history.items():
             if deal_id not in still_open and closed_on.get(deal_id, date.min) <= week_end:
                 continue
@@ -138,10 +149,13 @@ def trend(
             open_deals += 1
             if latest.new_status in _UNQUALIFIED:
                 unqualified += 1
+            elif latest.new_status == Status.SNOOZED:
+                snoozed += 1
+            if latest.new_status in _FLAGGED:
                 for criterion in latest.missing:
                     if criterion in counts:
                         counts[criterion] += 1
-        points.append(TrendPoint(week_end, open_deals, unqualified, tuple(counts.items())))
+        points.append(TrendPoint(week_end, open_deals, unqualified, tuple(counts.items()), snoozed))
     return points
 
 
@@ -162,20 +176,20 @@ def follow_through(
     out_won = out_lost = out_open = out_total = 0
     for deal_id, rows in history.items():
         flagged_at: datetime | None = None
-        previous_unqualified = False
+        previous_in_flag = False
         reached_out = False
         for row in rows:
-            unqualified = row.new_status in _UNQUALIFIED
+            in_flag = row.new_status in _FLAGGED  # a snooze does not end the flag's stretch
             if row.new_status == Status.QUALIFY_OUT and start <= row.at <= end:
                 reached_out = True
-            if unqualified and not previous_unqualified and start <= row.at <= end:
+            if in_flag and not previous_in_flag and start <= row.at <= end:
                 flagged += 1
                 flagged_at = row.at
             elif row.new_status == Status.QUALIFIED and flagged_at is not None:
                 days.append((row.at - flagged_at).total_seconds() / 86_400)
                 flagged_at = None
-            previous_unqualified = unqualified
-        if previous_unqualified and flagged_at is not None and deal_id in outcome:
+            previous_in_flag = in_flag
+        if previous_in_flag and flagged_at is not None and deal_id in outcome:
             won_flagged += outcome[deal_id]
             lost_flagged += not outcome[deal_id]
         if reached_out:

@@ -10,6 +10,7 @@ from datetime import date
 from enum import StrEnum
 
 from worker.report.cohorts import Comparison
+from worker.report.snoozes import SnoozeSummary
 
 
 class Source(StrEnum):
@@ -35,14 +36,17 @@ class Judged:
 
 @dataclass(frozen=True, slots=True)
 class ComplianceRow:
-    """One owner's (or team's) open deals: how many, how many unqualified, and per criterion how many miss
-    it (`missing` holds a count for every criterion of the framework, in its order)."""
+    """One owner's (or team's) open deals: how many, how many unqualified, how many snoozed, and per
+    criterion how many miss it (`missing` holds a count for every criterion of the framework, in its order;
+    a snoozed deal counts for each criterion it misses). A snoozed deal is one of the open deals but
+    neither unqualified nor qualified: the three shares add up to the whole."""
 
     group: str
     email: str | None
     open_deals: int
     unqualified: int
     missing: tuple[tuple[str, int], ...]
+    snoozed: int = 0
 
     def share(self, criterion: str) -> float | None:
         count = dict(self.missing).get(criterion, 0)
@@ -52,13 +56,30 @@ class ComplianceRow:
     def unqualified_share(self) -> float | None:
         return self.unqualified / self.open_deals if self.open_deals else None
 
+    @property
+    def snoozed_share(self) -> float | None:
+        return self.snoozed / self.open_deals if self.open_deals else None
+
+    @property
+    def qualified(self) -> int:
+        """Open deals neither unqualified nor snoozed: qualified."""
+        return self.open_deals - self.unqualified - self.snoozed
+
+    @property
+    def qualified_share(self) -> float | None:
+        return self.qualified / self.open_deals if self.open_deals else None
+
 
 @dataclass(frozen=True, slots=True)
 class TrendPoint:
+    """The open pipeline at a week's end: how many deals, how many unqualified, how many snoozed, and per
+    criterion how many miss it (unqualified and snoozed deals both count for what they miss)."""
+
     week_ending: date
     open_deals: int
     unqualified: int
     missing: tuple[tuple[str, int], ...]
+    snoozed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +121,8 @@ class Compliance:
     by_team: tuple[ComplianceRow, ...]
     trend: tuple[TrendPoint, ...]
     follow_through: FollowThrough | None
+    snoozes: SnoozeSummary | None = None
+    """The deals snoozed now, and the snoozes refused or ended (re-flagged) in the report's period."""
 
 
 @dataclass(frozen=True, slots=True)

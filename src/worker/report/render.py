@@ -30,6 +30,12 @@ from jinja2 import Environment, PackageLoader
 
 from worker.report.cohorts import WinRate
 from worker.report.model import CohortSection, Compliance, ComplianceRow, OutcomeReport
+from worker.report.snoozes import CurrentSnooze, SnoozeEvent, SnoozeSummary
+
+SNOOZE_COLOUR = "#5b6b8c"
+"""Snoozed deals (blue-grey, as the CRM badge)."""
+SHOWN_SNOOZE_ROWS = 20
+"""Refused and ended snoozes the HTML page lists each (the JSON and snoozes.csv have them all)."""
 
 BAR_COLOURS = ("#1b7f3b", "#b3261e")
 """Qualified (green) and unqualified (red): the first cohort of a comparison, then the second."""
@@ -122,6 +128,15 @@ def trend_chart(compliance: Compliance) -> bytes | None:
             lw=2.6,
             label="unqualified",
         )
+        if any(p.snoozed for p in points):
+            axes.plot(
+                weeks,
+                [p.snoozed / p.open_deals * 100 for p in points],
+                color=SNOOZE_COLOUR,
+                lw=1.8,
+                ls="--",
+                label="snoozed",
+            )
         for name, label in compliance.criteria:
             shares = [dict(p.missing)[name] / p.open_deals * 100 for p in points]
             axes.plot(weeks, shares, lw=1.2, label=label)
@@ -195,6 +210,8 @@ def compliance_rows(
             "open_deals": row.open_deals,
             "unqualified": row.unqualified,
             "unqualified_share": row.unqualified_share,
+            "snoozed": row.snoozed,
+            "snoozed_share": row.snoozed_share,
         }
         for name, _ in criteria:
             item[f"missing_{name}"] = dict(row.missing).get(name, 0)
@@ -227,18 +244,102 @@ def report_json(report: OutcomeReport) -> dict[str, Any]:
                     "week_ending": p.week_ending.isoformat(),
                     "open_deals": p.open_deals,
                     "unqualified": p.unqualified,
+                    "snoozed": p.snoozed,
                     "missing": dict(p.missing),
                 }
                 for p in compliance.trend
             ],
             "follow_through": asdict(compliance.follow_through) if compliance.follow_through else None,
+            "snoozes": snoozes_json(compliance.snoozes) if compliance.snoozes is not None else None,
         }
     return body
 
 
-def _csv(table: Sequence[Mapping[str, Any]]) -> str:
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _current_json(s: CurrentSnooze) -> dict[str, Any]:
+    return {
+        "deal_id": s.deal_id,
+        "name": s.name,
+        "owner_id": s.owner_id,
+        "owner": s.owner,
+        "until": _iso(s.until),
+        "snoozed_by": s.by,
+        "reason": s.reason,
+        "snoozed_at": _iso(s.snoozed_at),
+    }
+
+
+def _event_json(e: SnoozeEvent) -> dict[str, Any]:
+    return {
+        "deal_id": e.deal_id,
+        "name": e.name,
+        "owner_id": e.owner_id,
+        "owner": e.owner,
+        "at": e.at.isoformat(),
+        "by": e.by,
+        "why": e.why,
+        "status": e.status,
+    }
+
+
+def snoozes_json(summary: SnoozeSummary) -> dict[str, Any]:
+    """The report's snoozes: the deals snoozed now, the snoozes refused in the period (with a count per
+    kind of reason) and those that ended in it with the deal flagged again."""
+    return {
+        "current": len(summary.current),
+        "refused": len(summary.refused),
+        "ended_reflagged": len(summary.ended),
+        "refused_by_why": [{"why": why, "count": count} for why, count in summary.refused_by_why()],
+        "current_snoozes": [_current_json(s) for s in summary.current],
+        "refused_snoozes": [_event_json(e) for e in summary.refused],
+        "ended_snoozes": [_event_json(e) for e in summary.ended],
+    }
+
+
+SNOOZE_CSV_FIELDS = ("kind", "deal_id", "deal", "owner", "at", "until", "by", "reason", "status")
+
+
+def snooze_rows(summary: SnoozeSummary) -> list[dict[str, Any]]:
+    """snoozes.csv: one row per current snooze ("current": until, who, reason), refused one ("refused":
+    when, who, why) and ended one ("ended": when, the status it left the deal in)."""
+    out: list[dict[str, Any]] = [
+        {
+            "kind": "current",
+            "deal_id": s.deal_id,
+            "deal": s.name,
+            "owner": s.owner or s.owner_id,
+            "at": _iso(s.snoozed_at),
+            "until": _iso(s.until),
+            "by": s.by,
+            "reason": s.reason,
+            "status": "snoozed",
+        }
+        for s in summary.current
+    ]
+    for kind, events in (("refused", summary.refused), ("ended", summary.ended)):
+        out.extend(
+            {
+                "kind": kind,
+                "deal_id": e.deal_id,
+                "deal": e.name,
+                "owner": e.owner or e.owner_id,
+                "at": e.at.isoformat(),
+                "until": None,
+                "by": e.by,
+                "reason": e.why,
+                "status": e.status,
+            }
+            for e in events
+        )
+    return out
+
+
+def _csv(table: Sequence[Mapping[str, Any]], empty: Sequence[str] = ("section",)) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(table[0]) if table else ["section"], lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(table[0]) if table else list(empty), lineterminator="\n")
     writer.writeheader()
     writer.writerows(table)
     return buffer.getvalue()
@@ -266,6 +367,12 @@ def summary_lines(report: OutcomeReport) -> list[str]:
         if result.p_value is not None:
             difference = _percent(result.difference)
             lines.append(f"    difference {difference} points, Fisher's exact p = {result.p_value:.2g}")
+    snoozes = report.compliance.snoozes if report.compliance is not None else None
+    if snoozes is not None and (snoozes.current or snoozes.refused or snoozes.ended):
+        lines.append(
+            f"  snoozes: {len(snoozes.current)} deal(s) snoozed now; in the period {len(snoozes.refused)} "
+            f"snooze(s) refused, {len(snoozes.ended)} ended with the deal flagged again"
+        )
     lines.extend(f"  note: {note}" for note in report.notes)
     return lines
 
@@ -289,6 +396,7 @@ def render_html(report: OutcomeReport, drawn: Mapping[str, bytes]) -> str:
         percent=_percent,
         cohorts=_cohorts,
         share=_share,
+        shown_snoozes=SHOWN_SNOOZE_ROWS,
     )
 
 
@@ -302,7 +410,7 @@ def _cohorts(section: CohortSection) -> tuple[WinRate, WinRate]:
 
 def write_report(report: OutcomeReport, directory: Path) -> ReportFiles:
     """Write the report into `directory` (created if missing): report.html, one PNG per chart, cohorts.csv,
-    compliance.csv and report.json. Returns their paths."""
+    compliance.csv, snoozes.csv and report.json. Returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     drawn = charts(report)
     chart_paths = []
@@ -317,6 +425,9 @@ def write_report(report: OutcomeReport, directory: Path) -> ReportFiles:
     if report.compliance is not None:
         table = compliance_rows(report.compliance.by_owner, report.compliance.criteria)
         (directory / "compliance.csv").write_text(_csv(table), encoding="utf-8")
+        if report.compliance.snoozes is not None:
+            snoozed = _csv(snooze_rows(report.compliance.snoozes), SNOOZE_CSV_FIELDS)
+            (directory / "snoozes.csv").write_text(snoozed, encoding="utf-8")
     json_path = directory / "report.json"
     json_path.write_text(json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8")
     return ReportFiles(html, tuple(chart_paths), csv_path, json_path)

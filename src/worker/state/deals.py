@@ -179,3 +179,13 @@ def expired_snoozes(db: Database, connection: str, today: date) -> list[str]:
     )
     with db.read() as conn:
         return sorted(str(row[0]) for row in conn.execute(query).all())
+
+
+def snoozed_deals(db: Database, connection: str) -> list[DealState]:
+    """The connection's snoozed deals (the latest assessment of each), the soonest snooze end first."""
+    query = select(deal_states).where(
+        deal_states.c.connection == connection, deal_states.c.status == Status.SNOOZED.value
+    )
+    with db.read() as conn:
+        found = [state_from_row(row) for row in conn.execute(query).all()]
+    return sorted(found, key=lambda s: (s.snooze_until or date.max, s.deal_id))

@@ -1,14 +1,16 @@
-"""What the outcome report reads from the state store: every current verdict of a connection, and its audit
-log up to a moment. Read-only; rows are fetched in one query each, streamed."""
+"""What the outcome report, `status` and the digest read from the state store: every current verdict of a
+connection, its audit log up to a moment, and the audit rows that tell about snoozes (who snoozed a deal and
+why, refused and ended snoozes). Read-only; rows are fetched in one query each (per 5,000 deals), streamed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from sqlalchemy import select
 
-from worker.state.deals import state_from_row
+from rules.model import Status
+from worker.state.deals import _chunks, state_from_row
 from worker.state.engine import Database
 from worker.state.model import AuditRow, DealState
 from worker.state.progress import audit_row
@@ -32,3 +34,48 @@ def audit_until(db: Database, connection: str, until: datetime) -> Iterator[Audi
     with db.read() as conn:
         for r in conn.execute(query):
             yield audit_row(r)
+
+
+SNOOZED_NOTE = "Snoozed until "
+"""How the audit note of a snooze that holds begins ("Snoozed until 2026-12-20: <reason>")."""
+IGNORED_NOTE = "Snooze ignored: "
+"""How the audit note of a refused snooze begins ("Snooze ignored: <why>")."""
+ENDED_NOTE = "Snooze ended on "
+"""How the audit note of a snooze that ran out begins ("Snooze ended on 2026-12-20")."""
+
+
+def snooze_notes(db: Database, connection: str, deal_ids: Iterable[str]) -> dict[str, AuditRow]:
+    """For each of these deals, its latest audit row that snoozed it (new status `snoozed`, a note starting
+    "Snoozed until "): who snoozed it, when, and the reason the note carries. Deals without one are absent."""
+    found: dict[str, AuditRow] = {}
+    with db.read() as conn:
+        for chunk in _chunks(deal_ids):
+            query = (
+                select(audit_log)
+                .where(
+                    audit_log.c.connection == connection,
+                    audit_log.c.deal_id.in_(chunk),
+                    audit_log.c.new_status == Status.SNOOZED.value,
+                    audit_log.c.note.startswith(SNOOZED_NOTE, autoescape=True),
+                )
+                .order_by(audit_log.c.seq)
+            )
+            for r in conn.execute(query):
+                found[r.deal_id] = audit_row(r)
+    return found
+
+
+def snooze_events(
+    db: Database, connection: str, prefix: str, start: datetime, end: datetime | None = None
+) -> list[AuditRow]:
+    """The audit rows of `connection` from `start` (up to `end`, when given) whose note begins with `prefix`
+    (IGNORED_NOTE: refused snoozes; ENDED_NOTE: snoozes that ran out), oldest first."""
+    query = select(audit_log).where(
+        audit_log.c.connection == connection,
+        audit_log.c.at >= start,
+        audit_log.c.note.startswith(prefix, autoescape=True),
+    )
+    if end is not None:
+        query = query.where(audit_log.c.at <= end)
+    with db.read() as conn:
+        return [audit_row(r) for r in conn.execute(query.order_by(audit_log.c.seq))]
