@@ -1,6 +1,6 @@
 """`bant-sync status` shows snoozes: the snoozed count among the statuses, the current snoozes (deal, owner,
 until, who, why; the first ten and how many more) and the snoozes refused in the last seven days, from a
-real state store (SQLite)."""
+real state store (SQLite, and PostgreSQL where one is reachable)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from connectors.model import Owner
+from tests.unit.state.conftest import BACKENDS, Target, pg_schema  # noqa: F401  (pg_schema: a fixture)
 from worker.cli import status as status_cmd
 from worker.report.snoozes import note_reason, read_snoozes, snoozed_with_reasons, why_kind
 from worker.state import DealState, RunRecord, StateStore, StatusChange
@@ -24,9 +25,15 @@ REASON = "Customer budget cycle opens on 1 January"
 POC = "POCs cannot be snoozed — every criterion is required before a POC goes ahead"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    opened = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """A fresh store on each backend (as tests/unit/state's `store`)."""
+    if request.param == "sqlite":
+        where = Target("sqlite", f"sqlite:///{tmp_path}/state.db")
+    else:
+        url, schema = request.getfixturevalue("pg_schema")
+        where = Target("postgresql", url, schema)
+    opened = where.open()
     try:
         yield opened
     finally:
