@@ -163,3 +163,15 @@ def test_slack_keeps_within_its_limits_with_many_snoozes() -> None:
     )
     assert own.endswith("more snoozed: see the e-mail") and "…and " in own
     assert all(f"Rest {i}" in out.text for i in range(many))
+
+
+def test_the_footer_speaks_of_tasks_only_where_tasks_are_open() -> None:
+    """A digest of snoozed deals only does not promise a follow-up task (a snooze completes it)."""
+    rest = OwnerDeals(
+        "005B", "Bob", "bob@x.io", (), (_line("2", "Resting deal", date(2026, 12, 20), REASON),)
+    )
+    out = render(Digest("bob@x.io", "Bob", "sf", "2026-W49", rest))
+    for part in (out.text, out.html, json.dumps(out.slack_blocks)):
+        assert "Each deal also has a follow-up task" not in part
+        assert "task is completed while the snooze holds" in part
+    assert out.text.startswith("Hi Bob,\n\nSnoozed (1)")
