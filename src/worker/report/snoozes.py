@@ -5,8 +5,8 @@ again.
 Where each part comes from. A snoozed deal's state (`deal_states`) holds its status and snooze date; the
 reason and who set it are in the audit row that snoozed it (note "Snoozed until <date>: <reason>", `actor`
 the CRM user whose edit it was). A refused snooze is an audit row noted "Snooze ignored: <why>", an ended one
-"Snooze ended on <date>". `actor` is a CRM user id: on Salesforce the owners cache names it (a User's id is
-its owner id); a HubSpot user id is not an owner id, so there the id itself is shown.
+"Snooze ended on <date>". `actor` is a CRM user id: the owners cache names it (a Salesforce User's id is its
+owner id; a HubSpot owner carries its user's id, `Owner.user_id`); an id it does not know is shown as is.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 
 from connectors.model import Owner
 from rules.model import Status
-from worker.state import DealState, StateStore, reporting
+from worker.state import DealState, StateStore
 from worker.state import deals as deal_reads
 from worker.state.model import AuditRow
 from worker.state.reporting import ENDED_NOTE, IGNORED_NOTE, SNOOZED_NOTE
@@ -93,6 +93,16 @@ def note_reason(note: str | None) -> tuple[date | None, str]:
     return until, reason.strip()
 
 
+def _people(owners: Iterable[Owner]) -> dict[str, Owner]:
+    """Owners by owner id and, where it differs (HubSpot), by the id of their CRM user."""
+    people: dict[str, Owner] = {}
+    for owner in owners:
+        people[owner.id] = owner
+        if owner.user_id:
+            people.setdefault(owner.user_id, owner)
+    return people
+
+
 def _person(people: Mapping[str, Owner], user_id: str | None) -> str | None:
     if not user_id:
         return None
@@ -105,7 +115,7 @@ def current_snoozes(
 ) -> list[CurrentSnooze]:
     """The snoozed deals with who snoozed them and why (from `notes`, each deal's latest snoozing audit
     row), the soonest end first. The date is the state's; the note's stands in where a state has none."""
-    people = {o.id: o for o in owners}
+    people = _people(owners)
     found = []
     for state in snoozed:
         if state.status != Status.SNOOZED:
@@ -132,7 +142,7 @@ def snooze_events(
 ) -> list[SnoozeEvent]:
     """The audit rows whose note starts with `prefix` (IGNORED_NOTE or ENDED_NOTE) as events, named from
     the deals' current states where bant-sync still holds one (a deal closed since has no name here)."""
-    people = {o.id: o for o in owners}
+    people = _people(owners)
     found = []
     for row in rows:
         if not row.note or not row.note.startswith(prefix):
@@ -189,13 +199,12 @@ def read_snoozes(
 ) -> SnoozeSummary:
     """What `status` shows: the connection's deals snoozed now, and the snoozes refused or ended since
     `days` before `now`; a few reads, never the whole audit log into memory."""
-    db = store._db  # the reads below are state.deals / state.reporting queries StateStore does not wrap
-    snoozed = deal_reads.snoozed_deals(db, connection)
+    snoozed = store.snoozed_deals(connection)
     owners = store.owners(connection)
-    notes = reporting.snooze_notes(db, connection, [s.deal_id for s in snoozed]) if snoozed else {}
+    notes = store.snooze_notes(connection, [s.deal_id for s in snoozed]) if snoozed else {}
     start = now - timedelta(days=days)
-    refused_rows = reporting.snooze_events(db, connection, IGNORED_NOTE, start)
-    ended_rows = reporting.snooze_events(db, connection, ENDED_NOTE, start)
+    refused_rows = store.snooze_events(connection, IGNORED_NOTE, start)
+    ended_rows = store.snooze_events(connection, ENDED_NOTE, start)
     named = {r.deal_id for r in refused_rows + ended_rows}
     states = store.deal_states_for(connection, named) if named else {}
     return SnoozeSummary(
@@ -208,6 +217,6 @@ def read_snoozes(
 def snoozed_with_reasons(store: StateStore, connection: str) -> tuple[list[DealState], dict[str, str]]:
     """The digest's read: the connection's snoozed deal states (the soonest end first) and each one's reason,
     by deal id, from the audit row that snoozed it (deals without one are absent)."""
-    snoozed = deal_reads.snoozed_deals(store._db, connection)
-    notes = reporting.snooze_notes(store._db, connection, [s.deal_id for s in snoozed]) if snoozed else {}
+    snoozed = store.snoozed_deals(connection)
+    notes = store.snooze_notes(connection, [s.deal_id for s in snoozed]) if snoozed else {}
     return snoozed, {deal_id: note_reason(row.note)[1] for deal_id, row in notes.items()}

@@ -136,6 +136,20 @@ class StateStore:
         """Deals stored as snoozed whose snooze ended before `today`."""
         return deals.expired_snoozes(self._db, connection, today)
 
+    def snoozed_deals(self, connection: str) -> list[DealState]:
+        """The connection's snoozed deals, the soonest snooze end first."""
+        return deals.snoozed_deals(self._db, connection)
+
+    def snooze_notes(self, connection: str, deal_ids: Iterable[str]) -> dict[str, AuditRow]:
+        """Each deal's latest audit row that snoozed it (who, when, the reason in its note)."""
+        return reporting.snooze_notes(self._db, connection, deal_ids)
+
+    def snooze_events(
+        self, connection: str, prefix: str, start: datetime, end: datetime | None = None
+    ) -> list[AuditRow]:
+        """The audit rows from `start` (to `end`) whose note begins with `prefix` (refused, ended)."""
+        return reporting.snooze_events(self._db, connection, prefix, start, end)
+
     def flagged_deals(self, connection: str) -> list[DealState]:
         """The connection's unqualified deals as last assessed (name, owner, missing criteria, since when)."""
         return deals.flagged_deals(self._db, connection)
