@@ -143,15 +143,37 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class OpsApiSettings:
+    """`[ops_api]`: where `serve` listens, its body limit, when `/health` calls a connection degraded, and
+    how long a console session lasts."""
+
     host: str = "127.0.0.1"
     port: int = 8787
     max_body_bytes: int = 16_384
+    degraded_after_failed_runs: int = 3
+    """A connection whose latest N finished runs all failed is `degraded` in /health."""
+    degraded_after_minutes: int = 1440
+    """A connection with no successful run for this long is `degraded` (0: never on age alone)."""
+    session_minutes: int = 30
+    """A console session ends after this long without a request."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"ops_api.port must be between 0 and 65535, not {self.port}")
         if self.max_body_bytes < 1:
             raise ValueError(f"ops_api.max_body_bytes must be positive, not {self.max_body_bytes}")
+        if self.degraded_after_failed_runs < 1:
+            raise ValueError(
+                "ops_api.degraded_after_failed_runs must be at least 1, "
+                f"not {self.degraded_after_failed_runs}"
+            )
+        if self.degraded_after_minutes < 0:
+            raise ValueError(
+                f"ops_api.degraded_after_minutes must be 0 or more, not {self.degraded_after_minutes}"
+            )
+        if not 1 <= self.session_minutes <= 24 * 60:
+            raise ValueError(
+                f"ops_api.session_minutes must be between 1 and 1440, not {self.session_minutes}"
+            )
 
 
 @dataclass(frozen=True)
