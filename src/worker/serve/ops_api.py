@@ -34,12 +34,13 @@ from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rules.errors import BantSyncError
 from worker.config.secrets import MIN_TOKEN_LENGTH
 from worker.errors import UsageError
+from worker.serve.console import console_app
 from worker.serve.ops_metrics import render_metrics
 from worker.service import Worker
 from worker.state import Lease, LeaseHeldError, Rejection, RunRecord
@@ -65,6 +66,8 @@ CREDENTIAL_QUERY_WORDS = ("token", "secret", "passw", "apikey", "bearer", "crede
 """A query parameter whose name contains any of these (lower-case, without `-` and `_`) is refused too."""
 MAX_JSON_DEPTH = 32
 OPEN_PATHS = frozenset({"/health"})
+CONSOLE_PATH = "/ui"
+"""The web console (worker.serve.console): BearerAuth lets its paths through; it checks its own session."""
 MAX_LIST = 500
 
 
@@ -150,7 +153,8 @@ class BearerAuth:
                 "string are refused (URLs are logged): send the token in the header "
                 "'Authorization: Bearer <token>' instead, and rotate a token that was sent in a URL",
             )
-        if scope["path"] in OPEN_PATHS:
+        path = scope["path"]
+        if path in OPEN_PATHS or path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/"):
             return None
         scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
@@ -361,6 +365,7 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
             Route("/runs", list_runs, methods=["GET"]),
             Route("/runs/{run_id}", get_run, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Mount(CONSOLE_PATH, app=console_app(worker, launcher, token, max_body_bytes)),
         ],
         middleware=[Middleware(BearerAuth, token=token)],
         exception_handlers={BantSyncError: _user_error, Exception: _bug},
