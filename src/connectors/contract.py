@@ -23,6 +23,8 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+import pytest
+
 from connectors.model import (
     CONTENT_FIELDS,
     Cursor,
@@ -35,7 +37,7 @@ from connectors.model import (
     TaskWrite,
     WritePlan,
 )
-from connectors.protocol import Connector
+from connectors.protocol import Connector, CountsDeals
 from connectors.task_keys import sync_key
 from rules.model import Deal, Status
 
@@ -342,6 +344,30 @@ class ConnectorContract:
         some_id = next(iter(open_ids))
         url = connector.record_url(some_id)
         assert url.startswith("https://") and some_id in url
+
+    def test_expected_total_is_the_number_of_deals_then_read(self, connector_env: ContractEnv) -> None:
+        """A connector that counts (`CountsDeals`, optional) says how many open deals the fetch_changed it
+        makes next reads: every open deal for a full sweep; the changed ones after a cursor (an int, or
+        None where the CRM cannot say cheaply)."""
+        connector = connector_env.connector()
+        if not isinstance(connector, CountsDeals):
+            pytest.skip(f"{connector.name} does not count the deals a run reads (CountsDeals is optional)")
+        connector.preflight()
+        total = connector.expected_total(None, full=True)
+        pages = list(connector.fetch_changed(None, full=True))
+        assert total is None or total == len(_deals(pages)) == connector_env.open_deal_count()
+        cursor = pages[-1].cursor
+        target = _deals(pages)[0]
+        connector_env.advance(60)
+        connector_env.edit_deal(target.id, "budget", "USD 80k approved")
+        rerun = connector_env.connector()
+        assert isinstance(rerun, CountsDeals)
+        rerun.preflight()
+        since = rerun.expected_total(cursor, full=False)
+        changed = _deals(list(rerun.fetch_changed(cursor)))
+        assert target.id in {deal.id for deal in changed}
+        assert since is None or since == len(changed)
+        assert since is None or total is None or since <= total
 
     def test_api_calls_are_counted(self, connector_env: ContractEnv) -> None:
         """api_calls grows with the requests a connector makes."""

@@ -86,3 +86,15 @@ class Connector(Protocol):
     def api_calls(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CountsDeals(Protocol):
+    """An optional addition to Connector: `expected_total(cursor, full=...)` says how many open deals the
+    `fetch_changed(cursor, full=...)` called next on the same instance is about to read, where the CRM
+    says it cheaply (Salesforce one `SELECT COUNT()` under the same filter, HubSpot the search's `total`),
+    else None. It is for a progress display only: the worker calls it only when one wants a total (never
+    in scheduled or API-triggered runs), after preflight, and the count may differ a little from the deals
+    then read (deals changed in between; unreadable values)."""
+
+    def expected_total(self, cursor: Cursor | None, *, full: bool = False) -> int | None: ...

@@ -94,6 +94,10 @@ class HubSpotConnector:
         self.last_sweep: Sweeper | None = None
         self._properties = sorted(set(self._mapping.values()))
         self._open_filter = {"propertyName": self._mapping["is_closed"], "operator": "NEQ", "value": "true"}
+        self._primed: tuple[Window, Result] | None = None
+        """The first search of the next change sweep, read early by `expected_total` for its `total`."""
+        self._open_deals: int | None = None
+        """The open deals `expected_total` counted for a full sweep (it counts them to pick its endpoint)."""
 
     @property
     def api_calls(self) -> int:
@@ -196,7 +200,8 @@ class HubSpotConnector:
         response = self.client.call_json(SEARCH, "deals_search", "do_search", body, expect="results")
         records = records_of(response)
         require_properties(records, self._properties, self._mapping)
-        return Result(records, next_after(response) is not None)
+        total = response.get("total")
+        return Result(records, next_after(response) is not None, None if total is None else int(total))
 
     def _list(self, after: str | None) -> Listed:
         """One `GET /crm/v3/objects/deals` page of every mapped property, paced by the burst limit only."""
@@ -210,14 +215,22 @@ class HubSpotConnector:
 
     def _pages(self, since: Any, filters: Sequence[dict[str, Any]]) -> Iterator[Page]:
         scoped = list(filters)
-        sweeper = Sweeper(
-            lambda window: self._search(window, scoped),
-            self.settings.page_size,
-            self._modified_of,
-        )
+        primed, self._primed = self._primed, None
+        if primed is not None and (scoped or primed[0].since != since):
+            primed = None
+        until = primed[0].until if primed is not None else self._context.clock()
+
+        def search(window: Window) -> Result:
+            nonlocal primed
+            if primed is not None and window == primed[0]:
+                result, primed = primed[1], None
+                return result
+            return self._search(window, scoped)
+
+        sweeper = Sweeper(search, self.settings.page_size, self._modified_of)
         self.last_sweep = sweeper
         batch: list[Deal | UnreadableDeal] = []
-        for records in sweeper.sweep(since, self._context.clock()):
+        for records in sweeper.sweep(since, until):
             batch.extend(self._read(r) for r in records)
             if len(batch) >= self.settings.deals_per_page - self.settings.page_size:
                 yield _page(batch)
@@ -278,7 +291,9 @@ class HubSpotConnector:
         if not list_reads_faster(*limits):
             return None
         unset = {"propertyName": self._mapping["status"], "operator": "NOT_HAS_PROPERTY"}
-        open_deals = self._count([self._open_filter])
+        open_deals, self._open_deals = self._open_deals, None
+        if open_deals is None:
+            open_deals = self._count([self._open_filter])
         all_deals = self._count([])
         unjudged = self._count([self._open_filter, unset])
         writes = expected_writes(unjudged)
@@ -309,15 +324,35 @@ class HubSpotConnector:
         )
         return int(response.get("total") or 0)
 
+    def _since(self, cursor: Cursor | None) -> datetime | None:
+        if cursor is None:
+            return None
+        return cursor.modified_at - timedelta(minutes=self.settings.overlap_minutes)
+
     def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
         """Open deals modified since `cursor` minus the search-lag overlap, by search; all open deals when
         `full`, through the list endpoint when that ends sooner (`list_sweep_faster`)."""
         if full:
             return self._full_pages()
-        since = None
-        if cursor is not None:
-            since = cursor.modified_at - timedelta(minutes=self.settings.overlap_minutes)
-        return self._pages(since, [])
+        return self._pages(self._since(cursor), [])
+
+    def expected_total(self, cursor: Cursor | None, *, full: bool = False) -> int | None:
+        """How many open deals `fetch_changed(cursor, full=full)`, called next, is about to read, at no
+        extra API call: the `total` of the sweep's first search, made now and kept for the sweep (whose
+        upper bound is then fixed now). A full sweep that may list instead counts the open deals with a
+        one-result search, the count it makes anyway to choose its endpoint, and keeps that."""
+        since = self._since(cursor) if not full else None
+        if full:
+            settings = self.settings
+            limits = (settings.burst_limit_per_10s, settings.search_per_second, settings.page_size)
+            if list_reads_faster(*limits):
+                self._primed = None
+                self._open_deals = self._count([self._open_filter])
+                return self._open_deals
+        window = Window(since=since, until=self._context.clock())
+        result = self._search(window, [])
+        self._primed, self._open_deals = (window, result), None
+        return result.total
 
     def fetch_by_owner(self, owner_id: str) -> Iterator[Page]:
         owner = {"propertyName": self._mapping["owner_id"], "operator": "EQ", "value": owner_id}

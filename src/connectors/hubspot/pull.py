@@ -64,6 +64,8 @@ class Window:
 class Result:
     records: tuple[Record, ...]
     has_more: bool
+    total: int | None = None
+    """The search answer's `total`: how many records match the query (None when it carries none)."""
 
 
 SearchFn = Callable[[Window], Result]

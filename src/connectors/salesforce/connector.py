@@ -156,15 +156,26 @@ class SalesforceConnector:
         records = self.client.query(soql, batch_size=size)
         return paginate((reader.read(record) for record in records), size, floor)
 
-    def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
-        """Open opportunities changed at/after the cursor (minus the overlap), oldest first."""
+    def _changed_soql(self, cursor: Cursor | None, full: bool, count: bool = False) -> str:
+        """The query of `fetch_changed` (or, with `count`, its `SELECT COUNT()` twin)."""
         reader = self.reader
         if full or cursor is None:
-            return self._pages(reader.soql(), None)
+            return reader.soql(count=count)
         overlap = timedelta(minutes=self.settings.overlap_minutes)
         if overlap:
-            return self._pages(reader.soql(since=cursor.modified_at - overlap), cursor)
-        return self._pages(reader.soql(after=cursor), cursor)
+            return reader.soql(since=cursor.modified_at - overlap, count=count)
+        return reader.soql(after=cursor, count=count)
+
+    def fetch_changed(self, cursor: Cursor | None, *, full: bool = False) -> Iterator[Page]:
+        """Open opportunities changed at/after the cursor (minus the overlap), oldest first."""
+        floor = None if full else cursor
+        return self._pages(self._changed_soql(cursor, full), floor)
+
+    def expected_total(self, cursor: Cursor | None, *, full: bool = False) -> int | None:
+        """How many open opportunities `fetch_changed(cursor, full=full)` is about to read: one
+        `SELECT COUNT()` under the same filter (one API call; its `totalSize`)."""
+        answer = self.client.sf.query(self._changed_soql(cursor, full, count=True))
+        return int(answer["totalSize"])
 
     def fetch_one(self, deal_id: str) -> Deal | None:
         """The open opportunity with this id, or None when it is closed, deleted or unknown."""

@@ -138,9 +138,12 @@ class OpportunityReader:
         after: Cursor | None = None,
         owner_id: str | None = None,
         deal_id: str | None = None,
+        count: bool = False,
     ) -> str:
         """`since`: stamp >= since, floored to the second (overlap mode); `after`: strictly after the
-        (stamp, id) position, compared by the server itself so its Id ordering is the one that counts."""
+        (stamp, id) position, compared by the server itself so its Id ordering is the one that counts.
+        `count`: `SELECT COUNT()` under the same filter, unordered (its answer's `totalSize` is the number
+        of records the query would return)."""
         clauses = ["IsClosed = false"]
         args: list[Any] = []
         if since is not None:
@@ -158,6 +161,8 @@ class OpportunityReader:
             args.append(deal_id)
         # A format_soql template: every value in `args` is quoted and escaped by format_soql.
         where = " AND ".join(clauses)
+        if count:
+            return format_soql(f"SELECT COUNT() FROM Opportunity WHERE {where}", *args)  # noqa: S608
         order = "ORDER BY SystemModstamp ASC, Id ASC"
         template = f"SELECT {{:literal}} FROM Opportunity WHERE {where} {order}"  # noqa: S608
         return format_soql(template, ", ".join(self.columns), *args)

@@ -9,7 +9,11 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from worker import exit_codes
 from worker.config.settings import Settings
@@ -53,22 +57,67 @@ def request_from(args: argparse.Namespace, connection: str, trigger: str = Trigg
     return RunRequest(connection, mode, args.deal, args.owner, args.dry_run, trigger)
 
 
-class TerminalProgress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
+class DealRate(ProgressColumn):
+    """The read rate in deals a second (rich's own estimate over the last 30 s)."""
 
-    def __init__(self, connection: str, stream: TextIO) -> None:
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- deals/s" if speed is None else f"{speed:,.1f} deals/s", style="progress.data.speed")
+
+
+class SyncProgress:
+    """The progress bar of `sync` on stderr (rich): the connection, deals read of the run's total (an
+    indeterminate bar when the CRM gives none), the rate and the time left. Drawn on `console` (from
+    `stderr_console`: None when stderr is not a terminal, or with --json: then nothing is shown). It wants
+    the total from the CRM (Salesforce: one extra API call) only when it is shown, and it clears itself
+    when the run ends, before the summary is printed on stdout."""
+
+    def __init__(self, connection: str, console: Console | None) -> None:
         self.connection = connection
-        self.stream = stream
-        self.enabled = stream.isatty()
+        self.console = console
+        self.wants_total = console is not None and console.is_terminal
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def start(self, total: int | None) -> None:
+        if not self.wants_total or self._bar is not None:
+            return
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[count]}"),
+            DealRate(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+            redirect_stdout=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(self.connection, total=total, count=_count(0, total))
 
     def __call__(self, read: int, written: int) -> None:
-        if self.enabled:
-            self.stream.write(f"\r{self.connection}: {read:,} deals read, {written:,} written ")
-            self.stream.flush()
+        if self._bar is None or self._task is None:
+            return
+        total = self._bar.tasks[0].total
+        if total is not None and read > total:
+            total = read  # deals changed after the count, or snoozes that ended: the total grows
+        total_int = None if total is None else int(total)
+        self._bar.update(self._task, completed=read, total=total, count=_count(read, total_int))
 
     def done(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar, self._task = None, None
+
+
+def stderr_console() -> Console | None:
+    """A rich console on stderr when stderr is a terminal; None (no progress bar) when it is not."""
+    console = Console(stderr=True)
+    return console if sys.stderr.isatty() and console.is_terminal else None
+
+
+def _count(read: int, total: int | None) -> str:
+    return f"{read:,} deals read" if total is None else f"{read:,} of {total:,} deals"
 
 
 def format_summary(summary: RunSummary) -> str:
@@ -166,7 +215,7 @@ def run_sync(args: argparse.Namespace, settings: Settings) -> int:
                         worker.store, name, request.owner_id, worker.connector, worker.clock
                     )
                     request = RunRequest(name, request.mode, None, owner, request.dry_run, request.trigger)
-                progress = TerminalProgress(name, sys.stderr)
+                progress = SyncProgress(name, None if args.json else stderr_console())
                 try:
                     summary = worker.run(request, progress=progress)
                 except LeaseHeldError as exc:
@@ -174,7 +223,8 @@ def run_sync(args: argparse.Namespace, settings: Settings) -> int:
                     sys.stderr.write(f"bant-sync: {exc}\n")
                     code = max(code, exit_codes.LEASE_HELD)
                     continue
-                progress.done()
+                finally:
+                    progress.done()
                 summaries.append(summary)
                 code = max(code, exit_code_for(summary))
     finally:

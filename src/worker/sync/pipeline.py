@@ -14,13 +14,14 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 import structlog
 
 from connectors.errors import ConnectorError, QuotaExhaustedError, SchemaDriftError
 from connectors.fieldtable import UnreadableValue
 from connectors.model import Owner, Page, WritePlan
-from connectors.protocol import Connector
+from connectors.protocol import Connector, CountsDeals
 from rules import Deal, Framework, evaluate
 from worker.errors import BantSyncError, RunStopped
 from worker.state import DealState, Lease, LeaseLostError, RunRecord, StateStore
@@ -39,6 +40,22 @@ from worker.sync.write_buffer import PendingPage, WriteBuffer, batch_sizes
 
 log = structlog.get_logger()
 ProgressHook = Callable[[int, int], None]
+"""Called after every page with the deals read and written (or, in a dry run, that would be) so far."""
+
+
+@runtime_checkable
+class ProgressDisplay(Protocol):
+    """A ProgressHook that is also told, once after preflight, how many deals the run expects to read.
+
+    Only with `wants_total` does the run ask the connector (`CountsDeals.expected_total`), which may cost
+    an API call (Salesforce's `SELECT COUNT()`); otherwise, and when the CRM cannot say, `start(None)`.
+    A plain callable hook (scheduled and API runs) is never started and costs nothing."""
+
+    wants_total: bool
+
+    def __call__(self, read: int, written: int) -> None: ...
+
+    def start(self, total: int | None) -> None: ...
 
 
 @dataclass
@@ -161,6 +178,7 @@ class SyncRun:
             )
             if request.mode == RunMode.FULL:
                 refresh_if_stale(env.store, request.connection, connector, env.clock)
+            self._start_progress(request, connector)
             summary.status = self._pages(request, connector, connection_framework, lease, tally, started)
         except QuotaExhaustedError as exc:
             summary.status, summary.error = RunStatus.QUOTA_STOPPED, str(exc)
@@ -214,6 +232,26 @@ class SyncRun:
             )
             structlog.contextvars.unbind_contextvars("run_id", "connection")
         return summary
+
+    def _start_progress(self, request: RunRequest, connector: Connector) -> None:
+        """Tell a ProgressDisplay the run's expected total: asked of the connector (with the cursor this run
+        reads from) only when the display wants one, for an incremental run or a full sweep, and only
+        when the connector can say (else None). A count that fails leaves the bar without a total."""
+        progress = self.env.progress
+        if not isinstance(progress, ProgressDisplay):
+            return
+        total: int | None = None
+        counted = request.mode in (RunMode.INCREMENTAL, RunMode.FULL)
+        if progress.wants_total and counted and isinstance(connector, CountsDeals):
+            full = request.mode == RunMode.FULL
+            cursor = None if full else self.env.store.get_cursor(request.connection)
+            try:
+                total = connector.expected_total(cursor, full=full)
+            except (QuotaExhaustedError, SchemaDriftError):
+                raise
+            except ConnectorError as exc:
+                log.warning("could not count the deals to read; progress shows no total", error=str(exc))
+        progress.start(total)
 
     def _context(self, today: date, connector: Connector) -> PlanContext:
         env = self.env
