@@ -171,16 +171,18 @@ def console_app(
     max_body_bytes: int,
     *,
     clock: Callable[[], float] = time.monotonic,
-    login_delay: float = LOGIN_DELAY_SECONDS,
+    login_delay: float | None = None,
 ) -> ASGIApp:
     """The console over `worker`, resyncing through the ops API's `launcher` (a RunLauncher); `token` is
-    the ops token a login must give; `clock` (monotonic seconds) times sessions and the login lockout."""
+    the ops token a login must give; `clock` (monotonic seconds) times sessions and the login lockout;
+    a failed login is answered after `login_delay` seconds (default LOGIN_DELAY_SECONDS)."""
     from worker.serve.ops_api import ApiError, _with_owner_id, parse_resync, read_body
 
     sessions = SessionStore(worker.settings.ops_api.session_minutes * 60.0, clock)
     throttle = LoginThrottle(clock)
     templates = _templates()
     links = DealLinks(worker, clock)
+    delay = LOGIN_DELAY_SECONDS if login_delay is None else login_delay
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         session: Session | None = context.pop("session", None)
@@ -264,8 +266,8 @@ def console_app(
         if not token_ok(form.get("token", ""), token):
             throttle.failed(client)
             log.warning("console login failed", client=client)
-            if login_delay > 0:
-                await asyncio.sleep(login_delay)
+            if delay > 0:
+                await asyncio.sleep(delay)
             error = "that is not the ops token (BANT_SYNC_OPS_TOKEN the service was started with)"
             return page(request, "login.html.j2", 401, error=error)
         throttle.succeeded(client)
