@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
@@ -177,10 +178,11 @@ def test_runs_listing_and_unknown_run(client: TestClient, worker: FakeWorker) ->
 def test_health_names_lease_holders_without_auth(client: TestClient, worker: FakeWorker) -> None:
     """/health needs no token and shows each connection's lease holder."""
     worker.store.acquire_lease("main", "holder-run-2", T0, TTL)
-    assert client.get("/health").json() == {
-        "status": "ok",
-        "connections": {"main": {"lease_holder": "holder-run-2"}, "off": {"lease_holder": None}},
-    }
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    holders = {name: c["lease_holder"] for name, c in body["connections"].items()}
+    assert holders == {"main": "holder-run-2", "off": None}
+    assert {c["status"] for c in body["connections"].values()} == {"ok"}
 
 
 def test_shutting_down_refuses_resync(client: TestClient, worker: FakeWorker) -> None:
@@ -213,13 +215,13 @@ def test_metrics_exposition(client: TestClient, worker: FakeWorker) -> None:
     worker.store.acquire_lease("main", "holder-run-3", T0, TTL)
     response = client.get("/metrics", headers=AUTH)
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
     samples = parse_metrics(response.text)
-    assert samples['bant_sync_runs{connection="main",status="succeeded"}'] == 1
+    assert samples['bant_sync_runs_total{connection="main",status="succeeded"}'] == 1
     assert samples['bant_sync_lease_held{connection="main"}'] == 1
     assert samples['bant_sync_lease_held{connection="off"}'] == 0
     assert samples['bant_sync_last_run_finished_timestamp_seconds{connection="main"}'] == T0.timestamp()
-    assert samples['bant_sync_last_run_api_calls{connection="main"}'] == 2
+    assert samples['bant_sync_api_calls_total{connection="main",crm="fake"}'] == 2
     assert "# TYPE bant_sync_deals gauge" in response.text
 
 

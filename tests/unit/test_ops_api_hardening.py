@@ -65,7 +65,10 @@ def test_deeply_nested_json_is_one_400_not_a_crash(
     assert response.status_code == 400, response.text
     assert response.json() == {
         "error": f"the body nests deeper than {MAX_JSON_DEPTH} levels: send a flat object such as "
-        '{"full": true}'
+        '{"full": true}',
+        "kind": "BadRequest",
+        "problems": [],
+        "hint": None,
     }
     assert not [entry for entry in logs if entry.get("log_level") == "error"]
     assert worker.store.list_runs() == []

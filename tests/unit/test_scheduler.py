@@ -179,6 +179,12 @@ def test_crash_in_a_run_does_not_propagate(worker: FakeWorker) -> None:
     with capture_logs() as logs:
         assert run_scheduled(worker, "hs", "incremental") is None
     assert any(e["log_level"] == "error" and e.get("connection") == "hs" for e in logs)
+    crashed = next(e for e in logs if e["event"].startswith("scheduled run crashed"))
+    assert (crashed["log_level"], crashed["error"], crashed["status"]) == (
+        "error",
+        "RuntimeError: boom",
+        "failed",
+    )
     assert worker.store.lease_holder("hs", T0) is None
     assert [r.status for r in worker.store.list_runs("hs")] == ["failed"]
 

@@ -7,15 +7,18 @@ Every endpoint but `/health` needs `Authorization: Bearer <token>` (BANT_SYNC_OP
 characters). Any query parameter named like a credential (`token`, `api_key`, `auth`, `key`, `password`,
 ...) is refused even when correct: URLs end up in proxy logs and shell history. A resync takes the
 connection's lease before answering, so 202 always means a run will happen and 409 names the run that
-holds it. Answers are JSON `{"error": "..."}` on failure and never echo a secret. A body nested deeper than
-MAX_JSON_DEPTH is refused before it is parsed, so no body can exhaust the parser's recursion.
+holds it. A body nested deeper than MAX_JSON_DEPTH is refused before it is parsed, so no body can exhaust
+the parser's recursion. An unknown connection is 404 everywhere (`/runs?connection=`, `POST /resync`).
 
 The HTTP server's own limits (connections, timeouts, head size) are in `worker.serve.ops_server`.
 
-The one error boundary: any `BantSyncError` an endpoint raises (a state store that went away, a CRM
-error) answers one JSON object `{"error", "kind", "problems", "hint"}` with the error's `http_status`;
-anything else answers 500 `{"error": "internal error: this is a bug, please report it"}` and is logged
-with its traceback on the server, never in the answer.
+Every error answer, whatever refused the request (the auth middleware, validation, Starlette's own 404
+and 405, a `BantSyncError`, a bug), is one JSON object of one shape, `error_body`:
+`{"error": message, "kind": ..., "problems": [...], "hint": ... or null}` (plus `holder_run_id` on a 409),
+the shape of `BantSyncError.as_json()`. `kind` is the error class's name for a `BantSyncError` (answered
+with its `http_status`) and otherwise names the HTTP refusal (KINDS: `NotFound`, `InvalidRequest`, ...).
+Anything unexpected answers 500 `InternalError` and is logged with its traceback on the server, never in
+the answer. No answer ever echoes a secret.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ import structlog
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -41,7 +45,8 @@ from rules.errors import BantSyncError
 from worker.config.secrets import MIN_TOKEN_LENGTH
 from worker.errors import UsageError
 from worker.serve.console import console_app
-from worker.serve.ops_metrics import render_metrics
+from worker.serve.ops_health import HealthCheck
+from worker.serve.ops_metrics import CONTENT_TYPE, metrics_registry, render_metrics
 from worker.service import Worker
 from worker.state import Lease, LeaseHeldError, Rejection, RunRecord
 from worker.state.model import RunMode, Trigger
@@ -71,15 +76,46 @@ CONSOLE_PATH = "/ui"
 MAX_LIST = 500
 
 
+KINDS: dict[int, str] = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    422: "InvalidRequest",
+    500: "InternalError",
+    503: "Unavailable",
+}
+"""The `kind` of an error answer by HTTP status, for refusals that are not a BantSyncError."""
+
+
+def error_body(
+    status: int,
+    message: str,
+    *,
+    kind: str | None = None,
+    hint: str | None = None,
+    problems: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The one shape of every error answer: `{"error", "kind", "problems", "hint"}` (BantSyncError.as_json)
+    and any `extra` keys (a 409's `holder_run_id`)."""
+    kind = kind or KINDS.get(status, "HTTPError")
+    return {"error": message, "kind": kind, "problems": list(problems or ()), "hint": hint, **extra}
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, *, hint: str | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
-        self.body = {"error": message, **extra}
+        self.body = error_body(status, message, hint=hint, **extra)
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def _error(
+    status: int, message: str, headers: dict[str, str] | None = None, *, hint: str | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(status, message, hint=hint), status_code=status, headers=headers)
 
 
 def _user_error(request: Request, exc: Exception) -> Response:
@@ -87,6 +123,23 @@ def _user_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BantSyncError)
     log.warning("ops api request failed", path=request.url.path, error=type(exc).__name__)
     return JSONResponse(exc.as_json(), status_code=exc.http_status)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such path: 404; a method the path does not take: 405, with `Allow`)
+    in the one error shape."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path[:200]
+    if exc.status_code == 404:
+        message = f"no endpoint {path!r}: the ops API has /health, /resync, /runs, /runs/{{run_id}}, /metrics"
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{request.method} is not allowed on {path!r}: use {allowed or 'another method'}"
+    else:
+        message = str(exc.detail)
+    return JSONResponse(
+        error_body(exc.status_code, message), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 def _bug(request: Request, exc: Exception) -> Response:
@@ -275,7 +328,7 @@ def parse_resync(raw: bytes, worker: Worker) -> RunRequest:
     name = body.get("connection")
     connections = worker.settings.connections
     if name is not None and name not in connections:
-        raise ApiError(404, f"no connection named {name!r}; configured: {', '.join(connections) or 'none'}")
+        raise ApiError(404, _unknown_connection(name, worker))
     if name is None:
         if len(connections) != 1:
             raise ApiError(422, f"choose a 'connection': {', '.join(connections) or 'none configured'}")
@@ -284,6 +337,11 @@ def parse_resync(raw: bytes, worker: Worker) -> RunRequest:
         raise ApiError(422, f"connection {name!r} is disabled (enabled = false in its config)")
     mode = RunMode.DEAL if deal else RunMode.OWNER if owner else RunMode.FULL if full else RunMode.INCREMENTAL
     return RunRequest(name, mode, deal, owner, bool(body.get("dry_run")), trigger=Trigger.HTTP)
+
+
+def _unknown_connection(name: str, worker: Worker) -> str:
+    configured = ", ".join(worker.settings.connections) or "none"
+    return f"no connection named {name[:100]!r}; configured: {configured}"
 
 
 def _with_owner_id(worker: Worker, run: RunRequest) -> RunRequest:
@@ -307,14 +365,11 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
     if len(token) < MIN_TOKEN_LENGTH:
         raise ValueError(f"the ops API token must have at least {MIN_TOKEN_LENGTH} characters")
     launcher = RunLauncher(worker)
+    checker = HealthCheck(worker, started_at=worker.clock())
+    registry = metrics_registry(worker, checker)
 
     def health(request: Request) -> Response:
-        now = worker.clock()
-        holders = {}
-        for name in worker.settings.connections:
-            lease = worker.store.lease_holder(name, now)
-            holders[name] = {"lease_holder": lease.run_id if lease else None}
-        return JSONResponse({"status": "ok", "connections": holders})
+        return JSONResponse(checker.report())
 
     async def resync(request: Request) -> Response:
         try:
@@ -340,6 +395,8 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIST:
             return _error(422, f"limit must be a whole number from 1 to {MAX_LIST}")
         connection = request.query_params.get("connection") or None
+        if connection is not None and connection not in worker.settings.connections:
+            return _error(404, _unknown_connection(connection, worker))
         records = worker.store.list_runs(connection, int(limit_text))
         return JSONResponse({"runs": [run_json(r) for r in records]})
 
@@ -354,9 +411,7 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
         return _error(404, f"no run {run_id!r}: list recent runs with GET /runs")
 
     def metrics(request: Request) -> Response:
-        return PlainTextResponse(
-            render_metrics(worker), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        return Response(render_metrics(registry), media_type=CONTENT_TYPE)
 
     app = Starlette(
         routes=[
@@ -368,7 +423,8 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
             Mount(CONSOLE_PATH, app=console_app(worker, launcher, token, max_body_bytes)),
         ],
         middleware=[Middleware(BearerAuth, token=token)],
-        exception_handlers={BantSyncError: _user_error, Exception: _bug},
+        exception_handlers={BantSyncError: _user_error, HTTPException: _http_error, Exception: _bug},
     )
     app.state.launcher = launcher
+    app.state.health = checker
     return app

@@ -1,85 +1,182 @@
-"""GET /metrics: the state store rendered in the Prometheus text exposition format 0.0.4, by hand.
+"""GET /metrics: the state store as Prometheus metrics, through `prometheus_client`.
 
-Format: https://prometheus.io/docs/instrumenting/exposition_formats/ — `# HELP` and `# TYPE` once per
-metric family, then `name{label="value",...} number` lines; label values escape `\\`, `"` and newline.
-Everything is read from the store at scrape time, so several `serve` processes on one store agree.
+A custom collector reads the store at scrape time (a few grouped SQL queries, see `worker.state.run_stats`),
+so several `serve` processes on one store expose the same figures, and a restart resets nothing.
+
+Counters are sums over *every* stored run (never a window), so they only grow: a run is counted once it
+is no longer running. Every series of a configured connection is exposed from zero (each status of
+`bant_sync_runs_total` too), so `increase()` sees a connection's first failure. Labels are `connection`
+(the configured name), `status`, `crm`.
+
+| metric | kind | labels |
+|---|---|---|
+| `bant_sync_runs_total` | counter | connection, status (RUN_STATUSES: every status but running) |
+| `bant_sync_deals_written_total` | counter | connection (deal statuses written; dry runs excluded) |
+| `bant_sync_rows_rejected_total` | counter | connection (rows the CRM refused: statuses and tasks) |
+| `bant_sync_tasks_created_total` | counter | connection (dry runs excluded) |
+| `bant_sync_tasks_completed_total` | counter | connection (dry runs excluded) |
+| `bant_sync_api_calls_total` | counter | connection, crm |
+| `bant_sync_run_duration_seconds` | histogram | connection (finished runs, finished_at - started_at) |
+| `bant_sync_last_success_timestamp_seconds` | gauge | connection (absent until a run succeeds) |
+| `bant_sync_last_run_finished_timestamp_seconds` | gauge | connection (absent until a run finishes) |
+| `bant_sync_deals` | gauge | connection, status (open deals as last assessed) |
+| `bant_sync_lease_held` | gauge | connection |
+| `bant_sync_connection_degraded` | gauge | connection (1 when `/health` calls it degraded) |
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from worker.serve.ops_health import HealthCheck
 from worker.service import Worker
+from worker.state.model import RunStatus
 
-RUN_WINDOW = 1000
-"""Runs by status are counted over each connection's latest RUN_WINDOW runs (the store keeps them all)."""
-
-
-def escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{key}="{escape_label(value)}"' for key, value in labels.items()) + "}"
-
-
-class Exposition:
-    """Collects metric families and renders them; a family with no samples still gets its HELP/TYPE."""
-
-    def __init__(self) -> None:
-        self._lines: list[str] = []
-
-    def family(
-        self, name: str, kind: str, help_text: str, samples: Iterable[tuple[Mapping[str, str], float]]
-    ) -> None:
-        self._lines.append(f"# HELP {name} {help_text}")
-        self._lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            number = int(value) if float(value).is_integer() else value
-            self._lines.append(f"{name}{_labels(labels)} {number}")
-
-    def render(self) -> str:
-        return "\n".join(self._lines) + "\n"
-
-
-def render_metrics(worker: Worker) -> str:
-    """The metrics text for every configured connection."""
-    store, now = worker.store, worker.clock()
-    runs: list[tuple[Mapping[str, str], float]] = []
-    deals: list[tuple[Mapping[str, str], float]] = []
-    finished: list[tuple[Mapping[str, str], float]] = []
-    api_calls: list[tuple[Mapping[str, str], float]] = []
-    leases: list[tuple[Mapping[str, str], float]] = []
-    for name in worker.settings.connections:
-        records = store.list_runs(name, RUN_WINDOW)
-        for status, count in sorted(Counter(r.status for r in records).items()):
-            runs.append(({"connection": name, "status": status}, count))
-        for status, count in sorted(store.status_counts(name).items()):
-            deals.append(({"connection": name, "status": status}, count))
-        last = next((r for r in records if r.finished_at is not None), None)
-        if last is not None and last.finished_at is not None:
-            finished.append(({"connection": name}, last.finished_at.timestamp()))
-            api_calls.append(({"connection": name}, last.api_calls))
-        leases.append(({"connection": name}, 1 if store.lease_holder(name, now) else 0))
-    out = Exposition()
-    out.family(
-        "bant_sync_runs",
-        "gauge",
-        f"Runs by connection and status, over each connection's latest {RUN_WINDOW} runs.",
-        runs,
+DURATION_BUCKETS: tuple[float, ...] = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+"""Run duration histogram bounds, seconds: a one-deal run takes seconds, a full sweep up to the run
+deadline (`[run] deadline_minutes`, 120 by default)."""
+RUN_STATUSES = tuple(
+    s.value
+    for s in (
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.STOPPED,
+        RunStatus.QUOTA_STOPPED,
+        RunStatus.ABANDONED,
     )
-    out.family("bant_sync_deals", "gauge", "Known open deals by connection and qualification status.", deals)
-    out.family(
-        "bant_sync_last_run_finished_timestamp_seconds",
-        "gauge",
-        "Unix time the latest finished run of the connection ended.",
-        finished,
-    )
-    out.family(
-        "bant_sync_last_run_api_calls", "gauge", "CRM API calls made by the latest finished run.", api_calls
-    )
-    out.family("bant_sync_lease_held", "gauge", "1 while a run holds the connection's lease, else 0.", leases)
-    return out.render()
+)
+"""The statuses `bant_sync_runs_total` counts (every one exposed from 0 for each connection)."""
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class StoreCollector(Collector):
+    """Every bant-sync metric, read from the worker's state store at each collect (scrape)."""
+
+    def __init__(self, worker: Worker, health: HealthCheck) -> None:
+        self._worker = worker
+        self._health = health
+
+    def collect(self) -> Iterator[Metric]:
+        worker = self._worker
+        store = worker.store
+        names = list(worker.settings.connections)
+        now = worker.clock()
+
+        runs = CounterMetricFamily(
+            "bant_sync_runs",
+            "Runs no longer running, by connection and status.",
+            labels=["connection", "status"],
+        )
+        written = {
+            key: CounterMetricFamily(f"bant_sync_{key}", text, labels=["connection"])
+            for key, text in (
+                ("deals_written", "Deal statuses written to the CRM (dry runs excluded)."),
+                ("tasks_created", "Follow-up tasks created in the CRM (dry runs excluded)."),
+                ("tasks_completed", "Follow-up tasks completed in the CRM (dry runs excluded)."),
+            )
+        }
+        rejected = CounterMetricFamily(
+            "bant_sync_rows_rejected",
+            "Rows (statuses and tasks) the CRM refused, over every run.",
+            labels=["connection"],
+        )
+        api_calls = CounterMetricFamily(
+            "bant_sync_api_calls", "CRM API calls made by finished runs.", labels=["connection", "crm"]
+        )
+        totals = {(t.connection, t.status): t for t in store.run_totals()}
+        rejections = store.rejection_totals()
+        for name in names:
+            crm = worker.settings.connections[name].crm
+            by_status = {s: totals.get((name, s)) for s in RUN_STATUSES}
+            stored = [t for (c, _), t in totals.items() if c == name]
+            for status, total in by_status.items():
+                runs.add_metric([name, status], total.runs if total else 0)
+            for key, family in written.items():
+                family.add_metric([name], sum(t.written[f"{key}"] for t in stored))
+            rejected.add_metric([name], rejections.get(name, 0))
+            api_calls.add_metric([name, crm], sum(t.api_calls for t in stored))
+        yield runs
+        yield from written.values()
+        yield rejected
+        yield api_calls
+
+        duration = HistogramMetricFamily(
+            "bant_sync_run_duration_seconds",
+            "Duration of finished runs (finished_at - started_at), by connection.",
+            labels=["connection"],
+        )
+        durations = store.run_durations(DURATION_BUCKETS)
+        for name in names:
+            stats = durations.get(name)
+            counts = stats.at_most if stats else (0,) * len(DURATION_BUCKETS)
+            buckets = [(repr(float(b)), n) for b, n in zip(DURATION_BUCKETS, counts, strict=True)]
+            buckets.append(("+Inf", stats.count if stats else 0))
+            duration.add_metric([name], buckets, stats.total_seconds if stats else 0.0)
+        yield duration
+
+        success = GaugeMetricFamily(
+            "bant_sync_last_success_timestamp_seconds",
+            "Unix time the connection's latest succeeded run finished (absent until one succeeds).",
+            labels=["connection"],
+        )
+        finished = GaugeMetricFamily(
+            "bant_sync_last_run_finished_timestamp_seconds",
+            "Unix time the connection's latest run finished, whatever its status.",
+            labels=["connection"],
+        )
+        times = store.run_times()
+        for name in names:
+            at = times.get(name)
+            if at is not None and at.last_succeeded is not None:
+                success.add_metric([name], at.last_succeeded.timestamp())
+            if at is not None and at.last_finished is not None:
+                finished.add_metric([name], at.last_finished.timestamp())
+        yield success
+        yield finished
+
+        deals = GaugeMetricFamily(
+            "bant_sync_deals",
+            "Known open deals by connection and qualification status.",
+            labels=["connection", "status"],
+        )
+        leases = GaugeMetricFamily(
+            "bant_sync_lease_held",
+            "1 while a run holds the connection's lease, else 0.",
+            labels=["connection"],
+        )
+        degraded = GaugeMetricFamily(
+            "bant_sync_connection_degraded",
+            "1 while /health calls the connection degraded (failing or stale), else 0.",
+            labels=["connection"],
+        )
+        for name in names:
+            for status, count in sorted(store.status_counts(name).items()):
+                deals.add_metric([name, status], count)
+            health = self._health.connection(name, now)
+            leases.add_metric([name], 1 if health.lease_holder else 0)
+            degraded.add_metric([name], 1 if health.degraded else 0)
+        yield deals
+        yield leases
+        yield degraded
+
+
+def metrics_registry(worker: Worker, health: HealthCheck) -> CollectorRegistry:
+    """A registry holding only the store collector (no process or platform collectors: the figures are
+    about the store, which several processes share)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(worker, health))
+    return registry
+
+
+def render_metrics(registry: CollectorRegistry) -> bytes:
+    """The exposition text (CONTENT_TYPE_LATEST) of `registry`."""
+    return generate_latest(registry)

@@ -63,6 +63,10 @@ def run_scheduled(
     host. Every other exception is
     logged and swallowed, because an exception escaping a job would only reach APScheduler's own log
     without our context, and the next firing must still happen.
+
+    A run that fails is logged at ERROR with its reason in `error`: "scheduled run finished" with
+    `status=failed` (a quota stop at WARNING), or "scheduled run crashed" with the exception and its
+    traceback; log-level alerting (ERROR) sees every failed scheduled run.
     """
     wait = wait or worker.stop.wait
     waited = 0.0
@@ -92,9 +96,13 @@ def run_scheduled(
                 return None
             waited += LEASE_RETRY_SECONDS
             continue
-        except Exception:
+        except Exception as exc:
             log.exception(
-                "scheduled run crashed; the next firing will try again", connection=connection, mode=mode
+                "scheduled run crashed; the next firing will try again",
+                connection=connection,
+                mode=mode,
+                status=RunStatus.FAILED,
+                error=f"{type(exc).__name__}: {exc}"[:500],
             )
             return None
         at_level = {RunStatus.FAILED: log.error, RunStatus.QUOTA_STOPPED: log.warning}.get(

@@ -10,7 +10,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from connectors.model import Cursor, Owner
-from worker.state import deals, digests, identities, leases, owners, progress, rejections, reporting, runs
+from worker.state import (
+    deals,
+    digests,
+    identities,
+    leases,
+    owners,
+    progress,
+    rejections,
+    reporting,
+    run_stats,
+    runs,
+)
 from worker.state import ledger as ledger_rows
 from worker.state.digests import Delivery
 from worker.state.engine import Database
@@ -18,6 +29,7 @@ from worker.state.leases import Alive
 from worker.state.ledger import LedgerEntry, StoreLedger
 from worker.state.migrate import ensure_schema
 from worker.state.model import AuditRow, DealState, Holder, Lease, Rejection, RunRecord, StatusChange
+from worker.state.run_stats import DurationStats, Outcome, RunTimes, RunTotals
 
 
 class StateStore:
@@ -197,6 +209,31 @@ class StateStore:
     def rejection_count(self, run_id: str) -> int:
         """How many rows the CRM refused in `run_id`."""
         return rejections.rejection_count(self._db, run_id)
+
+    # aggregates over the whole run history (/metrics, /health; see state.run_stats)
+    def run_totals(self) -> list[RunTotals]:
+        """Per connection and status, the runs no longer running: count, API calls, rows written."""
+        return run_stats.run_totals(self._db)
+
+    def run_durations(self, bounds: Sequence[float]) -> dict[str, DurationStats]:
+        """Per connection, its finished runs' durations counted against `bounds` (seconds, cumulative)."""
+        return run_stats.run_durations(self._db, bounds)
+
+    def run_times(self) -> dict[str, RunTimes]:
+        """Per connection, when its latest run finished and its latest succeeded run finished."""
+        return run_stats.run_times(self._db)
+
+    def last_succeeded(self, connection: str) -> datetime | None:
+        """When the connection's latest succeeded run finished; None when none has."""
+        return run_stats.last_succeeded(self._db, connection)
+
+    def rejection_totals(self) -> dict[str, int]:
+        """Rows the CRM refused, per connection, over every run."""
+        return run_stats.rejection_totals(self._db)
+
+    def latest_outcomes(self, connection: str, limit: int) -> list[Outcome]:
+        """The connection's latest `limit` runs that are no longer running, newest first."""
+        return run_stats.latest_outcomes(self._db, connection, limit)
 
     # task ledger
     def ledger(self, identity: str) -> StoreLedger:
