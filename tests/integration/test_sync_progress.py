@@ -143,7 +143,8 @@ def test_sync_shows_nothing_when_stderr_is_not_a_terminal_or_with_json(
 
 def test_the_bar_without_a_total_counts_deals_read_and_grows_a_short_total() -> None:
     """No total from the CRM: an indeterminate bar counting deals read; a total the run outgrows (deals
-    changed after the count) grows with it; a bar that is not shown asks for no total."""
+    changed after the count) grows with it; a bar that is not shown asks for no total, and neither does
+    one on a console that is not a terminal."""
     screen = io.StringIO()
     bar = SyncProgress("acme", Console(file=screen, force_terminal=True, width=120))
     assert bar.wants_total
@@ -152,11 +153,12 @@ def test_the_bar_without_a_total_counts_deals_read_and_grows_a_short_total() -> 
     bar.done()
     assert "250 deals read" in ANSI.sub("", screen.getvalue())
     screen = io.StringIO()
-    bar = SyncProgress("acme", Console(file=screen, force_terminal=True, width=120))
+    bar = SyncProgress("[red]acme", Console(file=screen, force_terminal=True, width=120))
     bar.start(100)
     bar(120, 0)
     bar.done()
-    assert "120 of 120 deals" in ANSI.sub("", screen.getvalue())
+    drawn = ANSI.sub("", screen.getvalue())
+    assert "120 of 120 deals" in drawn and "[red]acme" in drawn, "the name is shown as it is, not as markup"
     hidden = SyncProgress("acme", None)
     assert not hidden.wants_total
     hidden.start(5)

@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
@@ -93,7 +94,8 @@ class SyncProgress:
             redirect_stdout=False,
         )
         self._bar.start()
-        self._task = self._bar.add_task(self.connection, total=total, count=_count(0, total))
+        name = escape(self.connection)
+        self._task = self._bar.add_task(name, total=total, count=_count(0, total))
 
     def __call__(self, read: int, written: int) -> None:
         if self._bar is None or self._task is None:
