@@ -24,6 +24,7 @@ from worker.serve.console.app import COOKIE
 from worker.serve.console.sessions import MAX_LOGIN_FAILURES
 from worker.serve.console.views import Progress, progress_of
 from worker.serve.ops_api import RunLauncher, create_app
+from worker.serve.ops_server import server_config
 from worker.state import Rejection, RunRecord
 from worker.state.model import DealState
 
@@ -104,6 +105,26 @@ def test_login_sets_a_strict_http_only_session_cookie_secure_over_tls(worker: Fa
         cookie = plain.post("/ui/login", data={"token": TOKEN}).headers["set-cookie"]
     assert "secure" not in cookie.lower(), "no Secure flag over plain HTTP (the cookie would never return)"
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+
+
+@pytest.mark.parametrize(("peer", "secure"), [("127.0.0.1", True), ("10.0.0.9", False)])
+def test_a_trusted_proxy_s_forwarded_tls_makes_the_cookie_secure(
+    worker: FakeWorker, monkeypatch: pytest.MonkeyPatch, peer: str, secure: bool
+) -> None:
+    """As `serve` runs it (uvicorn with serve's settings), X-Forwarded-Proto counts only from a trusted
+    proxy (FORWARDED_ALLOW_IPS, loopback by default)."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    config = server_config(create_app(worker, TOKEN, LIMIT), "127.0.0.1", 0)
+    config.load()
+    with TestClient(config.loaded_app, base_url="http://127.0.0.1", client=(peer, 40000)) as client:
+        response = client.post(
+            "/ui/login",
+            data={"token": TOKEN},
+            headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"},
+            follow_redirects=False,
+        )
+    assert response.status_code == 303
+    assert ("secure" in response.headers["set-cookie"].lower()) is secure
 
 
 def test_a_wrong_token_is_refused_without_echo_or_log(
