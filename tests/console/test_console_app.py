@@ -85,6 +85,17 @@ def test_pages_without_a_session_go_to_the_login_and_reads_answer_401(client: Te
     assert xhr.status_code == 401 and xhr.headers["content-type"] == "application/json"
 
 
+def test_unknown_pages_and_methods_are_the_console_s_error_page(client: TestClient) -> None:
+    missing = client.get("/ui/nowhere")
+    assert missing.status_code == 404 and "no page &#39;/ui/nowhere&#39; in the console" in missing.text
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "content-security-policy" in missing.headers
+    wrong = client.get("/ui/logout")
+    assert wrong.status_code == 405 and "POST" in wrong.headers["allow"]
+    script = client.get("/ui/api/nowhere")
+    assert script.status_code == 404 and set(script.json()) == {"error", "kind", "problems", "hint"}
+
+
 def test_the_bearer_token_does_not_open_the_console_nor_the_console_the_api(client: TestClient) -> None:
     """/ui takes sessions only; the rest of the ops API still takes the bearer header only."""
     assert client.get("/ui/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 303
@@ -237,23 +248,33 @@ def test_a_session_expires_after_session_minutes_without_a_request(worker: FakeW
         assert client.get("/ui/api/running").status_code == 401
 
 
+def _finish(worker: FakeWorker, run_id: str, status: str, minutes: int) -> None:
+    at = T0 + timedelta(minutes=minutes)
+    worker.store.start_run(RunRecord(run_id, "main", "schedule", "incremental", at))
+    worker.store.finish_run(
+        run_id, at + timedelta(minutes=1), status, {}, 2, None if status == "succeeded" else "no"
+    )
+
+
 def test_connections_show_account_schedule_runs_lease_and_health(
     client: TestClient, worker: FakeWorker
 ) -> None:
-    worker.store.record_identity("main", "fake", "fake:acme", T0)
-    worker.store.start_run(RunRecord("run-ok", "main", "schedule", "incremental", T0))
-    worker.store.finish_run("run-ok", T0 + timedelta(minutes=1), "succeeded", {}, 2, None)
-    for n in (1, 2):
-        at = T0 + timedelta(minutes=10 * n)
-        worker.store.start_run(RunRecord(f"run-bad{n}", "main", "schedule", "incremental", at))
-        worker.store.finish_run(f"run-bad{n}", at, "failed", {}, 1, "CRM said no")
-    lease = worker.store.acquire_lease("main", "run-now", T0, TTL)
-    worker.store.start_run(RunRecord("run-now", "main", "http", "full", T0 + timedelta(minutes=30)))
     login(client)
+    assert "no runs yet" in text(client.get("/ui/").text)
+    worker.store.record_identity("main", "fake", "fake:acme", T0)
+    _finish(worker, "run-ok", "succeeded", 0)
+    assert "healthy" in text(client.get("/ui/").text)
+    _finish(worker, "run-bad1", "failed", 10)
+    _finish(worker, "run-bad2", "failed", 20)
+    page = text(client.get("/ui/").text)
+    assert "last runs failed 2 in a row" in page, "below the degraded threshold (3): a warning"
+    _finish(worker, "run-bad3", "failed", 30)
+    lease = worker.store.acquire_lease("main", "run-now", T0, TTL)
+    worker.store.start_run(RunRecord("run-now", "main", "http", "full", T0 + timedelta(minutes=40)))
     page = text(client.get("/ui/").text)
     assert "fake:acme" in page
     assert "incremental every 15 min" in page and "0 2 * * *" in page
-    assert "failing" in page and "2 runs failed in a row" in page
+    assert "failing the latest 3 runs failed" in page, "degraded, as /health says, with its reason"
     assert "run-now" in page, "the lease holder and the running run"
     assert "2026-11-27 09:01:00 UTC" in page, "the last success"
     assert "off" in page and "disabled" in page

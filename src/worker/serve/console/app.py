@@ -35,6 +35,7 @@ import structlog
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -43,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from worker.serve.console.sessions import LoginThrottle, Session, SessionStore, csrf_ok, token_ok
 from worker.serve.console.views import (
+    RUNNING_SHOWN,
     DealLinks,
     compliance,
     connection_views,
@@ -53,6 +55,7 @@ from worker.serve.console.views import (
     run_json,
     status_table,
 )
+from worker.serve.ops_health import HealthCheck
 from worker.service import Worker
 from worker.state import LeaseHeldError
 from worker.state.model import RunMode, RunStatus
@@ -176,12 +179,13 @@ def console_app(
     """The console over `worker`, resyncing through the ops API's `launcher` (a RunLauncher); `token` is
     the ops token a login must give; `clock` (monotonic seconds) times sessions and the login lockout;
     a failed login is answered after `login_delay` seconds (default LOGIN_DELAY_SECONDS)."""
-    from worker.serve.ops_api import ApiError, _with_owner_id, parse_resync, read_body
+    from worker.serve.ops_api import ApiError, _with_owner_id, error_body, parse_resync, read_body
 
     sessions = SessionStore(worker.settings.ops_api.session_minutes * 60.0, clock)
     throttle = LoginThrottle(clock)
     templates = _templates()
     links = DealLinks(worker, clock)
+    checker = HealthCheck(worker, started_at=worker.clock())
     delay = LOGIN_DELAY_SECONDS if login_delay is None else login_delay
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -195,9 +199,12 @@ def console_app(
         )
         return HTMLResponse(html, status_code=status)
 
+    def json_error(status: int, message: str) -> JSONResponse:
+        return JSONResponse(error_body(status, message), status_code=status)
+
     def no_session(request: Request) -> Response:
         if _wants_json(request):
-            return JSONResponse({"error": "log in first: POST the ops token to /ui/login"}, status_code=401)
+            return json_error(401, "log in first: the console's session ended or was never opened")
         return RedirectResponse(f"{_base(request)}/login", status_code=303)
 
     def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -231,7 +238,7 @@ def console_app(
                 log.warning("console request refused: no valid CSRF token", path=request.url.path)
                 message = "this form is stale or did not come from the console: reload the page and retry"
                 if _wants_json(request):
-                    return JSONResponse({"error": message}, status_code=403)
+                    return json_error(403, message)
                 return page(request, "error.html.j2", 403, session=session, message=message)
             return await handler(request, session, form)
 
@@ -289,7 +296,7 @@ def console_app(
 
     def _connections_page(request: Request, session: Session) -> Response:
         now = worker.clock()
-        views = connection_views(worker, now)
+        views = connection_views(worker, checker, now)
         progress = {r.run_id: progress_of(worker, r, now) for v in views for r in v.running}
         return page(request, "connections.html.j2", session=session, connections=views, progress=progress)
 
@@ -441,7 +448,7 @@ def console_app(
             if record is None:
                 pending = launcher.pending(run_id)
                 if pending is None:
-                    return JSONResponse({"error": f"no run {run_id!r}"}, status_code=404)
+                    return json_error(404, f"no run {run_id!r}")
                 return JSONResponse({**pending, "finished": False, "progress": None})
             return JSONResponse(run_json(worker, record, worker.clock()))
 
@@ -452,7 +459,8 @@ def console_app(
             now = worker.clock()
             found: dict[str, Any] = {}
             for name in worker.settings.connections:
-                running = [r for r in worker.store.list_runs(name, 5) if r.status == RunStatus.RUNNING]
+                latest = worker.store.list_runs(name, RUNNING_SHOWN)
+                running = [r for r in latest if r.status == RunStatus.RUNNING]
                 lease = worker.store.lease_holder(name, now)
                 found[name] = {
                     "lease_holder": lease.run_id if lease else None,
@@ -462,7 +470,27 @@ def console_app(
 
         return await run_in_threadpool(read)
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals (no such page: 404; a method a page does not take: 405) as the
+        console's error page, or the ops API's error shape for a script."""
+        assert isinstance(exc, HTTPException)
+        path = request.url.path[:200]
+        if exc.status_code == 404:
+            message = f"no page {path!r} in the console"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {path!r}"
+        else:
+            message = str(exc.detail)
+        if _wants_json(request):
+            response: Response = json_error(exc.status_code, message)
+        else:
+            response = page(request, "error.html.j2", exc.status_code, message=message)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
     app = Starlette(
+        exception_handlers={HTTPException: http_error},
         routes=[
             Route("/", signed_in(connections), methods=["GET"]),
             Route("/login", login_form, methods=["GET"]),

@@ -23,6 +23,7 @@ from connectors.protocol import Connector
 from rules import Status
 from worker.report.compliance import by_owner
 from worker.report.model import ComplianceRow
+from worker.serve.ops_health import ConnectionHealth, HealthCheck
 from worker.service import Worker
 from worker.state import Lease, Rejection, RunRecord
 from worker.state.model import RunMode, RunStatus
@@ -31,8 +32,9 @@ from worker.sync.run_model import RunSummary
 log = structlog.get_logger()
 
 HISTORY = 100
-"""Runs read per connection to find its last success and its failures in a row."""
-FAILED = frozenset({RunStatus.FAILED, RunStatus.ABANDONED})
+"""Runs read per connection to find its last full sweep (a full run's estimated total)."""
+RUNNING_SHOWN = 5
+"""Latest runs read per connection for the running ones (one connection runs one at a time)."""
 LINK_RETRY_SECONDS = 300.0
 
 
@@ -86,17 +88,20 @@ class ConnectionView:
     identity: str | None
     schedule: str
     last_run: RunRecord | None
-    last_success: RunRecord | None
     lease: Lease | None
-    failed_in_a_row: int
+    health: ConnectionHealth
+    """The connection's judgement as GET /health gives it (worker.serve.ops_health)."""
     running: list[RunRecord] = field(default_factory=list)
 
     @property
-    def health(self) -> str:
-        """ "failing" when its latest finished runs failed, "healthy" after a success, "no runs yet"."""
-        if self.failed_in_a_row:
+    def state(self) -> str:
+        """ "failing" when /health calls it degraded; "warning" when its latest runs failed but fewer than
+        the degraded threshold; "healthy" when the last finished run did not fail; "no runs yet"."""
+        if self.health.degraded:
             return "failing"
-        return "healthy" if self.last_success is not None else "no runs yet"
+        if self.health.failed_in_a_row:
+            return "warning"
+        return "healthy" if self.health.last_run_status else "no runs yet"
 
 
 def schedule_text(worker: Worker, name: str) -> str:
@@ -107,32 +112,25 @@ def schedule_text(worker: Worker, name: str) -> str:
     )
 
 
-def connection_view(worker: Worker, name: str, now: datetime) -> ConnectionView:
+def connection_view(worker: Worker, checker: HealthCheck, name: str, now: datetime) -> ConnectionView:
     conn = worker.settings.connections[name]
     store = worker.store
-    history = store.list_runs(name, HISTORY)
-    finished = [r for r in history if r.status != RunStatus.RUNNING]
-    failed = 0
-    for record in finished:
-        if record.status not in FAILED:
-            break
-        failed += 1
+    latest = store.list_runs(name, RUNNING_SHOWN)
     return ConnectionView(
         name=name,
         crm=conn.crm,
         enabled=conn.enabled,
         identity=store.identity_of(name),
         schedule=schedule_text(worker, name),
-        last_run=history[0] if history else None,
-        last_success=next((r for r in history if r.status == RunStatus.SUCCEEDED), None),
+        last_run=latest[0] if latest else None,
         lease=store.lease_holder(name, now),
-        failed_in_a_row=failed,
-        running=[r for r in history if r.status == RunStatus.RUNNING],
+        health=checker.connection(name, now),
+        running=[r for r in latest if r.status == RunStatus.RUNNING],
     )
 
 
-def connection_views(worker: Worker, now: datetime) -> list[ConnectionView]:
-    return [connection_view(worker, name, now) for name in worker.settings.connections]
+def connection_views(worker: Worker, checker: HealthCheck, now: datetime) -> list[ConnectionView]:
+    return [connection_view(worker, checker, name, now) for name in worker.settings.connections]
 
 
 def _total(worker: Worker, record: RunRecord) -> tuple[int | None, str | None]:
