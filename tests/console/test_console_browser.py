@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.console.live import CHROMIUM, REJECTED_CODE, REJECTED_MESSAGE, TOKEN, Console, console_server
+from worker.state import RunRecord
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
@@ -119,3 +121,38 @@ def test_a_post_without_the_session_or_the_csrf_token_is_refused(
     runs = console.env.worker.store.list_runs("hubspot")
     assert [r.run_id for r in runs] == [console.rejected_run.run_id], "no refused POST started a run"
     context.close()
+
+
+def test_a_running_run_moves_live_and_the_page_follows_it_to_its_end(
+    console: Console, browser: sync_api.Browser
+) -> None:
+    """The script polls: the connections page shows a run that starts after it loaded, a run's page moves
+    its progress at each checkpoint (deals read of the total the last full sweep read, the time left) and
+    shows the outcome once the run ends."""
+    store, now = console.env.worker.store, console.env.time.now()
+    total = console.rejected_run.deals["read"]
+    page = browser.new_page()
+    log_in(page, console)
+    expect(page.locator("tr.running-row")).to_have_count(0)
+    lease = store.acquire_lease("hubspot", "run-live", now, timedelta(minutes=5))
+    store.start_run(RunRecord("run-live", "hubspot", "schedule", "full", now - timedelta(seconds=60)))
+    store.checkpoint(lease, None, [], [], {"deals_read": 20})
+    running = page.locator("tr.running-row")
+    expect(running).to_contain_text("run-live", timeout=WAIT_MS)
+    expect(running).to_contain_text(f"20 deals read of ~{total}")
+    expect(page.locator("tr[data-connection=hubspot]")).to_contain_text("run-live")
+
+    page.get_by_role("link", name="run-live").first.click()
+    progress = page.locator("[data-live-run=run-live] [data-field=text]")
+    expect(progress).to_contain_text(f"20 deals read of ~{total}")
+    expect(progress).to_contain_text("left")
+    store.checkpoint(lease, None, [], [], {"deals_read": 60, "deals_written": 4})
+    expect(progress).to_contain_text(f"60 deals read of ~{total}, 4 written", timeout=WAIT_MS)
+    bar = page.locator("[data-live-run=run-live] progress")
+    expect(bar).to_have_attribute("value", str(round(60 / total * 100, 1)))
+
+    store.finish_run("run-live", console.env.time.now(), "succeeded", {"deals_read": total}, 9, None)
+    store.release_lease(lease)
+    expect(page.locator("h1 .badge")).to_have_text("succeeded", timeout=WAIT_MS)
+    expect(page.locator("table.counts")).to_contain_text(f"read {total}")
+    page.close()
