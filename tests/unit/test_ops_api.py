@@ -220,6 +220,8 @@ def test_metrics_exposition(client: TestClient, worker: FakeWorker) -> None:
     assert samples['bant_sync_runs_total{connection="main",status="succeeded"}'] == 1
     assert samples['bant_sync_lease_held{connection="main"}'] == 1
     assert samples['bant_sync_lease_held{connection="off"}'] == 0
+    assert samples['bant_sync_connection_enabled{connection="main"}'] == 1
+    assert samples['bant_sync_connection_enabled{connection="off"}'] == 0
     assert samples['bant_sync_last_run_finished_timestamp_seconds{connection="main"}'] == T0.timestamp()
     assert samples['bant_sync_api_calls_total{connection="main",crm="fake"}'] == 2
     assert "# TYPE bant_sync_deals gauge" in response.text

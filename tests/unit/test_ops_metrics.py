@@ -126,6 +126,7 @@ def test_every_metric_after_known_runs(client: TestClient, worker: FakeWorker) -
     assert value(s, "bant_sync_lease_held", connection="main") == 1
     assert value(s, "bant_sync_lease_held", connection="idle") == 0
     assert value(s, "bant_sync_connection_degraded", connection="main") == 0
+    assert value(s, "bant_sync_connection_enabled", connection="main") == 1
 
 
 def test_a_connection_without_runs_starts_every_series_at_zero(client: TestClient) -> None:

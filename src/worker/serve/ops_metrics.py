@@ -22,6 +22,7 @@ is no longer running. Every series of a configured connection is exposed from ze
 | `bant_sync_deals` | gauge | connection, status (open deals as last assessed) |
 | `bant_sync_lease_held` | gauge | connection |
 | `bant_sync_connection_degraded` | gauge | connection (1 when `/health` calls it degraded) |
+| `bant_sync_connection_enabled` | gauge | connection (1 when scheduled: `enabled = true`) |
 """
 
 from __future__ import annotations
@@ -158,15 +159,22 @@ class StoreCollector(Collector):
             "1 while /health calls the connection degraded (failing or stale), else 0.",
             labels=["connection"],
         )
+        enabled = GaugeMetricFamily(
+            "bant_sync_connection_enabled",
+            "1 when the connection is enabled (scheduled), 0 when disabled; alerts on staleness join on it.",
+            labels=["connection"],
+        )
         for name in names:
             for status, count in sorted(store.status_counts(name).items()):
                 deals.add_metric([name, status], count)
             health = self._health.connection(name, now)
             leases.add_metric([name], 1 if health.lease_holder else 0)
             degraded.add_metric([name], 1 if health.degraded else 0)
+            enabled.add_metric([name], 1 if health.enabled else 0)
         yield deals
         yield leases
         yield degraded
+        yield enabled
 
 
 def metrics_registry(worker: Worker, health: HealthCheck) -> CollectorRegistry:
