@@ -131,7 +131,10 @@ def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = request.url.path[:200]
     if exc.status_code == 404:
-        message = f"no endpoint {path!r}: the ops API has /health, /resync, /runs, /runs/{{run_id}}, /metrics"
+        message = (
+            f"no endpoint {path!r}: the ops API has /health, /resync, /runs, /runs/{{run_id}}, /metrics "
+            f"and the console under {CONSOLE_PATH}/"
+        )
     elif exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
         message = f"{request.method} is not allowed on {path!r}: use {allowed or 'another method'}"
