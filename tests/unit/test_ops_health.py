@@ -11,13 +11,17 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
+from structlog.testing import capture_logs
 
-from tests.unit.serve_support import T0, TOKEN, FakeWorker, connection, make_worker
+from connectors.errors import AuthenticationError
+from tests.unit.serve_support import T0, TOKEN, FakeWorker, connection, make_worker, reset_structlog
 from tests.unit.test_ops_metrics import add_run
 from worker.serve.ops_api import create_app
 from worker.serve.ops_health import HealthCheck
+from worker.serve.scheduler import run_scheduled
 from worker.state import RunRecord
 
+default_structlog = pytest.fixture(autouse=True)(reset_structlog)
 SECRET_ERROR = "CRM said: invalid session token 00Dxx!AQ4AQH0dMHZfz972Szmpsb"
 
 
@@ -176,3 +180,25 @@ def test_health_needs_no_token_and_leaks_no_error_text(
     assert response.json()["status"] == "degraded"
     assert "00Dxx" not in response.text and "session token" not in response.text
     assert TOKEN not in response.text
+
+
+def test_scheduled_runs_failing_degrade_and_log_at_error_then_recover(
+    client: TestClient, worker: FakeWorker, clock: Clock
+) -> None:
+    """Through the real pipeline and scheduler: three failing scheduled runs (the CRM refuses the login)
+    each log at ERROR with the reason and degrade the connection; one good run recovers it."""
+    worker.fail = AuthenticationError("the CRM refused the credentials: the integration user is frozen")
+    with capture_logs() as logs:
+        for minute in (1, 16, 31):
+            clock.now = T0 + timedelta(minutes=minute)
+            summary = run_scheduled(worker, "main", "incremental")
+            assert summary is not None and summary.status == "failed"
+    failed = [e for e in logs if e["event"] == "scheduled run finished"]
+    assert [(e["log_level"], e["status"]) for e in failed] == [("error", "failed")] * 3
+    assert all("integration user is frozen" in e["error"] for e in failed)
+    assert main(health(client))["status"] == "degraded"
+    worker.fail = None
+    clock.now = T0 + timedelta(minutes=46)
+    assert run_scheduled(worker, "main", "incremental") is not None
+    body = main(health(client))
+    assert (body["status"], body["last_run_status"], body["failed_in_a_row"]) == ("ok", "succeeded", 0)
