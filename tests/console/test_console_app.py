@@ -16,13 +16,14 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from connectors.model import Owner
+from connectors.protocol import Connector
 from rules import Status
 from tests.unit.serve_support import T0, TOKEN, TTL, FakeWorker, connection, make_worker, reset_structlog
 from worker.serve.console import app as console_module
 from worker.serve.console import console_app
 from worker.serve.console.app import COOKIE
 from worker.serve.console.sessions import MAX_LOGIN_FAILURES
-from worker.serve.console.views import Progress, progress_of
+from worker.serve.console.views import LINK_RETRY_SECONDS, DealLinks, Progress, progress_of
 from worker.serve.ops_api import RunLauncher, create_app
 from worker.serve.ops_server import server_config
 from worker.state import Rejection, RunRecord
@@ -410,3 +411,27 @@ def test_progress_without_a_total_has_a_rate_and_no_time_left(worker: FakeWorker
     one = progress_of(worker, RunRecord("r", "main", "cli", "deal", T0, scope="d"), T0)
     assert (one.total, one.fraction, one.per_minute) == (1, 0.0, None)
     assert Progress(5, 0, 10.0, 4, "x").eta_seconds is None, "past the estimate: no negative time left"
+
+
+def test_deal_links_make_one_connector_per_connection_and_survive_a_crm_that_is_down(
+    worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+    real = worker.connector
+
+    def connector(name: str) -> Connector:
+        made.append(name)
+        if len(made) == 1:
+            raise ConnectionError("CRM down")
+        return real(name)
+
+    monkeypatch.setattr(worker, "connector", connector)
+    clock = Clock()
+    links = DealLinks(worker, clock)
+    assert links.url("main", "d1") is None, "no link while the CRM cannot be reached"
+    assert links.url("main", "d2") is None and made == ["main"], "not retried at once"
+    clock.now += LINK_RETRY_SECONDS
+    assert links.url("main", "d3") == "https://crm.invalid/deals/d3"
+    assert links.url("main", "d4") == "https://crm.invalid/deals/d4"
+    assert made == ["main", "main"], "one connector, kept for every later link"
+    links.close()
