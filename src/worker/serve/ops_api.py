@@ -360,6 +360,23 @@ def _with_owner_id(worker: Worker, run: RunRequest) -> RunRequest:
     return RunRequest(run.connection, run.mode, None, owner_id, run.dry_run, trigger=run.trigger)
 
 
+async def accept_resync(worker: Worker, raw: bytes) -> tuple[RunRequest, Lease]:
+    """A resync request body (JSON, the options of `bant-sync sync`) made into a run with the connection's
+    lease taken, so the caller can launch it and answer at once: what `POST /resync` and the console's
+    resync form both do. ApiError (503 shutting down, 404/422 a bad body or owner, 409 the lease's holder)
+    otherwise."""
+    if worker.stop.is_set():
+        raise ApiError(503, "the service is shutting down; try again once it is back")
+    run = parse_resync(raw, worker)
+    if run.owner_id is not None and "@" in run.owner_id:
+        run = await run_in_threadpool(_with_owner_id, worker, run)
+    try:
+        lease = await run_in_threadpool(worker.reserve, run.connection)
+    except LeaseHeldError as exc:
+        raise ApiError(409, str(exc), holder_run_id=exc.holder_run_id) from None
+    return run, lease
+
+
 def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
     """The ops API over `worker`. `token` must have MIN_TOKEN_LENGTH characters (the loader refuses a
     shorter one with a message); `app.state.launcher` runs the resyncs."""
@@ -376,15 +393,7 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
 
     async def resync(request: Request) -> Response:
         try:
-            if worker.stop.is_set():
-                raise ApiError(503, "the service is shutting down; try again once it is back")
-            run = parse_resync(await read_body(request, max_body_bytes), worker)
-            if run.owner_id is not None and "@" in run.owner_id:
-                run = await run_in_threadpool(_with_owner_id, worker, run)
-            try:
-                lease = await run_in_threadpool(worker.reserve, run.connection)
-            except LeaseHeldError as exc:
-                raise ApiError(409, str(exc), holder_run_id=exc.holder_run_id) from None
+            run, lease = await accept_resync(worker, await read_body(request, max_body_bytes))
         except ApiError as exc:
             log.info("resync refused", status=exc.status, reason=exc.body["error"])
             return JSONResponse(exc.body, status_code=exc.status)

@@ -17,8 +17,8 @@ Security (see docs/console.md):
   out (429) for the window. The token is never echoed, put in a URL, or logged.
 - Every answer forbids framing and caching and allows scripts and styles from the console itself only.
 
-The resync action reuses the ops API's machinery: `parse_resync` validates, `worker.reserve` takes the
-lease, the API's RunLauncher runs it.
+The resync action reuses the ops API's machinery: `accept_resync` validates the request and takes the
+lease (as `POST /resync` does), the API's RunLauncher runs it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ from worker.serve.console.views import (
 )
 from worker.serve.ops_health import HealthCheck
 from worker.service import Worker
-from worker.state import LeaseHeldError
 from worker.state.model import RunMode, RunStatus
 from worker.sync.run_model import RunSummary
 
@@ -179,7 +178,7 @@ def console_app(
     """The console over `worker`, resyncing through the ops API's `launcher` (a RunLauncher); `token` is
     the ops token a login must give; `clock` (monotonic seconds) times sessions and the login lockout;
     a failed login is answered after `login_delay` seconds (default LOGIN_DELAY_SECONDS)."""
-    from worker.serve.ops_api import ApiError, _with_owner_id, error_body, parse_resync, read_body
+    from worker.serve.ops_api import ApiError, accept_resync, error_body, read_body
 
     sessions = SessionStore(worker.settings.ops_api.session_minutes * 60.0, clock)
     throttle = LoginThrottle(clock)
@@ -414,15 +413,7 @@ def console_app(
             body["full"] = True
         body["dry_run"] = form.get("run", "dry") != "real"
         try:
-            if worker.stop.is_set():
-                raise ApiError(503, "the service is shutting down; try again once it is back")
-            request_ = parse_resync(json.dumps(body).encode(), worker)
-            if request_.owner_id is not None and "@" in request_.owner_id:
-                request_ = await run_in_threadpool(_with_owner_id, worker, request_)
-            try:
-                lease = await run_in_threadpool(worker.reserve, request_.connection)
-            except LeaseHeldError as exc:
-                raise ApiError(409, str(exc), holder_run_id=exc.holder_run_id) from None
+            request_, lease = await accept_resync(worker, json.dumps(body).encode())
         except ApiError as exc:
             log.info("console resync refused", status=exc.status, reason=exc.body["error"])
             holder = exc.body.get("holder_run_id")
