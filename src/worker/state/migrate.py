@@ -17,7 +17,10 @@ from worker.state.errors import SchemaVersionError, StateError
 from worker.state.schema import (
     SCHEMA_VERSION,
     digest_deliveries,
+    dirty_deals,
+    event_totals,
     identities,
+    inbound_events,
     metadata,
     owners,
     rejections,
@@ -72,12 +75,21 @@ def _v5_to_v6(conn: Connection, backend: str) -> None:
         conn.execute(text("ALTER TABLE owners ADD COLUMN user_id VARCHAR(100)"))
 
 
+def _v6_to_v7(conn: Connection, backend: str) -> None:
+    """Near-real-time: received CRM events (deduplicated by id), the deals they marked dirty, and the
+    running event totals of each connection."""
+    inbound_events.create(conn)
+    dirty_deals.create(conn)
+    event_totals.create(conn)
+
+
 MIGRATIONS: Mapping[int, Migration] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: _v5_to_v6,
+    6: _v6_to_v7,
 }
 """Version n -> n+1 steps."""
 

@@ -29,6 +29,8 @@ class RunMode(StrEnum):
     FULL = "full"
     DEAL = "deal"
     OWNER = "owner"
+    EVENTS = "events"
+    """The deals a CRM event marked dirty (see StateStore.record_events), re-read by id."""
 
 
 class Trigger(StrEnum):
@@ -38,6 +40,8 @@ class Trigger(StrEnum):
     CLI = "cli"
     HTTP = "http"
     DEMO = "demo"
+    EVENT = "event"
+    """A CRM change event (a HubSpot webhook), after the coalescer's debounce window."""
 
 
 TRIGGERS: frozenset[str] = frozenset(Trigger)
@@ -245,3 +249,29 @@ class RunRecord:
 def check_finish_status(status: str) -> None:
     """A run can only be finished into one of FINISHED_STATUSES."""
     _check("status", status, FINISHED_STATUSES)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    """One change event a CRM pushed: its id (deduplicated per connection), the deal it names and when the
+    change happened. An `echo` (a change bant-sync itself made) is recorded, so a resend of it is a
+    duplicate, but marks nothing dirty."""
+
+    event_id: str
+    deal_id: str
+    occurred_at: datetime
+    echo: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "occurred_at", utc("occurred_at", self.occurred_at))
+
+
+@dataclass(frozen=True, slots=True)
+class EventTally:
+    """What one StateStore.record_events call did: events received (all of them), duplicates ignored,
+    echoes recorded without marking, and deals marked dirty (distinct deals)."""
+
+    received: int
+    duplicates: int
+    echoes: int
+    marked: int

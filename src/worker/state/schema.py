@@ -1,4 +1,4 @@
-"""The state store's tables (schema version 5) and the column types that keep values honest.
+"""The state store's tables (schema version 7) and the column types that keep values honest.
 
 Times are stored as UTC: `timestamptz` on PostgreSQL, naive-UTC text on SQLite (which has no time zone
 type); both come back tz-aware. Tuples and counters are stored as JSON text so both backends read the same.
@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from worker.state.model import utc
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The newest schema this code writes. Bump it together with a migration in migrate.MIGRATIONS."""
 
 
@@ -237,3 +237,40 @@ digest_deliveries = Table(
 """The weekly digest's delivery ledger (schema v5): one row per connection, ISO week (`2026-W49`),
 recipient e-mail (lower case) and channel (`email`, `slack`). `state` is `sending` (claimed, before the
 send), `sent` or `failed`; a recipient is sent a week's digest at most once per channel."""
+
+inbound_events = Table(
+    "inbound_events",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("deal_id", String(100), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("source", String(20), nullable=False),
+    Index("ix_inbound_events_received", "received_at"),
+)
+"""CRM change events received (schema v7), one row per connection and event id, so a resent event is a
+duplicate. `source` is `event` or `echo` (bant-sync's own change). Rows older than EVENT_RETENTION are pruned
+when events are recorded."""
+
+dirty_deals = Table(
+    "dirty_deals",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("deal_id", String(100), primary_key=True),
+    Column("marked_at", UTCDateTime, nullable=False),
+    Index("ix_dirty_deals_connection_marked", "connection", "marked_at"),
+)
+"""Deals an event marked for re-assessment (schema v7); `marked_at` is the latest mark. An EVENTS run
+clears the marks older than its start, so a deal marked again while it ran stays dirty."""
+
+event_totals = Table(
+    "event_totals",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("received", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+    Column("echoes", BigInteger, nullable=False),
+)
+"""Running totals of recorded events per connection (schema v7), for status and /metrics: event rows are
+pruned, these counters are not."""

@@ -22,13 +22,24 @@ from worker.state import (
     run_stats,
     runs,
 )
+from worker.state import events as event_rows
 from worker.state import ledger as ledger_rows
 from worker.state.digests import Delivery
 from worker.state.engine import Database
 from worker.state.leases import Alive
 from worker.state.ledger import LedgerEntry, StoreLedger
 from worker.state.migrate import ensure_schema
-from worker.state.model import AuditRow, DealState, Holder, Lease, Rejection, RunRecord, StatusChange
+from worker.state.model import (
+    AuditRow,
+    DealState,
+    EventTally,
+    Holder,
+    InboundEvent,
+    Lease,
+    Rejection,
+    RunRecord,
+    StatusChange,
+)
 from worker.state.run_stats import DurationStats, Outcome, RunTimes, RunTotals
 
 
@@ -310,3 +321,21 @@ class StateStore:
     def deliveries(self, connection: str, week: str) -> list[Delivery]:
         """The digest delivery ledger of one connection's week."""
         return digests.deliveries(self._db, connection, week)
+
+    # CRM change events and the deals they marked dirty (see state.events)
+    def record_events(self, connection: str, events: Sequence[InboundEvent], now: datetime) -> EventTally:
+        """Record pushed events in one transaction: a duplicate event id is counted and ignored, an echo is
+        kept (so its resend is a duplicate) but marks nothing, any other marks its deal dirty at `now`."""
+        return event_rows.record_events(self._db, connection, events, now)
+
+    def dirty_deals(self, connection: str, limit: int) -> list[str]:
+        """Up to `limit` deals of `connection` marked dirty, oldest mark first."""
+        return event_rows.dirty(self._db, connection, limit)
+
+    def clear_dirty(self, connection: str, deal_ids: Iterable[str], marked_before: datetime) -> int:
+        """Clear the marks of `deal_ids` older than `marked_before` (a deal marked again since stays)."""
+        return event_rows.clear_dirty(self._db, connection, deal_ids, marked_before)
+
+    def event_counts(self, connection: str) -> dict[str, int]:
+        """`received`, `duplicates` and `echoes` totals of `connection`, and `dirty`: deals marked now."""
+        return event_rows.event_counts(self._db, connection)

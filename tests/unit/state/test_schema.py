@@ -12,6 +12,8 @@ from connectors.model import Owner
 from worker.state import (
     SCHEMA_VERSION,
     DealState,
+    EventTally,
+    InboundEvent,
     LeaseHeldError,
     RunRecord,
     SchemaVersionError,
@@ -49,6 +51,9 @@ def test_first_open_creates_the_schema_at_the_current_version(target: Target) ->
             "task_ledger",
             "owners",
             "digest_deliveries",
+            "inbound_events",
+            "dirty_deals",
+            "event_totals",
         } <= tables
     finally:
         db.close()
@@ -148,7 +153,7 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
             )
             conn.execute(text("UPDATE schema_version SET version = 1"))
         assert ensure_schema(db) == 1
-        assert current_version(db) == SCHEMA_VERSION == 6
+        assert current_version(db) == SCHEMA_VERSION == 7
         with db.read() as conn:
             inspector = inspect(conn)
             assert {"rejections", "identities"} <= set(inspector.get_table_names())
@@ -161,8 +166,15 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
         db.close()
 
 
+def _to_version_6(conn: Connection) -> None:
+    """Take a current store's tables back to version 6: no inbound events, dirty deals or event totals."""
+    for table in ("inbound_events", "dirty_deals", "event_totals"):
+        conn.execute(text(f"DROP TABLE {table}"))
+
+
 def _to_version_5(conn: Connection) -> None:
     """Take a current store's tables back to version 5: no audit actor or note, no snooze days."""
+    _to_version_6(conn)
     for table, column in (
         ("audit_log", "actor"),
         ("audit_log", "note"),
@@ -237,7 +249,7 @@ def test_a_version_3_store_is_migrated_to_version_4_with_an_empty_owners_cache(t
             conn.execute(text("DROP TABLE owners"))
             conn.execute(text("UPDATE schema_version SET version = 3"))
         assert ensure_schema(db) == 3
-        assert current_version(db) == SCHEMA_VERSION == 6
+        assert current_version(db) == SCHEMA_VERSION == 7
         with db.read() as conn:
             assert "owners" in set(inspect(conn).get_table_names())
     finally:
@@ -266,7 +278,7 @@ def test_a_version_4_store_is_migrated_to_version_5_keeping_its_deal_states(targ
             _to_version_4(conn)
             conn.execute(text("UPDATE schema_version SET version = 4"))
         assert ensure_schema(db) == 4
-        assert current_version(db) == SCHEMA_VERSION == 6
+        assert current_version(db) == SCHEMA_VERSION == 7
         with db.read() as conn:
             inspector = inspect(conn)
             assert "digest_deliveries" in set(inspector.get_table_names())
@@ -303,7 +315,7 @@ def test_a_version_5_store_is_migrated_to_version_6_keeping_its_audit_log(target
             _to_version_5(conn)
             conn.execute(text("UPDATE schema_version SET version = 5"))
         assert ensure_schema(db) == 5
-        assert current_version(db) == SCHEMA_VERSION == 6
+        assert current_version(db) == SCHEMA_VERSION == 7
     finally:
         db.close()
     store = target.open()
@@ -331,5 +343,34 @@ def test_a_version_5_store_is_migrated_to_version_6_keeping_its_audit_log(target
         assert store.snooze_days("sf", ["006A"]) == {"006A": (date(2025, 4, 1), date(2025, 3, 10))}
         assert store.expired_snoozes("sf", date(2025, 4, 1)) == []
         assert store.expired_snoozes("sf", date(2025, 4, 2)) == ["006A"]
+    finally:
+        store.close()
+
+
+def test_a_version_6_store_is_migrated_to_version_7_keeping_its_runs(target: Target) -> None:
+    """A version 6 store gains the inbound events, dirty deals and event totals tables, empty: its runs
+    stay, and events recorded after the upgrade mark deals dirty and are counted."""
+    store = target.open()
+    store.start_run(RunRecord("r1", "hs", "cli", "full", T0))
+    store.close()
+    db = _db(target)
+    try:
+        with db.write() as conn:
+            _to_version_6(conn)
+            conn.execute(text("UPDATE schema_version SET version = 6"))
+        assert ensure_schema(db) == 6
+        assert current_version(db) == SCHEMA_VERSION == 7
+        with db.read() as conn:
+            assert {"inbound_events", "dirty_deals", "event_totals"} <= set(inspect(conn).get_table_names())
+    finally:
+        db.close()
+    store = target.open()
+    try:
+        assert store.get_run("r1") is not None
+        assert store.dirty_deals("hs", 10) == []
+        assert store.event_counts("hs") == {"received": 0, "duplicates": 0, "echoes": 0, "dirty": 0}
+        tally = store.record_events("hs", [InboundEvent("e1", "101", T0)], T0)
+        assert tally == EventTally(received=1, duplicates=0, echoes=0, marked=1)
+        assert store.dirty_deals("hs", 10) == ["101"]
     finally:
         store.close()
