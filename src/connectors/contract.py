@@ -297,6 +297,21 @@ class ConnectorContract:
         assert deal.id in {d.id for d in owned}
         assert {d.owner_id for d in owned} == {deal.owner_id}
 
+    def test_fetch_many_reads_the_open_deals_among_the_ids(self, connector_env: ContractEnv) -> None:
+        """fetch_many returns each named open deal once, as the sweep reads it, leaves an unknown id out,
+        and its pages carry no cursor (an EVENTS run never moves the incremental cursor)."""
+        connector = connector_env.connector()
+        swept = {d.id: d for d in _deals(_sweep(connector))}
+        wanted = sorted(swept)[:3]
+        assert wanted, "the seeded account holds no open deal"
+        pages = list(connector.fetch_many([*wanted, connector_env.unknown_deal_id(), wanted[0]]))
+        assert all(page.cursor is None for page in pages)
+        read = _deals(pages)
+        assert sorted(d.id for d in read) == wanted
+        for deal in read:
+            assert deal == swept[deal.id]
+        assert list(connector.fetch_many([])) == []
+
     def test_setup_check_on_a_ready_crm_reports_no_problem(self, connector_env: ContractEnv) -> None:
         """setup(check_only=True) on a ready account changes nothing and says what is in place."""
         connector = connector_env.connector()

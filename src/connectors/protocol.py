@@ -35,6 +35,9 @@ class Connector(Protocol):
       possibly in another order (HubSpot's list endpoint): then a page may carry no cursor, and the last page
       carries the sweep's, so a sweep that stops early leaves the saved cursor where it was.
     - `fetch_one` / `fetch_by_owner` serve scoped resyncs.
+    - `fetch_many(deal_ids)` reads those deals with batch calls (HubSpot `batch/read`, 100 ids a call;
+      Salesforce one SOQL query per 200 ids), for an EVENTS run over the deals CRM events marked dirty.
+      Only open deals come back: a closed, deleted or unknown id is simply absent. Pages carry no cursor.
     - `apply(plan)` performs the writes in batches and returns one RowOutcome per status write and per task
       write; a rejected row never fails the others.
     - `identity` (known after preflight) names the CRM account: `salesforce:<org id>`,
@@ -65,6 +68,8 @@ class Connector(Protocol):
     def fetch_one(self, deal_id: str) -> Deal | None: ...
 
     def fetch_by_owner(self, owner_id: str) -> Iterator[Page]: ...
+
+    def fetch_many(self, deal_ids: Sequence[str]) -> Iterator[Page]: ...
 
     def apply(self, plan: WritePlan) -> list[RowOutcome]: ...
 

@@ -232,6 +232,17 @@ def expected_writes(unjudged: int) -> int:
     return 2 * math.ceil(unjudged / 100)
 
 
+BATCH_READ = 100
+"""Ids in one `POST /crm/v3/objects/deals/batch/read` (HubSpot's cap on a batch read's inputs)."""
+
+
+def batch_read_body(deal_ids: Sequence[str], properties: Sequence[str]) -> dict[str, Any]:
+    """The JSON of one `batch/read` of these deals (at most BATCH_READ) with `properties`."""
+    if not 0 < len(deal_ids) <= BATCH_READ:
+        raise ValueError(f"a batch read names 1 to {BATCH_READ} ids, not {len(deal_ids)}")
+    return {"inputs": [{"id": deal_id} for deal_id in deal_ids], "properties": list(properties)}
+
+
 def count_body(filters: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """A search answering only its `total`: how many deals match `filters` (all unarchived deals when
     there are none)."""

@@ -18,6 +18,7 @@ from connectors.model import (
     Page,
     RowOutcome,
     SetupReport,
+    UnreadableDeal,
     WritePlan,
 )
 from connectors.registry import ConnectorContext
@@ -26,7 +27,7 @@ from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.history import HistoryReader
 from connectors.salesforce.owners import read_owners
 from connectors.salesforce.preflight import DEPLOY, PreflightReport, preflight
-from connectors.salesforce.pull import OpportunityReader, paginate
+from connectors.salesforce.pull import IDS_PER_QUERY, OpportunityReader, paginate
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.tasks import TaskWriter, find_tasks
 from connectors.salesforce.write import CollectionWriter, write_statuses
@@ -186,6 +187,17 @@ class SalesforceConnector:
 
     def fetch_by_owner(self, owner_id: str) -> Iterator[Page]:
         return self._pages(self.reader.soql(owner_id=owner_id))
+
+    def fetch_many(self, deal_ids: Sequence[str]) -> Iterator[Page]:
+        """The open opportunities among `deal_ids`: one query per IDS_PER_QUERY ids, one Page each, without
+        a cursor; closed, deleted and unknown ids are absent."""
+        reader = self.reader
+        ids = list(dict.fromkeys(deal_ids))
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            soql = reader.soql(deal_ids=ids[start : start + IDS_PER_QUERY])
+            read = [reader.read(record) for record in self.client.query(soql, batch_size=IDS_PER_QUERY)]
+            deals = tuple(d for d in read if isinstance(d, Deal))
+            yield Page(deals, None, tuple(d for d in read if isinstance(d, UnreadableDeal)))
 
     def apply(self, plan: WritePlan) -> list[RowOutcome]:
         """Status writes first, then task writes, in separate calls: the two never contend for one deal's

@@ -149,18 +149,30 @@ def audit_row(r: Row[Any]) -> AuditRow:
     )
 
 
-def forget_deal_states(db: Database, lease: Lease, before: datetime, deal_id: str | None = None) -> int:
+def forget_deal_states(
+    db: Database, lease: Lease, before: datetime, deal_id: str | Sequence[str] | None = None
+) -> int:
     """Drop the states a sweep did not refresh (`updated_at` before it began): those deals closed or were
-    deleted, so they no longer count in status_counts or unqualified_by_owner. Only `deal_id`'s, if named.
-    Fenced by `lease` (LeaseLostError, nothing deleted). Returns how many were dropped."""
+    deleted, so they no longer count in status_counts or unqualified_by_owner. Only `deal_id`'s (one id or
+    several), if named. Fenced by `lease` (LeaseLostError, nothing deleted). Returns how many were dropped."""
     stale = delete(deal_states).where(
         deal_states.c.connection == lease.connection, deal_states.c.updated_at < before
     )
-    if deal_id is not None:
-        stale = stale.where(deal_states.c.deal_id == deal_id)
+    if deal_id is None:
+        with db.write() as conn:
+            verify_current(conn, lease)
+            return int(conn.execute(stale).rowcount or 0)
+    ids = [deal_id] if isinstance(deal_id, str) else sorted(set(deal_id))
+    dropped = 0
     with db.write() as conn:
         verify_current(conn, lease)
-        return int(conn.execute(stale).rowcount or 0)
+        for start in range(0, len(ids), _FORGET_CHUNK):
+            chunk = ids[start : start + _FORGET_CHUNK]
+            dropped += int(conn.execute(stale.where(deal_states.c.deal_id.in_(chunk))).rowcount or 0)
+    return dropped
+
+
+_FORGET_CHUNK = 500
 
 
 def status_counts(db: Database, connection: str) -> dict[str, int]:

@@ -177,7 +177,9 @@ class StateStore:
         """The connection's unqualified deals as last assessed (name, owner, missing criteria, since when)."""
         return deals.flagged_deals(self._db, connection)
 
-    def forget_deal_states(self, lease: Lease, before: datetime, deal_id: str | None = None) -> int:
+    def forget_deal_states(
+        self, lease: Lease, before: datetime, deal_id: str | Sequence[str] | None = None
+    ) -> int:
         """Drop deal states not refreshed since `before` (the deals left the open set); see progress."""
         return progress.forget_deal_states(self._db, lease, before, deal_id)
 

@@ -83,10 +83,27 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+EVENT_RUN_CAP = 10_000
+"""The most dirty deals one EVENTS run re-reads (oldest marks first); the rest wait for the next one."""
+
+
 def _pages(
-    connector: Connector, request: RunRequest, store: StateStore, today: date
+    connector: Connector,
+    request: RunRequest,
+    store: StateStore,
+    today: date,
+    dirty: Sequence[str] = (),
+    read: set[str] | None = None,
 ) -> Generator[Page, None, None]:
-    if request.mode == RunMode.DEAL:
+    """The run's pages. For an EVENTS run, `dirty` are the deals to re-read; the ids of every deal a page
+    brought (read or unreadable) are added to `read`, so what is missing afterwards is no longer open."""
+    if request.mode == RunMode.EVENTS:
+        for page in connector.fetch_many(dirty):
+            if read is not None:
+                read.update(deal.id for deal in page.deals)
+                read.update(bad.deal_id for bad in page.unreadable)
+            yield page
+    elif request.mode == RunMode.DEAL:
         try:
             deal = connector.fetch_one(request.deal_id or "")
         except UnreadableValue as exc:
@@ -98,11 +115,11 @@ def _pages(
     elif request.mode == RunMode.FULL:
         yield from connector.fetch_changed(None, full=True)
     else:
-        read: set[str] = set()
+        changed: set[str] = set()
         for page in connector.fetch_changed(store.get_cursor(request.connection)):
-            read.update(deal.id for deal in page.deals)
+            changed.update(deal.id for deal in page.deals)
             yield page
-        expired = [d for d in store.expired_snoozes(request.connection, today) if d not in read]
+        expired = [d for d in store.expired_snoozes(request.connection, today) if d not in changed]
         yield from _expired_snoozes(connector, expired)
 
 
@@ -285,7 +302,12 @@ class SyncRun:
         writer = OrderedApply(connector, tasks)
         buffer = WriteBuffer(writer.apply, *batch_sizes(connector))
         self._people = _people(env.store.owners(request.connection))
-        pages = _pages(connector, request, env.store, today)
+        dirty: list[str] = []
+        read: set[str] = set()
+        if request.mode == RunMode.EVENTS:
+            dirty = env.store.dirty_deals(request.connection, EVENT_RUN_CAP)
+            log.info("re-reading the deals events marked", deals=len(dirty))
+        pages = _pages(connector, request, env.store, today, dirty, read)
         if connector.capabilities.prefetch:
             pages = read_ahead(pages)
         with closing(pages):
@@ -301,13 +323,22 @@ class SyncRun:
             leftover = ledger.entries_for([request.deal_id or ""])
             self._complete_orphans(request, tasks, writer, leftover, today, book)
             self._forget_closed(request, book.lease, started, request.deal_id or "")
+        elif request.mode == RunMode.EVENTS:
+            gone = [deal_id for deal_id in dirty if deal_id not in read]
+            if gone:
+                self._complete_orphans(request, tasks, writer, ledger.entries_for(gone), today, book)
+                self._forget_closed(request, book.lease, started, gone)
+            if not request.dry_run:
+                cleared = env.store.clear_dirty(request.connection, dirty, marked_before=started)
+                log.info("cleared the marks of re-assessed deals", cleared=cleared, closed=len(gone))
         return RunStatus.SUCCEEDED
 
     def _forget_closed(
-        self, request: RunRequest, lease: Lease, started: datetime, deal_id: str | None
+        self, request: RunRequest, lease: Lease, started: datetime, deal_id: str | Sequence[str] | None
     ) -> None:
-        """After a sweep that saw every open deal (or found one deal no longer open), the states it did not
-        refresh belong to deals that closed: they leave the status counts and owner gauges."""
+        """After a sweep that saw every open deal (or found deals no longer open: one deal, or the dirty
+        deals of an EVENTS run), the states it did not refresh belong to deals that closed: they leave the
+        status counts and owner gauges."""
         if request.dry_run:
             return
         dropped = self.env.store.forget_deal_states(lease, started, deal_id)

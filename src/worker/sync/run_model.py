@@ -47,7 +47,8 @@ def rejections_of(plan: WritePlan, outcomes: list[RowOutcome], at: datetime) -> 
 
 @dataclass(frozen=True, slots=True, init=False)
 class RunRequest:
-    """`mode`: incremental (default), full, deal (with deal_id) or owner (with owner_id). `mode` and
+    """`mode`: incremental (default), full, deal (with deal_id), owner (with owner_id) or events (the deals
+    CRM change events marked dirty, see worker.events). `mode` and
     `trigger` may be given as their string values; they are kept as RunMode and Trigger members."""
 
     connection: str
