@@ -36,6 +36,9 @@ class SandboxOptions:
     start_time: datetime | None = None
     """Where the sandbox clock starts (tz-aware); None is the real time."""
     host: str = "127.0.0.1"
+    hubspot_webhook_url: str = ""
+    """Non-empty: the HubSpot app's webhooks deliver deal creations and BANT input changes there, signed
+    with the app's client secret (see `Sandbox.subscribe_hubspot_webhooks`)."""
     crms: tuple[str, ...] = CRMS
     """The CRMs seeded with the story's deals. The others still answer (org id, portal id, owners, users,
     schemas) with no deals: a benchmark of one CRM then holds only that CRM's 100,000 deals (each is about

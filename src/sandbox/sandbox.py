@@ -18,9 +18,11 @@ from sandbox.faultbook import FaultBook
 from sandbox.faults import FaultRule
 from sandbox.gateway import Gateway
 from sandbox.http import Request, Response
+from sandbox.hubspot.portal import PORTAL_ID
 from sandbox.hubspot.ratelimit import RateLimiter
 from sandbox.hubspot.routes import HubSpotFront
 from sandbox.hubspot.state import HubSpotState
+from sandbox.hubspot.webhooks import APP_ID, WebhookDispatcher, WebhookSubscription
 from sandbox.memory import release_free_memory
 from sandbox.options import SandboxOptions
 from sandbox.people import People
@@ -104,6 +106,11 @@ class Sandbox:
         }
         self._sf_token = self._sf_tokens.issue(new_token(self._creds.org_id))
         self._hs_token = self._hs_tokens.issue("pat-na1-" + secrets.token_hex(18))
+        self.webhooks = WebhookDispatcher(self.clock, PORTAL_ID)
+        """HubSpot webhook deliveries (also reached as `sb.hubspot.subscribe_webhooks` / `flush_webhooks`);
+        their subscriptions outlive a reset."""
+        if options.hubspot_webhook_url:
+            self.subscribe_hubspot_webhooks(options.hubspot_webhook_url)
         self._world = self._build_world()
         self._control = ControlApi(self)
 
@@ -125,6 +132,9 @@ class Sandbox:
         stopping: threading.Event | None = getattr(self, "_stopping", None)
         if stopping is not None:
             stopping.set()
+        webhooks: WebhookDispatcher | None = getattr(self, "webhooks", None)
+        if webhooks is not None:
+            webhooks.stop()
         for server in self._servers:
             server.stop()
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -153,7 +163,12 @@ class Sandbox:
                 "password": creds.password,
                 "jwt_private_key_path": str(self._jwt_key_path),
             },
-            "hubspot": {"host": hs_host, "access_token": self._hs_token, **self._hs_oauth},
+            "hubspot": {
+                "host": hs_host,
+                "access_token": self._hs_token,
+                **self._hs_oauth,
+                "app_id": str(APP_ID),
+            },
             "ca_bundle": str(self._tls.ca_path),
             "control": f"{hs_host}/_sandbox",
         }
@@ -173,6 +188,19 @@ class Sandbox:
         """The reps and admins of one CRM ("salesforce" or "hubspot"): what they see and the edits they make
         in the CRM's UI (see `sandbox.people`)."""
         return People(self, crm)
+
+    def subscribe_hubspot_webhooks(self, target_url: str, **settings: object) -> WebhookSubscription:
+        """Point the sandbox app's webhooks at `target_url`, signed with the app's client secret (the
+        `client_secret` of `info`); `settings` are WebhookSubscription's other fields (properties,
+        creation, batch_size, retry_delays, faults)."""
+        subscription = WebhookSubscription(
+            target_url,
+            self._hs_oauth["client_secret"],
+            APP_ID,
+            **settings,  # type: ignore[arg-type]
+        )
+        self.webhooks.subscribe(subscription)
+        return subscription
 
     # ----- faults, log, reset -------------------------------------------------------------------------------
     def add_fault(self, rule: FaultRule) -> None:
@@ -196,6 +224,7 @@ class Sandbox:
 
     def reset(self) -> None:
         """Reseed both CRMs and start counting afresh (log, limits, faults back to the start options)."""
+        self.webhooks.discard()
         self._world = self._build_world()
         self.log.clear()
         self._usage.reset()
@@ -219,6 +248,7 @@ class Sandbox:
         salesforce.insert_seed("Organization", [organization_record(self._creds.org_id, now)])
         hubspot = HubSpotState(self.clock, bare=options.bare, owners=hubspot_owners(now))
         load_hubspot(hubspot, story if "hubspot" in options.crms else unserved)
+        hubspot.webhooks = self.webhooks
         del story, sf_story
         release_free_memory()
         sf_front = SalesforceFront(salesforce, self.clock, self._creds, self._sf_tokens, self._usage)

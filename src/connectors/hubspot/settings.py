@@ -88,6 +88,13 @@ class HubSpotSettings(RequestSettings):
     page_size: int = 200
     deals_per_page: int = 1000
     refresh_margin_seconds: int = 300
+    webhooks: bool = False
+    """Near-real-time: `serve` takes HubSpot's webhook deliveries for this connection at
+    `POST /webhooks/hubspot/NAME` (docs/hubspot.md, docs/realtime.md). Needs `app_id` and the secret
+    `client_secret` (the app's, which signs the deliveries)."""
+    app_id: str = ""
+    """The HubSpot app whose webhooks deliver here (its numeric id): its own writes come back as events
+    whose change source names it, and those are dropped as echoes."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -121,6 +128,13 @@ class HubSpotSettings(RequestSettings):
             problems.append("overlap_minutes: must be >= 0")
         if not 1 <= self.max_in_flight <= 10:
             problems.append("max_in_flight: must be between 1 and 10")
+        if self.app_id and not self.app_id.isdigit():
+            problems.append(f"app_id: must be the HubSpot app's numeric id, not {self.app_id[:40]!r}")
+        if self.webhooks and not self.app_id:
+            problems.append(
+                "app_id: webhooks = true needs it (the id of the app whose webhook subscriptions deliver "
+                "here, shown in the app's settings), so bant-sync's own writes are not re-assessed"
+            )
         problems.extend(self.request_problems())
         problems.extend(mapping_problems(self.fields, DEFAULT_PROPERTIES, "HubSpot"))
         problems.extend(mapping_problems(self.properties, DEFAULT_PROPERTIES, "HubSpot", "properties"))

@@ -25,6 +25,7 @@ from sandbox.hubspot.properties import (
 )
 from sandbox.hubspot.schema import CLOSED_STAGES, CREATED, MODIFIED, PIPELINE_ID, deal_registry, task_registry
 from sandbox.hubspot.store import HsObject, ObjectStore, Props
+from sandbox.hubspot.webhooks import Attempt, WebhookDispatcher, WebhookSubscription
 
 OBJECT_TYPES = ("deals", "tasks")
 ALIASES = {
@@ -57,6 +58,8 @@ class HubSpotState:
         self._next = dict(_FIRST_ID)
         self.deleted_properties: dict[tuple[str, str], tuple[PropertyDef, dict[str, str | None]]] = {}
         """Deleted (archived) properties and their values by (object type, name), for `restore_property`."""
+        self.webhooks: WebhookDispatcher | None = None
+        """The app's webhook deliveries (sandbox.hubspot.webhooks), told of every deal created or changed."""
 
     # ----- the Python API -----------------------------------------------------------------------------------
     def deals(self) -> list[dict[str, object]]:
@@ -78,6 +81,32 @@ class HubSpotState:
         with self.lock:
             obj = self.update("deals", deal_id, properties, source=history.CRM_UI, user_id=by_user)
             return self._plain("deals", obj)
+
+    def create_deal(self, properties: Mapping[str, object], by_user: int | None = None) -> dict[str, object]:
+        """A user creating a deal in HubSpot (validated like an API write); its id is in the result."""
+        with self.lock:
+            obj = self.create("deals", properties, source=history.CRM_UI, user_id=by_user)
+            return self._plain("deals", obj)
+
+    # ----- webhooks (the app's subscriptions; see sandbox.hubspot.webhooks) -----------------------------
+    def subscribe_webhooks(self, subscription: WebhookSubscription) -> None:
+        """Set the app's webhook target and subscriptions; deal changes from now on are delivered."""
+        self._dispatcher().subscribe(subscription)
+
+    def flush_webhooks(self, timeout: float = 10.0) -> None:
+        """Wait until every webhook event so far was delivered or given up (AssertionError after
+        `timeout` seconds), so a test needs no sleep."""
+        if not self._dispatcher().flush(timeout):
+            raise AssertionError(f"webhook deliveries still pending after {timeout} s")
+
+    def webhook_attempts(self) -> list[Attempt]:
+        """Every webhook request sent so far (event ids, attempt number, the answer's status)."""
+        return self._dispatcher().attempts()
+
+    def _dispatcher(self) -> WebhookDispatcher:
+        if self.webhooks is None:
+            raise RuntimeError("this HubSpot state has no webhook dispatcher (made outside a Sandbox)")
+        return self.webhooks
 
     def _owner_user(self, obj: HsObject) -> int | None:
         owner = obj.properties.get("hubspot_owner_id")
@@ -197,7 +226,15 @@ class HubSpotState:
                 errors.append(exc)
         return errors
 
-    def create(self, object_type: str, raw: Mapping[str, object], stamp: datetime | None = None) -> HsObject:
+    def create(
+        self,
+        object_type: str,
+        raw: Mapping[str, object],
+        stamp: datetime | None = None,
+        source: str = history.API,
+        user_id: int | None = None,
+    ) -> HsObject:
+        """A new record; `source` (API, or CRM_UI for a person, with `user_id`) is what webhooks report."""
         store = self.store(object_type)
         values = self.prepare(store.type, raw, None)
         now = stamp or self._clock.now()
@@ -206,6 +243,10 @@ class HubSpotState:
         obj = HsObject(str(num), num, {}, now, now, _ms(now))
         obj.properties = self._derive(store.type, obj, values, created=True)
         store.put(obj, new=True)
+        if self.webhooks is not None and store.type == "deals":
+            if source == history.CRM_UI and user_id is None:
+                user_id = self._owner_user(obj)
+            self.webhooks.created(obj.id, now, source, user_id)
         return obj
 
     def update(
@@ -243,6 +284,8 @@ class HubSpotState:
                 obj.properties["hs_updated_by_user_id"] = str(user_id)
         history.record(obj, before, obj.modstamp_ms, source, user_id)
         store.put(obj, new=False)
+        if self.webhooks is not None and store.type == "deals":
+            self.webhooks.property_changes(obj.id, before, obj.properties, now, source, user_id)
         return obj
 
     def archive(self, object_type: str, object_id: str) -> None:

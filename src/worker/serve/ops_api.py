@@ -3,12 +3,14 @@
 `GET /runs/{id}` is one run as `sync --json` reports it, with every row the CRM rejected in it
 (`rejections`: deal id, operation, CRM error code and message); `GET /runs` lists runs without them.
 
-Every endpoint but `/health` needs `Authorization: Bearer <token>` (BANT_SYNC_OPS_TOKEN, at least 32
-characters). Any query parameter named like a credential (`token`, `api_key`, `auth`, `key`, `password`,
-...) is refused even when correct: URLs end up in proxy logs and shell history. A resync takes the
-connection's lease before answering, so 202 always means a run will happen and 409 names the run that
-holds it. A body nested deeper than MAX_JSON_DEPTH is refused before it is parsed, so no body can exhaust
-the parser's recursion. An unknown connection is 404 everywhere (`/runs?connection=`, `POST /resync`).
+Every endpoint but `/health`, the console under `/ui` (its own session) and HubSpot's webhook deliveries
+under `/webhooks/` (their signature: `worker.serve.webhooks`) needs `Authorization: Bearer <token>`
+(BANT_SYNC_OPS_TOKEN, at least 32 characters). Any query parameter named like a credential (`token`,
+`api_key`, `auth`, `key`, `password`, ...) is refused even when correct: URLs end up in proxy logs and
+shell history. A resync takes the connection's lease before answering, so 202 always means a run will
+happen and 409 names the run that holds it. A body nested deeper than MAX_JSON_DEPTH is refused before it
+is parsed, so no body can exhaust the parser's recursion. An unknown connection is 404 everywhere
+(`/runs?connection=`, `POST /resync`).
 
 The HTTP server's own limits (connections, timeouts, head size) are in `worker.serve.ops_server`.
 
@@ -27,7 +29,7 @@ import hmac
 import json
 import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import structlog
@@ -38,7 +40,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rules.errors import BantSyncError
@@ -52,6 +54,9 @@ from worker.state import Lease, LeaseHeldError, Rejection, RunRecord
 from worker.state.model import RunMode, Trigger
 from worker.sync.owners import resolve_owner
 from worker.sync.run_model import RunRequest, RunSummary
+
+if TYPE_CHECKING:
+    from worker.serve.webhooks import Notifier
 
 log = structlog.get_logger()
 
@@ -73,6 +78,9 @@ MAX_JSON_DEPTH = 32
 OPEN_PATHS = frozenset({"/health"})
 CONSOLE_PATH = "/ui"
 """The web console (worker.serve.console): BearerAuth lets its paths through; it checks its own session."""
+WEBHOOK_PREFIX = "/webhooks/"
+"""CRM webhook deliveries (worker.serve.webhooks): BearerAuth lets them through; each is authenticated by
+the CRM's signature instead (HubSpot cannot send a bearer token)."""
 MAX_LIST = 500
 
 
@@ -210,7 +218,11 @@ class BearerAuth:
                 "'Authorization: Bearer <token>' instead, and rotate a token that was sent in a URL",
             )
         path = scope["path"]
-        if path in OPEN_PATHS or path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/"):
+        if (
+            path in OPEN_PATHS
+            or path == CONSOLE_PATH
+            or path.startswith((CONSOLE_PATH + "/", WEBHOOK_PREFIX))
+        ):
             return None
         scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
@@ -377,9 +389,11 @@ async def accept_resync(worker: Worker, raw: bytes) -> tuple[RunRequest, Lease]:
     return run, lease
 
 
-def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
+def create_app(worker: Worker, token: str, max_body_bytes: int, events: Notifier | None = None) -> Starlette:
     """The ops API over `worker`. `token` must have MIN_TOKEN_LENGTH characters (the loader refuses a
-    shorter one with a message); `app.state.launcher` runs the resyncs."""
+    shorter one with a message); `app.state.launcher` runs the resyncs. With `events` (the coalescer of
+    `serve`, worker.events.EventCoalescer) the HubSpot webhook endpoint `POST /webhooks/hubspot/{name}` is
+    mounted: it records the events and notifies `events`."""
     if not token:
         raise ValueError("the ops API needs a bearer token: set BANT_SYNC_OPS_TOKEN")
     if len(token) < MIN_TOKEN_LENGTH:
@@ -425,15 +439,24 @@ def create_app(worker: Worker, token: str, max_body_bytes: int) -> Starlette:
     def metrics(request: Request) -> Response:
         return Response(render_metrics(registry), media_type=CONTENT_TYPE)
 
+    routes: list[BaseRoute] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/resync", resync, methods=["POST"]),
+        Route("/runs", list_runs, methods=["GET"]),
+        Route("/runs/{run_id}", get_run, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Mount(CONSOLE_PATH, app=console_app(worker, launcher, token, max_body_bytes)),
+    ]
+    if events is not None:
+        from worker.serve.webhooks import hubspot_webhook_route  # it imports ApiError and read_body from here
+
+        routes.append(
+            hubspot_webhook_route(
+                lambda: dict(worker.settings.connections), worker.store, events, worker.clock
+            )
+        )
     app = Starlette(
-        routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/resync", resync, methods=["POST"]),
-            Route("/runs", list_runs, methods=["GET"]),
-            Route("/runs/{run_id}", get_run, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-            Mount(CONSOLE_PATH, app=console_app(worker, launcher, token, max_body_bytes)),
-        ],
+        routes=routes,
         middleware=[Middleware(BearerAuth, token=token)],
         exception_handlers={BantSyncError: _user_error, HTTPException: _http_error, Exception: _bug},
     )
