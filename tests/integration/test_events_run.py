@@ -6,7 +6,7 @@ closed dirty deal is dropped and its task completed, as a DEAL-mode run does."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +16,8 @@ from connectors.hubspot.connector import HubSpotConnector
 from connectors.model import Page
 from connectors.salesforce.connector import SalesforceConnector
 from tests.integration.conftest import Env
-from worker.state import InboundEvent
+from worker.serve.scheduler import build_coalescer, event_connections, run_events
+from worker.state import InboundEvent, LeaseHeldError
 from worker.sync.run_model import RunSummary
 
 UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
@@ -164,3 +165,80 @@ def test_a_dry_events_run_writes_nothing_and_keeps_the_marks(env: Env) -> None:
     assert summary.status == "succeeded", summary.error
     assert env.writes() == 0
     assert sorted(env.worker.store.dirty_deals(env.crm, 100)) == flagged
+
+
+class Timers:
+    """A hand-driven monotonic clock and timer factory for the coalescer."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.armed: list[tuple[float, Callable[[], None]]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def timer(self, delay: float, callback: Callable[[], None]) -> Timers:
+        self.armed.append((self.now + delay, callback))
+        return self
+
+    def cancel(self) -> None:
+        self.armed.clear()
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        while due := [t for t in self.armed if t[0] <= self.now]:
+            self.armed.remove(due[0])
+            due[0][1]()
+
+
+def test_serve_wires_a_coalescer_only_for_connections_with_events_on(env: Env) -> None:
+    """With HubSpot `webhooks = true` the service's coalescer runs EVENTS runs for the connection, each
+    window after its own `event_debounce_seconds`, and drains marks an earlier process left; Salesforce
+    has no event source yet, so the coalescer leaves it alone."""
+    text = env.config.read_text(encoding="utf-8")
+    text = text.replace(
+        'crm = "hubspot"\n',
+        'crm = "hubspot"\nwebhooks = true\napp_id = "4242"\nevent_debounce_seconds = 1.5\n',
+    )
+    text = text.replace('crm = "salesforce"\n', 'crm = "salesforce"\nevent_debounce_seconds = 1.5\n')
+    env.config.write_text(text, encoding="utf-8")
+    env.restart()
+    assert env.run("full").status == "succeeded"
+    flagged = sorted(i for i, d in env.view.deals().items() if d["open"] and d["status"] in UNQUALIFIED)[:2]
+    env.view.fix_bant(flagged[0])
+    mark(env, flagged)
+    timers = Timers()
+    coalescer = build_coalescer(env.worker, clock=timers.clock, timer_factory=timers.timer)
+    assert [conn.name for conn in event_connections(env.worker)] == ["hubspot"]
+    assert coalescer is not None and coalescer.window("hubspot") == (1.5, 10.0)
+    if env.crm == "salesforce":
+        assert coalescer.pending() == [], "the Salesforce connection's marks wait: it has no event source"
+        coalescer.close()
+        return
+    assert coalescer.pending() == ["hubspot"], "marks left by an earlier process are drained at start"
+    timers.advance(1.0)
+    assert env.worker.store.dirty_deals("hubspot", 10) == flagged
+    timers.advance(0.5)
+    assert env.worker.store.dirty_deals("hubspot", 10) == []
+    assert env.view.deals()[flagged[0]]["status"] == "qualified"
+    [record] = env.worker.store.list_runs("hubspot", limit=1)
+    assert (record.mode, record.trigger, record.status) == ("events", "event", "succeeded")
+    coalescer.close()
+
+
+def test_an_event_run_on_a_busy_connection_raises_lease_held(env: Env) -> None:
+    """run_events takes the connection's lease like any run: while another run holds it, LeaseHeldError
+    (the coalescer then tries again one window later) and the marks stay."""
+    assert env.run("full").status == "succeeded"
+    deal_id = sorted(i for i, d in env.view.deals().items() if d["open"])[0]
+    mark(env, [deal_id])
+    lease = env.worker.reserve(env.crm)
+    try:
+        with pytest.raises(LeaseHeldError):
+            run_events(env.worker, env.crm)
+    finally:
+        env.worker.store.release_lease(lease)
+    assert env.worker.store.dirty_deals(env.crm, 10) == [deal_id]
+    summary = run_events(env.worker, env.crm)
+    assert summary is not None and summary.status == "succeeded"
+    assert env.worker.store.dirty_deals(env.crm, 10) == []

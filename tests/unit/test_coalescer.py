@@ -3,6 +3,7 @@ burst, one run per window; a busy lease retries one window later. Time is driven
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -164,3 +165,38 @@ def test_close_cancels_open_windows_and_ignores_later_events(clock: ManualClock)
 def test_a_maximum_delay_below_the_debounce_is_refused(clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="maximum delay"):
         EventCoalescer(lambda c: None, clock, clock.timer, debounce_seconds=5.0, max_delay_seconds=1.0)
+
+
+def test_a_connection_can_have_its_own_window(clock: ManualClock) -> None:
+    runs: list[tuple[str, float]] = []
+    coalescer = EventCoalescer(
+        lambda c: runs.append((c, clock.now)), clock, clock.timer, windows={"sf": (5.0, 6.0)}
+    )
+    coalescer.notify("hs")
+    coalescer.notify("sf")
+    clock.advance(4.0)
+    coalescer.notify("sf")
+    clock.advance(10.0)
+    assert runs == [("hs", 102.0), ("sf", 106.0)]
+    assert coalescer.window("sf") == (5.0, 6.0) and coalescer.window("hs") == (2.0, 10.0)
+
+
+def test_close_waits_for_a_run_under_way(clock: ManualClock) -> None:
+    started, release, closed = threading.Event(), threading.Event(), threading.Event()
+
+    def start(connection: str) -> None:
+        started.set()
+        release.wait(5)
+
+    coalescer = EventCoalescer(start, clock, clock.timer)
+    coalescer.notify("hs")
+    runner = threading.Thread(target=clock.advance, args=(3.0,))
+    runner.start()
+    assert started.wait(5)
+    closer = threading.Thread(target=lambda: (coalescer.close(), closed.set()))
+    closer.start()
+    assert not closed.wait(0.05)
+    release.set()
+    assert closed.wait(5)
+    runner.join(5)
+    closer.join(5)

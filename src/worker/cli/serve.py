@@ -19,9 +19,10 @@ import uvicorn
 from worker import exit_codes
 from worker.config.settings import Settings
 from worker.errors import BantSyncError, ConfigError, UsageError
+from worker.events import EventCoalescer
 from worker.serve.ops_api import RunLauncher, create_app
 from worker.serve.ops_server import server_config
-from worker.serve.scheduler import build_scheduler
+from worker.serve.scheduler import build_coalescer, build_scheduler
 from worker.service import Worker
 
 log = structlog.get_logger()
@@ -53,8 +54,10 @@ class _Server(uvicorn.Server):
         return self._stop.is_set() or await super().on_tick(counter)
 
 
-def _serve_http(app_host: str, port: int, worker: Worker, token: str) -> RunLauncher:
-    app = create_app(worker, token, worker.settings.ops_api.max_body_bytes)
+def _serve_http(
+    app_host: str, port: int, worker: Worker, token: str, events: EventCoalescer | None
+) -> RunLauncher:
+    app = create_app(worker, token, worker.settings.ops_api.max_body_bytes, events=events)
     server = _Server(server_config(app, app_host, port), worker.stop)
     log.info("ops api listening", host=app_host, port=port)
     try:
@@ -95,8 +98,10 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     launcher: RunLauncher | None = None
+    coalescer: EventCoalescer | None = None
     try:
         scheduler = build_scheduler(worker)
+        coalescer = build_coalescer(worker)
         enabled = [c.name for c in settings.connections.values() if c.enabled]
         if not enabled:
             log.warning("no enabled connection: nothing is scheduled")
@@ -107,11 +112,13 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
                 while not shutdown.wait(1.0):
                     pass
             else:
-                launcher = _serve_http(host, port, worker, token)
+                launcher = _serve_http(host, port, worker, token, coalescer)
         finally:
             if received:
                 log.info("stopping: the current page finishes and is checkpointed", signal=received[0])
             worker.stop.set()
+            if coalescer is not None:
+                coalescer.close(wait=True)
             scheduler.shutdown(wait=True)
             if launcher is not None:
                 launcher.join()

@@ -183,6 +183,21 @@ class ScheduleSettings:
     incremental_every_minutes: int = 15
     full_sweep_cron: str = "0 2 * * *"
     misfire_grace_seconds: int = 600
+    event_debounce_seconds: float = 2.0
+    """With CRM events on (HubSpot `webhooks = true`): how long after the last event an EVENTS run starts."""
+    event_max_delay_seconds: float = 10.0
+    """... but never later than this after the first event of a burst (a steady stream still runs)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.event_debounce_seconds <= 300:
+            raise ValueError(
+                f"event_debounce_seconds must be between 0 and 300, not {self.event_debounce_seconds}"
+            )
+        if not self.event_debounce_seconds <= self.event_max_delay_seconds <= 3600:
+            raise ValueError(
+                f"event_max_delay_seconds must be between event_debounce_seconds "
+                f"({self.event_debounce_seconds}) and 3600, not {self.event_max_delay_seconds}"
+            )
 
 
 DIGEST_CHANNELS = ("email", "slack")

@@ -11,6 +11,10 @@ when it closes and the run still holds the lease, `start_run` raises LeaseHeldEr
 again one window later. Any other exception is logged and dropped: the marks stay dirty, so the next event
 (or the scheduled incremental run, the reconciliation path) catches the deals.
 
+`windows` gives a connection its own (debounce, max delay) (its `event_debounce_seconds` and
+`event_max_delay_seconds`); others use the defaults. `close(wait=True)` cancels the open windows and waits
+for a run under way to end (the service is stopping: the run stops after its page).
+
 The clock (monotonic seconds) and the timer factory are injected, so tests drive time by hand.
 """
 
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -65,20 +69,28 @@ class EventCoalescer:
         *,
         debounce_seconds: float = 2.0,
         max_delay_seconds: float = 10.0,
+        windows: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
-        if debounce_seconds < 0 or max_delay_seconds < debounce_seconds:
-            raise ValueError(
-                "the event debounce must be >= 0 and the maximum delay at least the debounce; got "
-                f"debounce_seconds={debounce_seconds}, max_delay_seconds={max_delay_seconds}"
-            )
+        self._windows = dict(windows or {})
+        for debounce, max_delay in [(debounce_seconds, max_delay_seconds), *self._windows.values()]:
+            if debounce < 0 or max_delay < debounce:
+                raise ValueError(
+                    "the event debounce must be >= 0 and the maximum delay at least the debounce; got "
+                    f"debounce_seconds={debounce}, max_delay_seconds={max_delay}"
+                )
         self._start_run = start_run
         self._clock = clock
         self._timer_factory = timer_factory
         self.debounce_seconds = debounce_seconds
         self.max_delay_seconds = max_delay_seconds
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._bursts: dict[str, _Burst] = {}
+        self._running = 0
         self._closed = False
+
+    def window(self, connection: str) -> tuple[float, float]:
+        """The connection's (debounce, max delay) in seconds."""
+        return self._windows.get(connection, (self.debounce_seconds, self.max_delay_seconds))
 
     def notify(self, connection: str) -> None:
         """New dirty deals on `connection`: (re)open its window. Cheap and never calls the CRM."""
@@ -90,7 +102,7 @@ class EventCoalescer:
             if burst is not None:
                 burst.last = now
                 return
-            timer = self._timer_factory(self.debounce_seconds, lambda: self._fire(connection))
+            timer = self._timer_factory(self.window(connection)[0], lambda: self._fire(connection))
             self._bursts[connection] = _Burst(first=now, last=now, timer=timer)
 
     def pending(self) -> list[str]:
@@ -98,16 +110,21 @@ class EventCoalescer:
         with self._lock:
             return sorted(self._bursts)
 
-    def close(self) -> None:
-        """Cancel every open window; later notifies are ignored (the service is stopping)."""
+    def close(self, wait: bool = True) -> None:
+        """Cancel every open window; later notifies are ignored (the service is stopping). With `wait`,
+        return once a run under way has ended."""
         with self._lock:
             self._closed = True
             bursts, self._bursts = list(self._bursts.values()), {}
         for burst in bursts:
             burst.timer.cancel()
+        if wait:
+            with self._lock:
+                self._lock.wait_for(lambda: self._running == 0)
 
-    def _due(self, burst: _Burst) -> float:
-        return min(burst.last + self.debounce_seconds, burst.first + self.max_delay_seconds)
+    def _due(self, connection: str, burst: _Burst) -> float:
+        debounce, max_delay = self.window(connection)
+        return min(burst.last + debounce, burst.first + max_delay)
 
     def _fire(self, connection: str) -> None:
         with self._lock:
@@ -115,12 +132,13 @@ class EventCoalescer:
             if burst is None or self._closed:
                 return
             now = self._clock()
-            due = self._due(burst)
+            due = self._due(connection, burst)
             if now < due:
                 # A notify moved the window's end: wait for the rest of it.
                 burst.timer = self._timer_factory(due - now, lambda: self._fire(connection))
                 return
             del self._bursts[connection]
+            self._running += 1
         try:
             self._start_run(connection)
         except LeaseHeldError as exc:
@@ -128,8 +146,12 @@ class EventCoalescer:
                 "event run deferred: the lease is busy",
                 connection=connection,
                 holder=exc.holder_run_id,
-                retry_in_seconds=self.debounce_seconds,
+                retry_in_seconds=self.window(connection)[0],
             )
             self.notify(connection)
         except Exception:
             log.exception("event run crashed", connection=connection)
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._lock.notify_all()

@@ -14,10 +14,16 @@ host is taken over at once), so a restarted service catches up and the nightly s
 crash. Incremental runs skip a busy lease: the next firing comes soon.
 
 The job body is `run_scheduled`; tests call it directly instead of waiting for a trigger to fire.
+
+Connections whose settings turn CRM events on (HubSpot `webhooks = true`) also get an EventCoalescer
+(`build_coalescer`): events mark deals dirty, and one debounced EVENTS run per connection (`run_events`,
+on the coalescer's timer thread, taking the same lease) re-assesses them. The scheduled incremental run
+stays: it is the reconciliation path that catches whatever an event missed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -33,6 +39,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from worker.config.settings import ConnectionSettings, DigestSettings
 from worker.digest.scheduled import run_scheduled_digest
 from worker.errors import ConfigError
+from worker.events import EventCoalescer, TimerFactory, thread_timer
 from worker.service import Worker
 from worker.state import LeaseHeldError
 from worker.state.model import RunMode, RunStatus, Trigger
@@ -254,3 +261,67 @@ def _add_digest_jobs(
             misfire_grace_time=grace,
             next_run_time=start + every,
         )
+
+
+def event_connections(worker: Worker) -> list[ConnectionSettings]:
+    """The enabled connections whose settings turn CRM events on (HubSpot `webhooks = true`)."""
+    return [
+        conn
+        for conn in worker.settings.connections.values()
+        if conn.enabled and bool(getattr(conn.crm_settings, "webhooks", False))
+    ]
+
+
+def run_events(worker: Worker, connection: str, coalescer: EventCoalescer | None = None) -> RunSummary | None:
+    """The coalescer's job: one EVENTS run over the connection's dirty deals. A busy lease raises
+    LeaseHeldError (the coalescer tries again one window later). When the run succeeded and deals are still
+    dirty (more than one run's cap), `coalescer` is notified again; a failed run leaves its marks for the
+    next event, and the scheduled incremental run reconciles meanwhile."""
+    if worker.stop.is_set():
+        log.info("event run skipped: shutting down", connection=connection)
+        return None
+    summary = worker.run(RunRequest(connection, mode=RunMode.EVENTS, trigger=Trigger.EVENT))
+    at_level = {RunStatus.FAILED: log.error, RunStatus.QUOTA_STOPPED: log.warning}.get(
+        summary.status, log.info
+    )
+    at_level(
+        "event run finished",
+        connection=connection,
+        run_id=summary.run_id,
+        status=summary.status,
+        error=summary.error,
+        deals_read=summary.deals.get("read", 0),
+    )
+    succeeded = summary.status == RunStatus.SUCCEEDED
+    if coalescer is not None and succeeded and worker.store.dirty_deals(connection, 1):
+        coalescer.notify(connection)
+    return summary
+
+
+def build_coalescer(
+    worker: Worker,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    timer_factory: TimerFactory = thread_timer,
+) -> EventCoalescer | None:
+    """The coalescer of the connections with CRM events on (None when there is none), each with its own
+    `event_debounce_seconds` / `event_max_delay_seconds`. Deals left dirty by an earlier process (it
+    stopped before re-assessing them) are notified at once, so they are not left for the next event."""
+    connections = event_connections(worker)
+    if not connections:
+        return None
+    windows = {
+        conn.name: (conn.schedule.event_debounce_seconds, conn.schedule.event_max_delay_seconds)
+        for conn in connections
+    }
+    coalescer: EventCoalescer
+
+    def start_run(connection: str) -> None:
+        run_events(worker, connection, coalescer)
+
+    coalescer = EventCoalescer(start_run, clock, timer_factory, windows=windows)
+    for conn in connections:
+        if worker.store.dirty_deals(conn.name, 1):
+            coalescer.notify(conn.name)
+    log.info("crm events on", connections=sorted(windows))
+    return coalescer
