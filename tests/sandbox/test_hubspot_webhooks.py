@@ -224,6 +224,21 @@ def test_the_duplicate_fault_sends_every_request_twice(make_sandbox: Factory, re
     assert receiver.got[0].events == receiver.got[1].events
 
 
+def test_redeliver_sends_the_same_events_again_later(make_sandbox: Factory, receiver: Receiver) -> None:
+    sb = subscribed(make_sandbox, receiver)
+    sb.people("hubspot").set_deal_field(open_deal(sb), "budget", "10")
+    sb.hubspot.flush_webhooks()
+    sb.clock.advance(60)
+    sb.webhooks.redeliver(sb.hubspot.webhook_attempts())
+    sb.hubspot.flush_webhooks()
+    first, again = receiver.got
+    assert first.events == again.events
+    assert (
+        int(again.headers["x-hubspot-request-timestamp"]) - int(first.headers["x-hubspot-request-timestamp"])
+        == 60_000
+    )
+
+
 def test_the_out_of_order_fault_sends_the_newest_first(make_sandbox: Factory, receiver: Receiver) -> None:
     sb = subscribed(make_sandbox, receiver, faults=frozenset({"out_of_order"}), batch_size=2)
     rep = sb.people("hubspot")

@@ -16,7 +16,8 @@ changes happened; `flush()` waits until every queued event was delivered or give
 and `hold()`/`release()` queue events unsent meanwhile, so a test decides how they are batched.
 
 Faults (`WebhookSubscription.faults`): `duplicate` sends every request twice (the same event ids);
-`out_of_order` sends the newest queued events first, newest first within a request.
+`out_of_order` sends the newest queued events first, newest first within a request. `redeliver` sends
+earlier requests again at any later moment (a late duplicate).
 """
 
 from __future__ import annotations
@@ -89,12 +90,16 @@ class WebhookSubscription:
 
 @dataclass
 class Attempt:
-    """One request sent: its events (ids), attempt number and the answer (status, or None: no answer)."""
+    """One request sent: its events, attempt number and the answer (status, or None: no answer)."""
 
-    event_ids: list[int]
+    events: list[dict[str, Any]]
     attempt: int
     status: int | None
     error: str | None = None
+
+    @property
+    def event_ids(self) -> list[int]:
+        return [int(event["eventId"]) for event in self.events]
 
 
 @dataclass
@@ -247,6 +252,14 @@ class WebhookDispatcher:
                 lambda: not self._queue.events and not self._queue.retries and not self._queue.busy, timeout
             )
 
+    def redeliver(self, attempts: Iterable[Attempt]) -> None:
+        """Send these requests' events again, as they were (HubSpot may deliver an event more than once,
+        at any later time)."""
+        with self._cond:
+            self._queue.retries.extend(_Pending(list(a.events), a.attempt) for a in attempts)
+            self._start()
+            self._cond.notify_all()
+
     def hold(self) -> None:
         """Queue events without sending them until `release` (to make a test's batches deterministic)."""
         with self._cond:
@@ -336,14 +349,13 @@ class WebhookDispatcher:
             "X-HubSpot-Signature-Version": "v3",
             "X-HubSpot-Timeout-Millis": str(int(sub.timeout_s * 1000)),
         }
-        ids = [int(event["eventId"]) for event in events]
         try:
             status: int | None = self._post(sub.target_url, body, headers, sub.timeout_s)
             error = None
         except OSError as exc:
             status, error = None, f"{type(exc).__name__}: {exc}"
         with self._cond:
-            self._attempts.append(Attempt(ids, pending.attempt, status, error))
+            self._attempts.append(Attempt(pending.events, pending.attempt, status, error))
         return status is None or status == 429 or status >= 500
 
 
