@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from worker.config.settings import ScheduleSettings
 from worker.events import EventCoalescer
 from worker.state import LeaseHeldError
 
@@ -200,3 +201,14 @@ def test_close_waits_for_a_run_under_way(clock: ManualClock) -> None:
     assert closed.wait(5)
     runner.join(5)
     closer.join(5)
+
+
+def test_the_connection_event_windows_are_checked_when_settings_load() -> None:
+    assert (ScheduleSettings().event_debounce_seconds, ScheduleSettings().event_max_delay_seconds) == (
+        2.0,
+        10.0,
+    )
+    with pytest.raises(ValueError, match="event_max_delay_seconds"):
+        ScheduleSettings(event_debounce_seconds=5.0, event_max_delay_seconds=1.0)
+    with pytest.raises(ValueError, match="event_debounce_seconds"):
+        ScheduleSettings(event_debounce_seconds=-1.0)
