@@ -1,7 +1,8 @@
 """Near-real-time on HubSpot, end to end: a rep edits a deal in the sandbox, the sandbox's app delivers the
-signed webhook to the ops API (a real uvicorn server), the endpoint records it, and the coalescer (on a
-hand-driven clock and timers) starts one EVENTS run that re-assesses the deal: its status and task change
-without any scheduled run. Duplicated, out-of-order, late and echoed events change nothing twice."""
+signed webhook to the ops API (a real uvicorn server), the endpoint records it, and the coalescer (built as
+`serve` builds it, on a hand-driven clock and timers) starts one EVENTS run that re-assesses the deal: its
+status and task change without any scheduled run. Duplicated, out-of-order, late and echoed events change
+nothing twice."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from tests.integration.conftest import Env, sandbox_env
 from worker.events import EventCoalescer
 from worker.serve.ops_api import create_app
 from worker.serve.ops_server import server_config
+from worker.serve.scheduler import build_coalescer
 from worker.state import StateStore
 from worker.state.model import RunMode, Trigger
-from worker.sync.run_model import RunRequest
 
 TOKEN = "ops-token-0123456789abcdef0123456789"
 UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
@@ -119,12 +120,8 @@ def live(tmp_path: Path) -> Iterator[Live]:
         assert env.run("incremental").status == "succeeded"  # the first run learns the portal
         clock = ManualClock()
         worker = env.worker
-
-        def start_run(connection: str) -> None:
-            summary = worker.run(RunRequest(connection, mode=RunMode.EVENTS, trigger=Trigger.EVENT))
-            assert summary.status == "succeeded", summary.error
-
-        coalescer = EventCoalescer(start_run, clock, clock.timer)
+        coalescer = build_coalescer(worker, clock=clock, timer_factory=clock.timer)  # as `serve` makes it
+        assert coalescer is not None
         app = create_app(worker, TOKEN, 16_384, events=coalescer)
         server = uvicorn.Server(server_config(app, "127.0.0.1", 0))
         thread = threading.Thread(target=server.run, daemon=True)
@@ -138,7 +135,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
         try:
             yield Live(env, clock, coalescer, url)
         finally:
-            coalescer.close()
+            coalescer.close(wait=True)
             server.should_exit = True
             thread.join(10)
 
@@ -162,7 +159,8 @@ def test_a_reps_edit_is_reassessed_by_an_event_run_without_a_scheduled_run(live:
     assert live.coalescer.pending() == ["hubspot"]
     assert live.all_runs() == runs_before  # recorded only: nothing ran yet
 
-    live.clock.advance(live.coalescer.debounce_seconds)
+    debounce, _ = live.coalescer.window("hubspot")
+    live.clock.advance(debounce)
     assert live.all_runs() == runs_before + 1
     (run_id,) = live.event_runs()
     record = live.store.get_run(run_id)
@@ -196,7 +194,8 @@ def test_duplicated_out_of_order_late_and_echoed_events_change_nothing_twice(liv
     assert sorted(live.store.dirty_deals("hubspot", 10)) == sorted([first, second])
 
     env.sb.reset_requests()
-    live.clock.advance(live.coalescer.max_delay_seconds)
+    _, max_delay = live.coalescer.window("hubspot")
+    live.clock.advance(max_delay)
     assert len(live.event_runs()) == 1
     for deal in (first, second):
         assert env.view.deals()[deal]["status"] == "qualified"

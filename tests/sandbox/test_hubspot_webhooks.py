@@ -193,9 +193,11 @@ def test_failed_deliveries_are_retried_with_a_rising_attempt_number_and_a_fresh_
     assert [a.status for a in sb.hubspot.webhook_attempts()] == [500, 429, 204]
 
 
-def test_a_4xx_answer_is_not_retried_and_retries_end(make_sandbox: Factory, receiver: Receiver) -> None:
+def test_hubspots_final_answers_are_not_retried_and_retries_end(
+    make_sandbox: Factory, receiver: Receiver
+) -> None:
     sb = subscribed(make_sandbox, receiver)
-    receiver.statuses = [401, 503, 503, 503, 503]
+    receiver.statuses = [401, 413, 503, 409, 503]
     rep = sb.people("hubspot")
     deal = open_deal(sb)
     rep.set_deal_field(deal, "need", "First need")
@@ -203,7 +205,7 @@ def test_a_4xx_answer_is_not_retried_and_retries_end(make_sandbox: Factory, rece
     rep.set_deal_field(deal, "need", "Second need")
     sb.hubspot.flush_webhooks()
     attempts = sb.hubspot.webhook_attempts()
-    assert [(a.attempt, a.status) for a in attempts] == [(0, 401), (0, 503), (1, 503), (2, 503), (3, 503)]
+    assert [(a.attempt, a.status) for a in attempts] == [(0, 401), (0, 413), (1, 503), (2, 409), (3, 503)]
 
 
 def test_an_unreachable_target_is_retried_then_given_up(make_sandbox: Factory) -> None:

@@ -10,10 +10,12 @@ secret, method + URL + body + timestamp)) with `X-HubSpot-Request-Timestamp` (ep
 clock), plus the older `X-HubSpot-Signature-Version`.
 
 A delivery is retried, re-signed with the attempt number raised, when the target cannot be reached, times
-out, or answers 429 or 5xx (HubSpot does not retry other 4xx answers), after `retry_delays` seconds (a few
-attempts here; HubSpot spreads ten over a day). Deliveries run on one background thread in the order the
-changes happened; `flush()` waits until every queued event was delivered or given up, so tests never sleep,
-and `hold()`/`release()` queue events unsent meanwhile, so a test decides how they are batched.
+out, or answers anything but 2xx and FINAL (400, 401, 403, 404, 405: HubSpot's list of answers it does not
+retry), after `retry_delays` seconds (a few attempts here; HubSpot makes up to ten, backing off).
+
+Deliveries run on one background thread in the order the changes happened; `flush()` waits until every
+queued event was delivered or given up, so tests never sleep, and `hold()`/`release()` queue events unsent
+meanwhile, so a test decides how they are batched.
 
 Faults (`WebhookSubscription.faults`): `duplicate` sends every request twice (the same event ids);
 `out_of_order` sends the newest queued events first, newest first within a request. `redeliver` sends
@@ -53,6 +55,8 @@ BANT_INPUTS = (
 FAULTS = frozenset({"duplicate", "out_of_order"})
 MAX_BATCH = 100
 """HubSpot sends at most 100 events a request."""
+FINAL = frozenset({400, 401, 403, 404, 405})
+"""The answers HubSpot does not retry; any other non-2xx answer (429, 413, 5xx, ...) is retried."""
 
 
 @dataclass(frozen=True)
@@ -356,7 +360,7 @@ class WebhookDispatcher:
             status, error = None, f"{type(exc).__name__}: {exc}"
         with self._cond:
             self._attempts.append(Attempt(pending.events, pending.attempt, status, error))
-        return status is None or status == 429 or status >= 500
+        return status is None or not (200 <= status < 300 or status in FINAL)
 
 
 def _subscription_id(kind: str, prop: str) -> int:
