@@ -192,8 +192,9 @@ def test_timestamps_inside_the_window_pass(client: TestClient, worker: FakeWorke
         {"X-HubSpot-Request-Timestamp": str(int(T0.timestamp() * 1000))},
         {"X-HubSpot-Signature-v3": "c2ln"},
         {"X-HubSpot-Signature-v3": "c2ln", "X-HubSpot-Request-Timestamp": "yesterday"},
+        {"X-HubSpot-Signature-v3": "c2ln", "X-HubSpot-Request-Timestamp": "9" * 16},
     ],
-    ids=["none", "no-signature", "no-timestamp", "bad-timestamp"],
+    ids=["none", "no-signature", "no-timestamp", "bad-timestamp", "year-300000"],
 )
 def test_missing_or_malformed_signature_headers_are_refused(
     client: TestClient, worker: FakeWorker, notes: Recorder, headers: dict[str, str]
@@ -238,8 +239,26 @@ def test_an_oversized_body_is_refused_declared_or_streamed(
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"{}", b"[]", b"[1, 2]", json.dumps([{"eventId": "x", "objectId": 1}]).encode()],
-    ids=["not-json", "object", "empty", "not-objects", "no-numbers"],
+    [
+        b"not json",
+        b"{}",
+        b"[]",
+        b"[1, 2]",
+        json.dumps([{"eventId": "x", "objectId": 1}]).encode(),
+        json.dumps([event(1, occurredAt=2**62)]).encode(),
+        json.dumps([event(1, objectId=1e300)]).encode(),
+        json.dumps([event(1, eventId=True)]).encode(),
+    ],
+    ids=[
+        "not-json",
+        "object",
+        "empty",
+        "not-objects",
+        "no-numbers",
+        "occurred-past-9999",
+        "huge-float",
+        "bool",
+    ],
 )
 def test_a_body_that_is_not_hubspots_event_array_is_a_400(
     client: TestClient, worker: FakeWorker, notes: Recorder, body: bytes

@@ -61,6 +61,8 @@ FUTURE_SKEW = timedelta(seconds=5)
 MAX_WEBHOOK_BODY = 1_048_576
 """1 MB: HubSpot sends at most 100 events a request, far below this."""
 MAX_EVENTS = 1000
+MAX_OCCURRED_MS = 253_402_300_799_999
+"""The last millisecond of year 9999: a later occurredAt is not a time."""
 DEAL_EVENTS = frozenset({"deal.creation", "deal.propertyChange"})
 URI_DECODED = {
     "%3A": ":",
@@ -121,10 +123,10 @@ def check_v3(
         return f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER}: only signed HubSpot deliveries are taken"
     if not timestamp.isdigit() or len(timestamp) > 16:
         return f"{TIMESTAMP_HEADER} must be epoch milliseconds"
-    sent = datetime.fromtimestamp(int(timestamp) / 1000, UTC)
-    if sent < now - MAX_AGE:
+    sent_ms, now_ms = int(timestamp), _ms(now)
+    if sent_ms < now_ms - _ms_of(MAX_AGE):
         return f"the request timestamp is more than {MAX_AGE.seconds // 60} minutes old"
-    if sent > now + FUTURE_SKEW:
+    if sent_ms > now_ms + _ms_of(FUTURE_SKEW):
         return "the request timestamp is in the future"
     expected = sign_v3(secret, method, uri, body, timestamp)
     if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
@@ -169,6 +171,8 @@ def parse_events(raw: bytes, settings: HubSpotSettings) -> Parsed:
         portal = item.get("portalId")
         if not _whole(event_id) or not _whole(object_id) or not _whole(occurred) or not _whole(portal):
             raise ApiError(400, "every event needs whole numbers eventId, objectId, occurredAt and portalId")
+        if int(occurred or 0) > MAX_OCCURRED_MS:
+            raise ApiError(400, "an event's occurredAt is not a time (epoch milliseconds)")
         portals.add(str(portal))
         if item.get("subscriptionType") not in DEAL_EVENTS:
             ignored += 1
@@ -190,8 +194,16 @@ def _whole(value: object) -> bool:
     if isinstance(value, int):
         return 0 <= value < 2**63
     if isinstance(value, float):
-        return math.isfinite(value) and value.is_integer() and value >= 0
+        return math.isfinite(value) and value.is_integer() and 0 <= value < 2**63
     return False
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _ms_of(span: timedelta) -> int:
+    return int(span.total_seconds() * 1000)
 
 
 def hubspot_webhook_route(
