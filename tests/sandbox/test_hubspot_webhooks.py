@@ -288,3 +288,27 @@ def test_subscription_settings_are_checked() -> None:
         WebhookSubscription("http://x", "")
     with pytest.raises(ValueError, match="unknown webhook faults"):
         WebhookSubscription("http://x", "s", faults=frozenset({"lost"}))
+
+
+def test_the_start_option_subscribes_with_the_apps_secret(make_sandbox: Factory, receiver: Receiver) -> None:
+    sb = make_sandbox(hubspot_webhook_url=receiver.url)
+    sb.clock.freeze()
+    subscription = sb.webhooks.subscription
+    assert subscription is not None and subscription.target_url == receiver.url
+    sb.people("hubspot").set_deal_field(open_deal(sb), "snooze_reason", "Waiting for the board")
+    sb.hubspot.flush_webhooks()
+    (request,) = receiver.got
+    assert [e["propertyName"] for e in request.events] == ["bant_snooze_reason"]
+    secret = str(sb.info["hubspot"]["client_secret"])  # type: ignore[index]
+    headers = request.headers
+    problem = check_v3(
+        secret,
+        "POST",
+        receiver.url,
+        request.body,
+        headers["x-hubspot-signature-v3"],
+        headers["x-hubspot-request-timestamp"],
+        sb.clock.now(),
+    )
+    assert problem is None
+    assert sb.info["hubspot"]["app_id"] == str(APP_ID)  # type: ignore[index]
