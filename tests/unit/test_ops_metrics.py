@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from tests.unit.serve_support import T0, TOKEN, TTL, FakeWorker, connection, make_worker
 from worker.serve.ops_api import create_app
-from worker.state import DealState, Rejection, RunRecord, StateStore
+from worker.state import DealState, InboundEvent, Rejection, RunRecord, StateStore
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -237,3 +237,24 @@ def test_degraded_gauge_follows_health(tmp_path: Path) -> None:
             assert test_client.get("/health").json()["connections"]["main"]["status"] == "degraded"
     finally:
         worker.close()
+
+
+def test_event_counters_and_dirty_deals(client: TestClient, worker: FakeWorker) -> None:
+    """Webhook events show as counters per connection (received, duplicates, echoes; zero before any) and
+    the deals they marked, not yet re-read, as a gauge."""
+    before = scrape(client)
+    for name in ("received", "duplicates", "echoes"):
+        assert value(before, f"bant_sync_events_{name}_total", connection="idle") == 0
+    assert value(before, "bant_sync_events_dirty_deals", connection="idle") == 0
+    events = [
+        InboundEvent("e1", "D1", T0),
+        InboundEvent("e2", "D2", T0),
+        InboundEvent("e3", "D3", T0, echo=True),
+    ]
+    worker.store.record_events("idle", events, T0)
+    worker.store.record_events("idle", events[:1], T0 + timedelta(seconds=5))
+    after = scrape(client)
+    assert value(after, "bant_sync_events_received_total", connection="idle") == 4
+    assert value(after, "bant_sync_events_duplicates_total", connection="idle") == 1
+    assert value(after, "bant_sync_events_echoes_total", connection="idle") == 1
+    assert value(after, "bant_sync_events_dirty_deals", connection="idle") == 2

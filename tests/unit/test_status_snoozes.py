@@ -15,7 +15,7 @@ from connectors.model import Owner
 from tests.unit.state.conftest import BACKENDS, Target, pg_schema  # noqa: F401  (pg_schema: a fixture)
 from worker.cli import status as status_cmd
 from worker.report.snoozes import note_reason, read_snoozes, snoozed_with_reasons, why_kind
-from worker.state import DealState, RunRecord, StateStore, StatusChange
+from worker.state import DealState, InboundEvent, RunRecord, StateStore, StatusChange
 
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -178,3 +178,20 @@ def test_why_kind_drops_the_particulars() -> None:
         "a snooze lasts at most 30 days"
     )
     assert why_kind(POC) == POC
+
+
+def test_status_shows_webhook_events_only_once_there_are_some(
+    store: StateStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An `events` line (received, duplicates, echoes, deals waiting) appears once a connection has
+    received events; `--json` always carries the counts."""
+    status_cmd._print_status(status_cmd.connection_status(store, "sf", runs=0))
+    assert "events" not in capsys.readouterr().out
+    events = [InboundEvent("e1", "D1", NOW), InboundEvent("e2", "D2", NOW, echo=True)]
+    store.record_events("sf", events, NOW)
+    store.record_events("sf", events[:1], NOW)
+    report = status_cmd.connection_status(store, "sf", runs=0)
+    assert report["events"] == {"received": 3, "duplicates": 1, "echoes": 1, "dirty": 1}
+    status_cmd._print_status(report)
+    out = capsys.readouterr().out
+    assert "  events        3 received, 1 duplicate, 1 echo; 1 deal waiting for re-assessment\n" in out

@@ -121,12 +121,17 @@ def connection_status(store: StateStore, name: str, runs: int) -> dict[str, Any]
         "deals_by_status": store.status_counts(name),
         "unqualified_by_owner": unqualified_by_owner(store, name),
         "snoozes": snoozes_status(store, name, now),
+        "events": store.event_counts(name),
         "runs": [
             {**RunSummary.of_record(r).as_json(with_rejections=False), "counts": dict(r.counts)}
             for r in store.list_runs(name, limit=runs)
         ],
         "last_run_rejections": last_run_rejections(store, name),
     }
+
+
+def _counted(count: int, one: str, many: str = "") -> str:
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
 
 
 def _print_status(report: dict[str, Any]) -> None:
@@ -156,6 +161,14 @@ def _print_status(report: dict[str, Any]) -> None:
         out.write(f"  unqualified by owner: {shown}\n")
     for line in snooze_lines(report.get("snoozes")):
         out.write(line + "\n")
+    events = report.get("events") or {}
+    if events.get("received") or events.get("dirty"):
+        received, duplicates = events["received"], _counted(events["duplicates"], "duplicate")
+        echoes, waiting = _counted(events["echoes"], "echo", "echoes"), _counted(events["dirty"], "deal")
+        out.write(
+            f"  events        {received:,} received, {duplicates}, {echoes}; {waiting} waiting for "
+            "re-assessment\n"
+        )
     for run in report["runs"]:
         counts_text = " ".join(f"{k}={v}" for k, v in sorted(run["counts"].items()) if v)
         out.write(

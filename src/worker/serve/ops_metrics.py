@@ -27,7 +27,7 @@ is no longer running. Every series of a configured connection is exposed from ze
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -40,6 +40,7 @@ from prometheus_client.registry import Collector
 
 from worker.serve.ops_health import HealthCheck
 from worker.service import Worker
+from worker.state import StateStore
 from worker.state.model import RunStatus
 
 DURATION_BUCKETS: tuple[float, ...] = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
@@ -175,6 +176,35 @@ class StoreCollector(Collector):
         yield leases
         yield degraded
         yield enabled
+        yield from _event_families(store, names)
+
+
+EVENT_COUNTERS = (
+    ("received", "CRM change events received (webhooks), duplicates and echoes included."),
+    ("duplicates", "Change events dropped because their event id was already recorded."),
+    ("echoes", "Change events dropped as bant-sync's own writes coming back."),
+)
+
+
+def _event_families(store: StateStore, names: Sequence[str]) -> Iterator[Metric]:
+    """Per connection: events received, deduplicated and dropped as echoes (counters, zero for a connection
+    without events), and the deals marked for re-assessment now (gauge)."""
+    counters = {
+        key: CounterMetricFamily(f"bant_sync_events_{key}", text, labels=["connection"])
+        for key, text in EVENT_COUNTERS
+    }
+    dirty = GaugeMetricFamily(
+        "bant_sync_events_dirty_deals",
+        "Deals an event marked for re-assessment that no run has re-read yet.",
+        labels=["connection"],
+    )
+    for name in names:
+        counts = store.event_counts(name)
+        for key, family in counters.items():
+            family.add_metric([name], counts.get(key, 0))
+        dirty.add_metric([name], counts.get("dirty", 0))
+    yield from counters.values()
+    yield dirty
 
 
 def metrics_registry(worker: Worker, health: HealthCheck) -> CollectorRegistry:
