@@ -18,6 +18,16 @@ from enum import StrEnum
 
 from rules.model import Deal
 
+SNOOZED_NOTE = "Snoozed until "
+"""How the note of a snooze that holds begins ("Snoozed until 2026-12-20: <reason>")."""
+IGNORED_NOTE = "Snooze ignored: "
+"""How the note of a refused snooze begins ("Snooze ignored: <why>")."""
+ENDED_NOTE = "Snooze ended on "
+"""How the note of a snooze that ran out begins ("Snooze ended on 2026-12-20")."""
+NOTE_PREFIXES = (SNOOZED_NOTE, IGNORED_NOTE, ENDED_NOTE)
+"""Every snooze note begins with one of these: the reasons field's snooze line and the audit log's notes
+are found by them."""
+
 POC_REFUSAL = "POCs cannot be snoozed — every criterion is required before a POC goes ahead"
 
 
@@ -56,10 +66,10 @@ class Snooze:
     def note(self) -> str:
         """The one line the reasons field and the task carry about this snooze."""
         if self.state is SnoozeState.ACTIVE:
-            return f"Snoozed until {_iso(self.until)}: {self.reason}"
+            return f"{SNOOZED_NOTE}{_iso(self.until)}: {self.reason}"
         if self.state is SnoozeState.ENDED:
-            return f"Snooze ended on {_iso(self.until)}"
-        return f"Snooze ignored: {self.why}"
+            return f"{ENDED_NOTE}{_iso(self.until)}"
+        return f"{IGNORED_NOTE}{self.why}"
 
 
 def _iso(day: date | None) -> str:

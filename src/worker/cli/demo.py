@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rules import Status
+from rules.snooze import IGNORED_NOTE
 from sandbox import People, Sandbox, SandboxOptions, TaskInfo
 from worker import exit_codes
 from worker.cli.report import DEFAULT_DAYS
@@ -192,7 +193,7 @@ def sweep_report(out: TextIO, people: People, scene: Scene, summary: RunSummary)
             (
                 line
                 for line in str(by_id[refused_task]["body"] or "").splitlines()
-                if "Snooze ignored" in line
+                if line.startswith(IGNORED_NOTE)
             ),
             "",
         )

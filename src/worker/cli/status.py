@@ -14,7 +14,7 @@ from rules.model import Status
 from worker import exit_codes
 from worker.cli.sync import rejection_lines
 from worker.config.settings import Settings
-from worker.report.snoozes import REFUSED_DAYS, CurrentSnooze, read_snoozes
+from worker.report.snoozes import REFUSED_DAYS, current_snooze_json, read_snoozes
 from worker.service import Worker, utc_now
 from worker.state import Lease, StateStore
 from worker.sync.run_model import RunSummary
@@ -76,19 +76,6 @@ def owner_label(row: Mapping[str, Any]) -> str:
     return str(row["name"] or row["owner_id"] or "(no owner)")
 
 
-def _snooze_json(snooze: CurrentSnooze) -> dict[str, Any]:
-    return {
-        "deal_id": snooze.deal_id,
-        "name": snooze.name,
-        "owner_id": snooze.owner_id,
-        "owner": snooze.owner,
-        "until": snooze.until.isoformat() if snooze.until is not None else None,
-        "snoozed_by": snooze.by,
-        "reason": snooze.reason,
-        "snoozed_at": snooze.snoozed_at.isoformat() if snooze.snoozed_at is not None else None,
-    }
-
-
 def snoozes_status(store: StateStore, name: str, now: datetime, limit: int = SHOWN_SNOOZES) -> dict[str, Any]:
     """The connection's snoozes: how many deals are snoozed, the first `limit` (the soonest end first) with
     owner, date, who snoozed and why, how many more, and how many snoozes the rules refused in the last
@@ -96,7 +83,7 @@ def snoozes_status(store: StateStore, name: str, now: datetime, limit: int = SHO
     found = read_snoozes(store, name, now, REFUSED_DAYS)
     return {
         "snoozed": len(found.current),
-        "shown": [_snooze_json(s) for s in found.current[:limit]],
+        "shown": [current_snooze_json(s) for s in found.current[:limit]],
         "more": max(0, len(found.current) - limit),
         f"refused_last_{REFUSED_DAYS}_days": len(found.refused),
     }

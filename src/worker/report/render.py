@@ -30,7 +30,7 @@ from jinja2 import Environment, PackageLoader
 
 from worker.report.cohorts import WinRate
 from worker.report.model import CohortSection, Compliance, ComplianceRow, OutcomeReport
-from worker.report.snoozes import CurrentSnooze, SnoozeEvent, SnoozeSummary
+from worker.report.snoozes import SnoozeEvent, SnoozeSummary, current_snooze_json
 
 SNOOZE_COLOUR = "#5b6b8c"
 """Snoozed deals (blue-grey, as the CRM badge)."""
@@ -259,19 +259,6 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _current_json(s: CurrentSnooze) -> dict[str, Any]:
-    return {
-        "deal_id": s.deal_id,
-        "name": s.name,
-        "owner_id": s.owner_id,
-        "owner": s.owner,
-        "until": _iso(s.until),
-        "snoozed_by": s.by,
-        "reason": s.reason,
-        "snoozed_at": _iso(s.snoozed_at),
-    }
-
-
 def _event_json(e: SnoozeEvent) -> dict[str, Any]:
     return {
         "deal_id": e.deal_id,
@@ -293,7 +280,7 @@ def snoozes_json(summary: SnoozeSummary) -> dict[str, Any]:
         "refused": len(summary.refused),
         "ended_reflagged": len(summary.ended),
         "refused_by_why": [{"why": why, "count": count} for why, count in summary.refused_by_why()],
-        "current_snoozes": [_current_json(s) for s in summary.current],
+        "current_snoozes": [current_snooze_json(s) for s in summary.current],
         "refused_snoozes": [_event_json(e) for e in summary.refused],
         "ended_snoozes": [_event_json(e) for e in summary.ended],
     }

@@ -15,13 +15,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from connectors.model import Owner
 from rules.model import Status
+from rules.snooze import ENDED_NOTE, IGNORED_NOTE, SNOOZED_NOTE
 from worker.state import DealState, StateStore
 from worker.state import deals as deal_reads
 from worker.state.model import AuditRow
-from worker.state.reporting import ENDED_NOTE, IGNORED_NOTE, SNOOZED_NOTE
 
 REFUSED_DAYS = 7
 """`status` counts the snoozes refused in this many days up to now."""
@@ -79,6 +80,20 @@ def why_kind(why: str) -> str:
     """A refusal's reason without its particulars ("a snooze lasts at most 30 days: set a date on or before
     2026-12-30" -> "a snooze lasts at most 30 days")."""
     return why.split(":", 1)[0].strip() or why
+
+
+def current_snooze_json(snooze: CurrentSnooze) -> dict[str, Any]:
+    """A current snooze as `status --json` and the report's JSON both give it."""
+    return {
+        "deal_id": snooze.deal_id,
+        "name": snooze.name,
+        "owner_id": snooze.owner_id,
+        "owner": snooze.owner,
+        "until": snooze.until.isoformat() if snooze.until is not None else None,
+        "snoozed_by": snooze.by,
+        "reason": snooze.reason,
+        "snoozed_at": snooze.snoozed_at.isoformat() if snooze.snoozed_at is not None else None,
+    }
 
 
 def note_reason(note: str | None) -> tuple[date | None, str]:

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from rules.model import Status
+from rules.snooze import SNOOZED_NOTE
 from worker.state.deals import _chunks, state_from_row
 from worker.state.engine import Database
 from worker.state.model import AuditRow, DealState
@@ -34,14 +35,6 @@ def audit_until(db: Database, connection: str, until: datetime) -> Iterator[Audi
     with db.read() as conn:
         for r in conn.execute(query):
             yield audit_row(r)
-
-
-SNOOZED_NOTE = "Snoozed until "
-"""How the audit note of a snooze that holds begins ("Snoozed until 2026-12-20: <reason>")."""
-IGNORED_NOTE = "Snooze ignored: "
-"""How the audit note of a refused snooze begins ("Snooze ignored: <why>")."""
-ENDED_NOTE = "Snooze ended on "
-"""How the audit note of a snooze that ran out begins ("Snooze ended on 2026-12-20")."""
 
 
 def snooze_notes(db: Database, connection: str, deal_ids: Iterable[str]) -> dict[str, AuditRow]:

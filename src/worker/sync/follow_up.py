@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import date, timedelta
 
 from rules.model import Assessment, Gap
-from rules.snooze import Snooze, SnoozeState
+from rules.snooze import NOTE_PREFIXES, Snooze, SnoozeState
 
 SUBJECT_MAX = 255
 """Salesforce Task.Subject is a 255-character field; HubSpot accepts more, we keep one rule."""
@@ -113,7 +113,7 @@ def reasons_text(assessment: Assessment) -> str:
 def snooze_line(reasons: str | None) -> str | None:
     """The snooze line of a reasons field as bant-sync wrote it, None when it has none."""
     for line in (reasons or "").replace("\r\n", "\n").split("\n"):
-        if line.startswith(("Snoozed until ", "Snooze ignored: ", "Snooze ended on ")):
+        if line.startswith(NOTE_PREFIXES):
             return line
     return None
 
