@@ -15,14 +15,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from sandbox.hubspot.errors import HsError
 
-BANT_STATUSES = (
-    "qualified",
-    "needs_qualification",
-    "poc_unqualified",
-    "qualify_out",
-    "not_evaluated",
-    "snoozed",
-)
 DEAL_TYPES = (("newbusiness", "New Business"), ("existingbusiness", "Existing Business"), ("poc", "POC"))
 TASK_STATUSES = ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")
 TASK_PRIORITIES = ("NONE", "LOW", "MEDIUM", "HIGH")

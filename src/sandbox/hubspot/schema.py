@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from sandbox.bant_fields import BANT_STATUSES
 from sandbox.hubspot.properties import (
-    BANT_STATUSES,
     DEAL_TYPES,
     TASK_PRIORITIES,
     TASK_STATUSES,

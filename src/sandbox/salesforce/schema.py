@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sandbox.bant_fields import BANT_STATUSES
 from sandbox.salesforce.ids import KEY_PREFIXES
 
 OPEN_STAGES = (
@@ -18,14 +19,6 @@ OPEN_STAGES = (
 )
 CLOSED_STAGES = (("Closed Won", 100), ("Closed Lost", 0))
 STAGE_PROBABILITY = dict(OPEN_STAGES + CLOSED_STAGES)
-BANT_STATUSES = (
-    "qualified",
-    "needs_qualification",
-    "poc_unqualified",
-    "qualify_out",
-    "not_evaluated",
-    "snoozed",
-)
 OPPORTUNITY_TYPES = ("New Business", "Existing Business", "POC")
 TASK_STATUSES = ("Not Started", "In Progress", "Completed")
 TASK_PRIORITIES = ("High", "Normal", "Low")
