@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck docs unit jest bench lock clean
+.PHONY: setup demo test lint typecheck docs unit jest bench lock clean pubsub-stubs
 
 # The deal-page panel (Salesforce LWC, Jest) and card (HubSpot UI extension, Vitest): their own npm projects.
 NODE_PROJECTS := config/salesforce config/hubspot/src/app/cards
@@ -60,3 +60,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# The Salesforce Pub/Sub API stubs (src/pubsub_api/README.md): regenerated from the vendored proto.
+pubsub-stubs: setup
+	cd src && ../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \
+		pubsub_api/pubsub_api.proto
