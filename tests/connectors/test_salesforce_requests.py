@@ -240,6 +240,16 @@ def test_status_writes_go_in_chunks_of_200_with_exact_body(sf: responses.Request
     }
 
 
+def test_every_request_names_bant_sync_in_sforce_call_options(sf: responses.RequestsMock) -> None:
+    """Reads and writes carry `Sforce-Call-Options: client=bant-sync`: Salesforce puts it in the changeOrigin
+    of the change events our writes cause, which is how the change stream drops them as echoes."""
+    add_describes(sf)
+    sf.patch(f"{BASE}/composite/sobjects", json=[{"id": opp_id(0), "success": True, "errors": []}])
+    make_connector().apply(WritePlan(status_writes=(status(0),)))
+    assert sf.calls
+    assert {c.request.headers.get("Sforce-Call-Options") for c in sf.calls} == {"client=bant-sync"}
+
+
 def test_rejected_rows_are_reported_with_the_crm_message(sf: responses.RequestsMock) -> None:
     """A validation-rule rejection on one row is that row's outcome; its neighbours are written."""
     add_describes(sf)

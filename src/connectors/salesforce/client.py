@@ -46,6 +46,10 @@ _DRIFT_CODES = frozenset(
     {"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "INVALID_TYPE", "NO_SUCH_COLUMN"}
 )
 _TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"})
+CLIENT_NAME = "bant-sync"
+"""The client name every request carries (`Sforce-Call-Options: client=bant-sync`). Salesforce puts it in the
+`changeOrigin` of the change events our writes cause, which is how the change stream knows them as echoes."""
+CALL_OPTIONS = {"Sforce-Call-Options": f"client={CLIENT_NAME}"}
 
 
 class _SessionExpired(ConnectorError):
@@ -176,6 +180,7 @@ class SalesforceClient:
         self._login_session = make_session(timeouts, settings.ca_bundle)
         self.session = SeamSession(timeouts, self)
         self.session.verify = settings.ca_bundle or True
+        self.session.headers.update(CALL_OPTIONS)
         adapter = requests.adapters.HTTPAdapter(max_retries=0)
         self.session.mount("https://", adapter)
         self.authenticator = Authenticator(settings, secrets, self._login_session, policy, clock)
