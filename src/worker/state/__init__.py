@@ -26,10 +26,12 @@ from worker.state.model import (
     DealState,
     EventTally,
     InboundEvent,
+    LagStats,
     Lease,
     Rejection,
     RunRecord,
     StatusChange,
+    StreamPosition,
 )
 from worker.state.progress import NO_OWNER
 from worker.state.schema import SCHEMA_VERSION
@@ -49,6 +51,7 @@ __all__ = [
     "DuplicateRunError",
     "EventTally",
     "InboundEvent",
+    "LagStats",
     "Lease",
     "LeaseHeldError",
     "LeaseLostError",
@@ -62,5 +65,6 @@ __all__ = [
     "StateUnavailableError",
     "StatusChange",
     "StoreLedger",
+    "StreamPosition",
     "UnknownRecordError",
 ]

@@ -18,6 +18,9 @@ from worker.state.schema import (
     SCHEMA_VERSION,
     digest_deliveries,
     dirty_deals,
+    event_lag_buckets,
+    event_lags,
+    event_streams,
     event_totals,
     identities,
     inbound_events,
@@ -83,6 +86,18 @@ def _v6_to_v7(conn: Connection, backend: str) -> None:
     event_totals.create(conn)
 
 
+def _v7_to_v8(conn: Connection, backend: str) -> None:
+    """Change streams and lag: where each stream resumes, when the change behind a dirty mark happened, and
+    the lag of each event-driven re-assessment (samples and histogram). A store migrated from before v7 in
+    the same pass has dirty_deals as `_v6_to_v7` made it, column included."""
+    if "occurred_at" not in {column["name"] for column in inspect(conn).get_columns("dirty_deals")}:
+        timestamp = "TIMESTAMP WITH TIME ZONE" if backend == "postgresql" else "DATETIME"
+        conn.execute(text(f"ALTER TABLE dirty_deals ADD COLUMN occurred_at {timestamp}"))
+    event_lags.create(conn)
+    event_lag_buckets.create(conn)
+    event_streams.create(conn)
+
+
 MIGRATIONS: Mapping[int, Migration] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
@@ -90,6 +105,7 @@ MIGRATIONS: Mapping[int, Migration] = {
     4: _v4_to_v5,
     5: _v5_to_v6,
     6: _v6_to_v7,
+    7: _v7_to_v8,
 }
 """Version n -> n+1 steps."""
 

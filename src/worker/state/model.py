@@ -3,7 +3,8 @@ may be given as rules.model.Status members and are kept as their plain string va
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -267,6 +268,48 @@ class InboundEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamPosition:
+    """Where a connection's change stream resumes: the CRM's position token (a Salesforce replay id, hex),
+    the time of the event at that position (None when unknown, e.g. a keepalive's) and when it was saved."""
+
+    position: str
+    event_at: datetime | None
+    saved_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LagStats:
+    """Quantiles (seconds) of event-to-write-back lags; all None when there are no samples."""
+
+    count: int
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> LagStats:
+        """Nearest-rank quantiles of `values` (any order)."""
+        ordered = sorted(values)
+        if not ordered:
+            return cls(0)
+
+        def rank(q: float) -> float:
+            return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+        return cls(len(ordered), rank(0.50), rank(0.95), rank(0.99), ordered[-1])
+
+    def as_json(self) -> dict[str, float | int | None]:
+        return {
+            "count": self.count,
+            "p50_s": self.p50,
+            "p95_s": self.p95,
+            "p99_s": self.p99,
+            "max_s": self.max,
+        }
+
+
+@dataclass(frozen=True)
 class EventTally:
     """What one StateStore.record_events call did: events received (all of them), duplicates ignored,
     echoes recorded without marking, and deals marked dirty (distinct deals)."""

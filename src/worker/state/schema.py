@@ -1,4 +1,4 @@
-"""The state store's tables (schema version 7) and the column types that keep values honest.
+"""The state store's tables (schema version 8) and the column types that keep values honest.
 
 Times are stored as UTC: `timestamptz` on PostgreSQL, naive-UTC text on SQLite (which has no time zone
 type); both come back tz-aware. Tuples and counters are stored as JSON text so both backends read the same.
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 
 from worker.state.model import utc
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The newest schema this code writes. Bump it together with a migration in migrate.MIGRATIONS."""
 
 
@@ -259,10 +260,13 @@ dirty_deals = Table(
     Column("connection", String(200), primary_key=True),
     Column("deal_id", String(100), primary_key=True),
     Column("marked_at", UTCDateTime, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=True),
     Index("ix_dirty_deals_connection_marked", "connection", "marked_at"),
 )
 """Deals an event marked for re-assessment (schema v7); `marked_at` is the latest mark. An EVENTS run
-clears the marks older than its start, so a deal marked again while it ran stays dirty."""
+clears the marks older than its start, so a deal marked again while it ran stays dirty. `occurred_at`
+(schema v8; NULL on marks made before) is when the earliest change behind the mark happened in the CRM,
+the start of the lag an EVENTS run records when it clears the mark."""
 
 event_totals = Table(
     "event_totals",
@@ -274,3 +278,39 @@ event_totals = Table(
 )
 """Running totals of recorded events per connection (schema v7), for status and /metrics: event rows are
 pruned, these counters are not."""
+
+event_lags = Table(
+    "event_lags",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("deal_id", String(100), primary_key=True),
+    Column("reassessed_at", UTCDateTime, primary_key=True),
+    Column("lag_seconds", Float, nullable=False),
+    Index("ix_event_lags_connection_time", "connection", "reassessed_at"),
+)
+"""Lag of each event-driven re-assessment (schema v8): from the CRM change (its event time) to the end of the
+EVENTS run that wrote the verdict back. Pruned with the event rows; the quantiles `status` shows come from
+here."""
+
+event_lag_buckets = Table(
+    "event_lag_buckets",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("le", String(20), primary_key=True),
+    Column("total", BigInteger, nullable=False),
+)
+"""The lag histogram /metrics exposes (schema v8): per connection and bucket bound (`le`, seconds, "+Inf"),
+how many re-assessments took at most that long, plus the `sum` row (seconds, as a count of milliseconds).
+Counters only grow, as a Prometheus histogram's must."""
+
+event_streams = Table(
+    "event_streams",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("position", String(200), nullable=False),
+    Column("event_at", UTCDateTime, nullable=True),
+    Column("saved_at", UTCDateTime, nullable=False),
+)
+"""Where each connection's change stream resumes (schema v8): the position (a Salesforce replay id, hex) of
+the last event recorded, that event's time, and when it was saved. Saved after the events are recorded, so a
+crash in between re-delivers them and the event ids make them duplicates."""

@@ -35,10 +35,12 @@ from worker.state.model import (
     EventTally,
     Holder,
     InboundEvent,
+    LagStats,
     Lease,
     Rejection,
     RunRecord,
     StatusChange,
+    StreamPosition,
 )
 from worker.state.run_stats import DurationStats, Outcome, RunTimes, RunTotals
 
@@ -334,9 +336,38 @@ class StateStore:
         """Up to `limit` deals of `connection` marked dirty, oldest mark first."""
         return event_rows.dirty(self._db, connection, limit)
 
-    def clear_dirty(self, connection: str, deal_ids: Iterable[str], marked_before: datetime) -> int:
-        """Clear the marks of `deal_ids` older than `marked_before` (a deal marked again since stays)."""
-        return event_rows.clear_dirty(self._db, connection, deal_ids, marked_before)
+    def clear_dirty(
+        self,
+        connection: str,
+        deal_ids: Iterable[str],
+        marked_before: datetime,
+        reassessed_at: datetime | None = None,
+    ) -> int:
+        """Clear the marks of `deal_ids` older than `marked_before` (a deal marked again since stays); with
+        `reassessed_at`, record each cleared mark's lag from its earliest event."""
+        return event_rows.clear_dirty(self._db, connection, deal_ids, marked_before, reassessed_at)
+
+    def lag_stats(self, connection: str, since: datetime) -> LagStats:
+        """Quantiles of the event-to-write-back lags of `connection` recorded since `since`."""
+        return event_rows.lag_stats(self._db, connection, since)
+
+    def lag_histogram(self, connection: str) -> tuple[list[tuple[str, int]], float]:
+        """The cumulative lag histogram of `connection` (bucket bound, count; "+Inf" last) and its sum."""
+        return event_rows.lag_histogram(self._db, connection)
+
+    def stream_position(self, connection: str) -> StreamPosition | None:
+        """Where the connection's change stream resumes (None: never saved)."""
+        return event_rows.stream_position(self._db, connection)
+
+    def save_stream_position(
+        self, connection: str, position: str, event_at: datetime | None, now: datetime
+    ) -> None:
+        """Save where the change stream resumes, after recording the events up to `position`."""
+        event_rows.save_stream_position(self._db, connection, position, event_at, now)
+
+    def forget_stream_position(self, connection: str) -> bool:
+        """Start the connection's change stream afresh (from the newest event) next time."""
+        return event_rows.forget_stream_position(self._db, connection)
 
     def event_counts(self, connection: str) -> dict[str, int]:
         """`received`, `duplicates` and `echoes` totals of `connection`, and `dirty`: deals marked now."""

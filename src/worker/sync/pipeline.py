@@ -329,7 +329,9 @@ class SyncRun:
                 self._complete_orphans(request, tasks, writer, ledger.entries_for(gone), today, book)
                 self._forget_closed(request, book.lease, started, gone)
             if not request.dry_run:
-                cleared = env.store.clear_dirty(request.connection, dirty, marked_before=started)
+                cleared = env.store.clear_dirty(
+                    request.connection, dirty, marked_before=started, reassessed_at=env.clock()
+                )
                 log.info("cleared the marks of re-assessed deals", cleared=cleared, closed=len(gone))
         return RunStatus.SUCCEEDED
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from worker.state import EventTally, InboundEvent
+from worker.state import EventTally, InboundEvent, LagStats
 
 from .conftest import T0, Target
 
@@ -105,3 +105,85 @@ def test_event_ids_older_than_the_retention_are_pruned_so_a_late_resend_counts_a
         assert late == EventTally(received=1, duplicates=0, echoes=0, marked=1)
     finally:
         store.close()
+
+
+def test_clearing_a_mark_records_its_lag_from_the_earliest_event_behind_it(target: Target) -> None:
+    """Two edits of one deal (the later one delivered first) lag from the earlier; an echo adds no lag;
+    a mark made again during the run survives it and is not counted until the run that clears it."""
+    store = target.open()
+    try:
+        early, late = T0 - timedelta(seconds=3), T0 - timedelta(seconds=1)
+        store.record_events("sf", [InboundEvent("b", "101", late), InboundEvent("c", "102", late)], T0)
+        store.record_events("sf", [InboundEvent("a", "101", early)], T0)
+        store.record_events("sf", [InboundEvent("e", "103", early, echo=True)], T0)
+        started = T0 + timedelta(seconds=1)
+        store.record_events("sf", [InboundEvent("d", "102", T0)], started + timedelta(seconds=1))
+        done = T0 + timedelta(seconds=2)
+        assert store.clear_dirty("sf", ["101", "102"], marked_before=started, reassessed_at=done) == 1
+        stats = store.lag_stats("sf", T0)
+        assert (stats.count, stats.p50, stats.max) == (1, 5.0, 5.0)
+        buckets, total = store.lag_histogram("sf")
+        assert [bound for bound, count in buckets if count == 0] == ["0.5", "1", "2", "3"]
+        assert [bound for bound, count in buckets if count == 1] == [
+            "5",
+            "10",
+            "30",
+            "60",
+            "300",
+            "3600",
+            "+Inf",
+        ]
+        assert total == 5.0
+        assert store.dirty_deals("sf", 10) == ["102"]
+        assert store.lag_stats("other", T0).count == 0
+        assert store.lag_histogram("other")[0][-1] == ("+Inf", 0)
+    finally:
+        store.close()
+
+
+def test_a_clock_ahead_of_ours_counts_as_no_lag_and_no_time_records_none(target: Target) -> None:
+    store = target.open()
+    try:
+        store.record_events("sf", [InboundEvent("a", "101", T0 + timedelta(seconds=30))], T0)
+        store.record_events("sf", [InboundEvent("b", "102", T0)], T0)
+        later = T0 + timedelta(seconds=1)
+        store.clear_dirty("sf", ["101"], marked_before=later, reassessed_at=later)
+        store.clear_dirty("sf", ["102"], marked_before=later)
+        assert store.lag_stats("sf", T0).as_json() == {
+            "count": 1, "p50_s": 0.0, "p95_s": 0.0, "p99_s": 0.0, "max_s": 0.0
+        }  # fmt: skip
+    finally:
+        store.close()
+
+
+def test_a_stream_position_is_saved_replaced_and_forgotten(target: Target) -> None:
+    store = target.open()
+    try:
+        assert store.stream_position("sf") is None
+        store.save_stream_position("sf", "00000000000000a1", T0 - timedelta(seconds=2), T0)
+        store.save_stream_position("sf", "00000000000000b2", None, T0 + timedelta(seconds=1))
+        held = store.stream_position("sf")
+        assert held is not None
+        assert (held.position, held.event_at, held.saved_at) == (
+            "00000000000000b2",
+            None,
+            T0 + timedelta(seconds=1),
+        )
+        assert store.stream_position("hs") is None
+        assert store.forget_stream_position("sf") is True
+        assert store.stream_position("sf") is None
+        assert store.forget_stream_position("sf") is False
+    finally:
+        store.close()
+
+
+def test_lag_quantiles_are_nearest_rank() -> None:
+    stats = LagStats.of([float(n) for n in range(100, 0, -1)])
+    assert (stats.count, stats.p50, stats.p95, stats.p99, stats.max) == (100, 50.0, 95.0, 99.0, 100.0)
+    assert LagStats.of([]).as_json() == {
+        "count": 0,
+        "p50_s": None,
+        "p95_s": None,
+        "p99_s": None,
+        "max_s": None,
+    }

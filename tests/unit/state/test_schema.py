@@ -153,7 +153,7 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
             )
             conn.execute(text("UPDATE schema_version SET version = 1"))
         assert ensure_schema(db) == 1
-        assert current_version(db) == SCHEMA_VERSION == 7
+        assert current_version(db) == SCHEMA_VERSION == 8
         with db.read() as conn:
             inspector = inspect(conn)
             assert {"rejections", "identities"} <= set(inspector.get_table_names())
@@ -166,8 +166,17 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
         db.close()
 
 
+def _to_version_7(conn: Connection) -> None:
+    """Take a current store's tables back to version 7: no stream positions or lags, dirty deals without
+    their event time."""
+    for table in ("event_streams", "event_lags", "event_lag_buckets"):
+        conn.execute(text(f"DROP TABLE {table}"))
+    conn.execute(text("ALTER TABLE dirty_deals DROP COLUMN occurred_at"))
+
+
 def _to_version_6(conn: Connection) -> None:
     """Take a current store's tables back to version 6: no inbound events, dirty deals or event totals."""
+    _to_version_7(conn)
     for table in ("inbound_events", "dirty_deals", "event_totals"):
         conn.execute(text(f"DROP TABLE {table}"))
 
@@ -249,7 +258,7 @@ def test_a_version_3_store_is_migrated_to_version_4_with_an_empty_owners_cache(t
             conn.execute(text("DROP TABLE owners"))
             conn.execute(text("UPDATE schema_version SET version = 3"))
         assert ensure_schema(db) == 3
-        assert current_version(db) == SCHEMA_VERSION == 7
+        assert current_version(db) == SCHEMA_VERSION == 8
         with db.read() as conn:
             assert "owners" in set(inspect(conn).get_table_names())
     finally:
@@ -278,7 +287,7 @@ def test_a_version_4_store_is_migrated_to_version_5_keeping_its_deal_states(targ
             _to_version_4(conn)
             conn.execute(text("UPDATE schema_version SET version = 4"))
         assert ensure_schema(db) == 4
-        assert current_version(db) == SCHEMA_VERSION == 7
+        assert current_version(db) == SCHEMA_VERSION == 8
         with db.read() as conn:
             inspector = inspect(conn)
             assert "digest_deliveries" in set(inspector.get_table_names())
@@ -315,7 +324,7 @@ def test_a_version_5_store_is_migrated_to_version_6_keeping_its_audit_log(target
             _to_version_5(conn)
             conn.execute(text("UPDATE schema_version SET version = 5"))
         assert ensure_schema(db) == 5
-        assert current_version(db) == SCHEMA_VERSION == 7
+        assert current_version(db) == SCHEMA_VERSION == 8
     finally:
         db.close()
     store = target.open()
@@ -359,7 +368,7 @@ def test_a_version_6_store_is_migrated_to_version_7_keeping_its_runs(target: Tar
             _to_version_6(conn)
             conn.execute(text("UPDATE schema_version SET version = 6"))
         assert ensure_schema(db) == 6
-        assert current_version(db) == SCHEMA_VERSION == 7
+        assert current_version(db) == SCHEMA_VERSION == 8
         with db.read() as conn:
             assert {"inbound_events", "dirty_deals", "event_totals"} <= set(inspect(conn).get_table_names())
     finally:
@@ -372,5 +381,33 @@ def test_a_version_6_store_is_migrated_to_version_7_keeping_its_runs(target: Tar
         tally = store.record_events("hs", [InboundEvent("e1", "101", T0)], T0)
         assert tally == EventTally(received=1, duplicates=0, echoes=0, marked=1)
         assert store.dirty_deals("hs", 10) == ["101"]
+    finally:
+        store.close()
+
+
+def test_a_version_7_store_is_migrated_to_version_8_keeping_its_marks(target: Target) -> None:
+    """A version 7 store keeps its dirty marks (their event time unknown: no lag is recorded for them),
+    and gains stream positions and lags: a mark made after the upgrade records its lag when cleared."""
+    store = target.open()
+    store.record_events("hs", [InboundEvent("e1", "101", T0)], T0)
+    store.close()
+    db = _db(target)
+    try:
+        with db.write() as conn:
+            _to_version_7(conn)
+            conn.execute(text("UPDATE schema_version SET version = 7"))
+        assert ensure_schema(db) == 7
+        assert current_version(db) == SCHEMA_VERSION == 8
+    finally:
+        db.close()
+    store = target.open()
+    try:
+        assert store.dirty_deals("hs", 10) == ["101"]
+        assert store.stream_position("sf") is None
+        store.record_events("hs", [InboundEvent("e2", "102", T0)], T0 + timedelta(seconds=1))
+        later = T0 + timedelta(seconds=4)
+        assert store.clear_dirty("hs", ["101", "102"], marked_before=later, reassessed_at=later) == 2
+        stats = store.lag_stats("hs", T0)
+        assert (stats.count, stats.max) == (1, 4.0)
     finally:
         store.close()
