@@ -6,6 +6,7 @@
      ├── AuthenticationError    credentials rejected even after one re-authentication
      ├── QuotaExhaustedError    the CRM's API allocation is (nearly) spent: stop the run cleanly, resume later
      ├── TransientError         worth retrying (timeouts, 5xx, 429, lock contention); carries retry_after
+     ├── ReplayExpiredError     a change stream's saved position is past the CRM's retention: resubscribe
      └── RowRejectedError       one record refused; recorded per row, the batch and the run go on
 
 Every one is a `rules.errors.BantSyncError` (the one root; its docstring draws the whole tree), so the CLI
@@ -90,3 +91,12 @@ class RowRejectedError(ConnectorError):
         super().__init__(message)
         self.code = code
         self.record_id = record_id
+
+
+class ReplayExpiredError(ConnectorError):
+    """A change stream cannot resume from the saved position: it is older than the CRM keeps events
+    (Salesforce: 72 hours) or unknown to it. Changes since then may be lost: the caller subscribes from the
+    newest position and reconciles with an incremental run."""
+
+    http_status = 503
+    hint = "nothing to fix: bant-sync resubscribes from now and an incremental run catches the gap"

@@ -234,3 +234,33 @@ class ClosedDeal:
     closed_on: date
     entered_at: datetime | None
     fallback_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DealChange:
+    """One change a CRM pushed about some of its deals (Salesforce: one Change Data Capture event).
+
+    `event_id` is unique per change in the CRM's stream (Salesforce: the replay id in hex), so the worker
+    can recognise a resent one. `deal_ids` are the deals it touched (a Salesforce transaction can name
+    several). `occurred_at` is when the CRM committed it (UTC, tz-aware). `echo` is True for a change
+    bant-sync itself made (its own write-back): it must not trigger a re-assessment."""
+
+    event_id: str
+    deal_ids: tuple[str, ...]
+    occurred_at: datetime
+    echo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """What one read of a change stream gave: the changes (possibly none, for a keepalive) and the
+    `position` to resume from after them (opaque text, saved by the worker once the changes are recorded),
+    with `position_at` the commit time of the last change (None for a keepalive).
+
+    `reconcile` is True when the CRM says changes were lost that it cannot name (Salesforce
+    `GAP_OVERFLOW`): the worker reconciles with an incremental run."""
+
+    changes: tuple[DealChange, ...]
+    position: str | None
+    position_at: datetime | None = None
+    reconcile: bool = False

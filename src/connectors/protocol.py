@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from connectors.model import (
     Capabilities,
+    ChangeBatch,
     ClosedDeal,
     CrmTask,
     Cursor,
@@ -103,3 +104,30 @@ class CountsDeals(Protocol):
     then read (deals changed in between; unreadable values)."""
 
     def expected_total(self, cursor: Cursor | None, *, full: bool = False) -> int | None: ...
+
+
+class ChangeStream(Protocol):
+    """An open subscription to a CRM's change stream. Iterating it blocks until the CRM sends something and
+    yields ChangeBatches in stream order; it raises TransientError when the stream drops (the caller
+    subscribes again from the last saved position), ReplayExpiredError when the position it started from is
+    past the CRM's retention, AuthenticationError or ConfigurationError when it cannot work at all.
+    `cancel()` may be called from any thread: the iteration then ends (no error) soon after."""
+
+    def __iter__(self) -> Iterator[ChangeBatch]: ...
+
+    def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class StreamsChanges(Protocol):
+    """An optional addition to Connector, for a CRM that pushes its changes over a stream the client holds
+    open (Salesforce Change Data Capture over the Pub/Sub API); a CRM that pushes by webhook has none.
+
+    `change_stream(position)` subscribes from `position` (a `ChangeBatch.position` saved earlier; None: from
+    now on) and returns the open stream. `changes_enabled` says whether the connection's settings turn the
+    stream on. The worker (`worker.events.stream`) runs one per such connection in `serve`."""
+
+    @property
+    def changes_enabled(self) -> bool: ...
+
+    def change_stream(self, position: str | None) -> ChangeStream: ...

@@ -18,6 +18,7 @@ each have one boundary that turns a `BantSyncError` into one message: the CLI pr
      │    ├── AuthenticationError      exit 1   credentials rejected: check the token/secret
      │    ├── QuotaExhaustedError      exit 6   API allocation spent: the next run resumes
      │    ├── TransientError           exit 1   timeouts, 5xx, 429, unreachable: retry later
+     │    ├── ReplayExpiredError       exit 1   a change stream's position expired: resubscribe, reconcile
      │    └── RowRejectedError         exit 7   one record refused by the CRM
      └── StateError                    exit 1   the state store failed                 (worker.state.errors)
           ├── StateConfigError         exit 3   state URL or schema option is wrong

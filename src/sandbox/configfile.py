@@ -27,6 +27,8 @@ def write_config(path: Path, info: Mapping[str, Mapping[str, str] | str]) -> Pat
     salesforce = info["salesforce"]
     hubspot = info["hubspot"]
     assert isinstance(salesforce, Mapping) and isinstance(hubspot, Mapping)
+    pubsub = salesforce.get("pubsub_endpoint")
+    salesforce_extra = [f"pubsub_endpoint = {_toml_string(pubsub)}"] if pubsub else []
     config = "\n".join(
         [
             f"secrets_file = {_toml_string(secrets_path.name)}",
@@ -40,6 +42,7 @@ def write_config(path: Path, info: Mapping[str, Mapping[str, str] | str]) -> Pat
             f"login_url = {_toml_string(salesforce['login_url'])}",
             'auth = "token"',
             f"ca_bundle = {_toml_string(str(info['ca_bundle']))}",
+            *salesforce_extra,
             "",
             "[connections.hubspot]",
             'crm = "hubspot"',

@@ -23,12 +23,14 @@ from connectors.model import (
 )
 from connectors.registry import ConnectorContext
 from connectors.request_settings import retry_policy
+from connectors.salesforce.cdc import ChangeSubscription, StreamCredentials
+from connectors.salesforce.cdc_decode import echo_fields, output_field_names
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.history import HistoryReader
 from connectors.salesforce.owners import read_owners
 from connectors.salesforce.preflight import DEPLOY, PreflightReport, preflight
 from connectors.salesforce.pull import IDS_PER_QUERY, OpportunityReader, paginate
-from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.settings import OUTPUT_KEYS, SalesforceSettings
 from connectors.salesforce.tasks import TaskWriter, find_tasks
 from connectors.salesforce.write import CollectionWriter, write_statuses
 from rules.model import Deal
@@ -54,6 +56,8 @@ class SalesforceConnector:
         self.report: PreflightReport | None = None
         self._reader: OpportunityReader | None = None
         self._org_id: str | None = None
+        self._tenant_id: str | None = None
+        self._stream_credentials = StreamCredentials(self.client.authenticator, self.tenant_id)
 
     def preflight(self) -> None:
         """Authenticate and check both objects; raise SchemaDriftError naming every problem."""
@@ -68,11 +72,31 @@ class SalesforceConnector:
 
     def _read_org_id(self) -> str:
         """The org's id (`SELECT Id FROM Organization`): every user can read it, whatever the auth mode."""
-        for record in self.client.query("SELECT Id FROM Organization LIMIT 1"):
-            return str(record["Id"])[:15]
-        raise ConfigurationError(
-            "Salesforce returned no Organization record; check that the integration user has API access"
-        )
+        return self.tenant_id()[:15]
+
+    def tenant_id(self) -> str:
+        """The org's full (18-character) id, read once: the Pub/Sub API's `tenantid`."""
+        if self._tenant_id is None:
+            for record in self.client.query("SELECT Id FROM Organization LIMIT 1"):
+                self._tenant_id = str(record["Id"])
+                break
+            else:
+                raise ConfigurationError(
+                    "Salesforce returned no Organization record; check that the integration user has API "
+                    "access"
+                )
+        return self._tenant_id
+
+    @property
+    def changes_enabled(self) -> bool:
+        """`change_events = true`: `serve` follows this org's Opportunity change events."""
+        return self.settings.change_events
+
+    def change_stream(self, position: str | None) -> ChangeSubscription:
+        """Subscribe to Change Data Capture on Opportunity from `position` (a saved replay id in hex; None:
+        from now on), over the Pub/Sub API at `pubsub_endpoint` (connectors/salesforce/cdc.py)."""
+        own = echo_fields(output_field_names(self.settings.field_map, OUTPUT_KEYS))
+        return ChangeSubscription(self.settings, self._stream_credentials, position, own)
 
     @property
     def identity(self) -> str:

@@ -80,6 +80,19 @@ OUTPUT_KEYS = ("status", "missing", "score", "checked_at", "flagged_since", "rea
 
 MAX_IN_FLIGHT = 10
 """Well below the 25 concurrent long-running requests Salesforce allows an org (all integrations)."""
+MAX_CHANGE_EVENTS_BATCH = 100
+"""The Pub/Sub API's cap on `FetchRequest.num_requested`."""
+
+
+def endpoint_problems(endpoint: str) -> list[str]:
+    """Problems with `pubsub_endpoint`: it must be `host:port` (no scheme, a port 1..65535)."""
+    host, _, port = endpoint.rpartition(":")
+    if "://" in endpoint or "/" in endpoint or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return [
+            f"pubsub_endpoint: {endpoint[:100]!r} must be host:port without a scheme, e.g. "
+            "'api.pubsub.salesforce.com:7443'"
+        ]
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +117,14 @@ class SalesforceSettings(RequestSettings):
     query_batch_size: int = 2000
     max_in_flight: int = 4
     """sObject Collections calls sent side by side (the next query page is read while a page is written)."""
+    change_events: bool = False
+    """Near-real-time: `serve` subscribes to Change Data Capture on Opportunity
+    (`/data/OpportunityChangeEvent`) over the Pub/Sub API for this connection (docs/salesforce.md,
+    docs/realtime.md). Needs Opportunity selected in Setup → Change Data Capture."""
+    pubsub_endpoint: str = "api.pubsub.salesforce.com:7443"
+    """host:port of Salesforce's Pub/Sub API (gRPC over TLS; `ca_bundle`, when set, is trusted for it too)."""
+    change_events_batch: int = 100
+    """How many change events `serve` asks the Pub/Sub API for at a time (flow control: 1 to 100)."""
 
     def __post_init__(self) -> None:
         if self.extra_fields:
@@ -158,6 +179,12 @@ class SalesforceSettings(RequestSettings):
             problems.append("overlap_minutes: must be >= 0")
         if not 1 <= self.max_in_flight <= MAX_IN_FLIGHT:
             problems.append(f"max_in_flight: must be between 1 and {MAX_IN_FLIGHT}")
+        if not 1 <= self.change_events_batch <= MAX_CHANGE_EVENTS_BATCH:
+            problems.append(
+                f"change_events_batch: must be between 1 and {MAX_CHANGE_EVENTS_BATCH} (the most events the "
+                "Pub/Sub API sends for one request)"
+            )
+        problems.extend(endpoint_problems(self.pubsub_endpoint))
         problems.extend(self.request_problems())
         return problems
 
