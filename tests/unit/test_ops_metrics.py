@@ -258,3 +258,21 @@ def test_event_counters_and_dirty_deals(client: TestClient, worker: FakeWorker) 
     assert value(after, "bant_sync_events_duplicates_total", connection="idle") == 1
     assert value(after, "bant_sync_events_echoes_total", connection="idle") == 1
     assert value(after, "bant_sync_events_dirty_deals", connection="idle") == 2
+
+
+def test_event_lag_is_a_histogram_per_connection(client: TestClient, worker: FakeWorker) -> None:
+    """The lag from a CRM change to its write-back: empty before any event run, then cumulative buckets,
+    a count and a sum (seconds) that Prometheus' histogram_quantile reads."""
+    before = scrape(client)
+    assert value(before, "bant_sync_event_lag_seconds_count", connection="idle") == 0
+    worker.store.record_events("idle", [InboundEvent("e1", "D1", T0), InboundEvent("e2", "D2", T0)], T0)
+    done = T0 + timedelta(seconds=4)
+    worker.store.clear_dirty("idle", ["D1"], marked_before=done, reassessed_at=done)
+    worker.store.clear_dirty("idle", ["D2"], marked_before=done, reassessed_at=done + timedelta(seconds=8))
+    after = scrape(client)
+    assert value(after, "bant_sync_event_lag_seconds_bucket", connection="idle", le="3.0") == 0
+    assert value(after, "bant_sync_event_lag_seconds_bucket", connection="idle", le="5.0") == 1
+    assert value(after, "bant_sync_event_lag_seconds_bucket", connection="idle", le="30.0") == 2
+    assert value(after, "bant_sync_event_lag_seconds_bucket", connection="idle", le="+Inf") == 2
+    assert value(after, "bant_sync_event_lag_seconds_count", connection="idle") == 2
+    assert value(after, "bant_sync_event_lag_seconds_sum", connection="idle") == 16.0

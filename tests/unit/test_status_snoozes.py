@@ -195,3 +195,27 @@ def test_status_shows_webhook_events_only_once_there_are_some(
     status_cmd._print_status(report)
     out = capsys.readouterr().out
     assert "  events        3 received, 1 duplicate, 1 echo; 1 deal waiting for re-assessment\n" in out
+
+
+def test_status_shows_the_event_lag_of_the_last_hour_and_where_the_stream_resumes(
+    store: StateStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once event runs re-assessed deals, an `event lag` line gives the quantiles of the last hour; once a
+    change stream saved its position, a `stream` line says where it resumes (`--json`: event_lag, stream)."""
+    status_cmd._print_status(status_cmd.connection_status(store, "sf", runs=0))
+    out = capsys.readouterr().out
+    assert "event lag" not in out and "stream" not in out
+    now = datetime.now(UTC)
+    store.record_events("sf", [InboundEvent("e1", "D1", now - timedelta(seconds=3))], now)
+    store.clear_dirty("sf", ["D1"], marked_before=now + timedelta(seconds=1), reassessed_at=now)
+    store.save_stream_position("sf", "00000000000000ff", now - timedelta(seconds=3), now)
+    report = status_cmd.connection_status(store, "sf", runs=0)
+    assert report["event_lag"] == {"count": 1, "p50_s": 3.0, "p95_s": 3.0, "p99_s": 3.0, "max_s": 3.0}
+    assert report["stream"]["position"] == "00000000000000ff"
+    status_cmd._print_status(report)
+    out = capsys.readouterr().out
+    assert (
+        "  event lag     p50 3.0 s, p95 3.0 s, p99 3.0 s, max 3.0 s over the last hour (1 re-assessment)\n"
+        in out
+    )
+    assert "  stream        resumes after 00000000000000ff, event of " in out

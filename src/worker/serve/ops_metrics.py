@@ -41,6 +41,7 @@ from prometheus_client.registry import Collector
 from worker.serve.ops_health import HealthCheck
 from worker.service import Worker
 from worker.state import StateStore
+from worker.state.events import INF
 from worker.state.model import RunStatus
 
 DURATION_BUCKETS: tuple[float, ...] = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
@@ -180,7 +181,10 @@ class StoreCollector(Collector):
 
 
 EVENT_COUNTERS = (
-    ("received", "CRM change events received (webhooks), duplicates and echoes included."),
+    (
+        "received",
+        "CRM change events received (webhooks, change data capture), duplicates and echoes included.",
+    ),
     ("duplicates", "Change events dropped because their event id was already recorded."),
     ("echoes", "Change events dropped as bant-sync's own writes coming back."),
 )
@@ -198,13 +202,26 @@ def _event_families(store: StateStore, names: Sequence[str]) -> Iterator[Metric]
         "Deals an event marked for re-assessment that no run has re-read yet.",
         labels=["connection"],
     )
+    lag = HistogramMetricFamily(
+        "bant_sync_event_lag_seconds",
+        "Seconds from a CRM change (its event time) to the end of the event run that wrote its verdict back.",
+        labels=["connection"],
+    )
     for name in names:
         counts = store.event_counts(name)
         for key, family in counters.items():
             family.add_metric([name], counts.get(key, 0))
         dirty.add_metric([name], counts.get("dirty", 0))
+        buckets, total = store.lag_histogram(name)
+        lag.add_metric([name], [(_le(bound), float(count)) for bound, count in buckets], total)
     yield from counters.values()
     yield dirty
+    yield lag
+
+
+def _le(bound: str) -> str:
+    """A bucket bound as prometheus_client writes its own ("3.0", "+Inf")."""
+    return bound if bound == INF else repr(float(bound))
 
 
 def metrics_registry(worker: Worker, health: HealthCheck) -> CollectorRegistry:
