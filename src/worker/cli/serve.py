@@ -1,8 +1,12 @@
 """`bant-sync serve`: the long-running service — the schedule of every enabled connection plus the ops API.
 
+Connections with `change_events = true` (Salesforce) also have a change-stream thread each
+(worker.events.StreamRunner), started after the scheduler.
+
 Shutdown (SIGTERM from systemd/containers, or Ctrl-C): `worker.stop` is set at once, so a run in progress
 finishes its current page, checkpoints and ends "stopped"; the HTTP server stops accepting requests;
-then the scheduler is shut down waiting for its running job, accepted resyncs are joined, and the
+the change streams are cancelled and their threads joined (each resumes from its saved position next
+time); then the scheduler is shut down waiting for its running job, accepted resyncs are joined, and the
 process exits 0. The next start resumes from the checkpointed cursor.
 """
 
@@ -19,10 +23,10 @@ import uvicorn
 from worker import exit_codes
 from worker.config.settings import Settings
 from worker.errors import BantSyncError, ConfigError, UsageError
-from worker.events import EventCoalescer
+from worker.events import EventCoalescer, StreamRunner
 from worker.serve.ops_api import RunLauncher, create_app
 from worker.serve.ops_server import server_config
-from worker.serve.scheduler import build_coalescer, build_scheduler
+from worker.serve.scheduler import build_coalescer, build_scheduler, build_stream_runner, schedule_reconcile
 from worker.service import Worker
 
 log = structlog.get_logger()
@@ -99,14 +103,21 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     launcher: RunLauncher | None = None
     coalescer: EventCoalescer | None = None
+    streams: StreamRunner | None = None
     try:
         scheduler = build_scheduler(worker)
         coalescer = build_coalescer(worker)
+        if coalescer is not None:
+            streams = build_stream_runner(
+                worker, coalescer, lambda name: schedule_reconcile(scheduler, worker, name)
+            )
         enabled = [c.name for c in settings.connections.values() if c.enabled]
         if not enabled:
             log.warning("no enabled connection: nothing is scheduled")
         scheduler.start()
         log.info("scheduler started", connections=enabled, jobs=[job.id for job in scheduler.get_jobs()])
+        if streams is not None:
+            streams.start()
         try:
             if args.no_api:
                 while not shutdown.wait(1.0):
@@ -117,6 +128,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
             if received:
                 log.info("stopping: the current page finishes and is checkpointed", signal=received[0])
             worker.stop.set()
+            if streams is not None:
+                streams.stop()
             if coalescer is not None:
                 coalescer.close(wait=True)
             scheduler.shutdown(wait=True)

@@ -15,10 +15,12 @@ crash. Incremental runs skip a busy lease: the next firing comes soon.
 
 The job body is `run_scheduled`; tests call it directly instead of waiting for a trigger to fire.
 
-Connections whose settings turn CRM events on (HubSpot `webhooks = true`) also get an EventCoalescer
-(`build_coalescer`): events mark deals dirty, and one debounced EVENTS run per connection (`run_events`,
-on the coalescer's timer thread, taking the same lease) re-assesses them. The scheduled incremental run
-stays: it is the reconciliation path that catches whatever an event missed.
+Connections whose settings turn CRM events on (HubSpot `webhooks = true`, Salesforce `change_events =
+true`) also get an EventCoalescer (`build_coalescer`): events mark deals dirty, and one debounced EVENTS run
+per connection (`run_events`, on the coalescer's timer thread, taking the same lease) re-assesses them. A
+Salesforce connection's change stream is followed by a StreamRunner thread (`build_stream_runner`); a gap in
+it (a saved position past retention) asks for an incremental run at once (`schedule_reconcile`). The
+scheduled incremental run stays: it is the reconciliation path that catches whatever an event missed.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from worker.config.settings import ConnectionSettings, DigestSettings
 from worker.digest.scheduled import run_scheduled_digest
 from worker.errors import ConfigError
-from worker.events import EventCoalescer, TimerFactory, thread_timer
+from worker.events import EventCoalescer, StreamRunner, TimerFactory, thread_timer
 from worker.service import Worker
 from worker.state import LeaseHeldError
 from worker.state.model import RunMode, RunStatus, Trigger
@@ -263,13 +265,71 @@ def _add_digest_jobs(
         )
 
 
+EVENT_SWITCHES = ("webhooks", "change_events")
+"""The connection settings that turn CRM events on: HubSpot `webhooks`, Salesforce `change_events`."""
+
+
 def event_connections(worker: Worker) -> list[ConnectionSettings]:
-    """The enabled connections whose settings turn CRM events on (HubSpot `webhooks = true`)."""
+    """The enabled connections whose settings turn CRM events on (HubSpot `webhooks = true`, Salesforce
+    `change_events = true`)."""
     return [
         conn
         for conn in worker.settings.connections.values()
-        if conn.enabled and bool(getattr(conn.crm_settings, "webhooks", False))
+        if conn.enabled and any(bool(getattr(conn.crm_settings, s, False)) for s in EVENT_SWITCHES)
     ]
+
+
+def stream_connections(worker: Worker) -> list[ConnectionSettings]:
+    """The enabled connections whose change stream `serve` follows (Salesforce `change_events = true`)."""
+    return [
+        conn
+        for conn in worker.settings.connections.values()
+        if conn.enabled and bool(getattr(conn.crm_settings, "change_events", False))
+    ]
+
+
+def schedule_reconcile(scheduler: BaseScheduler, worker: Worker, connection: str) -> None:
+    """An incremental run of `connection` at once (job "NAME:reconcile"), for a change-stream gap: it
+    waits for a busy lease like the catch-up run does, so the gap is not lost to a run that happens to be
+    going. A second request while one is pending replaces it."""
+    conn = worker.settings.connection(connection)
+    grace = grace_seconds(conn, worker.settings.run.lease_ttl_seconds)
+    scheduler.add_job(
+        run_scheduled,
+        args=(worker, connection, RunMode.INCREMENTAL),
+        kwargs={"lease_wait_seconds": float(grace)},
+        id=f"{connection}:reconcile",
+        name=f"{connection} incremental run after a change-stream gap",
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=grace,
+    )
+
+
+def build_stream_runner(
+    worker: Worker,
+    coalescer: EventCoalescer,
+    reconcile: Callable[[str], None],
+    *,
+    wait: Wait | None = None,
+) -> StreamRunner | None:
+    """The change-stream threads of the connections that follow one (None when there is none), not yet
+    started: their events mark deals in the state store and notify `coalescer`; a gap calls `reconcile`
+    (in `serve`: `schedule_reconcile`). They stop with `worker.stop`."""
+    names = [conn.name for conn in stream_connections(worker)]
+    if not names:
+        return None
+    return StreamRunner(
+        worker.store,
+        names,
+        worker.connector,
+        coalescer.notify,
+        reconcile,
+        clock=worker.clock,
+        wait=wait,
+        stop=worker.stop,
+    )
 
 
 def run_events(worker: Worker, connection: str, coalescer: EventCoalescer | None = None) -> RunSummary | None:
