@@ -27,6 +27,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 import structlog
@@ -39,7 +40,7 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.model import ChangeBatch, DealChange
-from connectors.salesforce.auth import Authenticator, Token
+from connectors.salesforce.auth import Token
 from connectors.salesforce.cdc_decode import OVERFLOW, DecodeError, SchemaCache, deal_change
 from connectors.salesforce.settings import SalesforceSettings
 from pubsub_api import pubsub_api_pb2 as pb
@@ -74,11 +75,20 @@ CHECK = (
 )
 
 
+class Login(Protocol):
+    """What the stream needs of `auth.Authenticator`: a token, and whether its mode can get a new one."""
+
+    @property
+    def can_refresh(self) -> bool: ...
+
+    def login(self) -> Token: ...
+
+
 class StreamCredentials:
     """The access token and org id every Pub/Sub RPC carries, shared by the subscriptions of one connector:
     logged in once, and again (`renew`) when the Pub/Sub API refuses the token."""
 
-    def __init__(self, authenticator: Authenticator, tenant_id: Callable[[], str]) -> None:
+    def __init__(self, authenticator: Login, tenant_id: Callable[[], str]) -> None:
         self._authenticator = authenticator
         self._tenant_id = tenant_id
         self._token: Token | None = None
