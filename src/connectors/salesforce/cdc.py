@@ -70,8 +70,8 @@ TRANSIENT_CODES = frozenset(
 _TLS_HINTS = ("handshake", "certificate", "ssl")
 CHECK = (
     "check pubsub_endpoint, that Opportunity is selected in Setup → Change Data Capture, and that the "
-    "integration user has API Enabled and View All Data (or Read on Opportunity with every field bant-sync "
-    "maps)"
+    "integration user has API Enabled and View All Records on Opportunity (permission set BANT_Sync) or "
+    "View All Data"
 )
 
 
