@@ -39,6 +39,13 @@ class SandboxOptions:
     hubspot_webhook_url: str = ""
     """Non-empty: the HubSpot app's webhooks deliver deal creations and BANT input changes there, signed
     with the app's client secret (see `Sandbox.subscribe_hubspot_webhooks`)."""
+    pubsub_port: int = 0
+    """Salesforce Pub/Sub API (gRPC over TLS) port; 0 picks a free one (see `info["salesforce"]`)."""
+    pubsub_keepalive_seconds: float = 270.0
+    """Real seconds a Subscribe stream waits with nothing to send before a keepalive (the real API: 270)."""
+    salesforce_change_events: bool = True
+    """Keep the OpportunityChangeEvent log the Pub/Sub API streams (about 300 bytes an event, kept 72 sandbox
+    hours, at most 200,000); False for benchmarks that never subscribe."""
     crms: tuple[str, ...] = CRMS
     """The CRMs seeded with the story's deals. The others still answer (org id, portal id, owners, users,
     schemas) with no deals: a benchmark of one CRM then holds only that CRM's 100,000 deals (each is about
@@ -47,9 +54,11 @@ class SandboxOptions:
     def __post_init__(self) -> None:
         if self.start_time is not None and self.start_time.tzinfo is None:
             raise ValueError("SandboxOptions.start_time must be tz-aware")
-        for name in ("deals", "closed_deals", "latency_ms", "port", "hubspot_port"):
+        for name in ("deals", "closed_deals", "latency_ms", "port", "hubspot_port", "pubsub_port"):
             if getattr(self, name) < 0:
                 raise ValueError(f"SandboxOptions.{name} must be 0 or more")
+        if self.pubsub_keepalive_seconds <= 0:
+            raise ValueError("SandboxOptions.pubsub_keepalive_seconds must be more than 0")
         if not self.crms or any(crm not in CRMS for crm in self.crms):
             raise ValueError(f"SandboxOptions.crms must name one or both of {', '.join(CRMS)}: {self.crms!r}")
         for name in ("hubspot_burst_per_10s", "hubspot_search_per_second", "salesforce_daily_api_limit"):

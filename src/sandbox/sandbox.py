@@ -28,8 +28,10 @@ from sandbox.options import SandboxOptions
 from sandbox.people import People
 from sandbox.requestlog import RequestLog
 from sandbox.salesforce.auth import Credentials, new_token
+from sandbox.salesforce.cdc import ChangeLog
 from sandbox.salesforce.ids import make_id
 from sandbox.salesforce.limits import ApiUsage
+from sandbox.salesforce.pubsub import PubSubServer
 from sandbox.salesforce.routes import SalesforceFront
 from sandbox.salesforce.state import SalesforceState
 from sandbox.seeds import SEEDS, SeedError, Story, build_story
@@ -59,6 +61,7 @@ class Sandbox:
         self.options = options
         self._tmp = Path(tempfile.mkdtemp(prefix="bant-sync-sandbox-"))
         self._servers: list[HttpServer] = []
+        self.pubsub: PubSubServer | None = None
         try:
             self._setup(options)
         except BaseException:
@@ -111,6 +114,19 @@ class Sandbox:
         their subscriptions outlive a reset."""
         if options.hubspot_webhook_url:
             self.subscribe_hubspot_webhooks(options.hubspot_webhook_url)
+        self.change_events = ChangeLog(self.clock, enabled=options.salesforce_change_events)
+        """OpportunityChangeEvents (sandbox.salesforce.cdc); like the webhook subscriptions, they outlive a
+        reset, so a Pub/Sub subscriber keeps its stream and replay ids."""
+        self.pubsub = PubSubServer(
+            self.change_events,
+            self._sf_tokens,
+            self._creds,
+            self._tls,
+            options.host,
+            options.pubsub_port,
+            options.pubsub_keepalive_seconds,
+        )
+        """The Salesforce Pub/Sub API endpoint (sandbox.salesforce.pubsub): faults, counters, keepalive."""
         self._world = self._build_world()
         self._control = ControlApi(self)
 
@@ -122,6 +138,8 @@ class Sandbox:
             sandbox.add_faults(sandbox.options.faults)
             sandbox._sf_server.start()
             sandbox._hs_server.start()
+            if sandbox.pubsub is not None:
+                sandbox.pubsub.start()
         except BaseException:
             sandbox.stop()
             raise
@@ -135,6 +153,9 @@ class Sandbox:
         webhooks: WebhookDispatcher | None = getattr(self, "webhooks", None)
         if webhooks is not None:
             webhooks.stop()
+        pubsub: PubSubServer | None = getattr(self, "pubsub", None)
+        if pubsub is not None:
+            pubsub.stop()
         for server in self._servers:
             server.stop()
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -162,6 +183,8 @@ class Sandbox:
                 "username": creds.username,
                 "password": creds.password,
                 "jwt_private_key_path": str(self._jwt_key_path),
+                "org_id": creds.org_id,
+                "pubsub_endpoint": self.pubsub.endpoint if self.pubsub is not None else "",
             },
             "hubspot": {
                 "host": hs_host,
@@ -246,6 +269,7 @@ class Sandbox:
         sf_story = story if "salesforce" in options.crms else unserved
         salesforce.default_owner_id = load_salesforce(salesforce, sf_story, now, self._creds.username)
         salesforce.insert_seed("Organization", [organization_record(self._creds.org_id, now)])
+        salesforce.publish_changes(self.change_events)
         hubspot = HubSpotState(self.clock, bare=options.bare, owners=hubspot_owners(now))
         load_hubspot(hubspot, story if "hubspot" in options.crms else unserved)
         hubspot.webhooks = self.webhooks

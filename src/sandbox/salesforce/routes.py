@@ -11,6 +11,7 @@ from sandbox.faultbook import Firing
 from sandbox.faults import FaultRule
 from sandbox.http import BodyError, Request, Response, json_response
 from sandbox.salesforce.auth import Credentials, token_endpoint
+from sandbox.salesforce.cdc import change_context, rest_origin
 from sandbox.salesforce.collections import CollectionWriter
 from sandbox.salesforce.errors import REQUEST_LEVEL, SfError, error_response, not_found
 from sandbox.salesforce.limits import ApiUsage
@@ -110,8 +111,13 @@ class SalesforceFront:
                     self.state.delete_field(rule.object_name, rule.field_name)
 
     def handle(self, request: Request, firing: Firing) -> Response:
+        """Serve one call; its Opportunity saves are one transaction whose change events name the REST API
+        version of the URL and the `client` of its `Sforce-Call-Options` header (sandbox.salesforce.cdc)."""
+        match = _DATA.match(request.path.rstrip("/"))
+        version = match.group(1) if match is not None else VERSIONS[-1]
         try:
-            return self._route(request, firing)
+            with change_context(rest_origin(version, request.header("sforce-call-options"))):
+                return self._route(request, firing)
         except SfError as exc:
             return exc.response()
         except BodyError as exc:

@@ -16,6 +16,7 @@ from itertools import count
 
 from sandbox.clock import SandboxClock
 from sandbox.salesforce import history
+from sandbox.salesforce.cdc import UI_ORIGIN, ChangeLog, change_context
 from sandbox.salesforce.errors import SfError
 from sandbox.salesforce.history_store import HistoryStore
 from sandbox.salesforce.ids import make_id, normalize_id
@@ -33,6 +34,8 @@ from sandbox.salesforce.values import check_constraints, from_json
 
 Record = dict[str, object]
 _SKIP_KEYS = frozenset({"attributes", "id"})
+_UPDATE_ALSO = ("LastModifiedDate", "LastModifiedById", "IsClosed", "IsWon", "Probability")
+"""Fields a save may change besides the ones written (stamps and the values derived from the stage)."""
 
 
 class SalesforceState:
@@ -72,7 +75,19 @@ class SalesforceState:
         """Fields whose changes OpportunityFieldHistory records, by object (Set History Tracking)."""
         self.history = HistoryStore()
         """OpportunityFieldHistory and OpportunityHistory rows (not in `_tables`: kept compact)."""
+        self.change_log: ChangeLog | None = None
+        """Where Opportunity saves publish their change events (sandbox.salesforce.cdc), if anywhere."""
         self._reindex_all()
+
+    def publish_changes(self, log: ChangeLog) -> None:
+        """Publish an OpportunityChangeEvent for every Opportunity saved from now on into `log`."""
+        with self.lock:
+            self.change_log = log
+            log.attach(self.schemas["Opportunity"])
+
+    def _schema_changed(self, obj: str) -> None:
+        if obj == "Opportunity" and self.change_log is not None:
+            self.change_log.schema_changed()
 
     # ----- lookups ------------------------------------------------------------------------------------------
     def schema(self, name: str) -> ObjectSchema | None:
@@ -143,7 +158,8 @@ class SalesforceState:
             changes = self.deserialize(schema, fields)
             self.validate_update(schema, rid, changes, set())
             owner = self._tables[schema.name][rid].get("OwnerId")
-            self.commit_update(schema, rid, changes, by=by or (str(owner) if owner else None))
+            with change_context(UI_ORIGIN):
+                self.commit_update(schema, rid, changes, by=by or (str(owner) if owner else None))
             return dict(self._tables[schema.name][rid])
 
     def set_history_tracking(self, obj: str, name: str, tracked: bool) -> None:
@@ -189,6 +205,7 @@ class SalesforceState:
             values = {rid: rec.pop(spec.name, None) for rid, rec in self._tables[schema.name].items()}
             self.deleted_fields[(schema.name, spec.name.lower())] = (spec, values)
             self._reindex(schema.name)
+            self._schema_changed(schema.name)
 
     def restore_field(self, obj: str, name: str) -> None:
         """Undelete a deleted field with the values it had; records keep their SystemModstamp."""
@@ -205,6 +222,7 @@ class SalesforceState:
             for rid, rec in self._tables[schema.name].items():
                 rec[spec.name] = values.get(rid, spec.default)
             self._reindex(schema.name)
+            self._schema_changed(schema.name)
 
     def rename_field(self, obj: str, old: str, new: str) -> None:
         with self.lock:
@@ -224,6 +242,7 @@ class SalesforceState:
             for rec in self._tables[schema.name].values():
                 rec[new] = rec.pop(spec.name, None)
             self._reindex(schema.name)
+            self._schema_changed(schema.name)
 
     def add_field(self, obj: str, spec: FieldDef) -> None:
         with self.lock:
@@ -232,6 +251,7 @@ class SalesforceState:
             for rec in self._tables[schema.name].values():
                 rec.setdefault(spec.name, None)
             self._reindex(schema.name)
+            self._schema_changed(schema.name)
 
     # ----- the write path -----------------------------------------------------------------------------------
     def deserialize(self, schema: ObjectSchema, payload: Mapping[str, object]) -> Record:
@@ -291,6 +311,8 @@ class SalesforceState:
         self._index(schema.name, rec, add=True)
         if schema.name == "Opportunity":
             self._record_history(rec, None, now)
+            if self.change_log is not None:
+                self.change_log.record_create(rec, _text(rec.get("LastModifiedById")))
         return rid
 
     def commit_update(
@@ -306,6 +328,8 @@ class SalesforceState:
         rec = table.pop(rid)
         self._index(schema.name, rec, add=False)
         before = self._history_fields(rec) if schema.name == "Opportunity" else None
+        log = self.change_log if schema.name == "Opportunity" else None
+        old = {n: rec.get(n) for n in (*fields, *_UPDATE_ALSO)} if log is not None and log.enabled else None
         rec.update(fields)
         now = stamp or self._clock.now()
         rec.update(LastModifiedDate=now, SystemModstamp=now)
@@ -317,6 +341,8 @@ class SalesforceState:
         self._index(schema.name, rec, add=True)
         if before is not None:
             self._record_history(rec, before, now)
+        if log is not None and old is not None:
+            log.record_update(rec, old, _text(rec.get("LastModifiedById")))
 
     def _record_history(self, rec: Record, before: Record | None, now: datetime) -> None:
         """The history rows one Opportunity save makes (`before` None for a create): a field history row
@@ -349,6 +375,8 @@ class SalesforceState:
         self.check_operation(schema, "delete")
         rec = self._tables[schema.name].pop(rid)
         self._index(schema.name, rec, add=False)
+        if schema.name == "Opportunity" and self.change_log is not None:
+            self.change_log.record_delete(rec, self.default_owner_id)
 
     def insert_seed(self, obj: str, records: Iterable[Record]) -> None:
         """Bulk load without validation (seeds build complete, valid records)."""
@@ -483,3 +511,7 @@ class SalesforceState:
         }
         for rec in self._tables.get(obj, {}).values():
             self._index(obj, rec, add=True)
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value is not None else None
