@@ -9,6 +9,9 @@
 ``POST /_sandbox/search_lag``              ``{"seconds": N}``: HubSpot search lags every change by N seconds
 ``POST /_sandbox/reset``                   reseed both CRMs, clear the log and counters
 ``POST /_sandbox/records/<crm>/<object>/<id>``  a user edit (JSON object of fields/properties)
+``GET|POST /_sandbox/pubsub``              Pub/Sub endpoint state / set ``{"keepalive_seconds": s}``
+``POST|DELETE /_sandbox/pubsub/faults``    ``{"duplicate": b, "out_of_order": b, "drop_after": n}`` / clear
+``POST /_sandbox/pubsub/expire``           drop every retained change event (a gap past 72 hours)
 =========================================  ===================================================================
 """
 
@@ -83,6 +86,8 @@ class ControlApi:
             return json_response(200, {"reset": True, "now": _iso(sandbox.clock.now())})
         if head == "records" and method == "POST" and len(parts) == 4:
             return self._edit(request, parts[1], parts[2], parts[3])
+        if head == "pubsub":
+            return self._pubsub(request, parts[1:])
         return _error(404, f"no control endpoint {method} {request.path}; see GET /_sandbox/info")
 
     def _clock(self, request: Request) -> Response:
@@ -118,6 +123,51 @@ class ControlApi:
                 ]
             return json_response(200, found[0])
         return _error(404, f"unknown CRM object {crm}/{obj}")
+
+    def _pubsub(self, request: Request, parts: list[str]) -> Response:
+        pubsub, method = self._sandbox.pubsub, request.method
+        if pubsub is None:
+            return _error(404, "the Pub/Sub endpoint is not running")
+        sub = parts[0] if parts else ""
+        if sub == "" and method == "POST":
+            body = request.json()
+            if not isinstance(body, Mapping) or "keepalive_seconds" not in body:
+                return _error(400, 'expected {"keepalive_seconds": seconds}')
+            pubsub.keepalive_seconds = float(body["keepalive_seconds"])
+        elif sub == "faults" and method == "POST":
+            body = request.json()
+            if not isinstance(body, Mapping) or set(body) - {"duplicate", "out_of_order", "drop_after"}:
+                return _error(400, 'expected {"duplicate": bool, "out_of_order": bool, "drop_after": events}')
+            drop_after = body.get("drop_after")
+            pubsub.set_faults(
+                duplicate=bool(body.get("duplicate", False)),
+                out_of_order=bool(body.get("out_of_order", False)),
+                drop_after=None if drop_after is None else int(drop_after),
+            )
+        elif sub == "faults" and method == "DELETE":
+            pubsub.clear_faults()
+        elif sub == "expire" and method == "POST":
+            return json_response(200, {"expired": pubsub.expire_events()})
+        elif sub != "" or method != "GET":
+            return _error(404, f"no control endpoint {method} {request.path}")
+        faults = pubsub.faults()
+        log = pubsub.log
+        return json_response(
+            200,
+            {
+                "endpoint": pubsub.endpoint,
+                "keepalive_seconds": pubsub.keepalive_seconds,
+                "active_streams": pubsub.active_streams,
+                "counters": pubsub.counters.snapshot(),
+                "faults": {
+                    "duplicate": faults.duplicate,
+                    "out_of_order": faults.out_of_order,
+                    "drop_after": faults.drop_after,
+                },
+                "retained_events": len(log.events()),
+                "latest_replay_id": log.last.to_bytes(8, "big").hex(),
+            },
+        )
 
     def _snapshot(self) -> dict[str, object]:
         sandbox = self._sandbox

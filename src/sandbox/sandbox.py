@@ -246,7 +246,8 @@ class Sandbox:
         return self.log.clear()
 
     def reset(self) -> None:
-        """Reseed both CRMs and start counting afresh (log, limits, faults back to the start options)."""
+        """Reseed both CRMs and start counting afresh (log, limits, faults back to the start options; the
+        Pub/Sub counters and stream faults cleared). Change events and open streams carry on."""
         self.webhooks.discard()
         self._world = self._build_world()
         self.log.clear()
@@ -254,6 +255,9 @@ class Sandbox:
         self._limiter.reset()
         self.faults.clear()
         self.add_faults(self.options.faults)
+        if self.pubsub is not None:
+            self.pubsub.counters.reset()
+            self.pubsub.clear_faults()
 
     def server_errors(self) -> list[str]:
         """Tracebacks of sandbox bugs seen while serving (empty in a healthy run)."""

@@ -458,3 +458,24 @@ def test_the_endpoint_is_in_info_and_the_http_log_never_sees_grpc(sb: Sandbox, c
     client.topic()
     assert sb.requests() == []
     assert requests is not None
+
+
+def test_the_control_api_sets_faults_expires_events_and_reads_counters(sb: Sandbox, client: Client) -> None:
+    control = str(sb.info["control"])
+    set_faults = requests.post(
+        f"{control}/pubsub/faults", json={"out_of_order": True, "drop_after": 5}, timeout=5
+    )
+    assert set_faults.status_code == 200
+    assert set_faults.json()["faults"] == {"duplicate": False, "out_of_order": True, "drop_after": 5}
+    assert requests.post(f"{control}/pubsub/faults", json={"bogus": 1}, timeout=5).status_code == 400
+    assert requests.delete(f"{control}/pubsub/faults", timeout=5).json()["faults"]["drop_after"] is None
+    sb.salesforce.update("Opportunity", _deal(sb), {"BANT_Timing__c": "soon"})
+    client.topic()
+    state = requests.get(f"{control}/pubsub", timeout=5).json()
+    assert state["endpoint"] == sb.info["salesforce"]["pubsub_endpoint"]
+    assert state["counters"]["get_topic"] == 1 and state["retained_events"] == 1
+    assert requests.post(f"{control}/pubsub/expire", timeout=5).json() == {"expired": 1}
+    keepalive = requests.post(f"{control}/pubsub", json={"keepalive_seconds": 0.5}, timeout=5).json()
+    assert keepalive["keepalive_seconds"] == 0.5
+    sb.reset()
+    assert requests.get(f"{control}/pubsub", timeout=5).json()["counters"]["get_topic"] == 0

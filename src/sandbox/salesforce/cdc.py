@@ -50,7 +50,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from fastavro import parse_schema, schemaless_writer
@@ -61,7 +61,7 @@ from sandbox.salesforce.schema import FieldDef, ObjectSchema
 TOPIC: Final = "/data/OpportunityChangeEvent"
 ENTITY: Final = "Opportunity"
 RETENTION_S: Final = 72 * 3600
-DEFAULT_CAP: Final = 200_000
+DEFAULT_CAP: Final = 100_000
 UI_ORIGIN: Final = "com/salesforce/api/soap/62.0;client=SfdcInternalAPI/"
 CHANGE_TYPES: Final = (
     "CREATE",
@@ -101,7 +101,7 @@ def rest_origin(version: str, call_options: str | None) -> str:
     return origin
 
 
-@dataclass
+@dataclass(slots=True)
 class _Transaction:
     origin: str
     key: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -231,19 +231,18 @@ def build_schema(schema: ObjectSchema) -> EventSchema:
 
 
 class ChangeEvent:
-    """One retained change event: the header's facts and the values of the fields it carries."""
+    """One retained change event: the header's facts and the values of the fields it carries. Slotted, with
+    the transaction, the field-name tuple and the commit time shared with other events and the record."""
 
     __slots__ = (
-        "at_ms",
+        "at",
         "change_type",
-        "commit_number",
         "fields",
-        "origin",
         "record_id",
         "replay",
         "schema_id",
         "sequence",
-        "transaction",
+        "txn",
         "user",
         "values",
     )
@@ -254,7 +253,7 @@ class ChangeEvent:
         record_id: str,
         change_type: str,
         txn: _Transaction,
-        at_ms: int,
+        at: datetime,
         user: str,
         schema_id: str,
         fields: tuple[str, ...],
@@ -263,11 +262,9 @@ class ChangeEvent:
         self.replay = replay
         self.record_id = record_id
         self.change_type = change_type
-        self.origin = txn.origin
-        self.transaction = txn.key
+        self.txn = txn
         self.sequence = txn.sequence
-        self.commit_number = txn.commit_number or replay
-        self.at_ms = at_ms
+        self.at = at
         self.user = user
         self.schema_id = schema_id
         self.fields = fields
@@ -276,6 +273,23 @@ class ChangeEvent:
     @property
     def replay_id(self) -> bytes:
         return encode_replay_id(self.replay)
+
+    @property
+    def origin(self) -> str:
+        return self.txn.origin
+
+    @property
+    def transaction_key(self) -> str:
+        return self.txn.key
+
+    @property
+    def commit_number(self) -> int:
+        return self.txn.commit_number or self.replay
+
+    @property
+    def at_ms(self) -> int:
+        """commitTimestamp: epoch milliseconds of the save (sandbox clock)."""
+        return int(self.at.timestamp() * 1000)
 
 
 def _avro_value(kind: str, value: object) -> object:
@@ -391,7 +405,7 @@ class ChangeLog:
                 str(rec["Id"]),
                 change_type,
                 txn,
-                int(at.timestamp() * 1000),
+                at,
                 user or "",
                 schema.schema_id,
                 shared,
@@ -477,7 +491,7 @@ class ChangeLog:
             "recordIds": [event.record_id],
             "changeType": event.change_type,
             "changeOrigin": event.origin,
-            "transactionKey": event.transaction,
+            "transactionKey": event.transaction_key,
             "sequenceNumber": event.sequence,
             "commitTimestamp": event.at_ms,
             "commitNumber": event.commit_number,
@@ -492,9 +506,9 @@ class ChangeLog:
 
     # ----- internals ------------------------------------------------------------------------------------
     def _prune_locked(self) -> None:
-        cutoff = int(self._clock.epoch() * 1000) - RETENTION_S * 1000
+        cutoff = self._clock.now() - timedelta(seconds=RETENTION_S)
         events = self._events
-        while events and events[0].at_ms < cutoff:
+        while events and events[0].at < cutoff:
             self._floor = events.popleft().replay
 
     def _index_after(self, position: int) -> int:
