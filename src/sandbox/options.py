@@ -45,7 +45,7 @@ class SandboxOptions:
     """Real seconds a Subscribe stream waits with nothing to send before a keepalive (the real API: 270)."""
     salesforce_change_events: bool = True
     """Keep the OpportunityChangeEvent log the Pub/Sub API streams (about 300 bytes an event, kept 72 sandbox
-    hours, at most 200,000); False for benchmarks that never subscribe."""
+    hours, at most 100,000); False for benchmarks that never subscribe."""
     crms: tuple[str, ...] = CRMS
     """The CRMs seeded with the story's deals. The others still answer (org id, portal id, owners, users,
     schemas) with no deals: a benchmark of one CRM then holds only that CRM's 100,000 deals (each is about
