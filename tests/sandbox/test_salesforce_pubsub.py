@@ -479,3 +479,22 @@ def test_the_control_api_sets_faults_expires_events_and_reads_counters(sb: Sandb
     assert keepalive["keepalive_seconds"] == 0.5
     sb.reset()
     assert requests.get(f"{control}/pubsub", timeout=5).json()["counters"]["get_topic"] == 0
+
+
+def test_a_stream_whose_next_events_were_pruned_skips_on_without_spinning(
+    sb: Sandbox, client: Client
+) -> None:
+    assert sb.pubsub is not None
+    stream = client.listen(sb, 1)
+    _edits(sb, 1)
+    assert len(stream.events(1)) == 1
+    _edits(sb, 2)
+    sb.pubsub.expire_events()
+    sent = sb.pubsub.counters.responses_sent
+    stream.fetch(10)
+    with pytest.raises(queue.Empty):
+        stream.next(timeout=0.3)
+    assert sb.pubsub.counters.responses_sent == sent
+    _edits(sb, 1)
+    assert len(stream.events(1)) == 1
+    stream.close()

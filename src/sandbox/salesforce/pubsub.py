@@ -345,6 +345,8 @@ class PubSubService(pb_grpc.PubSubServicer):
                 batch = self._take(stream) if failure is None else []
             if failure is not None:
                 _fail(context, rpc_id, failure)
+            if not batch and time.monotonic() < deadline:
+                continue
             cut = False
             if batch:
                 allowed, cut = self._allowance(len(batch))
@@ -429,11 +431,15 @@ class PubSubService(pb_grpc.PubSubServicer):
         faults = self.faults()
         need = stream.pending - len(stream.outbox)
         if need > 0:
-            for event in self._log.after(stream.position, need):
+            found = self._log.after(stream.position, need)
+            for event in found:
                 stream.outbox.append(event)
                 if faults.duplicate:
                     stream.outbox.append(event)
                 stream.position = event.replay
+            if not found:
+                # What followed the stream's position was pruned (retention, cap) while it waited: skip on.
+                stream.position = max(stream.position, self._log.last)
         count = min(stream.pending, len(stream.outbox))
         batch = [stream.outbox.popleft() for _ in range(count)]
         stream.pending -= count
