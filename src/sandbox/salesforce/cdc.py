@@ -77,7 +77,9 @@ CHANGE_TYPES: Final = (
 )
 EXCLUDED: Final = frozenset({"Id", "IsDeleted", "SystemModstamp"})
 """Object fields a change event does not carry (the id travels in `recordIds`)."""
-_TEXT = {"string", "textarea", "picklist", "combobox", "email", "phone", "url", "id", "reference", "anyType"}
+_PRUNE_EVERY = 512
+"""Appends prune every this many events (reads always prune): reading the clock on every save of a
+100,000-record run costs more than the few stale events kept meanwhile."""
 _DOUBLE = {"double", "currency", "percent"}
 
 
@@ -371,11 +373,12 @@ class ChangeLog:
         if not self.enabled:
             return
         schema = self.current_schema()
-        kinds = schema.kinds
-        names = tuple(
-            n for n in kinds if n in before and (n == "LastModifiedDate" or before[n] != rec.get(n))
-        )
-        self._append("UPDATE", rec, user, schema, names)
+        kinds, position = schema.kinds, schema.position
+        changed = [
+            n for n, old in before.items() if n in kinds and (n == "LastModifiedDate" or old != rec.get(n))
+        ]
+        changed.sort(key=position.__getitem__)
+        self._append("UPDATE", rec, user, schema, tuple(changed))
 
     def record_delete(self, rec: Mapping[str, object], user: str | None) -> None:
         if not self.enabled:
@@ -414,7 +417,8 @@ class ChangeLog:
             self._events.append(event)
             while len(self._events) > self.cap:
                 self._floor = self._events.popleft().replay
-            self._prune_locked()
+            if self._last % _PRUNE_EVERY == 0:
+                self._prune_locked()
             self.cond.notify_all()
 
     # ----- reading --------------------------------------------------------------------------------------
