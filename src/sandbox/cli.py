@@ -37,6 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hubspot-port", type=int, default=0, help="HubSpot + control API port; default: free"
     )
+    parser.add_argument(
+        "--pubsub-port", type=int, default=0, help="Salesforce Pub/Sub API (gRPC) port; default: free"
+    )
+    parser.add_argument(
+        "--pubsub-keepalive",
+        type=float,
+        default=270.0,
+        metavar="SECONDS",
+        help="seconds an idle Subscribe stream waits before a keepalive (default 270, as Salesforce)",
+    )
+    parser.add_argument(
+        "--no-change-events",
+        action="store_true",
+        help="keep no Opportunity change events (benchmarks that never subscribe)",
+    )
     parser.add_argument("--seed", default="track-selling", help=f"seed story: {' | '.join(SEEDS)}")
     parser.add_argument(
         "--deals", type=int, default=0, help="generate N open deals instead of the story's deals"
@@ -100,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
             enforce_rate_limits=not args.no_rate_limits,
             port=args.port,
             hubspot_port=args.hubspot_port,
+            pubsub_port=args.pubsub_port,
+            pubsub_keepalive_seconds=args.pubsub_keepalive,
+            salesforce_change_events=not args.no_change_events,
             crms=tuple(dict.fromkeys(args.crm)) if args.crm else CRMS,
         )
         tune_allocator()
