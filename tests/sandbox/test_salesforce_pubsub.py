@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -498,3 +499,15 @@ def test_a_stream_whose_next_events_were_pruned_skips_on_without_spinning(
     _edits(sb, 1)
     assert len(stream.events(1)) == 1
     stream.close()
+
+
+def test_stopping_the_sandbox_ends_open_streams_promptly(make_sandbox: Factory) -> None:
+    sandbox = make_sandbox(deals=1)
+    client = Client(sandbox)
+    stream = client.listen(sandbox, 5)
+    started = time.monotonic()
+    sandbox.stop()
+    assert time.monotonic() - started < 2
+    error = stream.end()
+    assert error is not None and error.code() in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}  # type: ignore[attr-defined]
+    client.channel.close()
