@@ -33,15 +33,23 @@ def test_first_run_flags_exactly_the_unqualified_and_creates_one_task_each(env: 
 
 
 def test_unchanged_rerun_writes_nothing(env: Env) -> None:
-    """A second run finds nothing to change: zero writes to the CRM, zero tasks created."""
+    """A second run finds nothing to change: zero writes to the CRM, zero tasks created. The incremental run
+    right after the first reads back the deals the first wrote but, finding each as it was judged, looks up
+    no task; an unchanged full sweep, the reconciliation pass, reads each deal's task from the CRM."""
     env.run("full")
     env.sb.reset_requests()
     again = env.run()
     assert again.status == "succeeded", again.error
     assert again.deals.get("written", 0) == 0
-    assert {k: v for k, v in again.tasks.items() if k != "checked" and v} == {}
+    assert again.deals["already_judged"] == again.deals["read"] > 0
+    assert again.tasks["checked"] == 0
+    assert env.writes() == 0
+    sweep = env.run("full")
+    assert sweep.status == "succeeded", sweep.error
+    assert sweep.deals.get("written", 0) == 0 and sweep.deals.get("already_judged", 0) == 0
+    assert {k: v for k, v in sweep.tasks.items() if k != "checked" and v} == {}
     with_task = {t["deal_id"] for t in env.view.tasks()}
-    assert again.tasks["checked"] == len(with_task), "each deal's task is read from the CRM, nothing else"
+    assert sweep.tasks["checked"] == len(with_task), "each deal's task is read from the CRM, nothing else"
     assert env.writes() == 0
 
 

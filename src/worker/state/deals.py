@@ -50,6 +50,7 @@ def state_from_row(row: Row[Any]) -> DealState:
         row.deal_name,
         _day(row.snooze_until),
         _day(row.snoozed_on),
+        row.judged,
     )
 
 

@@ -88,8 +88,10 @@ def _v6_to_v7(conn: Connection, backend: str) -> None:
 
 def _v7_to_v8(conn: Connection, backend: str) -> None:
     """Change streams and lag: where each stream resumes, when the change behind a dirty mark happened, and
-    the lag of each event-driven re-assessment (samples and histogram). A store migrated from before v7 in
-    the same pass has dirty_deals as `_v6_to_v7` made it, column included."""
+    the lag of each event-driven re-assessment (samples and histogram); each deal state's judgement key
+    (empty until the deal's next run). A store migrated from before v7 in the same pass has dirty_deals as
+    `_v6_to_v7` made it, column included."""
+    conn.execute(text("ALTER TABLE deal_states ADD COLUMN judged VARCHAR(64)"))
     if "occurred_at" not in {column["name"] for column in inspect(conn).get_columns("dirty_deals")}:
         timestamp = "TIMESTAMP WITH TIME ZONE" if backend == "postgresql" else "DATETIME"
         conn.execute(text(f"ALTER TABLE dirty_deals ADD COLUMN occurred_at {timestamp}"))

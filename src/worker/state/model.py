@@ -169,6 +169,9 @@ class DealState:
     snooze_until: date | None = None
     snoozed_on: date | None = None
     """The deal's snooze date and the day bant-sync first saw it (None without a snooze, or before v6)."""
+    judged: str | None = None
+    """The judgement key of the deal as it was judged (worker.sync.judged; None before v8 or when the run
+    kept no key): an incremental run that reads the deal again with the same key spends no task lookup."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "updated_at", utc("updated_at", self.updated_at))

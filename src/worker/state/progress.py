@@ -93,6 +93,7 @@ def _upsert_deal_states(db: Database, conn: Connection, connection: str, states:
             "deal_name": s.deal_name,
             "snooze_until": s.snooze_until.isoformat() if s.snooze_until else None,
             "snoozed_on": s.snoozed_on.isoformat() if s.snoozed_on else None,
+            "judged": s.judged,
         }
         for s in newest.values()
     ]
@@ -109,6 +110,7 @@ def _upsert_deal_states(db: Database, conn: Connection, connection: str, states:
             "deal_name": excluded.deal_name,
             "snooze_until": excluded.snooze_until,
             "snoozed_on": excluded.snoozed_on,
+            "judged": excluded.judged,
         },
         where=deal_states.c.updated_at <= excluded.updated_at,
     )

@@ -158,12 +158,13 @@ deal_states = Table(
     Column("deal_name", Text, nullable=True),
     Column("snooze_until", String(10), nullable=True),
     Column("snoozed_on", String(10), nullable=True),
+    Column("judged", String(64), nullable=True),
     Index("ix_deal_states_connection_status", "connection", "status"),
 )
 """The latest assessment of each open deal. `deal_name` (schema v5) is the deal's name when it was last
 assessed, for what people read (the weekly digest); rows written before v5 have none until the next run.
 `snooze_until` and `snoozed_on` (v6): the deal's snooze date and the day bant-sync first saw it, which the
-snooze limit counts from."""
+snooze limit counts from. `judged` (v8): the deal's judgement key when last judged (worker.sync.judged)."""
 
 task_ledger = Table(
     "task_ledger",

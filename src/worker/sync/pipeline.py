@@ -20,9 +20,9 @@ import structlog
 
 from connectors.errors import ConnectorError, QuotaExhaustedError, SchemaDriftError
 from connectors.fieldtable import UnreadableValue
-from connectors.model import Owner, Page, WritePlan
+from connectors.model import Owner, Page, StatusWrite, WritePlan
 from connectors.protocol import Connector, CountsDeals
-from rules import Deal, Framework, evaluate
+from rules import Assessment, Deal, Framework, evaluate
 from worker.errors import BantSyncError, RunStopped
 from worker.state import DealState, Lease, LeaseLostError, RunRecord, StateStore
 from worker.state.heartbeat import Heartbeats
@@ -30,6 +30,7 @@ from worker.state.ledger import LedgerEntry
 from worker.state.model import RunMode, RunStatus
 from worker.sync.bookkeeper import Bookkeeper
 from worker.sync.crm_identity import check_identity
+from worker.sync.judged import framework_key, judgement_key, task_as_left
 from worker.sync.ordered_apply import OrderedApply
 from worker.sync.owners import refresh_if_stale
 from worker.sync.planner import PlanContext, plan_closing, plan_statuses
@@ -419,11 +420,19 @@ class SyncRun:
         tally.statuses.update(a.status.value for a in assessments)
         book.observe(page.deals, ctx.now)
         book.quarantine(page.unreadable)
-        facts = tasks.facts(deals, assessments)
+        framework_digest = framework_key(framework)
+        keys = [
+            judgement_key(replace(deal, flagged_since=a.flagged_since), ctx.today, framework_digest)
+            for deal, a in zip(deals, assessments, strict=True)
+        ]
+        status_writes = plan_statuses(deals, shown, assessments, ctx)
+        judged = self._already_judged(request, deals, assessments, keys, status_writes, tasks)
+        tally.deals["already_judged"] += len(judged)
+        rest = [(d, a) for d, a in zip(deals, assessments, strict=True) if d.id not in judged]
+        rest_deals, rest_assessments = [d for d, _ in rest], [a for _, a in rest]
+        facts = tasks.facts(rest_deals, rest_assessments)
         tally.tasks["checked"] = tasks.checked
-        plan = WritePlan(
-            plan_statuses(deals, shown, assessments, ctx), tuple(tasks.plan(deals, assessments, facts, ctx))
-        )
+        plan = WritePlan(status_writes, tuple(tasks.plan(rest_deals, rest_assessments, facts, ctx)))
         if request.dry_run:
             tally.record_dry_run(plan, len(deals), {d.id: d.flags.status for d in shown})
             return
@@ -442,13 +451,45 @@ class SyncRun:
                 deal_name=deal.name,
                 snooze_until=deal.snooze_until,
                 snoozed_on=deal.snoozed_on,
+                judged=key,
             )
-            for deal, a in zip(deals, assessments, strict=True)
+            for deal, a, key in zip(deals, assessments, keys, strict=True)
         ]
         cursor = page.cursor if request.mode in (RunMode.INCREMENTAL, RunMode.FULL) else None
         buffer.add(PendingPage(cursor, states), plan)
         if buffer.ready():
             book.settle(buffer.flush())
+
+    def _already_judged(
+        self,
+        request: RunRequest,
+        deals: Sequence[Deal],
+        assessments: Sequence[Assessment],
+        keys: Sequence[str],
+        status_writes: Sequence[StatusWrite],
+        tasks: TaskSync,
+    ) -> set[str]:
+        """The deals of an incremental page that are back only because bant-sync wrote them (worker.sync
+        .judged): judged before with the same key, their CRM fields already right, their task as that
+        verdict left it. Other modes judge every deal they read: a full sweep is the reconciliation pass,
+        and events and single-deal runs are asked for."""
+        if request.mode != RunMode.INCREMENTAL or not deals:
+            return set()
+        writing = {write.deal_id for write in status_writes}
+        stored = self.env.store.deal_states_for(request.connection, [deal.id for deal in deals])
+        candidates = [
+            (deal, assessment)
+            for deal, assessment, key in zip(deals, assessments, keys, strict=True)
+            if deal.id not in writing and deal.id in stored and stored[deal.id].judged == key
+        ]
+        if not candidates:
+            return set()
+        entries = tasks.ledger.entries_for(deal.id for deal, _ in candidates)
+        return {
+            deal.id
+            for deal, assessment in candidates
+            if task_as_left(assessment, entries.get(deal.id, []), tasks.key(deal.id))
+        }
 
     def _complete_orphans(
         self,

@@ -168,10 +168,11 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
 
 def _to_version_7(conn: Connection) -> None:
     """Take a current store's tables back to version 7: no stream positions or lags, dirty deals without
-    their event time."""
+    their event time, deal states without a judgement key."""
     for table in ("event_streams", "event_lags", "event_lag_buckets"):
         conn.execute(text(f"DROP TABLE {table}"))
     conn.execute(text("ALTER TABLE dirty_deals DROP COLUMN occurred_at"))
+    conn.execute(text("ALTER TABLE deal_states DROP COLUMN judged"))
 
 
 def _to_version_6(conn: Connection) -> None:
