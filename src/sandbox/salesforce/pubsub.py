@@ -331,8 +331,10 @@ class PubSubService(pb_grpc.PubSubServicer):
         while True:
             with log.cond:
                 while True:
-                    if self.stopping.is_set() or not context.is_active():
+                    if not context.is_active():
                         return
+                    if self.stopping.is_set():
+                        stream.error = _Abort(grpc.StatusCode.UNAVAILABLE, None, "RST_STREAM closed stream")
                     if stream.error is not None:
                         break
                     if stream.pending > 0 and (stream.outbox or log.last > stream.position):
