@@ -10,7 +10,9 @@ and the Pub/Sub API guide, developer.salesforce.com):
   diffFields, changedFields) and the record's fields ("ChangeEventHeader Fields"; "Change Event Message
   Structure"). Records saved in one transaction share the transactionKey, with sequenceNumber 1..n.
 - The event's fields are the object's fields except `IsDeleted`, `SystemModstamp` and derived (formula)
-  fields ("StandardObjectNameChangeEvent", "Change Event Fields"); the record id is in `recordIds`.
+  fields ("StandardObjectNameChangeEvent", "Change Event Fields"); the record id is in `recordIds`. (The
+  real org merges the same change to several records of one transaction into one event with several
+  `recordIds`; the sandbox sends one event a record, a case every client handles.)
   A CREATE carries every non-null field; an UPDATE the changed fields' new values (the others null) and
   `LastModifiedDate`; a DELETE no field values. `changedFields` is empty except on an update.
 - `changeOrigin` is `com/salesforce/api/<API_Name>/<API_Version>;client=<Client_ID>`, the client id being
