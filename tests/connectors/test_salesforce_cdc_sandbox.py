@@ -5,6 +5,7 @@ refused token map as documented."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import tomllib
@@ -23,6 +24,7 @@ from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.salesforce.cdc import ChangeSubscription
 from rules.model import Status
 from sandbox import People, Sandbox, SandboxOptions
+from sandbox.faults import FaultRule
 
 KEEPALIVE = 0.2
 WAIT = 10.0
@@ -93,7 +95,9 @@ def connector(sb: Sandbox, tmp_path: Path) -> Iterator[SalesforceConnector]:
     sb.pubsub.clear_faults()
 
 
-def _connector(sb: Sandbox, tmp_path: Path, token: str | None = None, **settings: Any) -> SalesforceConnector:
+def _connector(
+    sb: Sandbox, tmp_path: Path, extra_secrets: dict[str, str] | None = None, **settings: Any
+) -> SalesforceConnector:
     config = tmp_path / "sb.toml"
     sb.write_config(config)
     values = tomllib.loads(config.read_text(encoding="utf-8"))["connections"]["salesforce"]
@@ -101,9 +105,7 @@ def _connector(sb: Sandbox, tmp_path: Path, token: str | None = None, **settings
     values.pop("crm")
     assert values["pubsub_endpoint"] == sb.info["salesforce"]["pubsub_endpoint"]  # type: ignore[index]
     options = SalesforceSettings(**{**values, "change_events": True, "read_timeout": 5.0, **settings})
-    secret = dict(secrets["connections"]["salesforce"])
-    if token is not None:
-        secret["access_token"] = token
+    secret = {**secrets["connections"]["salesforce"], **(extra_secrets or {})}
     context = ConnectorContext("salesforce", secret, lambda: datetime.now(UTC), lambda s: None)
     return SalesforceConnector(options, context)
 
@@ -224,10 +226,51 @@ def test_duplicated_events_carry_the_same_id(sb: Sandbox, connector: SalesforceC
         follower.stop()
 
 
-def test_a_refused_token_is_an_authentication_error(sb: Sandbox, tmp_path: Path) -> None:
-    connector = _connector(sb, tmp_path, token="00Dbad!token")
-    connector._tenant_id = str(sb.info["salesforce"]["org_id"])  # type: ignore[index]  # the REST login would fail first
+@pytest.fixture
+def own_sb() -> Iterator[Sandbox]:
+    """A sandbox of its own, for tests that revoke its sessions."""
+    options = SandboxOptions(seed="track-selling", seed_value=7, pubsub_keepalive_seconds=KEEPALIVE)
+    with Sandbox.start(options) as sandbox:
+        yield sandbox
+
+
+def _expire_sessions(sb: Sandbox, connector: SalesforceConnector) -> None:
+    """Salesforce ends every session (the sandbox's `session_expiry`, on the connector's next request)."""
+    sb.add_fault(FaultRule(kind="session_expiry", crm="salesforce", times=1))
+    with contextlib.suppress(AuthenticationError):
+        list(connector.client.query("SELECT Id FROM User LIMIT 1"))
+    sb.clear_faults()
+
+
+def test_a_token_the_pubsub_api_refuses_logs_in_again_once(own_sb: Sandbox, tmp_path: Path) -> None:
+    info = own_sb.info["salesforce"]
+    assert isinstance(info, dict)
+    secrets = {"client_secret": str(info["client_secret"])}
+    connector = _connector(own_sb, tmp_path, secrets, auth="client_credentials", client_id=info["client_id"])
     try:
+        first = _follow(own_sb, connector)
+        first.stop()
+        # Sessions end: the REST client logs in again by itself, the stream's token is now stale.
+        _expire_sessions(own_sb, connector)
+        logins = connector.client.authenticator.logins
+        (deal,) = _open_deals(own_sb, 1)
+        again = _follow(own_sb, connector)
+        _view(own_sb).set_deal_field(deal, "budget", "approved 80k")
+        again.until(lambda: len(again.changes) == 1, "the edit after logging in again")
+        again.stop()
+        assert own_sb.pubsub is not None and own_sb.pubsub.counters.snapshot()["auth_failures"] >= 1
+        assert connector.client.authenticator.logins == logins + 1  # the stream's one new login
+    finally:
+        connector.close()
+
+
+def test_a_fixed_token_the_pubsub_api_refuses_is_an_authentication_error(
+    own_sb: Sandbox, tmp_path: Path
+) -> None:
+    connector = _connector(own_sb, tmp_path)
+    try:
+        connector.tenant_id()
+        _expire_sessions(own_sb, connector)
         with pytest.raises(AuthenticationError, match="refused the access token"):
             list(connector.change_stream(None))
     finally:
