@@ -5,6 +5,7 @@ control, keepalives, replay, retention and the stream faults."""
 from __future__ import annotations
 
 import io
+import json
 import queue
 import threading
 import time
@@ -18,7 +19,7 @@ from fastavro import parse_schema, schemaless_reader
 
 from pubsub_api import pubsub_api_pb2 as pb
 from pubsub_api import pubsub_api_pb2_grpc as pb_grpc
-from sandbox import Sandbox
+from sandbox import FaultRule, Sandbox
 from sandbox.salesforce.cdc import TOPIC, build_schema
 from tests.sandbox.clients import sf_session
 from tests.sandbox.conftest import Factory
@@ -49,8 +50,6 @@ class Client:
     def schema(self, schema_id: str) -> Any:
         if schema_id not in self._schemas:
             info = self.stub.GetSchema(pb.SchemaRequest(schema_id=schema_id), metadata=self.metadata)
-            import json
-
             self._schemas[schema_id] = parse_schema(json.loads(info.schema_json))
         return self._schemas[schema_id]
 
@@ -173,8 +172,6 @@ def test_get_topic_and_schema_describe_opportunity_change_events(sb: Sandbox, cl
     assert topic.can_subscribe and not topic.can_publish
     info = client.stub.GetSchema(pb.SchemaRequest(schema_id=topic.schema_id), metadata=client.metadata)
     assert info.schema_id == topic.schema_id
-    import json
-
     schema = json.loads(info.schema_json)
     assert (schema["name"], schema["namespace"]) == ("OpportunityChangeEvent", "com.sforce.eventbus")
     names = [f["name"] for f in schema["fields"]]
@@ -458,7 +455,6 @@ def test_the_endpoint_is_in_info_and_the_http_log_never_sees_grpc(sb: Sandbox, c
     sb.reset_requests()
     client.topic()
     assert sb.requests() == []
-    assert requests is not None
 
 
 def test_the_control_api_sets_faults_expires_events_and_reads_counters(sb: Sandbox, client: Client) -> None:
@@ -511,3 +507,19 @@ def test_stopping_the_sandbox_ends_open_streams_promptly(make_sandbox: Factory) 
     error = stream.end()
     assert error is not None and error.code() in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}  # type: ignore[attr-defined]
     client.channel.close()
+
+
+def test_a_session_expiry_rejects_the_token_on_the_pubsub_api_too(sb: Sandbox, client: Client) -> None:
+    """The `session_expiry` fault revokes every token: the Pub/Sub API then refuses it as expired."""
+    client.topic()
+    sb.add_fault(FaultRule(kind="session_expiry", crm="salesforce", after_calls=0))
+    session = sf_session(sb)
+    session.get(
+        f"{sb.info['salesforce']['instance_url']}/services/data/v62.0/limits",
+        headers={"Authorization": f"Bearer {sb.info['salesforce']['access_token']}"},
+        timeout=10,
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        client.topic()
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+    assert _trailer(raised.value, "error-code") == "sfdc.platform.eventbus.grpc.service.auth.error"
