@@ -8,6 +8,10 @@ run, which catches the edits the gap hid."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,11 +21,12 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from sandbox import SandboxOptions
+from sandbox import Sandbox, SandboxOptions
 from sandbox.salesforce.pubsub import PubSubServer
-from tests.integration.conftest import Env, sandbox_env
+from tests.integration.conftest import CrmView, Env, sandbox_env
 from tests.integration.test_realtime_hubspot import ManualClock
 from tests.log_sink import Sink
+from worker.config.loader import load_settings
 from worker.events import EventCoalescer, StreamRunner
 from worker.serve.scheduler import build_coalescer, build_stream_runner, schedule_reconcile
 from worker.state import StateStore
@@ -277,3 +282,59 @@ def test_a_gap_past_retention_is_caught_by_an_incremental_run(live: Live, sink: 
     assert warning["level"] == "warning"
     (gap,) = sink.events("change stream gap: an incremental run reconciles it")
     assert gap["connection"] == NAME and gap["reason"] == "position expired"
+
+
+@pytest.mark.slow
+def test_serve_follows_the_change_stream_and_stops_it_on_sigterm(tmp_path: Path) -> None:
+    """`bant-sync serve` itself (a process): with `change_events = true` it subscribes after its catch-up
+    run, a rep's edit is re-assessed by an EVENTS run, and SIGTERM cancels the stream and exits 0."""
+    options = SandboxOptions(
+        seed="track-selling", seed_value=7, enforce_rate_limits=False, pubsub_keepalive_seconds=0.2
+    )
+    with Sandbox.start(options) as sb:
+        config = tmp_path / "sb.toml"
+        sb.write_config(config)
+        text = config.read_text(encoding="utf-8")
+        text = text.replace(
+            'crm = "salesforce"\n',
+            'crm = "salesforce"\nchange_events = true\nevent_debounce_seconds = 0.2\n'
+            "event_max_delay_seconds = 1.0\n",
+        )
+        text = text.replace('crm = "hubspot"\n', 'crm = "hubspot"\nenabled = false\n')
+        config.write_text(text, encoding="utf-8")
+        store = StateStore.open(load_settings(str(config), environ={}).state.database_url())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BANT_SYNC_")}
+        command = [sys.executable, "-m", "worker.cli.app", "serve", "--config", str(config), "--no-api"]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        view = CrmView(sb, NAME)
+        try:
+            assert sb.pubsub is not None and sb.pubsub.wait_for_subscribers(1, WAIT), (
+                "serve did not subscribe"
+            )
+            deadline = time.monotonic() + WAIT
+            while not any(r.finished_at for r in store.list_runs(NAME, 10) if r.mode == RunMode.INCREMENTAL):
+                assert process.poll() is None and time.monotonic() < deadline, "no catch-up run"
+                time.sleep(0.05)
+            deals = view.deals()
+            deal = next(
+                d
+                for d in sorted(deals)
+                if deals[d]["open"] and deals[d]["status"] in UNQUALIFIED and view.open_tasks_of(d)
+            )
+            view.fix_bant(deal)
+            deadline = time.monotonic() + WAIT
+            while not [r for r in store.list_runs(NAME, 10) if r.mode == RunMode.EVENTS and r.finished_at]:
+                assert process.poll() is None and time.monotonic() < deadline, "no EVENTS run"
+                time.sleep(0.05)
+            assert view.deals()[deal]["status"] == "qualified" and view.open_tasks_of(deal) == []
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                _out, err = process.communicate(timeout=WAIT)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                store.close()
+        assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+        assert b"change stream stopped" in err and b"stopped cleanly" in err
