@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from connectors.errors import (
     AuthenticationError,
@@ -20,8 +21,18 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.model import ChangeBatch, DealChange
+from connectors.salesforce.settings import SalesforceSettings
 from tests.log_sink import Sink
-from worker.events import StreamRunner, inbound_events
+from tests.unit.serve_support import connection, make_worker
+from worker.events import EventCoalescer, StreamRunner, inbound_events
+from worker.serve.scheduler import (
+    build_coalescer,
+    build_stream_runner,
+    event_connections,
+    run_scheduled,
+    schedule_reconcile,
+    stream_connections,
+)
 from worker.state import StateStore
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -297,18 +308,6 @@ def test_stop_cancels_the_open_streams_and_ends_the_threads(store: StateStore, s
 def test_serve_follows_the_streams_of_the_connections_with_change_events_on(tmp_path: Path) -> None:
     """`change_events = true` gives a connection a coalescer window and a stream thread; a gap's
     incremental run is one scheduler job per connection, waiting for a busy lease like the catch-up."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    from connectors.salesforce.settings import SalesforceSettings
-    from tests.unit.serve_support import connection, make_worker
-    from worker.serve.scheduler import (
-        build_coalescer,
-        build_stream_runner,
-        event_connections,
-        run_scheduled,
-        schedule_reconcile,
-        stream_connections,
-    )
 
     def salesforce(name: str, on: bool) -> object:
         settings = SalesforceSettings(
@@ -342,10 +341,6 @@ def test_serve_follows_the_streams_of_the_connections_with_change_events_on(tmp_
 
 
 def test_serve_has_no_stream_runner_without_a_streaming_connection(tmp_path: Path) -> None:
-    from tests.unit.serve_support import connection, make_worker
-    from worker.events import EventCoalescer
-    from worker.serve.scheduler import build_stream_runner
-
     worker = make_worker(tmp_path, connection("hs"))
     try:
         coalescer = EventCoalescer(lambda name: None)
