@@ -275,21 +275,32 @@ def test_a_crm_refusing_to_start_from_now_is_not_taken_for_a_gap(store: StateSto
     assert h.reconciled == [] and h.waits == [300.0]
 
 
+class Webhooks:
+    """A connector without a change stream (its CRM pushes by webhook) whose close fails."""
+
+    closed = 0
+
+    def close(self) -> None:
+        Webhooks.closed += 1
+        raise OSError("already closed")
+
+
 def test_a_connector_without_a_change_stream_is_an_error_not_a_crash(store: StateStore, sink: Sink) -> None:
     stop = threading.Event()
-    waits: list[float] = []
 
     def wait(seconds: float) -> bool:
-        waits.append(seconds)
         stop.set()
         return True
 
     runner = StreamRunner(
-        store, [NAME], lambda name: object(), print, print, clock=lambda: T0, wait=wait, stop=stop
+        store, [NAME], lambda name: Webhooks(), print, print, clock=lambda: T0, wait=wait, stop=stop
     )
     runner.follow(NAME)
     (failed,) = sink.events("change stream failed; trying again later")
     assert "has no change stream" in failed["error"]
+    assert Webhooks.closed == 1  # closed, and its failing close only logged
+    assert sink.events("closing a change stream's connector failed")
+    assert sink.events("change stream stopped")
 
 
 def test_stop_cancels_the_open_streams_and_ends_the_threads(store: StateStore, sink: Sink) -> None:

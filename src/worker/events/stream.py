@@ -163,16 +163,23 @@ class StreamRunner:
     def _open(self, name: str) -> StreamsChanges:
         source = self._open_source(name)
         if not isinstance(source, StreamsChanges):
+            self._close(source)
             raise ConnectorError(
                 f"connection {name!r}: its CRM has no change stream (turn change events off)"
             )
         return source
 
     @staticmethod
-    def _close(source: StreamsChanges | None) -> None:
+    def _close(source: object) -> None:
+        """Close the connector (its HTTP sessions); a failure to close is logged, never raised."""
         close = getattr(source, "close", None)
         if callable(close):
-            close()
+            try:
+                close()
+            except Exception as exc:
+                log.warning(
+                    "closing a change stream's connector failed", error=f"{type(exc).__name__}: {exc}"
+                )
 
     def _follow_retrying(self, name: str, source: StreamsChanges) -> None:
         def before_sleep(state: RetryCallState) -> None:
