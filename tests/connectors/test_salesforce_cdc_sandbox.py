@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from connectors.errors import AuthenticationError, ReplayExpiredError, TransientError
+from connectors.http import Timeouts, make_session
 from connectors.model import ChangeBatch, DealChange, StatusWrite, WritePlan
 from connectors.registry import ConnectorContext
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
@@ -275,3 +276,28 @@ def test_a_fixed_token_the_pubsub_api_refuses_is_an_authentication_error(
             list(connector.change_stream(None))
     finally:
         connector.close()
+
+
+def test_a_write_of_only_output_fields_is_an_echo_whoever_sent_it(
+    sb: Sandbox, connector: SalesforceConnector
+) -> None:
+    """Another integration's REST write (no bant-sync client name) of bant-sync's output fields only is an
+    echo by its changed fields (read from the sandbox's bitmaps); one that changes an input is not."""
+    info = sb.info["salesforce"]
+    assert isinstance(info, dict)
+    session = make_session(Timeouts(5, 10), str(sb.info["ca_bundle"]))
+    session.headers["Authorization"] = f"Bearer {info['access_token']}"
+    base = f"{info['instance_url']}/services/data/v{connector.settings.api_version}/sobjects/Opportunity"
+    outputs, inputs = _open_deals(sb, 2)
+    follower = _follow(sb, connector)
+    try:
+        answer = session.patch(
+            f"{base}/{outputs}", json={"BANT_Status__c": "qualified", "BANT_Score__c": 100}
+        )
+        assert answer.status_code == 204, answer.text
+        answer = session.patch(f"{base}/{inputs}", json={"BANT_Status__c": "qualified", "BANT_Need__c": "x"})
+        assert answer.status_code == 204, answer.text
+        follower.until(lambda: len(follower.changes) == 2, "two writes")
+        assert [(c.deal_ids, c.echo) for c in follower.changes] == [((outputs,), True), ((inputs,), False)]
+    finally:
+        follower.stop()

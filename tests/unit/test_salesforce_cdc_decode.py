@@ -9,6 +9,8 @@ from typing import Any
 
 import fastavro
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.salesforce.cdc_decode import (
     ChangeEvent,
@@ -225,3 +227,19 @@ def test_a_decoded_event_becomes_one_deal_change_keyed_by_its_replay_id() -> Non
     assert change.deal_ids == ("006A", "006B")
     assert change.echo is True
     assert change.occurred_at == datetime(2025, 12, 1, 0, 0, 0, 123000, tzinfo=UTC)
+
+
+def _upstream_positions(bitmap: str) -> list[int]:
+    """forcedotcom/pub-sub-api's ChangeEventHeaderUtility: the hex digits as bits, reversed, then the
+    positions of the ones (its `BitArray(hex=...).bin[::-1]`, without the bitstring package)."""
+    bits = "".join(f"{int(digit, 16):04b}" for digit in bitmap[2:])
+    return [i for i, bit in enumerate(bits[::-1]) if bit == "1"]
+
+
+@given(st.sets(st.integers(min_value=0, max_value=len(SCHEMA["fields"]) - 1)), st.integers(0, 3))
+def test_bitmaps_read_as_the_upstream_utility_reads_them(positions: set[int], padding: int) -> None:
+    names = [str(f["name"]) for f in SCHEMA["fields"]]
+    value = sum(1 << i for i in positions)
+    bitmap = "0x" + "0" * padding + (f"{value:X}" if value else "0")
+    assert bitmap_fields(bitmap, names) == [names[i] for i in _upstream_positions(bitmap)]
+    assert bitmap_fields(bitmap, names) == [names[i] for i in sorted(positions)]
