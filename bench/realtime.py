@@ -23,11 +23,11 @@ event source and the coalescer, as deployed), and this script, which only orches
    verdict.
 
 Budget per EVENTS run, from its counts (D deals re-read, K task keys looked up, M status writes, C tasks
-created, U tasks updated: completed, reopened or changed) and the connectors' batch sizes: HubSpot
-ceil(D/100) batch reads + ceil(K/100) task lookups + ceil(M/100) deal updates + ceil(C/100) task creates +
-ceil(U/100) task updates; Salesforce ceil(D/200) `Id IN` queries + ceil(K/200) task lookups +
-ceil((M+U)/200) composite updates + ceil(C/200) composite creates; plus each run's preflight reads
-(HubSpot 4, Salesforce 3). The burst's budget is the sum over its runs.
+created, U tasks updated: completed, reopened or changed) and the connectors' batch size B (HubSpot 100,
+Salesforce 200): ceil(D/B) batch reads (HubSpot batch/read, Salesforce `Id IN` query) + ceil(K/B) task
+lookups + ceil(M/B) deal updates + ceil(C/B) task creates (Salesforce: upserts by the sync key) + ceil(U/B)
+task updates, plus each run's preflight reads (HubSpot 4, Salesforce 3). The burst's budget is the sum over
+its runs.
 
 `--json` prints one object: {"<crm>": {"p50_s", "p95_s", "p99_s", "burst": {"edits", "calls", "budget",
 "rate_limited", "drain_s"}}}. Progress goes to stderr. A CRM whose event source is missing or never
@@ -195,8 +195,11 @@ def sandbox_host(crm: str, deals: int, config: Path) -> Iterator[SandboxHost]:
         yield SandboxHost(process, json.loads(started))
     finally:
         if process.stdin is not None:
-            process.stdin.close()
-        _stop(process)
+            process.stdin.close()  # its command loop ends and it stops the sandbox
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            _stop(process)
 
 
 def free_port() -> int:
@@ -229,20 +232,22 @@ class Ops:
         runs: list[dict[str, Any]] = answer.json()["runs"]
         return runs
 
-    def metric(self, name: str) -> float:
+    def events(self) -> dict[str, int]:
+        """The connection's event counters (EVENT_COUNTERS) and its dirty deals (`dirty`), from /metrics."""
         answer = self.session.get(f"{self.url}/metrics", timeout=30)
         answer.raise_for_status()
-        prefix = f'{name}{{connection="{self.crm}"}} '
+        names = {f"bant_sync_events_{key}_total": key for key in EVENT_COUNTERS}
+        names["bant_sync_events_dirty_deals"] = "dirty"
+        found = dict.fromkeys(names.values(), 0)
+        label = f'{{connection="{self.crm}"}} '
         for line in answer.text.splitlines():
-            if line.startswith(prefix):
-                return float(line[len(prefix) :])
-        return 0.0
-
-    def events(self) -> dict[str, int]:
-        return {key: int(self.metric(f"bant_sync_events_{key}_total")) for key in EVENT_COUNTERS}
+            name, _, rest = line.partition(label)
+            if rest and name in names:
+                found[names[name]] = int(float(rest))
+        return found
 
     def dirty(self) -> int:
-        return int(self.metric("bant_sync_events_dirty_deals"))
+        return self.events()["dirty"]
 
     def idle(self) -> bool:
         """No run going and nothing waiting for one."""
@@ -331,6 +336,8 @@ class Burst:
     edit_s: float
     events: dict[str, int] = field(default_factory=dict)
     """serve's event counters over the burst (received, duplicates, echoes)."""
+    recorded_s: float = 0.0
+    """From the last edit until serve had recorded an event for every edit (its counters, polled)."""
     deliveries: dict[str, Any] = field(default_factory=dict)
     """The sandbox's webhook requests over the burst (HubSpot): requests, retries, statuses."""
 
@@ -376,10 +383,8 @@ def run_budget(crm: str, run: Mapping[str, Any]) -> int:
     created = tasks.get("created", 0)
     changed = sum(tasks.get(key, 0) for key in ("updated", "reopened", "completed"))
     size = BATCH[crm]
-    calls = math.ceil(d / size) + math.ceil(k / size) + PREFLIGHT_CALLS[crm]
-    if crm == "salesforce":
-        return calls + math.ceil((m + changed) / size) + math.ceil(created / size)
-    return calls + math.ceil(m / size) + math.ceil(created / size) + math.ceil(changed / size)
+    writes = math.ceil(m / size) + math.ceil(created / size) + math.ceil(changed / size)
+    return math.ceil(d / size) + math.ceil(k / size) + writes + PREFLIGHT_CALLS[crm]
 
 
 def _wait(what: str, done: Callable[[], bool], timeout: float, every: float = 0.1) -> None:
@@ -421,10 +426,15 @@ def burst(crm: str, host: SandboxHost, ops: Ops, deals: list[str], timeout: floa
     log(f"{crm}: {len(deals):,} edits made in {edited['edit_s']:.1f} s; draining ...")
     deadline = time.monotonic() + timeout
     shown = time.monotonic()
+    recorded: float | None = None
     while True:
         pending = int(host.call("pending")["pending"])
-        dirty = ops.dirty()
+        counts = ops.events()
+        dirty = counts["dirty"]
         now = time.monotonic()
+        delta = {key: counts[key] - events_before[key] for key in EVENT_COUNTERS}
+        if recorded is None and delta["received"] - delta["duplicates"] - delta["echoes"] >= len(deals):
+            recorded = now  # every edit's event is in (an echo is bant-sync's own write coming back)
         if pending == 0 and dirty == 0:
             host.call("flush")  # every event delivered: none can mark a deal after this
             if ops.dirty() == 0:
@@ -440,8 +450,9 @@ def burst(crm: str, host: SandboxHost, ops: Ops, deals: list[str], timeout: floa
     logged = host.call("requests")
     events_after = ops.events()
     hooks_after = host.call("webhooks") if crm == "hubspot" else {}
-    deliveries = {key: hooks_after[key] - hooks_before[key] for key in ("requests", "retries")}
+    deliveries: dict[str, Any] = {}
     if hooks_after:
+        deliveries = {key: hooks_after[key] - hooks_before[key] for key in ("requests", "retries")}
         deliveries["statuses"] = hooks_after["statuses"]
     runs = [r for r in ops.runs(200) if r["run_id"] not in before]
     if any(r["mode"] != "events" for r in runs):
@@ -456,7 +467,8 @@ def burst(crm: str, host: SandboxHost, ops: Ops, deals: list[str], timeout: floa
         by_kind=dict(logged["by_kind"]),
         edit_s=float(edited["edit_s"]),
         events={key: events_after[key] - events_before[key] for key in EVENT_COUNTERS},
-        deliveries=deliveries if hooks_after else {},
+        recorded_s=(recorded or drained) - last_edit,
+        deliveries=deliveries,
     )
 
 
@@ -502,11 +514,11 @@ def measure(crm: str, options: Options) -> Figures:
 
 # ----- output -----------------------------------------------------------------------------------------------
 FORMULA = (
-    "budget per EVENTS run, D deals re-read, K task keys looked up, M status writes, C tasks created, "
-    "U tasks updated (completed, reopened, changed): HubSpot ceil(D/100) batch reads + ceil(K/100) task "
-    "lookups + ceil(M/100) deal updates + ceil(C/100) task creates + ceil(U/100) task updates + 4 preflight "
-    "reads; Salesforce ceil(D/200) Id IN queries + ceil(K/200) task lookups + ceil((M+U)/200) composite "
-    "updates + ceil(C/200) composite creates + 3 preflight reads; the burst's budget is the sum over its runs"
+    "budget per EVENTS run, with B the batch size (HubSpot 100, Salesforce 200), D deals re-read, K task "
+    "keys looked up, M status writes, C tasks created, U tasks updated (completed, reopened, changed): "
+    "ceil(D/B) batch reads (HubSpot batch/read, Salesforce Id IN query) + ceil(K/B) task lookups + "
+    "ceil(M/B) deal updates + ceil(C/B) task creates (Salesforce: upserts) + ceil(U/B) task updates + the "
+    "preflight reads (HubSpot 4, Salesforce 3); the burst's budget is the sum over its runs"
 )
 
 
@@ -537,7 +549,11 @@ def print_table(figures: Figures) -> None:
             f"K {tasks.get('checked', 0):,}, C {tasks.get('created', 0):,}, U {changed:,}: "
             f"{run['api_calls']:,} calls (budget {run_budget(f.crm, run):,})"
         )
-    print("    events: " + ", ".join(f"{k} {v:,}" for k, v in b.events.items()))
+    print(
+        "    events: "
+        + ", ".join(f"{k} {v:,}" for k, v in b.events.items() if k != "dirty")
+        + f"; every edit's event recorded {b.recorded_s:.1f} s after the last edit"
+    )
     if b.deliveries:
         d = b.deliveries
         print(

@@ -27,7 +27,7 @@ def _run(crm: str) -> dict[str, object]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(110)
-@pytest.mark.parametrize("crm", ["hubspot"])
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
 def test_the_realtime_bench_reports_latency_and_a_burst_within_its_budget(crm: str) -> None:
     figures = _run(crm)
     assert list(figures) == [crm]
