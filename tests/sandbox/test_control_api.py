@@ -141,6 +141,7 @@ def test_write_config_writes_config_secrets_and_a_fresh_state_dir(sb: Sandbox, t
         "login_url": sb.info["salesforce"]["login_url"],
         "auth": "token",
         "ca_bundle": sb.info["ca_bundle"],
+        "pubsub_endpoint": sb.info["salesforce"]["pubsub_endpoint"],
     }
     assert config["connections"]["hubspot"] == {"crm": "hubspot", "host": sb.info["hubspot"]["host"]}
     secrets_path = tmp_path / "demo.secrets.toml"
