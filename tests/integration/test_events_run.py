@@ -193,8 +193,8 @@ class Timers:
 
 def test_serve_wires_a_coalescer_only_for_connections_with_events_on(env: Env) -> None:
     """With HubSpot `webhooks = true` the service's coalescer runs EVENTS runs for the connection, each
-    window after its own `event_debounce_seconds`, and drains marks an earlier process left; Salesforce
-    has no event source yet, so the coalescer leaves it alone."""
+    window after its own `event_debounce_seconds`, and drains marks an earlier process left; a Salesforce
+    connection without `change_events = true` has no event source, so the coalescer leaves it alone."""
     text = env.config.read_text(encoding="utf-8")
     text = text.replace(
         'crm = "hubspot"\n',
@@ -212,7 +212,7 @@ def test_serve_wires_a_coalescer_only_for_connections_with_events_on(env: Env) -
     assert [conn.name for conn in event_connections(env.worker)] == ["hubspot"]
     assert coalescer is not None and coalescer.window("hubspot") == (1.5, 10.0)
     if env.crm == "salesforce":
-        assert coalescer.pending() == [], "the Salesforce connection's marks wait: it has no event source"
+        assert coalescer.pending() == [], "the Salesforce connection's marks wait: its change_events is off"
         coalescer.close()
         return
     assert coalescer.pending() == ["hubspot"], "marks left by an earlier process are drained at start"

@@ -184,7 +184,8 @@ class ScheduleSettings:
     full_sweep_cron: str = "0 2 * * *"
     misfire_grace_seconds: int = 600
     event_debounce_seconds: float = 2.0
-    """With CRM events on (HubSpot `webhooks = true`): how long after the last event an EVENTS run starts."""
+    """With CRM events on (HubSpot `webhooks = true`, Salesforce `change_events = true`): how long after the
+    last event an EVENTS run starts."""
     event_max_delay_seconds: float = 10.0
     """... but never later than this after the first event of a burst (a steady stream still runs)."""
 
