@@ -18,7 +18,8 @@ from connectors.salesforce.connector import SalesforceConnector
 from tests.integration.conftest import Env
 from worker.serve.scheduler import build_coalescer, event_connections, run_events
 from worker.state import InboundEvent, LeaseHeldError
-from worker.sync.run_model import RunSummary
+from worker.state.model import RunMode, Trigger
+from worker.sync.run_model import RunRequest, RunSummary
 
 UNQUALIFIED = {"needs_qualification", "poc_unqualified", "qualify_out"}
 _events = iter(range(1, 1_000_000))
@@ -242,3 +243,46 @@ def test_an_event_run_on_a_busy_connection_raises_lease_held(env: Env) -> None:
     summary = run_events(env.worker, env.crm)
     assert summary is not None and summary.status == "succeeded"
     assert env.worker.store.dirty_deals(env.crm, 10) == []
+
+
+def test_marks_made_after_the_run_listed_its_deals_stay_and_an_idle_window_starts_no_run(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mark made between the run's start and the moment it lists the dirty deals is read by this run and
+    cleared with the rest (the edit behind it came before the read); one made after the listing stays for
+    the next run. When nothing is dirty any more, run_events starts no run at all."""
+    assert env.run("full").status == "succeeded"
+    first, late = sorted(i for i, d in env.view.deals().items() if d["open"])[:2]
+    mark(env, [first])
+    store = env.worker.store
+    real_dirty, real_rehome = type(store).dirty_deals, type(store).rehome_ledger
+    calls: list[int] = []
+
+    def mark_before_the_listing(self: object, connection: str, identity: str) -> int:
+        env.time.sleep(1)
+        mark(env, [first])
+        env.time.sleep(1)
+        return real_rehome(store, connection, identity)
+
+    def list_then_mark(self: object, connection: str, limit: int) -> list[str]:
+        if calls:
+            return real_dirty(store, connection, limit)
+        calls.append(limit)
+        listed = real_dirty(store, connection, limit)
+        env.time.sleep(1)
+        mark(env, [late])
+        return listed
+
+    env.time.sleep(1)
+    monkeypatch.setattr(type(store), "rehome_ledger", mark_before_the_listing)
+    monkeypatch.setattr(type(store), "dirty_deals", list_then_mark)
+    summary = env.worker.run(RunRequest(env.crm, mode=RunMode.EVENTS, trigger=Trigger.EVENT))
+    monkeypatch.setattr(type(store), "dirty_deals", real_dirty)
+    monkeypatch.setattr(type(store), "rehome_ledger", real_rehome)
+    assert summary.status == "succeeded", summary.error
+    assert store.dirty_deals(env.crm, 10) == [late]
+    assert run_events(env.worker, env.crm) is not None
+    assert store.dirty_deals(env.crm, 10) == []
+    env.sb.reset_requests()
+    assert run_events(env.worker, env.crm) is None
+    assert env.sb.requests() == []

@@ -333,12 +333,17 @@ def build_stream_runner(
 
 
 def run_events(worker: Worker, connection: str, coalescer: EventCoalescer | None = None) -> RunSummary | None:
-    """The coalescer's job: one EVENTS run over the connection's dirty deals. A busy lease raises
+    """The coalescer's job: one EVENTS run over the connection's dirty deals; none when no deal is dirty any
+    more (a notify that came in while the last run was reading them: it read them), so no run spends its
+    preflight reads on nothing. A busy lease raises
     LeaseHeldError (the coalescer tries again one window later). When the run succeeded and deals are still
     dirty (more than one run's cap), `coalescer` is notified again; a failed run leaves its marks for the
     next event, and the scheduled incremental run reconciles meanwhile."""
     if worker.stop.is_set():
         log.info("event run skipped: shutting down", connection=connection)
+        return None
+    if not worker.store.dirty_deals(connection, 1):
+        log.info("event run skipped: no deal is waiting (an earlier run re-read them)", connection=connection)
         return None
     summary = worker.run(RunRequest(connection, mode=RunMode.EVENTS, trigger=Trigger.EVENT))
     at_level = {RunStatus.FAILED: log.error, RunStatus.QUOTA_STOPPED: log.warning}.get(

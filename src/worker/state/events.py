@@ -3,10 +3,10 @@
 `record_events` runs in one transaction: a resent event id is counted as a duplicate and changes nothing,
 an echo (bant-sync's own change) is kept so its resend is a duplicate too but marks nothing, and any other
 event marks its deal dirty at `now`, remembering the earliest event time behind the mark. An EVENTS run
-reads the dirty deals oldest mark first and, once it succeeded, clears only the marks older than its start
-(a deal marked again while it ran stays dirty) and records each cleared deal's lag: from its earliest event
-time to the run's end. A mark that survives a run (marked again meanwhile) keeps its earliest event time,
-so its lag counts from the first change: the figure errs high, never low.
+reads the dirty deals oldest mark first and, once it succeeded, clears only the marks older than the
+moment it listed them (a deal marked again while it ran stays dirty) and records each cleared deal's lag:
+from its earliest event time to the run's end. A mark that survives a run (marked again meanwhile) keeps
+its earliest event time, so its lag counts from the first change: the figure errs high, never low.
 
 A change stream (Salesforce CDC) also keeps its position here (`stream_position`), saved after the events
 it covers were recorded.

@@ -265,9 +265,9 @@ dirty_deals = Table(
     Index("ix_dirty_deals_connection_marked", "connection", "marked_at"),
 )
 """Deals an event marked for re-assessment (schema v7); `marked_at` is the latest mark. An EVENTS run
-clears the marks older than its start, so a deal marked again while it ran stays dirty. `occurred_at`
-(schema v8; NULL on marks made before) is when the earliest change behind the mark happened in the CRM,
-the start of the lag an EVENTS run records when it clears the mark."""
+clears the marks older than the moment it listed them, so a deal marked again while it ran stays dirty.
+`occurred_at` (schema v8; NULL on marks made before) is when the earliest change behind the mark happened
+in the CRM, the start of the lag an EVENTS run records when it clears the mark."""
 
 event_totals = Table(
     "event_totals",

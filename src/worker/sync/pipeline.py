@@ -305,7 +305,9 @@ class SyncRun:
         self._people = _people(env.store.owners(request.connection))
         dirty: list[str] = []
         read: set[str] = set()
+        listed = started
         if request.mode == RunMode.EVENTS:
+            listed = env.clock()
             dirty = env.store.dirty_deals(request.connection, EVENT_RUN_CAP)
             log.info("re-reading the deals events marked", deals=len(dirty))
         pages = _pages(connector, request, env.store, today, dirty, read)
@@ -331,7 +333,7 @@ class SyncRun:
                 self._forget_closed(request, book.lease, started, gone)
             if not request.dry_run:
                 cleared = env.store.clear_dirty(
-                    request.connection, dirty, marked_before=started, reassessed_at=env.clock()
+                    request.connection, dirty, marked_before=listed, reassessed_at=env.clock()
                 )
                 log.info("cleared the marks of re-assessed deals", cleared=cleared, closed=len(gone))
         return RunStatus.SUCCEEDED
