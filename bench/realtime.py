@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import requests
 
@@ -522,45 +522,50 @@ FORMULA = (
 )
 
 
-def print_table(figures: Figures) -> None:
+def print_table(figures: Figures, out: TextIO = sys.stdout) -> None:
+    """The readable figures (with `--json`, on stderr beside the progress)."""
+
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
     f = figures
-    print(f"\n{f.crm}: {len(f.latencies)} single edits, edit to write-back through serve")
-    print(
+    say(f"\n{f.crm}: {len(f.latencies)} single edits, edit to write-back through serve")
+    say(
         f"  p50 {f.percentile(50):.2f} s   p95 {f.percentile(95):.2f} s   p99 {f.percentile(99):.2f} s   "
         f"min {min(f.latencies):.2f} s   max {max(f.latencies):.2f} s"
     )
-    print(
+    say(
         f"  (event_debounce_seconds {f.options.debounce:g}, event_max_delay_seconds {f.options.max_delay:g}; "
         "goal: p95 < 5 s)"
     )
     b = f.burst
     if b is None:
         return
-    print(f"{f.crm}: burst of {b.edits:,} edits (made in {b.edit_s:.1f} s)")
-    print(
+    say(f"{f.crm}: burst of {b.edits:,} edits (made in {b.edit_s:.1f} s)")
+    say(
         f"  calls {b.calls:,}   budget {b.budget:,} ({b.calls / b.budget:.2f}x)   429s {b.rate_limited}   "
         f"drain {b.drain_s:.1f} s after the last edit   EVENTS runs {len(b.runs)}"
     )
     for run in sorted(b.runs, key=lambda r: str(r["started_at"])):
         deals, tasks = run["deals"], run["tasks"]
         changed = sum(tasks.get(k, 0) for k in ("updated", "reopened", "completed"))
-        print(
+        say(
             f"    run {run['run_id']}: D {deals.get('read', 0):,}, M {deals.get('written', 0):,}, "
             f"K {tasks.get('checked', 0):,}, C {tasks.get('created', 0):,}, U {changed:,}: "
             f"{run['api_calls']:,} calls (budget {run_budget(f.crm, run):,})"
         )
-    print(
+    say(
         "    events: "
         + ", ".join(f"{k} {v:,}" for k, v in b.events.items() if k != "dirty")
         + f"; every edit's event recorded {b.recorded_s:.1f} s after the last edit"
     )
     if b.deliveries:
         d = b.deliveries
-        print(
+        say(
             f"    webhook requests {d['requests']:,}, retries {d['retries']:,} "
             f"(answers so far: {d['statuses']})"
         )
-    print("    calls by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(b.by_kind.items())))
+    say("    calls by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(b.by_kind.items())))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -621,12 +626,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{crm}: failed: {exc}")
             continue
         results[crm] = figures.as_json()
-        if not args.json:
-            print_table(figures)
+        print_table(figures, sys.stderr if args.json else sys.stdout)
+    print(f"\n{FORMULA}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(results))
-    else:
-        print(f"\n{FORMULA}")
     return 1 if failed else 0
 
 
