@@ -395,6 +395,22 @@ def _wait(what: str, done: Callable[[], bool], timeout: float, every: float = 0.
         time.sleep(every)
 
 
+def quiet(crm: str, ops: Ops, timeout: float = 300) -> None:
+    """Wait until serve has taken in the events already on their way (Salesforce: the catch-up run's own
+    10,000 status writes come back as change events, echoes, ahead of any rep's edit), so the single edits
+    are timed in the steady state: the counters stand still for a second."""
+    deadline = time.monotonic() + timeout
+    last = ops.events()["received"]
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = ops.events()["received"]
+        if now == last:
+            return
+        log(f"{crm}: serve is taking in earlier events ({now:,} so far) ...")
+        last = now
+    raise BenchError(f"serve's event counters still moving after {timeout:.0f} s")
+
+
 def single_edits(crm: str, host: SandboxHost, ops: Ops, deals: list[str], timeout: float) -> list[float]:
     latencies: list[float] = []
     for i, deal in enumerate(deals):
@@ -496,6 +512,7 @@ def measure(crm: str, options: Options) -> Figures:
                 source.connect(host, ops.url)
                 if crm == "hubspot":
                     time.sleep(options.settle)
+                quiet(crm, ops)
                 candidates: list[str] = host.call("candidates")["ids"]
                 if len(candidates) < max(options.edits, options.burst):
                     raise BenchError(f"only {len(candidates)} open deals with a verdict")
