@@ -146,3 +146,63 @@ def test_no_task_is_ever_sent_before_its_status_write() -> None:
     assert len(status_call) == 66 and len(task_call) == sum(5 + i for i in range(6))
     assert all(task_call[d] >= status_call[d] for d in task_call)
     assert sum(len(p.task_writes) for p in sent.calls) == len(task_call)
+
+
+def complete(deal: str, key: str | None = None) -> TaskWrite:
+    return TaskWrite(
+        TaskAction.COMPLETE, key or f"k-{deal}", deal, "005", "s", "d", date(2026, 12, 2), task_id=f"T-{deal}"
+    )
+
+
+def test_creates_and_writes_to_existing_tasks_fill_batches_of_their_own() -> None:
+    """Pages of 100 deals, each with 43 new tasks and 57 completions (an event run's burst): every task call
+    but the last of each kind carries a full batch of one kind, 43 + 57 calls for 10,000 deals, not 100 of
+    each half full."""
+    sent = Recorder()
+    buffer = WriteBuffer(sent, 100, 100)
+    done: list[PendingPage] = []
+    for index in range(100):
+        deals = [f"D{index * 100 + i}" for i in range(100)]
+        pending = PendingPage(Cursor(NOW, deals[-1]), [])
+        tasks = tuple(task(d) for d in deals[:43]) + tuple(complete(d) for d in deals[43:])
+        buffer.add(pending, WritePlan(tuple(status(d) for d in deals), tasks))
+        if buffer.ready():
+            done.extend(buffer.flush().done)
+    done.extend(buffer.flush(final=True).done)
+    creates = sum(1 for p in sent.calls for w in p.task_writes if w.action is TaskAction.CREATE)
+    completes = sum(1 for p in sent.calls for w in p.task_writes if w.action is TaskAction.COMPLETE)
+    assert (creates, completes) == (4300, 5700)
+    per_call = [
+        (
+            sum(w.action is TaskAction.CREATE for w in p.task_writes),
+            sum(w.action is TaskAction.COMPLETE for w in p.task_writes),
+        )
+        for p in sent.calls
+    ]
+    create_calls = [c for c, _ in per_call if c]
+    complete_calls = [u for _, u in per_call if u]
+    assert create_calls == [100] * 43 and complete_calls == [100] * 57
+    assert len(done) == 100 and buffer.empty
+
+
+def test_a_create_waits_while_a_write_to_its_deal_s_existing_task_is_queued() -> None:
+    """A deal whose task under a retired key is completed and a fresh one created: the create never goes
+    in a call before the completion; creates of other deals before it go in full batches meanwhile."""
+    sent = Recorder()
+    buffer = WriteBuffer(sent, 10, 2)
+    pending = PendingPage(Cursor(NOW, "D4"), [])
+    buffer.add(
+        pending,
+        WritePlan((), (complete("D3", "old-D3"), task("D1"), task("D2"), task("D3"), task("D4"))),
+    )
+    first = buffer.flush()
+    assert [(w.action.value, w.deal_id) for w in first.plan.task_writes] == [
+        ("create", "D1"),
+        ("create", "D2"),
+    ]
+    assert first.done == []
+    last = buffer.flush(final=True)
+    assert [(w.action.value, w.deal_id) for w in last.plan.task_writes] == [
+        ("complete", "D3"), ("create", "D3"), ("create", "D4")
+    ]  # fmt: skip
+    assert last.done == [pending] and buffer.empty

@@ -7,6 +7,13 @@ its audit rows and deal states saved — only once every write planned for it ha
 done in order. A deal's task write never goes out before its status write (the worker holds the task of
 a deal whose status write was rejected). Memory stays bounded: at most one batch of each kind is carried,
 plus the tasks waiting for their status batch and the page in hand.
+
+Task creates and writes to existing tasks (update, reopen, complete) are different CRM calls (HubSpot
+`tasks/batch/create` and `tasks/batch/update`; Salesforce a collection upsert and a collection update), so
+each kind has its own queue and is sent in full batches of its own: an event run whose 10,000 edits make
+4,300 creates and 5,700 completions sends 43 + 57 task calls, not 100 calls of each kind half full. A
+deal's create never goes out before a write to one of its existing tasks still queued (completing a task
+under a retired key frees the key before the fresh create).
 """
 
 from __future__ import annotations
@@ -16,7 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from connectors.errors import ConnectorError
-from connectors.model import Cursor, OutcomeKind, RowOutcome, StatusWrite, TaskWrite, WritePlan, WriteTarget
+from connectors.model import (
+    Cursor,
+    OutcomeKind,
+    RowOutcome,
+    StatusWrite,
+    TaskAction,
+    TaskWrite,
+    WritePlan,
+    WriteTarget,
+)
 from connectors.protocol import Connector
 from worker.state import DealState
 
@@ -29,6 +45,13 @@ class PendingPage:
     states: list[DealState]
     status_left: int = 0
     tasks_left: int = 0
+    """Writes to existing tasks (update, reopen, complete) still queued."""
+    creates_left: int = 0
+    """Task creates still queued."""
+
+    @property
+    def sent(self) -> bool:
+        return self.status_left == 0 and self.tasks_left == 0 and self.creates_left == 0
 
 
 @dataclass
@@ -66,48 +89,57 @@ class WriteBuffer:
         self._pages: deque[PendingPage] = deque()
         self._status: deque[StatusWrite] = deque()
         self._tasks: deque[TaskWrite] = deque()
+        """Writes to existing tasks."""
+        self._creates: deque[TaskWrite] = deque()
 
     def add(self, page: PendingPage, plan: WritePlan) -> None:
-        page.status_left, page.tasks_left = len(plan.status_writes), len(plan.task_writes)
+        creates = [write for write in plan.task_writes if write.action is TaskAction.CREATE]
+        by_id = [write for write in plan.task_writes if write.action is not TaskAction.CREATE]
+        page.status_left, page.tasks_left, page.creates_left = (
+            len(plan.status_writes),
+            len(by_id),
+            len(creates),
+        )
         self._pages.append(page)
         self._status.extend(plan.status_writes)
-        self._tasks.extend(plan.task_writes)
+        self._tasks.extend(by_id)
+        self._creates.extend(creates)
 
     def ready(self) -> bool:
-        """True when a full batch of either kind is waiting, or a page needs no write at all."""
+        """True when a full batch of any kind is waiting, or a page needs no write at all."""
         return (
             len(self._status) >= self._status_batch
             or len(self._tasks) >= self._task_batch
-            or bool(self._pages and self._pages[0].status_left == 0 and self._pages[0].tasks_left == 0)
+            or len(self._creates) >= self._task_batch
+            or bool(self._pages and self._pages[0].sent)
         )
 
     def flush(self, final: bool = False) -> Flushed:
         """Send full batches (everything when `final`) and return the pages that are now complete."""
         status_n = len(self._status) if final else len(self._status) - len(self._status) % self._status_batch
-        tasks_n = len(self._tasks) if final else len(self._tasks) - len(self._tasks) % self._task_batch
-        tasks_n = min(tasks_n, self._cleared_tasks(status_n))
-        if not final:
-            tasks_n -= tasks_n % self._task_batch
+        held = {write.deal_id for index, write in enumerate(self._status) if index >= status_n}
+        tasks_n = self._take(self._tasks, held, final)
+        held.update(write.deal_id for index, write in enumerate(self._tasks) if index >= tasks_n)
+        creates_n = self._take(self._creates, held, final)
         plan = WritePlan(
             tuple(self._status.popleft() for _ in range(status_n)),
-            tuple(self._tasks.popleft() for _ in range(tasks_n)),
+            tuple(self._tasks.popleft() for _ in range(tasks_n))
+            + tuple(self._creates.popleft() for _ in range(creates_n)),
         )
         try:
             outcomes = self._apply(plan) if not plan.is_empty else []
         except ConnectorError as exc:
             return self._failed(plan, exc)
         flushed = Flushed(plan, outcomes)
-        self._settle(status_n, tasks_n, flushed.done)
+        self._settle(status_n, tasks_n, creates_n, flushed.done)
         return flushed
 
-    def _cleared_tasks(self, status_sent: int) -> int:
-        """How many queued tasks may go now: a task waits while its deal's status write is still queued, so
-        the worker knows whether that status write was rejected before it writes the deal's task."""
-        waiting = {write.deal_id for index, write in enumerate(self._status) if index >= status_sent}
-        for index, write in enumerate(self._tasks):
-            if write.deal_id in waiting:
-                return index
-        return len(self._tasks)
+    def _take(self, queue: deque[TaskWrite], held: set[str], final: bool) -> int:
+        """How many of `queue` go now: up to the first write of a deal in `held` (its status write, or for
+        a create a write to its existing task, is still queued: the worker must know how that went first),
+        cut to whole batches unless `final`."""
+        cleared = next((i for i, write in enumerate(queue) if write.deal_id in held), len(queue))
+        return cleared if final else cleared - cleared % self._task_batch
 
     def _failed(self, plan: WritePlan, error: ConnectorError) -> Flushed:
         """The part of a failed flush that landed. The buffer is not usable afterwards: the run ends."""
@@ -118,7 +150,7 @@ class WriteBuffer:
         states = [state for page in self._pages for state in page.states if state.deal_id in written]
         return Flushed(plan, landed, [], error, states)
 
-    def _settle(self, status_sent: int, tasks_sent: int, done: list[PendingPage]) -> None:
+    def _settle(self, status_sent: int, tasks_sent: int, creates_sent: int, done: list[PendingPage]) -> None:
         for page in self._pages:
             take = min(page.status_left, status_sent)
             page.status_left -= take
@@ -126,7 +158,10 @@ class WriteBuffer:
             take = min(page.tasks_left, tasks_sent)
             page.tasks_left -= take
             tasks_sent -= take
-        while self._pages and self._pages[0].status_left == 0 and self._pages[0].tasks_left == 0:
+            take = min(page.creates_left, creates_sent)
+            page.creates_left -= take
+            creates_sent -= take
+        while self._pages and self._pages[0].sent:
             done.append(self._pages.popleft())
 
     @property
