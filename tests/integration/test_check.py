@@ -65,3 +65,39 @@ def test_missing_secret_and_rejected_token_are_both_reported(
     assert any(p.startswith("PROBLEM: salesforce:") and "access_token" in p for p in problems)
     assert any(p.startswith("PROBLEM: hubspot:") and "401" in p for p in problems)
     assert "wrong-token" not in output
+
+
+def _with_change_events(config: Path, endpoint: str | None = None) -> None:
+    """Turn the sandbox config's Salesforce change stream on (at `endpoint`: the sandbox's by default)."""
+    lines = config.read_text(encoding="utf-8").splitlines()
+    at = lines.index("[connections.salesforce]") + 1
+    lines.insert(at, "change_events = true")
+    if endpoint is not None:
+        lines = [
+            f'pubsub_endpoint = "{endpoint}"' if line.startswith("pubsub_endpoint") else line
+            for line in lines
+        ]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_a_salesforce_change_stream_is_checked_when_it_is_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With change_events = true, check also asks the Pub/Sub API for the topic and its schema: ready names
+    the endpoint; an endpoint nothing answers on is a problem naming pubsub_endpoint, the rest still ready."""
+    with Sandbox.start(SandboxOptions(enforce_rate_limits=False)) as sb:
+        config = tmp_path / "sandbox.toml"
+        sb.write_config(config)
+        _with_change_events(config)
+        code, output = _check(capsys, config)
+        assert code == exit_codes.OK, output
+        endpoint = str(sb.info["salesforce"]["pubsub_endpoint"])  # type: ignore[index]
+        assert f"salesforce: change stream ready ({endpoint}, schema " in output
+        sb.write_config(config)
+        _with_change_events(config, "127.0.0.1:9")
+        code, output = _check(capsys, config)
+    problems = _problems(output)
+    assert code == exit_codes.FAILURE, output
+    assert len(problems) == 1 and problems[0].startswith("PROBLEM: salesforce: ")
+    assert "127.0.0.1:9" in problems[0], problems
+    assert "salesforce: ready (salesforce)" in output and "hubspot: ready" in output

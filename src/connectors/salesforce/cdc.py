@@ -186,6 +186,37 @@ class ChangeSubscription:
                 self._requests.put(None)
             channel.close()
 
+    def probe(self) -> str:
+        """Ask the Pub/Sub API what a subscription would, without subscribing: the topic (it must be
+        subscribable) and its schema. Returns the schema id; raises the error the stream would meet
+        (`bant-sync check`). A refused token logs in again once, as the stream does."""
+        channel = self._channel_factory(self._settings)
+        stub = pb_grpc.PubSubStub(channel)  # type: ignore[no-untyped-call]
+        timeout = self._settings.read_timeout
+        try:
+            for attempt in (1, 2):
+                metadata = self._credentials.metadata()
+                try:
+                    topic = stub.GetTopic(
+                        pb.TopicRequest(topic_name=TOPIC), metadata=metadata, timeout=timeout
+                    )
+                    if not topic.can_subscribe:
+                        raise ConfigurationError(
+                            f"the Pub/Sub API does not let the integration user subscribe to {TOPIC}; {CHECK}"
+                        )
+                    request = pb.SchemaRequest(schema_id=topic.schema_id)
+                    stub.GetSchema(request, metadata=metadata, timeout=timeout)
+                    return str(topic.schema_id)
+                except grpc.RpcError as exc:
+                    assert isinstance(exc, grpc.Call)
+                    unauthenticated = exc.code() == grpc.StatusCode.UNAUTHENTICATED
+                    if attempt == 1 and unauthenticated and self._credentials.renew():
+                        continue
+                    raise self._error(exc) from None
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            channel.close()
+
     def _batches(self, stub: pb_grpc.PubSubStub) -> Iterator[ChangeBatch]:
         renewed = False
         while not self._cancelled.is_set():

@@ -98,6 +98,13 @@ class SalesforceConnector:
         own = echo_fields(output_field_names(self.settings.field_map, OUTPUT_KEYS))
         return ChangeSubscription(self.settings, self._stream_credentials, position, own)
 
+    def check_change_stream(self) -> str:
+        """What `bant-sync check` asks when `change_events = true`: the Pub/Sub API at `pubsub_endpoint`
+        answers, accepts the token and lets the integration user subscribe to Opportunity change events.
+        Returns a line saying so; raises the error the stream would meet."""
+        schema_id = self.change_stream(None).probe()
+        return f"change stream ready ({self.settings.pubsub_endpoint}, schema {schema_id})"
+
     @property
     def identity(self) -> str:
         """`salesforce:<15-character org id>` (known after preflight)."""

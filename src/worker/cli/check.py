@@ -6,7 +6,8 @@
 2. The state store: it opens (reachable, schema not newer than this bant-sync).
 3. Each enabled connection: its secrets are there, the CRM answers and accepts them, and the setup check
    passes (Salesforce: every mapped field exists and is readable/updatable; HubSpot: every mapped
-   property exists with the right type; `bant-sync setup` creates HubSpot's own).
+   property exists with the right type; `bant-sync setup` creates HubSpot's own). With Salesforce
+   `change_events = true`, the Pub/Sub API answers too and lets the integration user subscribe.
 
 Exit 0 when all is ready, 3 when the configuration is wrong (settings, framework, a secret missing, a
 setting the connector refuses), 1 when a CRM or the state store is unreachable or not ready (credentials
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.errors import ConfigurationError, SchemaDriftError, TransientError
-from connectors.protocol import Connector
+from connectors.protocol import Connector, StreamsChanges
 from connectors.registry import ConnectorContext, factory_for
 from rules.errors import BantSyncError
 from worker import exit_codes
@@ -112,11 +113,32 @@ def _check_connection(
     except BantSyncError as exc:
         report.add(where, exc)
         return
+    else:
+        report.readiness.extend(f"{where}: {problem}" for problem in problems)
+        if not problems:
+            report.passed.append(f"{where}: ready ({conn.crm})")
+        _check_stream(connector, report, where)
     finally:
         connector.close()
-    report.readiness.extend(f"{where}: {problem}" for problem in problems)
-    if not problems:
-        report.passed.append(f"{where}: ready ({conn.crm})")
+
+
+def _check_stream(connector: Connector, report: CheckReport, where: str) -> None:
+    try:
+        stream = change_stream_check(connector)
+    except BantSyncError as exc:
+        report.add(f"{where}: change stream", exc)
+        return
+    if stream is not None:
+        report.passed.append(f"{where}: {stream}")
+
+
+def change_stream_check(connector: Connector) -> str | None:
+    """With a change stream on (Salesforce `change_events = true`): the line saying it is ready, or the
+    error the stream would meet; None without one."""
+    if not isinstance(connector, StreamsChanges) or not connector.changes_enabled:
+        return None
+    probe = getattr(connector, "check_change_stream", None)
+    return str(probe()) if callable(probe) else None
 
 
 def connection_problems(connector: Connector) -> list[str]:
