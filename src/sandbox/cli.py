@@ -1,4 +1,5 @@
-"""``bant-sync sandbox``: run the sandbox CRM until interrupted; print one JSON line on how to reach it."""
+"""``bant-sync sandbox``: run the sandbox CRM until interrupted; print one JSON line on how to reach it (one
+an account with ``--accounts N``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from sandbox.faults import FaultConfigError, load_fault_file
+from sandbox.fleet import SandboxFleet
 from sandbox.memory import tune_allocator
 from sandbox.options import CRMS, SandboxOptions
 from sandbox.sandbox import Sandbox
@@ -21,6 +23,12 @@ Start a local Salesforce + HubSpot stand-in that the real client libraries talk 
 against a CRM without credentials. Prints one JSON line (instance URL, tokens, CA bundle, control URL), then
 serves until Ctrl-C / SIGTERM. Salesforce is HTTPS with a CA generated at start (pass ca_bundle to
 requests.Session(verify=...)); HubSpot and the control API (/_sandbox/) are plain HTTP on loopback.
+
+With --accounts N it serves N customers' CRMs in one process: N Salesforce orgs and N HubSpot portals, each
+with its own org id / portal id, ports, tokens, rate limits, request log and seeded data (a fleet to test
+bant-sync with many connections on one machine). It then prints one JSON line an account (its number, its
+connection names, then the same keys as for one sandbox), and --write-config writes one config with the
+connections sf-001 ... sf-N and hs-001 ... hs-N, every token in its secrets file, one state directory.
 """
 EPILOG = """\
 examples:
@@ -28,6 +36,7 @@ examples:
   bant-sync sandbox --deals 100000 --no-rate-limits --latency-ms 40
   bant-sync sandbox --deals 100000 --crm hubspot   # only HubSpot holds the deals (half the memory)
   bant-sync sandbox --faults faults.json     # a JSON list (or TOML [[faults]]) of fault rules
+  bant-sync sandbox --accounts 20 --deals 1000 --write-config /tmp/fleet.toml   # 20 orgs + 20 portals
 """
 
 
@@ -81,6 +90,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-rate-limits", action="store_true", help="count HubSpot rate limits but never answer 429"
     )
+    parser.add_argument(
+        "--accounts",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve N orgs and N portals (a fleet, free ports each); --write-config: all 2N connections",
+    )
+    parser.add_argument(
+        "--account",
+        type=int,
+        default=1,
+        metavar="N",
+        help="the (first) account's number: its org id, portal id and data (default 1)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
             pubsub_keepalive_seconds=args.pubsub_keepalive,
             salesforce_change_events=not args.no_change_events,
             crms=tuple(dict.fromkeys(args.crm)) if args.crm else CRMS,
+            account=args.account,
         )
         tune_allocator()
-        sandbox = Sandbox.start(options)
+        served = SandboxFleet.start(args.accounts, options) if args.accounts != 1 else Sandbox.start(options)
     except (FaultConfigError, SeedError, ValueError) as exc:
         print(f"bant-sync sandbox: {exc}", file=sys.stderr)
         return 2
@@ -136,13 +160,14 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if args.write_config:
-            sandbox.write_config(args.write_config)
-        sys.stdout.write(json.dumps(sandbox.info) + "\n")
+            served.write_config(args.write_config)
+        lines = served.info if isinstance(served, SandboxFleet) else [served.info]
+        sys.stdout.write("".join(json.dumps(info) + "\n" for info in lines))
         sys.stdout.flush()
         while not stop.wait(0.5):
             pass
     finally:
-        sandbox.stop()
+        served.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0

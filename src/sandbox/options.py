@@ -50,6 +50,10 @@ class SandboxOptions:
     """The CRMs seeded with the story's deals. The others still answer (org id, portal id, owners, users,
     schemas) with no deals: a benchmark of one CRM then holds only that CRM's 100,000 deals (each is about
     120 MB in memory)."""
+    account: int = 1
+    """Which customer's CRMs this sandbox is (`sandbox.accounts`): the org id, portal id, app id, username
+    and seeded data follow it. 1 is the one every single-sandbox test uses; a fleet numbers its sandboxes
+    1..N (`sandbox.fleet.SandboxFleet`)."""
 
     def __post_init__(self) -> None:
         if self.start_time is not None and self.start_time.tzinfo is None:
@@ -57,6 +61,8 @@ class SandboxOptions:
         for name in ("deals", "closed_deals", "latency_ms", "port", "hubspot_port", "pubsub_port"):
             if getattr(self, name) < 0:
                 raise ValueError(f"SandboxOptions.{name} must be 0 or more")
+        if self.account < 1:
+            raise ValueError("SandboxOptions.account must be at least 1")
         if self.pubsub_keepalive_seconds <= 0:
             raise ValueError("SandboxOptions.pubsub_keepalive_seconds must be more than 0")
         if not self.crms or any(crm not in CRMS for crm in self.crms):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from sandbox.accounts import Account
 from sandbox.clock import SandboxClock
 from sandbox.configfile import write_config
 from sandbox.control import ControlApi
@@ -18,11 +19,10 @@ from sandbox.faultbook import FaultBook
 from sandbox.faults import FaultRule
 from sandbox.gateway import Gateway
 from sandbox.http import Request, Response
-from sandbox.hubspot.portal import PORTAL_ID
 from sandbox.hubspot.ratelimit import RateLimiter
 from sandbox.hubspot.routes import HubSpotFront
 from sandbox.hubspot.state import HubSpotState
-from sandbox.hubspot.webhooks import APP_ID, WebhookDispatcher, WebhookSubscription
+from sandbox.hubspot.webhooks import WebhookDispatcher, WebhookSubscription
 from sandbox.memory import release_free_memory
 from sandbox.options import SandboxOptions
 from sandbox.people import People
@@ -59,6 +59,8 @@ class Sandbox:
         if options.seed not in SEEDS:
             raise SeedError(f"unknown seed {options.seed!r}: choose one of {', '.join(SEEDS)}")
         self.options = options
+        self.account = Account(options.account)
+        """The org id, portal id, app id and seed of `options.account` (sandbox.accounts)."""
         self._tmp = Path(tempfile.mkdtemp(prefix="bant-sync-sandbox-"))
         self._servers: list[HttpServer] = []
         self.pubsub: PubSubServer | None = None
@@ -72,7 +74,7 @@ class Sandbox:
         self._stopping = threading.Event()
         self.clock = SandboxClock(options.start_time)
         self.log = RequestLog()
-        self.faults = FaultBook(options.seed_value)
+        self.faults = FaultBook(self.account.seed_value(options.seed_value))
         self._tls = make_tls_material(self._tmp)
         self._jwt_key_path = self._tmp / "jwt_private_key.pem"
         self._jwt_public = make_jwt_key(self._jwt_key_path)
@@ -96,9 +98,9 @@ class Sandbox:
             login_url=base_sf,
             client_id="3MVG9" + secrets.token_urlsafe(40),
             client_secret=secrets.token_hex(32),
-            username="integration@bant-sync.sandbox",
+            username=self.account.username,
             password=secrets.token_urlsafe(18),
-            org_id=make_id("00D", 1),
+            org_id=self.account.org_id,
             user_id=make_id("005", len(REPS) + 1),
             jwt_public_key=self._jwt_public,
         )
@@ -109,7 +111,7 @@ class Sandbox:
         }
         self._sf_token = self._sf_tokens.issue(new_token(self._creds.org_id))
         self._hs_token = self._hs_tokens.issue("pat-na1-" + secrets.token_hex(18))
-        self.webhooks = WebhookDispatcher(self.clock, PORTAL_ID)
+        self.webhooks = WebhookDispatcher(self.clock, self.account.portal_id)
         """HubSpot webhook deliveries (also reached as `sb.hubspot.subscribe_webhooks` / `flush_webhooks`);
         their subscriptions outlive a reset."""
         if options.hubspot_webhook_url:
@@ -190,7 +192,8 @@ class Sandbox:
                 "host": hs_host,
                 "access_token": self._hs_token,
                 **self._hs_oauth,
-                "app_id": str(APP_ID),
+                "app_id": str(self.account.app_id),
+                "portal_id": str(self.account.portal_id),
             },
             "ca_bundle": str(self._tls.ca_path),
             "control": f"{hs_host}/_sandbox",
@@ -219,7 +222,7 @@ class Sandbox:
         subscription = WebhookSubscription(
             target_url,
             self._hs_oauth["client_secret"],
-            APP_ID,
+            self.account.app_id,
             **settings,  # type: ignore[arg-type]
         )
         self.webhooks.subscribe(subscription)
@@ -267,12 +270,14 @@ class Sandbox:
     def _build_world(self) -> _World:
         """Both CRMs seeded afresh (a sandbox refresh keeps the org id and portal id, as real ones do)."""
         options, now = self.options, self.clock.now()
-        story = build_story(options.seed, options.seed_value, options.deals, now, options.closed_deals)
+        seed_value = self.account.seed_value(options.seed_value)
+        story = build_story(options.seed, seed_value, options.deals, now, options.closed_deals)
         unserved = Story(deals=())
         salesforce = SalesforceState(self.clock, bare=options.bare)
         sf_story = story if "salesforce" in options.crms else unserved
         salesforce.default_owner_id = load_salesforce(salesforce, sf_story, now, self._creds.username)
-        salesforce.insert_seed("Organization", [organization_record(self._creds.org_id, now)])
+        organization = organization_record(self._creds.org_id, now, self.account.org_name)
+        salesforce.insert_seed("Organization", [organization])
         salesforce.publish_changes(self.change_events)
         hubspot = HubSpotState(self.clock, bare=options.bare, owners=hubspot_owners(now))
         load_hubspot(hubspot, story if "hubspot" in options.crms else unserved)
@@ -280,7 +285,9 @@ class Sandbox:
         del story, sf_story
         release_free_memory()
         sf_front = SalesforceFront(salesforce, self.clock, self._creds, self._sf_tokens, self._usage)
-        hs_front = HubSpotFront(hubspot, self.clock, self._hs_tokens, self._limiter, self._hs_oauth)
+        hs_front = HubSpotFront(
+            hubspot, self.clock, self._hs_tokens, self._limiter, self._hs_oauth, self.account.portal_id
+        )
         wait = self._stopping.wait
         return _World(
             salesforce=salesforce,

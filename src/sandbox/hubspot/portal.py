@@ -18,13 +18,15 @@ _PORTAL_CREATED = "2024-01-01T00:00:00.000Z"
 
 
 PORTAL_ID = 24681357
-"""The sandbox portal's id: fixed, so a reset (a sandbox refresh) keeps it, as a real portal does."""
+"""The sandbox portal's id (account 1's; `sandbox.accounts` numbers the others): fixed, so a reset (a
+sandbox refresh) keeps it, as a real portal does."""
 
 
 class PortalService:
-    def __init__(self, state: HubSpotState, clock: SandboxClock) -> None:
+    def __init__(self, state: HubSpotState, clock: SandboxClock, portal_id: int = PORTAL_ID) -> None:
         self._state = state
         self._clock = clock
+        self._portal_id = portal_id
 
     def pipelines(self, request: Request, parts: list[str]) -> Response:
         """``/crm/v3/pipelines/deals[/{id}[/stages]]``."""
@@ -45,7 +47,7 @@ class PortalService:
         return json_response(
             200,
             {
-                "portalId": PORTAL_ID,
+                "portalId": self._portal_id,
                 "accountType": "DEVELOPER_TEST",
                 "timeZone": "US/Eastern",
                 "companyCurrency": "USD",

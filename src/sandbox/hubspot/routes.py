@@ -14,7 +14,7 @@ from sandbox.http import BodyError, Request, Response, json_response
 from sandbox.hubspot.batch import BatchService
 from sandbox.hubspot.errors import HsError, rate_limited, status_category
 from sandbox.hubspot.objects import archive_object, create_object, get_object, list_objects, update_object
-from sandbox.hubspot.portal import PortalService
+from sandbox.hubspot.portal import PORTAL_ID, PortalService
 from sandbox.hubspot.properties import epoch_ms
 from sandbox.hubspot.properties_api import PropertiesService
 from sandbox.hubspot.ratelimit import RateLimiter
@@ -38,6 +38,7 @@ class HubSpotFront:
         tokens: TokenStore,
         limiter: RateLimiter,
         oauth: Mapping[str, str],
+        portal_id: int = PORTAL_ID,
     ) -> None:
         self.state = state
         self._clock = clock
@@ -46,7 +47,7 @@ class HubSpotFront:
         self._oauth = dict(oauth)
         self._batch = BatchService(state, clock)
         self._properties = PropertiesService(state, clock)
-        self._portal = PortalService(state, clock)
+        self._portal = PortalService(state, clock, portal_id)
 
     # ----- gateway hooks ------------------------------------------------------------------------------------
     def exempt(self, request: Request) -> bool:

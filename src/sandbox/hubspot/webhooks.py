@@ -42,7 +42,8 @@ from sandbox.clock import SandboxClock
 from sandbox.hubspot.properties import epoch_ms
 
 APP_ID = 1357911
-"""The sandbox's HubSpot app (the one whose OAuth client id and secret the sandbox hands out)."""
+"""The sandbox's HubSpot app (the one whose OAuth client id and secret the sandbox hands out), account 1's;
+`sandbox.accounts` numbers the others."""
 BANT_INPUTS = (
     "bant_budget",
     "bant_authority",

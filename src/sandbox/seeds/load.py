@@ -170,11 +170,11 @@ def _hubspot_edits(deal: SeedDeal, user_id: int | None) -> tuple[Edit, ...]:
     )
 
 
-def organization_record(org_id: str, now: datetime) -> Record:
+def organization_record(org_id: str, now: datetime, name: str = "bant-sync sandbox") -> Record:
     """The org's Organization record."""
     return {
         "Id": org_id,
-        "Name": "bant-sync sandbox",
+        "Name": name,
         "OrganizationType": "Developer Edition",
         "IsSandbox": True,
         "CreatedDate": now,
