@@ -12,6 +12,8 @@ answering. Nothing is shared but the process, which is the point: a few MB and a
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -26,7 +28,7 @@ class SandboxFleet:
     def __init__(self, accounts: list[Sandbox]) -> None:
         self.accounts = accounts
         """One sandbox an account, in account order."""
-        self._width = max(3, len(str(accounts[-1].account.number))) if accounts else 3
+        self._width = _width(accounts[-1].account.number) if accounts else 3
 
     @classmethod
     def start(cls, accounts: int, options: SandboxOptions | None = None) -> SandboxFleet:
@@ -39,20 +41,30 @@ class SandboxFleet:
         if fixed and accounts > 1:
             ports = ", ".join(fixed)
             raise ValueError(f"a fleet of {accounts} accounts picks free ports: leave {ports} at 0")
-        started: list[Sandbox] = []
-        try:
-            for number in range(base.account, base.account + accounts):
-                started.append(Sandbox.start(dataclasses.replace(base, account=number)))
-        except BaseException:
-            for sandbox in started:
-                sandbox.stop()
-            raise
-        return cls(started)
+        numbers = range(base.account, base.account + accounts)
+        width = _width(numbers[-1])
+        each = [
+            dataclasses.replace(
+                base,
+                account=number,
+                hubspot_webhook_url=base.hubspot_webhook_url.replace(
+                    "{connection}", f"hs-{number:0{width}d}"
+                ),
+            )
+            for number in numbers
+        ]
+        # In threads: an account's key generation and seeding are partly outside the GIL (OpenSSL, malloc).
+        with ThreadPoolExecutor(_threads(accounts), thread_name_prefix="sandbox-fleet") as pool:
+            futures = [pool.submit(Sandbox.start, option) for option in each]
+        failed = next((f.exception() for f in futures if f.exception() is not None), None)
+        if failed is not None:
+            _stop_all([f.result() for f in futures if f.exception() is None])
+            raise failed
+        return cls([f.result() for f in futures])
 
     def stop(self) -> None:
-        """Stop every account (idempotent)."""
-        for sandbox in self.accounts:
-            sandbox.stop()
+        """Stop every account (idempotent); in threads, as each waits for its servers' loops to end."""
+        _stop_all(self.accounts)
 
     def __enter__(self) -> SandboxFleet:
         return self
@@ -85,3 +97,21 @@ class SandboxFleet:
     def server_errors(self) -> list[str]:
         """Tracebacks of sandbox bugs seen by any account (empty in a healthy run)."""
         return [error for sandbox in self.accounts for error in sandbox.server_errors()]
+
+
+def _width(last: int) -> int:
+    """Digits of the account numbers in connection names: at least 3 (`sf-001`)."""
+    return max(3, len(str(last)))
+
+
+def _threads(accounts: int) -> int:
+    return max(1, min(accounts, 2 * (os.cpu_count() or 1)))
+
+
+def _stop_all(sandboxes: list[Sandbox]) -> None:
+    if not sandboxes:
+        return
+    with ThreadPoolExecutor(_threads(len(sandboxes)), thread_name_prefix="sandbox-fleet") as pool:
+        stopping: list[Future[None]] = [pool.submit(sandbox.stop) for sandbox in sandboxes]
+    for done in stopping:
+        done.result()

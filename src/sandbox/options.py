@@ -38,7 +38,8 @@ class SandboxOptions:
     host: str = "127.0.0.1"
     hubspot_webhook_url: str = ""
     """Non-empty: the HubSpot app's webhooks deliver deal creations and BANT input changes there, signed
-    with the app's client secret (see `Sandbox.subscribe_hubspot_webhooks`)."""
+    with the app's client secret (see `Sandbox.subscribe_hubspot_webhooks`). In a fleet, `{connection}` in it
+    becomes each account's HubSpot connection name (`hs-001`, ...), so every portal posts to its own."""
     pubsub_port: int = 0
     """Salesforce Pub/Sub API (gRPC over TLS) port; 0 picks a free one (see `info["salesforce"]`)."""
     pubsub_keepalive_seconds: float = 270.0

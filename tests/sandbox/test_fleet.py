@@ -220,3 +220,17 @@ def test_the_cli_serves_a_fleet_and_prints_each_account(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=10)
     assert code == 0
+
+
+def test_each_portal_sends_its_webhooks_to_its_own_connection() -> None:
+    """`{connection}` in `hubspot_webhook_url` becomes each account's HubSpot connection name (bant-sync's
+    `/webhooks/hubspot/{connection}`), signed with that portal's own app secret and app id."""
+    options = SandboxOptions(
+        deals=5, start_time=START, hubspot_webhook_url="http://127.0.0.1:9/webhooks/hubspot/{connection}"
+    )
+    with SandboxFleet.start(accounts=2, options=options) as fleet:
+        subscriptions = [sb.webhooks.subscription for sb in fleet.accounts]
+        secrets = [sb.info["hubspot"]["client_secret"] for sb in fleet.accounts]  # type: ignore[index]
+    assert [s.target_url.rsplit("/", 1)[1] for s in subscriptions if s] == ["hs-001", "hs-002"]
+    assert [s.client_secret for s in subscriptions if s] == secrets
+    assert [s.app_id for s in subscriptions if s] == [APP_ID, APP_ID + 1]
