@@ -26,8 +26,8 @@ Budget per EVENTS run, from its counts (D deals re-read, K task keys looked up, 
 created, U tasks updated: completed, reopened or changed) and the connectors' batch size B (HubSpot 100,
 Salesforce 200): ceil(D/B) batch reads (HubSpot batch/read, Salesforce `Id IN` query) + ceil(K/B) task
 lookups + ceil(M/B) deal updates + ceil(C/B) task creates (Salesforce: upserts by the sync key) + ceil(U/B)
-task updates, plus each run's preflight reads (HubSpot 4, Salesforce 3). The burst's budget is the sum over
-its runs.
+task updates, plus each run's preflight reads (HubSpot 4, Salesforce 3); a run with nothing to re-read
+should make no call at all, so its budget is 0. The burst's budget is the sum over its runs.
 
 `--json` prints one object: {"<crm>": {"p50_s", "p95_s", "p99_s", "burst": {"edits", "calls", "budget",
 "rate_limited", "drain_s"}}}. Progress goes to stderr. A CRM whose event source is missing or never
@@ -383,6 +383,8 @@ def run_budget(crm: str, run: Mapping[str, Any]) -> int:
     created = tasks.get("created", 0)
     changed = sum(tasks.get(key, 0) for key in ("updated", "reopened", "completed"))
     size = BATCH[crm]
+    if not (d or m or k or created or changed):
+        return 0  # a run with nothing to re-read needs no call at all, not even its preflight reads
     writes = math.ceil(m / size) + math.ceil(created / size) + math.ceil(changed / size)
     return math.ceil(d / size) + math.ceil(k / size) + writes + PREFLIGHT_CALLS[crm]
 
@@ -535,7 +537,8 @@ FORMULA = (
     "keys looked up, M status writes, C tasks created, U tasks updated (completed, reopened, changed): "
     "ceil(D/B) batch reads (HubSpot batch/read, Salesforce Id IN query) + ceil(K/B) task lookups + "
     "ceil(M/B) deal updates + ceil(C/B) task creates (Salesforce: upserts) + ceil(U/B) task updates + the "
-    "preflight reads (HubSpot 4, Salesforce 3); the burst's budget is the sum over its runs"
+    "preflight reads (HubSpot 4, Salesforce 3), none for a run with nothing to re-read; the burst's budget "
+    "is the sum over its runs"
 )
 
 
