@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sandbox.configfile import ConnectionPair, write_connections
+from sandbox.memory import release_free_memory
 from sandbox.options import SandboxOptions
 from sandbox.sandbox import Sandbox
 
@@ -55,11 +56,12 @@ class SandboxFleet:
         ]
         # In threads: an account's key generation and seeding are partly outside the GIL (OpenSSL, malloc).
         with ThreadPoolExecutor(_threads(accounts), thread_name_prefix="sandbox-fleet") as pool:
-            futures = [pool.submit(Sandbox.start, option) for option in each]
+            futures = [pool.submit(Sandbox.start, option, release_memory=False) for option in each]
         failed = next((f.exception() for f in futures if f.exception() is not None), None)
         if failed is not None:
             _stop_all([f.result() for f in futures if f.exception() is None])
             raise failed
+        release_free_memory()
         return cls([f.result() for f in futures])
 
     def stop(self) -> None:
