@@ -17,6 +17,7 @@ import requests
 
 from sandbox import Sandbox, SandboxFleet, SandboxOptions
 from sandbox.accounts import Account
+from sandbox.cli import main as sandbox_main
 from sandbox.hubspot.portal import PORTAL_ID
 from sandbox.hubspot.webhooks import APP_ID
 from sandbox.salesforce.ids import make_id
@@ -234,3 +235,21 @@ def test_each_portal_sends_its_webhooks_to_its_own_connection() -> None:
     assert [s.target_url.rsplit("/", 1)[1] for s in subscriptions if s] == ["hs-001", "hs-002"]
     assert [s.client_secret for s in subscriptions if s] == secrets
     assert [s.app_id for s in subscriptions if s] == [APP_ID, APP_ID + 1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--accounts", "0"], "at least 1 account"),
+        (["--accounts", "2", "--port", "8443"], "free ports"),
+        (["--account", "0"], "account must be at least 1"),
+    ],
+    ids=["no-accounts", "fixed-port", "account-0"],
+)
+def test_bad_fleet_options_are_one_line_on_stderr_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    assert sandbox_main(["--seed", "empty", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and fragment in captured.err
