@@ -29,8 +29,11 @@ from worker.state import StateStore
 
 @pytest.fixture
 def fleet() -> Iterator[SandboxFleet]:
-    """Two accounts of 20 synthetic deals each, rate limits on (5 HubSpot calls a 10-second window)."""
-    options = SandboxOptions(deals=20, start_time=START, hubspot_burst_per_10s=5)
+    """Two accounts of 20 synthetic deals each, rate limits on (5 HubSpot calls a 10-second window) and a
+    Salesforce daily allocation of 8 calls."""
+    options = SandboxOptions(
+        deals=20, start_time=START, hubspot_burst_per_10s=5, salesforce_daily_api_limit=8
+    )
     with SandboxFleet.start(accounts=2, options=options) as started:
         yield started
         assert started.server_errors() == []
@@ -116,13 +119,23 @@ def test_data_and_request_logs_are_per_account(fleet: SandboxFleet) -> None:
 
 
 def test_rate_limits_are_per_account(fleet: SandboxFleet) -> None:
-    """One portal's exhausted 10-second burst window answers 429; the other portal still answers."""
+    """One portal's spent 10-second burst window answers 429; the other portal still answers."""
     first, second = fleet.accounts
     first.clock.freeze()
     second.clock.freeze()
     statuses = [_portal_id(first).status_code for _ in range(6)]
     assert statuses == [200] * 5 + [429]
     assert _portal_id(second).status_code == 200
+
+
+def test_the_salesforce_daily_allocation_is_per_org(fleet: SandboxFleet) -> None:
+    """One org's spent daily allocation answers REQUEST_LIMIT_EXCEEDED; the other org still answers."""
+    first, second = fleet.accounts
+    token = first.info["salesforce"]["access_token"]  # type: ignore[index]
+    statuses = [_sf_get(first, "/services/data/v61.0/limits", token).status_code for _ in range(9)]
+    assert statuses == [200] * 8 + [403]
+    other = second.info["salesforce"]["access_token"]  # type: ignore[index]
+    assert _sf_get(second, "/services/data/v61.0/limits", other).status_code == 200
 
 
 def test_fleet_config_has_two_connections_an_account_and_one_state_dir(
