@@ -8,10 +8,11 @@ Per CRM, three processes: the sandbox (bench/_realtime_sandbox.py: the CRM, seed
 deals, HubSpot's rate limits enforced, and the people editing it), `bant-sync serve` (the ops server, the
 event source and the coalescer, as deployed), and this script, which only orchestrates and times.
 
-1. Setup: a first full `bant-sync sync` writes a verdict on every deal; `serve` starts (its catch-up run
-   finishes before anything is measured); the CRM's events are pointed at it (HubSpot: the sandbox app's
-   signed webhooks to `POST /webhooks/hubspot/hubspot`; Salesforce: `serve` subscribes to
-   OpportunityChangeEvent over the sandbox's Pub/Sub API).
+1. Setup: `serve` starts, and its catch-up run (the connection's first) writes a verdict on every deal
+   before anything is measured; the CRM's events are pointed at it (HubSpot: the sandbox app's signed
+   webhooks to `POST /webhooks/hubspot/hubspot`; Salesforce: `serve` subscribes to OpportunityChangeEvent
+   over the sandbox's Pub/Sub API), and the events already on their way (Salesforce: the echoes of the
+   catch-up's own writes) are taken in.
 2. Single edits (`--edits`): one at a time, a rep flips a deal's Budget (filled in where it was missing,
    blanked where it was not), and the time until the deal shows bant-sync's new verdict (Budget joins or
    leaves its missing criteria) is taken, in the sandbox's process, polling every 5 ms; the next edit waits
