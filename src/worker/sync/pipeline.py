@@ -188,6 +188,10 @@ class SyncRun:
                 )
             )
             log.info("run started", mode=request.mode, dry_run=request.dry_run, trigger=request.trigger)
+            if request.mode == RunMode.EVENTS and not env.store.dirty_deals(request.connection, 1):
+                log.info("no deal is waiting any more (the run before this one read them): no CRM call")
+                summary.status = RunStatus.SUCCEEDED
+                return summary
             connector = env.connector_for(request.connection)
             connection_framework = env.framework_for(request.connection)
             connector.preflight()
