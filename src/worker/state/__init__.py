@@ -31,6 +31,7 @@ from worker.state.model import (
     Rejection,
     RunRecord,
     StatusChange,
+    StoredConnection,
     StreamPosition,
 )
 from worker.state.progress import NO_OWNER
@@ -65,6 +66,7 @@ __all__ = [
     "StateUnavailableError",
     "StatusChange",
     "StoreLedger",
+    "StoredConnection",
     "StreamPosition",
     "UnknownRecordError",
 ]

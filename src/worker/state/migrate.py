@@ -16,6 +16,7 @@ from worker.state.engine import Database
 from worker.state.errors import SchemaVersionError, StateError
 from worker.state.schema import (
     SCHEMA_VERSION,
+    connections,
     digest_deliveries,
     dirty_deals,
     event_lag_buckets,
@@ -100,6 +101,12 @@ def _v7_to_v8(conn: Connection, backend: str) -> None:
     event_streams.create(conn)
 
 
+def _v8_to_v9(conn: Connection, backend: str) -> None:
+    """Connections as data: the `connections` table (empty: every connection stays where it was, in the
+    config file, until one is added with `bant-sync connections add`)."""
+    connections.create(conn)
+
+
 MIGRATIONS: Mapping[int, Migration] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
@@ -108,6 +115,7 @@ MIGRATIONS: Mapping[int, Migration] = {
     5: _v5_to_v6,
     6: _v6_to_v7,
     7: _v7_to_v8,
+    8: _v8_to_v9,
 }
 """Version n -> n+1 steps."""
 

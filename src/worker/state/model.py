@@ -321,3 +321,19 @@ class EventTally:
     duplicates: int
     echoes: int
     marked: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConnection:
+    """A connection kept in the state store (`bant-sync connections add`): its config-file keys other than
+    `crm` and `enabled` in `settings` (never a secret), who it serves (`tenant`, free text) and when it was
+    added, last changed and disabled (None while enabled)."""
+
+    name: str
+    crm: str
+    tenant: str
+    enabled: bool
+    settings: Mapping[str, object]
+    created_at: datetime
+    updated_at: datetime
+    disabled_at: datetime | None = None

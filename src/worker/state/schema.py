@@ -1,4 +1,4 @@
-"""The state store's tables (schema version 8) and the column types that keep values honest.
+"""The state store's tables (schema version 9) and the column types that keep values honest.
 
 Times are stored as UTC: `timestamptz` on PostgreSQL, naive-UTC text on SQLite (which has no time zone
 type); both come back tz-aware. Tuples and counters are stored as JSON text so both backends read the same.
@@ -28,7 +28,7 @@ from sqlalchemy import (
 
 from worker.state.model import utc
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The newest schema this code writes. Bump it together with a migration in migrate.MIGRATIONS."""
 
 
@@ -315,3 +315,21 @@ event_streams = Table(
 """Where each connection's change stream resumes (schema v8): the position (a Salesforce replay id, hex) of
 the last event recorded, that event's time, and when it was saved. Saved after the events are recorded, so a
 crash in between re-delivers them and the event ids make them duplicates."""
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Column("crm", String(40), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    Index("ix_connections_tenant", "tenant"),
+)
+"""Connections kept as data (schema v9; `bant-sync connections add`): the connection's config-file keys
+other than `crm` and `enabled` as a JSON object in `settings`. Never a secret: its secrets come from the
+same places as a file connection's (env BANT_SYNC_CONNECTIONS__NAME__*, its _FILE, the secrets file), found
+by the connection's name. Its CRM identity, once known, is in `identities`."""

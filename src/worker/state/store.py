@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from connectors.model import Cursor, Owner
 from worker.state import (
+    connections,
     deals,
     digests,
     identities,
@@ -40,6 +41,7 @@ from worker.state.model import (
     Rejection,
     RunRecord,
     StatusChange,
+    StoredConnection,
     StreamPosition,
 )
 from worker.state.run_stats import DurationStats, Outcome, RunTimes, RunTotals
@@ -372,3 +374,36 @@ class StateStore:
     def event_counts(self, connection: str) -> dict[str, int]:
         """`received`, `duplicates` and `echoes` totals of `connection`, and `dirty`: deals marked now."""
         return event_rows.event_counts(self._db, connection)
+
+    # connections kept as data (see state.connections; validated by the config loader, not here)
+    def add_connection(
+        self,
+        name: str,
+        crm: str,
+        settings: Mapping[str, object],
+        now: datetime,
+        *,
+        tenant: str = "",
+        enabled: bool = True,
+    ) -> bool:
+        """Store a connection; False (nothing written) when one of that name is already stored."""
+        return connections.add(self._db, name, crm, settings, now, tenant=tenant, enabled=enabled)
+
+    def stored_connections(self) -> list[StoredConnection]:
+        """Every stored connection, by name (one query)."""
+        return connections.list_all(self._db)
+
+    def stored_connection(self, name: str) -> StoredConnection | None:
+        return connections.get(self._db, name)
+
+    def set_connection_enabled(self, name: str, enabled: bool, now: datetime) -> bool:
+        """Enable or disable a stored connection; False when none of that name is stored."""
+        return connections.set_enabled(self._db, name, enabled, now)
+
+    def update_connection_settings(self, name: str, settings: Mapping[str, object], now: datetime) -> bool:
+        """Replace a stored connection's settings; False when none of that name is stored."""
+        return connections.update_settings(self._db, name, settings, now)
+
+    def remove_connection(self, name: str) -> bool:
+        """Delete a stored connection (its history stays); False when none of that name is stored."""
+        return connections.remove(self._db, name)

@@ -153,7 +153,7 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
             )
             conn.execute(text("UPDATE schema_version SET version = 1"))
         assert ensure_schema(db) == 1
-        assert current_version(db) == SCHEMA_VERSION == 8
+        assert current_version(db) == SCHEMA_VERSION == 9
         with db.read() as conn:
             inspector = inspect(conn)
             assert {"rejections", "identities"} <= set(inspector.get_table_names())
@@ -166,9 +166,15 @@ def test_a_version_1_store_is_migrated_to_version_2_keeping_its_rows(target: Tar
         db.close()
 
 
+def _to_version_8(conn: Connection) -> None:
+    """Take a current store's tables back to version 8: no connections table."""
+    conn.execute(text("DROP TABLE connections"))
+
+
 def _to_version_7(conn: Connection) -> None:
     """Take a current store's tables back to version 7: no stream positions or lags, dirty deals without
     their event time, deal states without a judgement key."""
+    _to_version_8(conn)
     for table in ("event_streams", "event_lags", "event_lag_buckets"):
         conn.execute(text(f"DROP TABLE {table}"))
     conn.execute(text("ALTER TABLE dirty_deals DROP COLUMN occurred_at"))
@@ -259,7 +265,7 @@ def test_a_version_3_store_is_migrated_to_version_4_with_an_empty_owners_cache(t
             conn.execute(text("DROP TABLE owners"))
             conn.execute(text("UPDATE schema_version SET version = 3"))
         assert ensure_schema(db) == 3
-        assert current_version(db) == SCHEMA_VERSION == 8
+        assert current_version(db) == SCHEMA_VERSION == 9
         with db.read() as conn:
             assert "owners" in set(inspect(conn).get_table_names())
     finally:
@@ -288,7 +294,7 @@ def test_a_version_4_store_is_migrated_to_version_5_keeping_its_deal_states(targ
             _to_version_4(conn)
             conn.execute(text("UPDATE schema_version SET version = 4"))
         assert ensure_schema(db) == 4
-        assert current_version(db) == SCHEMA_VERSION == 8
+        assert current_version(db) == SCHEMA_VERSION == 9
         with db.read() as conn:
             inspector = inspect(conn)
             assert "digest_deliveries" in set(inspector.get_table_names())
@@ -325,7 +331,7 @@ def test_a_version_5_store_is_migrated_to_version_6_keeping_its_audit_log(target
             _to_version_5(conn)
             conn.execute(text("UPDATE schema_version SET version = 5"))
         assert ensure_schema(db) == 5
-        assert current_version(db) == SCHEMA_VERSION == 8
+        assert current_version(db) == SCHEMA_VERSION == 9
     finally:
         db.close()
     store = target.open()
@@ -369,7 +375,7 @@ def test_a_version_6_store_is_migrated_to_version_7_keeping_its_runs(target: Tar
             _to_version_6(conn)
             conn.execute(text("UPDATE schema_version SET version = 6"))
         assert ensure_schema(db) == 6
-        assert current_version(db) == SCHEMA_VERSION == 8
+        assert current_version(db) == SCHEMA_VERSION == 9
         with db.read() as conn:
             assert {"inbound_events", "dirty_deals", "event_totals"} <= set(inspect(conn).get_table_names())
     finally:
@@ -398,7 +404,7 @@ def test_a_version_7_store_is_migrated_to_version_8_keeping_its_marks(target: Ta
             _to_version_7(conn)
             conn.execute(text("UPDATE schema_version SET version = 7"))
         assert ensure_schema(db) == 7
-        assert current_version(db) == SCHEMA_VERSION == 8
+        assert current_version(db) == SCHEMA_VERSION == 9
     finally:
         db.close()
     store = target.open()
@@ -410,5 +416,32 @@ def test_a_version_7_store_is_migrated_to_version_8_keeping_its_marks(target: Ta
         assert store.clear_dirty("hs", ["101", "102"], marked_before=later, reassessed_at=later) == 2
         stats = store.lag_stats("hs", T0)
         assert (stats.count, stats.max) == (1, 4.0)
+    finally:
+        store.close()
+
+
+def test_a_version_8_store_is_migrated_to_version_9_with_an_empty_connections_table(target: Target) -> None:
+    """A version 8 store keeps its runs and gains an empty connections table that takes rows at once."""
+    store = target.open()
+    store.start_run(RunRecord("r1", "hs", "cli", "full", T0))
+    store.close()
+    db = _db(target)
+    try:
+        with db.write() as conn:
+            _to_version_8(conn)
+            conn.execute(text("UPDATE schema_version SET version = 8"))
+        assert ensure_schema(db) == 8
+        assert current_version(db) == SCHEMA_VERSION == 9
+        with db.read() as conn:
+            assert "connections" in set(inspect(conn).get_table_names())
+    finally:
+        db.close()
+    store = target.open()
+    try:
+        assert store.get_run("r1") is not None
+        assert store.stored_connections() == []
+        assert store.add_connection("acme", "hubspot", {"host": "api.hubapi.com"}, T0, tenant="Acme")
+        [row] = store.stored_connections()
+        assert (row.name, row.crm, row.tenant, row.enabled) == ("acme", "hubspot", "Acme", True)
     finally:
         store.close()
