@@ -28,6 +28,7 @@ from worker.cli import serve as serve_cmd
 from worker.cli import status as status_cmd
 from worker.cli import sync as sync_cmd
 from worker.cli import unlock as unlock_cmd
+from worker.cli import worker as worker_cmd
 from worker.cli.arguments import parse_day
 from worker.cli.evaluate import run_evaluate
 from worker.config.frameworks import load_framework
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     unlock_cmd.add_parser(subparsers, common)
     demo_cmd.add_parser(subparsers, common)
     serve_cmd.add_parser(subparsers, common)
+    worker_cmd.add_parser(subparsers, common)
     digest_cmd.add_parser(subparsers, common)
     report_cmd.add_parser(subparsers, common)
     _add_sandbox(subparsers, common)
