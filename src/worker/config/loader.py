@@ -22,6 +22,7 @@ from connectors.errors import ConfigurationError
 from connectors.registry import ConnectorSettings, factory_for
 from rules.errors import did_you_mean
 from worker.config import secrets as secret_store
+from worker.config import stored_connections as stored
 from worker.config.frameworks import load_framework
 from worker.config.settings import (
     DEFAULT_CONFIG_FILE,
@@ -42,6 +43,7 @@ from worker.config.typed_tables import Problems, build, field_names
 from worker.errors import ConfigError
 from worker.state.engine import display_text, normalise_url
 from worker.state.errors import StateConfigError
+from worker.state.model import StoredConnection
 
 _SECTIONS: dict[str, type[Any]] = {
     "logging": LoggingSettings,
@@ -510,6 +512,80 @@ def _check_frameworks(
                 problems.add(key, problem)
 
 
+def _stored_secret_problems(name: str, table: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+    """`table` without the keys that are or look like secrets, each recorded as a problem saying where
+    secrets go (a stored connection's secrets come from the same places as a file connection's)."""
+    crm = table.get("crm")
+    try:
+        factory = factory_for(crm) if isinstance(crm, str) else None
+    except ConfigurationError:
+        factory = None  # reported when the connection is built
+    secret_names = factory.secret_names if factory is not None else ()
+    settings_keys = (*_CONNECTION_KEYS, *(field_names(factory.settings_type) if factory else ()))
+    found = stored.secret_keys(table, secret_names, settings_keys)
+    for key in found:
+        problems.add(f"connections.{name}.{key}", stored.secret_problem(name, key))
+    return {k: v for k, v in table.items() if k not in found}
+
+
+def _stored_tables(
+    rows: Iterable[StoredConnection],
+    configured: Mapping[str, Any],
+    sources: tuple[str, ...],
+    store_where: str,
+    problems: Problems,
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The stored connections as `[connections.NAME]` tables, and their tenants. A name the config (a file
+    or the environment) also defines, in any case, is a problem naming both places: never one silently
+    winning over the other."""
+    folded = {name.lower(): name for name in configured}
+    tables: dict[str, dict[str, Any]] = {}
+    tenants: dict[str, str] = {}
+    for row in rows:
+        clash = folded.get(row.name.lower())
+        if clash is not None:
+            where = ", ".join(sources[1:] or sources) or "the environment"
+            problems.add(
+                f"connections.{row.name}",
+                f"defined twice: as [connections.{clash}] in the config ({where}) and in the state store's "
+                f"connections table ({store_where}); keep one: delete the config's table, or run "
+                f"`bant-sync connections remove {row.name}`",
+            )
+            continue
+        tables[row.name] = _stored_secret_problems(row.name, stored.as_table(row), problems)
+        tenants[row.name] = row.tenant
+    return tables, tenants
+
+
+def check_new_connection(
+    settings: Settings, name: str, crm: str, values: Mapping[str, Any], *, enabled: bool = True
+) -> ConnectionSettings:
+    """Validate a connection about to be stored exactly as the loader validates a `[connections.NAME]`
+    table (its secrets are not looked up: they may be provided later), or raise ConfigError listing every
+    problem: a bad name, a name already configured, a secret among the settings, any invalid setting."""
+    problems = Problems()
+    key = f"connections.{name}"
+    problem = stored.name_problem(name)
+    if problem is not None:
+        problems.add(key, problem)
+    for reserved in stored.RESERVED_KEYS:
+        if reserved in values:
+            problems.add(f"{key}.{reserved}", f"is not a setting here: use --{reserved} (or --disabled)")
+    clash = {existing.lower(): existing for existing in settings.connections}.get(name.lower())
+    if clash is not None:
+        found = settings.connections[clash]
+        where = "the state store" if found.source == stored.STORE_SOURCE else "the config"
+        problems.add(key, f"a connection {clash!r} is already defined in {where}: choose another name")
+    table = _stored_secret_problems(name, {**stored.strip_reserved(values), "crm": crm}, problems)
+    table["enabled"] = enabled
+    base = Path(settings.config_dir) if settings.config_dir else Path.cwd()
+    connection = _connection(name, table, settings.rules, {}, {}, base, problems)
+    _check_frameworks(settings.rules, {name: table}, str(base), problems)
+    if problems or connection is None:
+        raise ConfigError(problems.items or [f"{key}: invalid"])
+    return connection
+
+
 def load_settings(config_path: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, merge and validate every settings source, or raise ConfigError listing every problem."""
     env = os.environ if environ is None else environ
@@ -561,6 +637,14 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
     if not isinstance(raw_connections, Mapping):
         problems.add("connections", "must be a table of [connections.NAME] tables")
         raw_connections = {}
+    stored_tables: dict[str, dict[str, Any]] = {}
+    tenants: dict[str, str] = {}
+    store_where = ""
+    state_problem = any(p.startswith(("state.", "state:")) for p in problems.items)
+    if sections["state"].connections_table and not state_problem:
+        rows, store_where = stored.read_rows(sections["state"])
+        stored_tables, tenants = _stored_tables(rows, raw_connections, names, store_where, problems)
+        raw_connections = {**raw_connections, **stored_tables}
     _match_connection_names(overrides, raw_connections)
     raw_connections = {
         **raw_connections,
@@ -574,12 +658,15 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
     }
     for name, table in raw_connections.items():
         connection = _connection(name, table, sections["rules"], secrets_file, env, base, problems)
+        if connection is not None and name in stored_tables:
+            connection = replace(connection, tenant=tenants[name], source=stored.STORE_SOURCE)
         if connection is not None:
             connections[name] = connection
     _check_frameworks(sections["rules"], raw_connections, str(base), problems)
     ops_token = _ops_token(secrets_file, env, problems)
     if problems:
-        raise ConfigError(problems.items, names)
+        shown = (*names, f"state store {store_where}") if stored_tables else names
+        raise ConfigError(problems.items, shown)
     return Settings(
         **sections,
         connections=connections,

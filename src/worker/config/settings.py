@@ -74,6 +74,9 @@ class StateSettings:
 
     dir: str = ""
     url: str = ""
+    connections_table: bool = False
+    """Also load the connections kept in the state store's `connections` table (`bant-sync connections
+    add`). Off by default, so commands do not open the state store just to read the configuration."""
     password: Secret | None = field(default=None, repr=False, compare=False, metadata={SECRET: True})
     """The database password, from a secret path (BANT_SYNC_STATE__PASSWORD, its _FILE, or the secrets
     file's [state] password), merged into `url` only by `database_url()`."""
@@ -90,7 +93,10 @@ class StateSettings:
         return display_text(self.database_url())
 
     def __repr__(self) -> str:
-        return f"StateSettings(dir={self.dir!r}, url={display_text(self.url)!r})"
+        return (
+            f"StateSettings(dir={self.dir!r}, url={display_text(self.url)!r}, "
+            f"connections_table={self.connections_table!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -328,6 +334,11 @@ class ConnectionSettings:
     schedule: ScheduleSettings
     crm_settings: Any
     secrets: Mapping[str, Secret] = field(repr=False, default_factory=dict)
+    tenant: str = ""
+    """Who the connection serves (free text); set for connections kept in the state store."""
+    source: str = "config"
+    """Where the connection is defined: "config" (a config file or the environment) or "state store"
+    (the `connections` table, `bant-sync connections add`)."""
 
     def revealed_secrets(self) -> dict[str, str]:
         return {key: secret.reveal() for key, secret in self.secrets.items()}
