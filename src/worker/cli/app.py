@@ -21,6 +21,7 @@ import structlog
 from sandbox import cli as sandbox_cli
 from worker import exit_codes
 from worker.cli import check as check_cmd
+from worker.cli import connections as connections_cmd
 from worker.cli import demo as demo_cmd
 from worker.cli import digest as digest_cmd
 from worker.cli import report as report_cmd
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker_cmd.add_parser(subparsers, common)
     digest_cmd.add_parser(subparsers, common)
     report_cmd.add_parser(subparsers, common)
+    connections_cmd.add_parser(subparsers, common)
     _add_sandbox(subparsers, common)
     return parser
 

@@ -571,11 +571,14 @@ def check_new_connection(
     for reserved in stored.RESERVED_KEYS:
         if reserved in values:
             problems.add(f"{key}.{reserved}", f"is not a setting here: use --{reserved} (or --disabled)")
-    clash = {existing.lower(): existing for existing in settings.connections}.get(name.lower())
+    in_config = {
+        existing.lower(): existing
+        for existing, found in settings.connections.items()
+        if found.source != stored.STORE_SOURCE  # the store itself is asked for those: it may have changed
+    }
+    clash = in_config.get(name.lower())
     if clash is not None:
-        found = settings.connections[clash]
-        where = "the state store" if found.source == stored.STORE_SOURCE else "the config"
-        problems.add(key, f"a connection {clash!r} is already defined in {where}: choose another name")
+        problems.add(key, f"a connection {clash!r} is already defined in the config: choose another name")
     table = _stored_secret_problems(name, {**stored.strip_reserved(values), "crm": crm}, problems)
     table["enabled"] = enabled
     base = Path(settings.config_dir) if settings.config_dir else Path.cwd()
@@ -586,8 +589,17 @@ def check_new_connection(
     return connection
 
 
-def load_settings(config_path: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read, merge and validate every settings source, or raise ConfigError listing every problem."""
+def load_settings(
+    config_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    stored_connections: bool = True,
+) -> Settings:
+    """Read, merge and validate every settings source, or raise ConfigError listing every problem.
+
+    With `[state] connections_table = true` the state store's connections join the file's; pass
+    `stored_connections=False` to leave them out (`bant-sync connections`, which must still work when a
+    stored connection is invalid, so it can be fixed or removed)."""
     env = os.environ if environ is None else environ
     sources = [DEFAULT_CONFIG_FILE] if DEFAULT_CONFIG_FILE.exists() else []
     user_path = config_path or env.get("BANT_SYNC_CONFIG")
@@ -641,7 +653,7 @@ def load_settings(config_path: str | None = None, environ: Mapping[str, str] | N
     tenants: dict[str, str] = {}
     store_where = ""
     state_problem = any(p.startswith(("state.", "state:")) for p in problems.items)
-    if sections["state"].connections_table and not state_problem:
+    if stored_connections and sections["state"].connections_table and not state_problem:
         rows, store_where = stored.read_rows(sections["state"])
         stored_tables, tenants = _stored_tables(rows, raw_connections, names, store_where, problems)
         raw_connections = {**raw_connections, **stored_tables}
