@@ -10,7 +10,8 @@ under `/webhooks/` (their signature: `worker.serve.webhooks`) needs `Authorizati
 shell history. A resync takes the connection's lease before answering, so 202 always means a run will
 happen and 409 names the run that holds it. A body nested deeper than MAX_JSON_DEPTH is refused before it
 is parsed, so no body can exhaust the parser's recursion. An unknown connection is 404 everywhere
-(`/runs?connection=`, `POST /resync`).
+(`/runs?connection=`, `POST /resync`). `/connections` manages the connections kept in the state store
+(worker.serve.ops_connections).
 
 The HTTP server's own limits (connections, timeouts, head size) are in `worker.serve.ops_server`.
 
@@ -140,8 +141,8 @@ def _http_error(request: Request, exc: Exception) -> Response:
     path = request.url.path[:200]
     if exc.status_code == 404:
         message = (
-            f"no endpoint {path!r}: the ops API has /health, /resync, /runs, /runs/{{run_id}}, /metrics "
-            f"and the console under {CONSOLE_PATH}/"
+            f"no endpoint {path!r}: the ops API has /health, /resync, /runs, /runs/{{run_id}}, /metrics, "
+            f"/connections and the console under {CONSOLE_PATH}/"
         )
     elif exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
@@ -439,12 +440,15 @@ def create_app(worker: Worker, token: str, max_body_bytes: int, events: Notifier
     def metrics(request: Request) -> Response:
         return Response(render_metrics(registry), media_type=CONTENT_TYPE)
 
+    from worker.serve.ops_connections import connection_routes  # it imports ApiError and read_body from here
+
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
         Route("/resync", resync, methods=["POST"]),
         Route("/runs", list_runs, methods=["GET"]),
         Route("/runs/{run_id}", get_run, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *connection_routes(worker, max_body_bytes),
         Mount(CONSOLE_PATH, app=console_app(worker, launcher, token, max_body_bytes)),
     ]
     if events is not None:
