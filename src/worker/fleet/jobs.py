@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from procrastinate import App, JobContext, exceptions
+from procrastinate.jobs import Status
 
 from worker.fleet.due import MINUTE_SECONDS, due_runs
 from worker.serve.scheduler import run_scheduled
@@ -91,19 +92,30 @@ async def tick(context: JobContext, timestamp: int) -> int:
 
 async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
     """Put back in the queue the running jobs of workers without a heartbeat for `stalled_seconds`
-    (killed, frozen, cut off): until then such a job holds its connection's lock. Returns how many."""
+    (killed, frozen, cut off): until then such a job holds its connection's lock. Returns how many.
+
+    When a later trigger already queued the same run (same `queueing_lock`, waiting behind the dead job's
+    lock), the dead job cannot go back to waiting beside it: it is marked failed instead, which frees the
+    lock, and the waiting twin does the run.
+    """
     seconds: float = context.additional_context.get(STALLED_KEY, DEFAULT_STALLED_SECONDS)
     manager = context.app.job_manager
     stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=seconds))
     for job in stalled:
-        log.warning(
-            "retrying the job of a worker without heartbeat",
-            job_id=job.id,
-            task=job.task_name,
-            lock=job.lock,
-            seconds_since_heartbeat=seconds,
-        )
-        await manager.retry_job(job)
+        assert job.id is not None
+        fields = {
+            "job_id": job.id,
+            "task": job.task_name,
+            "lock": job.lock,
+            "seconds_since_heartbeat": seconds,
+        }
+        try:
+            await manager.retry_job(job)
+        except exceptions.UniqueViolation:
+            await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=False)
+            log.warning("a dead worker's job ended: the same run already waits in the queue", **fields)
+        else:
+            log.warning("retrying the job of a worker without heartbeat", **fields)
     return len(stalled)
 
 
