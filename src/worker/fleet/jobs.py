@@ -55,11 +55,15 @@ def sync_connection(context: JobContext, connection: str, mode: str) -> str:
     The queue lock (`lock=connection`) already keeps two of these jobs apart; a busy lease here means a
     run outside the queue holds the connection (a `bant-sync sync`, a `serve`, or a worker presumed dead
     that is still writing): the job logs who and ends, and the fencing token keeps the other run's writes
-    the only ones. Other failures are logged by `run_scheduled` and end the job too: the next tick tries
-    again, as `serve` does.
+    the only ones. A retried job (its first worker died) first waits up to the lease TTL, as `serve`'s
+    catch-up does: the dead attempt's lease, held on another host, frees itself only when its heartbeat is
+    that old (on this host it is taken over at once). Other failures are logged by `run_scheduled` and
+    end the job too: the next tick tries again, as `serve` does.
     """
     worker: Worker = context.additional_context[WORKER_KEY]
-    summary = run_scheduled(worker, connection, mode)
+    retried = context.job.attempts > 0
+    wait = float(worker.settings.run.lease_ttl_seconds) if retried else 0.0
+    summary = run_scheduled(worker, connection, mode, lease_wait_seconds=wait)
     return "skipped" if summary is None else str(summary.status)
 
 
