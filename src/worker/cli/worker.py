@@ -22,7 +22,8 @@ from worker.service import Worker
 
 
 def run_worker(args: argparse.Namespace, settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT; returns exit_codes.OK after a clean shutdown."""
+    """Run until SIGTERM/SIGINT; returns exit_codes.OK after a clean shutdown, FAILURE when the worker
+    stopped on its own (the database went away)."""
     conninfo = queue_conninfo(settings)
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, not {args.concurrency}")
@@ -44,7 +45,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         if args.init:
             return exit_codes.OK
         app = build_app(settings, args.tick_seconds)
-        asyncio.run(
+        asked = asyncio.run(
             run_fleet_worker(
                 app,
                 worker,
@@ -56,7 +57,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         worker.close()
-    return exit_codes.OK
+    return exit_codes.OK if asked else exit_codes.FAILURE
 
 
 def add_parser(

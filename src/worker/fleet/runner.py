@@ -62,8 +62,10 @@ async def run_fleet_worker(
     concurrency: int,
     minute_seconds: int,
     stalled_seconds: float,
-) -> None:
-    """Run jobs until SIGTERM/SIGINT (then wait for the running jobs' current page)."""
+) -> bool:
+    """Run jobs until SIGTERM/SIGINT (then wait for the running jobs' current page). Returns False when
+    the worker stopped without being asked (procrastinate stops it when its heartbeat or listener fails,
+    e.g. the database went away), so the process can exit with an error and be restarted."""
     async with app.open_async():
         runner = procrastinate_worker.Worker(
             app=app,
@@ -95,3 +97,7 @@ async def run_fleet_worker(
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+    if not bant_worker.stop.is_set():
+        log.error("the worker stopped without being asked (see the lines above): exiting with an error")
+        return False
+    return True
