@@ -123,3 +123,29 @@ def test_add_is_refused_while_the_table_is_not_loaded(
     path.write_text(f'[state]\ndir = "{tmp_path}"\n', encoding="utf-8")
     assert _run(path, "add", "acme", "--crm", "hubspot") == 2
     assert "connections_table = true" in capsys.readouterr().err
+
+
+def test_the_commands_work_with_a_stored_connection_s_secret_in_the_environment(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commands leave the stored connections out of the config they read, but a variable holding a
+    stored connection's secret is still not an unknown connection."""
+    assert _run(config, "add", "acme", "--crm", "hubspot") == 0
+    monkeypatch.setenv("BANT_SYNC_CONNECTIONS__ACME__ACCESS_TOKEN", TOKEN)
+    assert _run(config, "list") == 0, capsys.readouterr().err
+    assert "acme  hubspot  enabled" in capsys.readouterr().out
+    assert load_settings(str(config)).connection("acme").revealed_secrets() == {"access_token": TOKEN}
+    monkeypatch.setenv("BANT_SYNC_CONNECTIONS__GHOST__ACCESS_TOKEN", TOKEN)
+    assert _run(config, "list") == 3
+    assert "no connection 'ghost' is configured" in capsys.readouterr().err
+
+
+def test_a_relative_ca_bundle_is_stored_absolute(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ca.pem").write_text("", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    settings = ("auth=token", "instance_url=https://acme.my.salesforce.com", "ca_bundle=ca.pem")
+    assert _run(config, "add", "acme", "--crm", "salesforce", *(f"--set={s}" for s in settings)) == 0
+    stored = load_settings(str(config), environ={}).connection("acme").crm_settings
+    assert stored.ca_bundle == str(tmp_path / "ca.pem")

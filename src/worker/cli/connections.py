@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from worker.config import connection_admin
@@ -57,6 +58,9 @@ def _values(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UsageError(f"--set {pair!r}: write key=value, e.g. --set incremental_every_minutes=10")
         values[key.strip()] = _env_value(raw)
+    bundle = values.get("ca_bundle")
+    if isinstance(bundle, str) and bundle:  # relative to where the command runs, not to the config file
+        values["ca_bundle"] = str(Path(bundle).expanduser().resolve())
     return values
 
 

@@ -653,10 +653,16 @@ def load_settings(
     tenants: dict[str, str] = {}
     store_where = ""
     state_problem = any(p.startswith(("state.", "state:")) for p in problems.items)
-    if stored_connections and sections["state"].connections_table and not state_problem:
+    if sections["state"].connections_table and not state_problem:
         rows, store_where = stored.read_rows(sections["state"])
-        stored_tables, tenants = _stored_tables(rows, raw_connections, names, store_where, problems)
-        raw_connections = {**raw_connections, **stored_tables}
+        if stored_connections:
+            stored_tables, tenants = _stored_tables(rows, raw_connections, names, store_where, problems)
+            raw_connections = {**raw_connections, **stored_tables}
+        else:  # left out, but their variables (their secrets) are not "unknown connections"
+            _match_connection_names(overrides, {**raw_connections, **{row.name: {} for row in rows}})
+            for row in rows:
+                if row.name not in raw_connections:
+                    overrides.connections.pop(row.name, None)
     _match_connection_names(overrides, raw_connections)
     raw_connections = {
         **raw_connections,
