@@ -120,3 +120,27 @@ def test_a_new_connection_is_checked_before_it_is_stored(tmp_path: Path) -> None
     assert "connections.MAIN.crm: is not a setting here" in message
     with pytest.raises(ConfigError, match="not a usable connection name"):
         check_new_connection(settings, "a__b", "hubspot", {})
+
+
+def test_a_stored_secret_file_reference_is_read_like_the_file_variable(tmp_path: Path) -> None:
+    """`access_token_file` (a path, not a secret) may be stored; the environment still wins."""
+    token_file = tmp_path / "acme.token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    token_file.chmod(0o600)
+    _add(tmp_path, "acme", {"access_token_file": str(token_file)})
+    acme = load_settings(str(_config(tmp_path)), environ={}).connection("acme")
+    assert acme.revealed_secrets() == {"access_token": TOKEN}
+    assert "from env BANT_SYNC_CONNECTIONS__ACME__ACCESS_TOKEN_FILE" in repr(acme.secrets["access_token"])
+    env = {"BANT_SYNC_CONNECTIONS__ACME__ACCESS_TOKEN": "from-env-instead"}
+    acme = load_settings(str(_config(tmp_path)), environ=env).connection("acme")
+    assert acme.revealed_secrets() == {"access_token": "from-env-instead"}
+    token_file.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_settings(str(_config(tmp_path)), environ={})
+
+
+def test_a_secret_file_reference_must_be_an_absolute_path(tmp_path: Path) -> None:
+    settings = load_settings(str(_config(tmp_path)), environ={})
+    with pytest.raises(ConfigError, match=r"access_token_file: must be the absolute path"):
+        check_new_connection(settings, "acme", "hubspot", {"access_token_file": "acme.token"})
+    check_new_connection(settings, "acme", "hubspot", {"access_token_file": "/run/secrets/acme"})

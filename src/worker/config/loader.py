@@ -512,9 +512,12 @@ def _check_frameworks(
                 problems.add(key, problem)
 
 
-def _stored_secret_problems(name: str, table: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
-    """`table` without the keys that are or look like secrets, each recorded as a problem saying where
-    secrets go (a stored connection's secrets come from the same places as a file connection's)."""
+def _stored_split(
+    name: str, table: Mapping[str, Any], problems: Problems
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """`table` without the keys that are or look like secrets (each recorded as a problem saying where
+    secrets go), and apart from it the secret file references it holds (`access_token_file = "/run/…"`:
+    the path of a file holding the secret, read like env BANT_SYNC_CONNECTIONS__NAME__ACCESS_TOKEN_FILE)."""
     crm = table.get("crm")
     try:
         factory = factory_for(crm) if isinstance(crm, str) else None
@@ -522,10 +525,18 @@ def _stored_secret_problems(name: str, table: Mapping[str, Any], problems: Probl
         factory = None  # reported when the connection is built
     secret_names = factory.secret_names if factory is not None else ()
     settings_keys = (*_CONNECTION_KEYS, *(field_names(factory.settings_type) if factory else ()))
+    references: dict[str, str] = {}
+    for key, value in stored.file_references(table, secret_names).items():
+        problem = stored.reference_problem(value)
+        if problem is None:
+            references[key.removesuffix(stored.FILE_SUFFIX)] = value
+        else:
+            problems.add(f"connections.{name}.{key}", problem)
     found = stored.secret_keys(table, secret_names, settings_keys)
     for key in found:
         problems.add(f"connections.{name}.{key}", stored.secret_problem(name, key))
-    return {k: v for k, v in table.items() if k not in found}
+    dropped = {*found, *stored.file_references(table, secret_names)}
+    return {k: v for k, v in table.items() if k not in dropped}, references
 
 
 def _stored_tables(
@@ -534,13 +545,14 @@ def _stored_tables(
     sources: tuple[str, ...],
     store_where: str,
     problems: Problems,
-) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """The stored connections as `[connections.NAME]` tables, and their tenants. A name the config (a file
-    or the environment) also defines, in any case, is a problem naming both places: never one silently
-    winning over the other."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, dict[str, str]]]:
+    """The stored connections as `[connections.NAME]` tables, their tenants and their secret file
+    references. A name the config (a file or the environment) also defines, in any case, is a problem
+    naming both places: never one silently winning over the other."""
     folded = {name.lower(): name for name in configured}
     tables: dict[str, dict[str, Any]] = {}
     tenants: dict[str, str] = {}
+    references: dict[str, dict[str, str]] = {}
     for row in rows:
         clash = folded.get(row.name.lower())
         if clash is not None:
@@ -552,9 +564,9 @@ def _stored_tables(
                 f"`bant-sync connections remove {row.name}`",
             )
             continue
-        tables[row.name] = _stored_secret_problems(row.name, stored.as_table(row), problems)
+        tables[row.name], references[row.name] = _stored_split(row.name, stored.as_table(row), problems)
         tenants[row.name] = row.tenant
-    return tables, tenants
+    return tables, tenants, references
 
 
 def check_new_connection(
@@ -579,7 +591,7 @@ def check_new_connection(
     clash = in_config.get(name.lower())
     if clash is not None:
         problems.add(key, f"a connection {clash!r} is already defined in the config: choose another name")
-    table = _stored_secret_problems(name, {**stored.strip_reserved(values), "crm": crm}, problems)
+    table, _references = _stored_split(name, {**stored.strip_reserved(values), "crm": crm}, problems)
     table["enabled"] = enabled
     base = Path(settings.config_dir) if settings.config_dir else Path.cwd()
     connection = _connection(name, table, settings.rules, {}, {}, base, problems)
@@ -651,12 +663,15 @@ def load_settings(
         raw_connections = {}
     stored_tables: dict[str, dict[str, Any]] = {}
     tenants: dict[str, str] = {}
+    references: dict[str, dict[str, str]] = {}
     store_where = ""
     state_problem = any(p.startswith(("state.", "state:")) for p in problems.items)
     if sections["state"].connections_table and not state_problem:
         rows, store_where = stored.read_rows(sections["state"])
         if stored_connections:
-            stored_tables, tenants = _stored_tables(rows, raw_connections, names, store_where, problems)
+            stored_tables, tenants, references = _stored_tables(
+                rows, raw_connections, names, store_where, problems
+            )
             raw_connections = {**raw_connections, **stored_tables}
         else:  # left out, but their variables (their secrets) are not "unknown connections"
             _match_connection_names(overrides, {**raw_connections, **{row.name: {} for row in rows}})
@@ -675,7 +690,8 @@ def load_settings(
         for name, table in raw_connections.items()
     }
     for name, table in raw_connections.items():
-        connection = _connection(name, table, sections["rules"], secrets_file, env, base, problems)
+        env_for = stored.environ_with_references(name, references.get(name, {}), env)
+        connection = _connection(name, table, sections["rules"], secrets_file, env_for, base, problems)
         if connection is not None and name in stored_tables:
             connection = replace(connection, tenant=tenants[name], source=stored.STORE_SOURCE)
         if connection is not None:
