@@ -35,9 +35,11 @@ examples:
 
 Secrets never go into the state store: give acme's token as env
 BANT_SYNC_CONNECTIONS__ACME__ACCESS_TOKEN (or ..._FILE), or as access_token under
-[connections.acme] in the secrets file. Stored connections are loaded with
-`connections_table = true` under [state]; a change takes effect at the next command or the next start
-of `serve`. Exit codes: 0 ok, 2 unknown or taken name, 3 invalid settings (every problem listed).
+[connections.acme] in the secrets file; or store a reference to a file holding it:
+--set access_token_file=/run/secrets/acme (an absolute path, readable by its owner only).
+Stored connections are loaded with `connections_table = true` under [state]; a change takes effect at
+the next command or the next start of `serve`.
+Exit codes: 0 ok, 2 unknown or taken name, 3 invalid settings (every problem listed).
 """
 
 
