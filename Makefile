@@ -32,8 +32,9 @@ typecheck: setup
 docs: setup
 	$(BIN)/mkdocs build --strict --site-dir build/site
 
+# Two processes (the machines have 2 cores), a test file per process at a time: files share module fixtures.
 unit: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # Installs each project's packages from its lockfile (again only when the lockfile changed), then its tests.
 jest:
