@@ -154,6 +154,8 @@ class SyncRun:
     def __init__(self, env: RunEnvironment) -> None:
         self.env = env
         self._people: Mapping[str, str] = {}
+        self._framework_digest = ""
+        """The run's framework digest (worker.sync.judged.framework_key), computed once per run."""
 
     def acquire(self, connection: str, run_id: str) -> Lease:
         """Take the connection's lease now (the ops API does this before answering, so a busy connection
@@ -307,6 +309,7 @@ class SyncRun:
         writer = OrderedApply(connector, tasks)
         buffer = WriteBuffer(writer.apply, *batch_sizes(connector))
         self._people = _people(env.store.owners(request.connection))
+        self._framework_digest = framework_key(framework)
         dirty: list[str] = []
         read: set[str] = set()
         listed = started
@@ -426,9 +429,8 @@ class SyncRun:
         tally.statuses.update(a.status.value for a in assessments)
         book.observe(page.deals, ctx.now)
         book.quarantine(page.unreadable)
-        framework_digest = framework_key(framework)
         keys = [
-            judgement_key(replace(deal, flagged_since=a.flagged_since), ctx.today, framework_digest)
+            judgement_key(replace(deal, flagged_since=a.flagged_since), ctx.today, self._framework_digest)
             for deal, a in zip(deals, assessments, strict=True)
         ]
         status_writes = plan_statuses(deals, shown, assessments, ctx)
